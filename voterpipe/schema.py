@@ -1,0 +1,196 @@
+"""The canonical Arrow schemas of every stage's tables: the one place a column is defined."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+STATUS_VALUES = ("active", "inactive", "removed", "other")
+ELECTION_TYPES = ("general", "primary", "special", "runoff", "other")
+VOTING_METHODS = ("in_person", "early", "absentee", "provisional", "other", "unknown")
+PARSE_STATUSES = ("ok", "po_box", "rural_route", "ambiguous", "unparseable", "missing")
+GEOCODE_STATUSES = ("match", "no_match", "tie", "not_sent")
+
+_s = pa.string()
+
+# 02_canonical ---------------------------------------------------------------------------------
+VOTERS = pa.schema(
+    [
+        ("state", _s),
+        ("snapshot", pa.date32()),
+        ("voter_id", _s),  # the state's statewide id (NC ncid, FL county+id, ...)
+        ("county_code", _s),
+        ("county_name", _s),
+        ("last_name", _s),
+        ("first_name", _s),
+        ("middle_name", _s),
+        ("name_suffix", _s),
+        ("birth_date", pa.date32()),
+        ("birth_year", pa.int16()),
+        ("gender", _s),  # M / F / U (null when the state does not report it)
+        ("party", _s),  # normalised: DEM, REP, UNA, LIB, GRE, OTH; null where states have none
+        ("party_raw", _s),
+        ("status", _s),  # one of STATUS_VALUES
+        ("status_raw", _s),
+        ("registered_on", pa.date32()),
+        # Residential address as delivered: either one line, or pieces.
+        ("res_address_line", _s),
+        ("res_house_number", _s),
+        ("res_house_number_suffix", _s),
+        ("res_pre_dir", _s),
+        ("res_street_name", _s),
+        ("res_street_type", _s),
+        ("res_post_dir", _s),
+        ("res_unit", _s),
+        ("res_city", _s),
+        ("res_state", _s),
+        ("res_zip5", _s),
+        ("res_zip4", _s),
+        ("mail_address_line", _s),
+        ("mail_city", _s),
+        ("mail_state", _s),
+        ("mail_zip", _s),
+        ("precinct", _s),
+        ("congressional_district", _s),
+        ("state_senate_district", _s),
+        ("state_house_district", _s),
+        ("source_file", _s),
+        ("source_line", pa.int64()),  # 1-based physical line in the source file
+    ]
+)
+
+HISTORY = pa.schema(
+    [
+        ("state", _s),
+        ("snapshot", pa.date32()),
+        ("voter_id", _s),
+        ("election_date", pa.date32()),
+        ("election_type", _s),  # one of ELECTION_TYPES
+        ("election_type_raw", _s),
+        ("voting_method", _s),  # one of VOTING_METHODS
+        ("voting_method_raw", _s),
+        ("party_ballot", _s),
+        ("source_file", _s),
+        ("source_line", pa.int64()),
+    ]
+)
+
+REJECTS = pa.schema(
+    [
+        ("state", _s),
+        ("snapshot", pa.date32()),
+        ("source_file", _s),
+        ("line_number", pa.int64()),
+        ("raw_line", _s),
+        ("reason", _s),
+    ]
+)
+
+# 03_addresses ---------------------------------------------------------------------------------
+ADDRESSES = pa.schema(
+    [
+        ("address_key", _s),  # stable hash of number, pre_dir, name, suffix, post_dir, unit, zip5
+        ("building_key", _s),  # the same without the unit
+        ("raw_address", _s),  # the string the normaliser saw (pieces joined for piecewise states)
+        ("house_number", _s),
+        ("pre_dir", _s),
+        ("street_name", _s),
+        ("street_type", _s),  # USPS Pub 28 suffix abbreviation
+        ("post_dir", _s),
+        ("unit_type", _s),  # Pub 28 secondary unit designator (APT, STE, UNIT, # ...)
+        ("unit_number", _s),
+        ("city", _s),
+        ("state", _s),
+        ("zip5", _s),
+        ("standardized_line", _s),  # e.g. "123 N MAIN ST APT 4B"
+        ("parse_status", _s),  # one of PARSE_STATUSES
+        ("voter_count", pa.int32()),
+    ]
+)
+
+VOTER_ADDRESSES = pa.schema(
+    [
+        ("voter_id", _s),
+        ("address_key", _s),  # null only when parse_status is 'missing' or 'unparseable'
+        ("building_key", _s),
+        ("parse_status", _s),
+    ]
+)
+
+# 04_geocoded ----------------------------------------------------------------------------------
+GEOCODES = pa.schema(
+    [
+        ("address_key", _s),
+        ("status", _s),  # one of GEOCODE_STATUSES
+        ("match_type", _s),  # exact / non_exact; null unless matched
+        ("matched_address", _s),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("tiger_line_id", pa.int64()),
+        ("side", _s),  # L / R
+        ("state_fips", _s),
+        ("county_fips", _s),
+        ("tract", _s),
+        ("block_group", _s),
+        ("block", _s),
+        ("congressional_district", _s),
+        ("state_senate_district", _s),
+        ("state_house_district", _s),
+        ("backend", _s),
+    ]
+)
+
+# 05_households --------------------------------------------------------------------------------
+HOUSEHOLDS = pa.schema(
+    [
+        ("household_id", _s),  # = address_key
+        ("building_key", _s),
+        ("voter_count", pa.int32()),
+        ("min_age", pa.int16()),
+        ("max_age", pa.int16()),
+        ("median_age", pa.float32()),
+        ("party_mix", _s),  # single_party / mixed / unknown
+        ("dem_count", pa.int32()),
+        ("rep_count", pa.int32()),
+        ("una_count", pa.int32()),
+        ("other_party_count", pa.int32()),
+        ("earliest_registered_on", pa.date32()),
+        ("distinct_surnames", pa.int32()),
+        ("likely_group_quarters", pa.bool_()),
+        ("building_units_seen", pa.int32()),
+        ("building_multi_unit", pa.bool_()),
+        ("geocode_status", _s),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("state_fips", _s),
+        ("county_fips", _s),
+        ("tract", _s),
+        ("block_group", _s),
+        ("block", _s),
+        ("congressional_district", _s),
+        ("state_senate_district", _s),
+        ("state_house_district", _s),
+    ]
+)
+
+VOTER_HOUSEHOLDS = pa.schema(
+    [
+        ("voter_id", _s),
+        ("household_id", _s),  # null when the voter's address is unusable
+        ("building_key", _s),
+    ]
+)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()
+
+
+def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Select and cast `table`'s columns to `schema`, adding missing ones as nulls."""
+    columns = []
+    for field in schema:
+        if field.name in table.column_names:
+            columns.append(table.column(field.name).cast(field.type))
+        else:
+            columns.append(pa.nulls(table.num_rows, field.type))
+    return pa.Table.from_arrays(columns, schema=schema)

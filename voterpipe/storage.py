@@ -1,0 +1,201 @@
+"""Paths under the data root and atomic publication of outputs: all file I/O goes through here.
+
+A stage publishes one directory per (state, snapshot). It is built in a hidden staging
+directory beside its final place and renamed into place in one step, so a directory that
+exists is complete. A killed run leaves only a staging directory, swept on the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from voterpipe.config import data_root
+
+LAYERS = {
+    "raw": "01_raw",
+    "canonical": "02_canonical",
+    "addresses": "03_addresses",
+    "geocoded": "04_geocoded",
+    "households": "05_households",
+    "cohorts": "06_cohorts",
+    "reporting": "07_reporting",
+}
+MANIFEST = "manifest.json"
+_STAGING_MARK = ".staging-"
+PARQUET_COMPRESSION = "zstd"
+
+
+def _snapshot_text(snapshot: date | str) -> str:
+    return snapshot.isoformat() if isinstance(snapshot, date) else str(snapshot)
+
+
+def layer_dir(layer: str, root: Path | None = None) -> Path:
+    """`layer` is a key of LAYERS ('canonical') or its directory name ('02_canonical')."""
+    name = LAYERS.get(layer, layer)
+    if name not in LAYERS.values():
+        raise ValueError(f"unknown data layer {layer!r}; expected one of {sorted(LAYERS)}")
+    return (root or data_root()) / name
+
+
+def stage_dir(layer: str, state: str, snapshot: date | str, root: Path | None = None) -> Path:
+    return layer_dir(layer, root) / state.lower() / _snapshot_text(snapshot)
+
+
+def raw_dir(state: str, snapshot: date | str, root: Path | None = None) -> Path:
+    return stage_dir("raw", state, snapshot, root)
+
+
+def cache_dir(name: str, root: Path | None = None) -> Path:
+    path = (root or data_root()) / "cache" / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def is_published(directory: Path) -> bool:
+    return (Path(directory) / MANIFEST).is_file()
+
+
+def sweep_staging(final: Path) -> None:
+    """Remove staging directories that crashed runs left beside `final`."""
+    parent = final.parent
+    if not parent.is_dir():
+        return
+    prefix = f".{final.name}{_STAGING_MARK}"
+    for leftover in parent.iterdir():
+        if leftover.name.startswith(prefix):
+            pid = leftover.name[len(prefix):].split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+                continue  # another live process is still writing it
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def publish_dir(final: Path) -> Iterator[Path]:
+    """Yield an empty staging directory; on success it replaces `final` in one rename."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    sweep_staging(final)
+    staging = final.parent / f".{final.name}{_STAGING_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    try:
+        yield staging
+        _fsync_tree(staging)
+        if final.exists():
+            # An older complete output is replaced: move it aside first so the swap is one rename.
+            retired = final.parent / f".{final.name}.retired-{uuid.uuid4().hex[:8]}"
+            os.rename(final, retired)
+            os.rename(staging, final)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.rename(staging, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path, mode: str = "wb") -> Iterator[Any]:
+    """Write a single file atomically (temp file in the same directory, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(obj: Any, path: Path) -> None:
+    with atomic_file(path, "w") as handle:
+        json.dump(obj, handle, indent=2, sort_keys=True, default=_json_default)
+        handle.write("\n")
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_manifest(directory: Path, manifest: dict) -> None:
+    """The manifest holds no wall-clock values, so a rerun writes the same bytes."""
+    write_json(manifest, Path(directory) / MANIFEST)
+
+
+def read_manifest(directory: Path) -> dict:
+    return read_json(Path(directory) / MANIFEST)
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write one Parquet file (inside a staging directory, or atomically on its own)."""
+    with atomic_file(path, "wb") as handle:
+        pq.write_table(table, handle, compression=PARQUET_COMPRESSION)
+
+
+def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    """A streaming writer; use only inside a staging directory from publish_dir()."""
+    return pq.ParquetWriter(path, schema, compression=PARQUET_COMPRESSION)
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    return pq.read_table(path, columns=columns)
+
+
+def file_sha256(path: Path, block_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(block_size), b""):
+            digest.update(block)
+    return digest.hexdigest()
