@@ -194,3 +194,103 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
         else:
             columns.append(pa.nulls(table.num_rows, field.type))
     return pa.Table.from_arrays(columns, schema=schema)
+
+# 06_cohorts (helper H6: voterpipe/cohorts.py) -------------------------------------------------
+VOTER_COHORTS = pa.schema(
+    [
+        ("state", _s),
+        ("snapshot", pa.date32()),
+        ("voter_id", _s),
+        ("county_code", _s),
+        ("county_name", _s),
+        ("status", _s),
+        ("age", pa.int16()),  # as of the snapshot; null when birth data is missing or implausible
+        ("age_method", _s),  # birth_date / birth_year / unknown (voterpipe.ages.AGE_METHODS)
+        ("age_band_default", _s),  # config/cohorts.toml [age_schemes.default]; 'unknown' if no age
+        ("age_band_ncsbe", _s),
+        ("age_band_cps", _s),
+        ("generation", _s),  # Pew birth-year cut-offs
+        ("registered_on", pa.date32()),
+        ("tenure_years", pa.int16()),
+        ("tenure_band", _s),
+        ("party", _s),  # normalised party, 'unknown' when null
+        ("generals_eligible", pa.int8()),  # of the last 4 general elections before the snapshot
+        ("generals_voted", pa.int8()),
+        ("turnout_cohort", _s),  # super_voter / consistent / sporadic / lapsed / never_voted / new_registrant / unknown
+        ("household_id", _s),
+        ("household_size", pa.int32()),
+        ("household_party_mix", _s),  # households.party_mix, or no_household
+        ("geocoded", pa.bool_()),
+        ("congressional_district", _s),  # household geocode, else the state file (district_source)
+        ("state_senate_district", _s),
+        ("state_house_district", _s),
+        ("district_source", _s),  # geocode / state_file / none
+        ("tract", _s),  # 11-digit 2020 tract GEOID; null unless geocoded
+    ]
+)
+
+COHORT_TURNOUT = pa.schema(
+    [
+        ("state", _s),
+        ("snapshot", pa.date32()),
+        ("election_date", pa.date32()),
+        ("election_type", _s),
+        ("geography_level", _s),  # state / county / congressional_district / state_senate_district / state_house_district / tract
+        ("geography", _s),
+        ("geography_name", _s),  # county name for the county level, else null
+        ("dimension", _s),  # all / age_band_<scheme> / generation / tenure_band / party / turnout_cohort
+        ("cohort", _s),
+        ("registered", pa.int64()),  # on the roll and registered on or before election day
+        ("voted", pa.int64()),
+        ("turnout", pa.float64()),  # voted / registered
+    ]
+)
+
+COHORT_ELECTIONS = pa.schema(
+    [
+        ("election_date", pa.date32()),
+        ("election_type", _s),
+        ("voters", pa.int64()),  # distinct voters on the current roll with a history row
+        ("is_general_considered", pa.bool_()),  # one of the last 4 generals behind turnout_cohort
+    ]
+)
+
+HOUSEHOLD_SIZES = pa.schema(
+    [
+        ("household_size", _s),  # "1" .. "7", "8+"
+        ("size_order", pa.int32()),
+        ("households", pa.int64()),
+        ("voters", pa.int64()),
+    ]
+)
+
+HOUSEHOLD_PARTY_MIX = pa.schema(
+    [
+        ("dimension", _s),
+        ("cohort", _s),
+        ("party_mix", _s),  # single_party / mixed / unknown / no_household
+        ("voters", pa.int64()),
+        ("share", pa.float64()),  # of the cohort's voters
+    ]
+)
+
+GEOCODE_COVERAGE = pa.schema(
+    [
+        ("county_code", _s),
+        ("county_name", _s),
+        ("voters", pa.int64()),
+        ("voters_with_address", pa.int64()),  # voters with a household (a usable address)
+        ("voters_geocoded", pa.int64()),  # voters whose household address matched
+        ("geocode_rate", pa.float64()),  # voters_geocoded / voters
+    ]
+)
+
+COHORT_TRANSITIONS = pa.schema(
+    [
+        ("previous_snapshot", pa.date32()),
+        ("change", _s),  # new_registrant / removed / moved / party_switch
+        ("dimension", _s),  # all / age_band_default / generation / party / turnout_cohort / county_code / party_switch
+        ("cohort", _s),
+        ("voters", pa.int64()),
+    ]
+)

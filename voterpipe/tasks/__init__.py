@@ -1,4 +1,7 @@
 """Luigi tasks, one thin module per stage. `luigi --module voterpipe.tasks EnrichSnapshot ...`."""
 
 from voterpipe.tasks.base import SnapshotTask, StageTarget  # noqa: F401
-from voterpipe.tasks.imports import ImportSnapshot  # noqa: F401
+from voterpipe.tasks.imports import ImportSnapshot, RawDrop  # noqa: F401
+from voterpipe.tasks.addresses import NormaliseAddresses  # noqa: F401
+from voterpipe.tasks.households import BuildHouseholds  # noqa: F401
+from voterpipe.tasks.geocode import GeocodeAddresses  # noqa: F401

@@ -1,0 +1,213 @@
+"""The embedded DuckDB warehouse and the voters_enriched builder, on small synthetic tables."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import luigi
+import pyarrow as pa
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import warehouse_data  # noqa: E402
+
+from voterpipe import schema  # noqa: E402
+from voterpipe.warehouse import (  # noqa: E402
+    TABLE_NAMES, DuckDBWarehouse, WarehouseInputError, publish_snapshot, source_files,
+)
+from voterpipe.warehouse.enriched import build_voters_enriched  # noqa: E402
+
+NOV = date(2026, 11, 1)
+OCT = date(2026, 10, 1)
+
+
+def _write(root, state, snapshot, voters, **kwargs):
+    tables = warehouse_data.upstream_tables(state, snapshot, voters, **kwargs)
+    warehouse_data.write_upstream(root, state, snapshot, tables)
+    return tables
+
+
+def _query(warehouse, text, params=None):
+    con = duckdb.connect(str(warehouse.path), read_only=True)
+    try:
+        return con.execute(text, params or []).fetchall()
+    finally:
+        con.close()
+
+
+# -- voters_enriched as a pure function ----------------------------------------------------------
+
+def test_enriched_joins_address_geocode_household_and_cohort_labels():
+    voters = schema.conform(pa.table({
+        "state": ["nc"] * 3, "voter_id": ["V1", "V2", "V3"], "last_name": ["A", "B", "C"],
+        "congressional_district": ["4", "4", "4"],
+    }), schema.VOTERS)
+    voter_addresses = schema.conform(pa.table({
+        "voter_id": ["V1", "V2", "V3"], "address_key": ["K1", "K1", None],
+        "parse_status": ["ok", "ok", "missing"]}), schema.VOTER_ADDRESSES)
+    addresses = schema.conform(pa.table({
+        "address_key": ["K1"], "standardized_line": ["1 MAIN ST"], "zip5": ["27601"],
+        "state": ["NC"]}), schema.ADDRESSES)
+    geocodes = schema.conform(pa.table({
+        "address_key": ["K1"], "status": ["match"], "county_fips": ["183"], "tract": ["052000"],
+        "congressional_district": ["2"], "lon": [-78.6], "lat": [35.8]}), schema.GEOCODES)
+    voter_households = schema.conform(pa.table({
+        "voter_id": ["V1", "V2", "V3"], "household_id": ["K1", "K1", None]}), schema.VOTER_HOUSEHOLDS)
+    households = schema.conform(pa.table({
+        "household_id": ["K1"], "voter_count": pa.array([2], pa.int32()),
+        "party_mix": ["mixed"]}), schema.HOUSEHOLDS)
+    cohorts = pa.table({"voter_id": ["V1", "V2", "V3"], "generation": ["Gen X", "Gen Z", "Boomer"],
+                        "party": ["DEM", "REP", "unknown"]})
+
+    out = build_voters_enriched("nc", NOV, {
+        "voters": voters, "voter_addresses": voter_addresses, "addresses": addresses,
+        "geocodes": geocodes, "voter_households": voter_households, "households": households,
+        "voter_cohorts": cohorts,
+    }).to_pylist()
+
+    assert [r["voter_id"] for r in out] == ["V1", "V2", "V3"]
+    assert all(r["state"] == "nc" and r["snapshot"] == NOV for r in out)
+    first = out[0]
+    assert first["address_line"] == "1 MAIN ST" and first["address_zip5"] == "27601"
+    assert first["geocode_status"] == "match" and first["county_fips"] == "183"
+    assert first["lon"] == pytest.approx(-78.6)
+    # the state-reported district and the geocoded one are both kept, under distinct names
+    assert first["congressional_district"] == "4" and first["geo_congressional_district"] == "2"
+    assert first["household_id"] == "K1" and first["household_voter_count"] == 2
+    assert first["household_party_mix"] == "mixed" and first["generation"] == "Gen X"
+    # voter_cohorts' copy of a voter column does not shadow the voter's own column
+    assert "cohort_party" not in first
+    missing = out[2]
+    assert missing["address_key"] is None and missing["address_parse_status"] == "missing"
+    assert missing["geocode_status"] is None and missing["household_id"] is None
+    assert missing["generation"] == "Boomer"
+
+
+# -- publishing ---------------------------------------------------------------------------------
+
+def test_publish_then_query(data_root):
+    _write(data_root, "nc", NOV, 40, history_per_voter=2)
+    warehouse = DuckDBWarehouse(data_root / "warehouse.duckdb")
+    assert not warehouse.is_published("nc", NOV)
+
+    report = publish_snapshot(warehouse, "nc", NOV)
+
+    assert {name: t["rows"] for name, t in report["tables"].items()} == {
+        "voters_enriched": 40, "households": 20, "addresses": 20, "vote_history": 80,
+        "cohort_turnout": 4}
+    assert warehouse.is_published("nc", NOV)
+    assert _query(warehouse, "SELECT count(*), count(DISTINCT voter_id), count(household_id), "
+                             "count(county_fips) FROM voters_enriched") == [(40, 40, 40, 40)]
+    assert _query(warehouse, "SELECT DISTINCT state, snapshot FROM addresses") == [("nc", NOV)]
+    # addresses carry their geocode; the address's own state column is renamed
+    assert _query(warehouse, "SELECT count(*) FROM addresses WHERE geocode_status = 'match' "
+                             "AND address_state = 'NC'") == [(20,)]
+    markers = warehouse.publications()
+    assert {(m["table_name"], m["row_count"]) for m in markers} == {
+        ("voters_enriched", 40), ("households", 20), ("addresses", 20), ("vote_history", 80),
+        ("cohort_turnout", 4)}
+    assert all(m["checksum"].startswith("sha256:") for m in markers)
+
+
+def test_republish_replaces_never_duplicates(data_root):
+    _write(data_root, "nc", NOV, 30)
+    warehouse = DuckDBWarehouse(data_root / "warehouse.duckdb")
+    first = publish_snapshot(warehouse, "nc", NOV)
+    publish_snapshot(warehouse, "nc", NOV)
+    assert _query(warehouse, "SELECT count(*) FROM voters_enriched") == [(30,)]
+    assert len(warehouse.publications()) == len(TABLE_NAMES)
+
+    _write(data_root, "nc", NOV, 24, seed=7)  # the stage was rebuilt with other data
+    second = publish_snapshot(warehouse, "nc", NOV)
+    assert _query(warehouse, "SELECT count(*) FROM voters_enriched") == [(24,)]
+    assert _query(warehouse, "SELECT count(*) FROM households") == [(12,)]
+    assert second["tables"]["voters_enriched"]["checksum"] != first["tables"]["voters_enriched"]["checksum"]
+    assert warehouse.is_published("nc", NOV)
+
+
+def test_two_snapshots_side_by_side_and_current_views(data_root):
+    _write(data_root, "nc", OCT, 10)
+    _write(data_root, "nc", NOV, 12)
+    _write(data_root, "oh", OCT, 6)
+    warehouse = DuckDBWarehouse(data_root / "warehouse.duckdb")
+    publish_snapshot(warehouse, "nc", NOV)
+    publish_snapshot(warehouse, "oh", OCT)
+    publish_snapshot(warehouse, "nc", OCT)  # an older snapshot published last is not "current"
+
+    assert _query(warehouse, "SELECT state, snapshot, count(*) FROM voters_enriched "
+                             "GROUP BY ALL ORDER BY ALL") == [("nc", OCT, 10), ("nc", NOV, 12),
+                                                              ("oh", OCT, 6)]
+    for view, expected in [("current_voters", [("nc", NOV, 12), ("oh", OCT, 6)]),
+                           ("current_households", [("nc", NOV, 6), ("oh", OCT, 3)]),
+                           ("current_addresses", [("nc", NOV, 6), ("oh", OCT, 3)]),
+                           ("current_vote_history", [("nc", NOV, 12), ("oh", OCT, 6)]),
+                           ("current_cohort_turnout", [("nc", NOV, 4), ("oh", OCT, 4)])]:
+        assert _query(warehouse, f"SELECT state, snapshot, count(*) FROM {view} "
+                                 "GROUP BY ALL ORDER BY ALL") == expected, view
+    assert warehouse.is_published("nc", OCT) and warehouse.is_published("nc", NOV)
+    assert not warehouse.is_published("oh", NOV)
+
+
+def test_hostile_values_arrive_intact(data_root):
+    _write(data_root, "nc", NOV, 20, hostile=True)
+    warehouse = DuckDBWarehouse(data_root / "warehouse.duckdb")
+    publish_snapshot(warehouse, "nc", NOV)
+    names = {row[0] for row in _query(warehouse, "SELECT last_name FROM voters_enriched")}
+    assert set(warehouse_data.HOSTILE) <= names  # DuckDB keeps NUL characters too
+    lines = {row[0] for row in _query(warehouse, "SELECT res_address_line FROM voters_enriched")}
+    assert set(warehouse_data.HOSTILE) <= lines
+
+
+def test_complete_cross_checks_row_counts(data_root):
+    _write(data_root, "nc", NOV, 10)
+    warehouse = DuckDBWarehouse(data_root / "warehouse.duckdb")
+    publish_snapshot(warehouse, "nc", NOV)
+    con = duckdb.connect(str(warehouse.path))
+    con.execute("DELETE FROM vote_history WHERE voter_id = 'NC3'")
+    con.close()
+    assert not warehouse.is_published("nc", NOV)  # the marker alone is not trusted
+
+
+def test_bad_input_is_rejected_and_old_slice_kept(data_root):
+    _write(data_root, "nc", NOV, 10)
+    warehouse = DuckDBWarehouse(data_root / "warehouse.duckdb")
+    publish_snapshot(warehouse, "nc", NOV)
+
+    tables = warehouse_data.upstream_tables("nc", NOV, 16, seed=3)
+    # a geocoder bug returns two rows for one address: voters would be duplicated by the join
+    tables["geocodes"] = pa.concat_tables([tables["geocodes"], tables["geocodes"].slice(0, 1)])
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables)
+    with pytest.raises(WarehouseInputError, match=r"geocodes\.parquet: 1 repeated address_key"):
+        publish_snapshot(warehouse, "nc", NOV)
+    assert _query(warehouse, "SELECT count(*) FROM voters_enriched") == [(10,)]
+    assert warehouse.is_published("nc", NOV)
+
+    tables = warehouse_data.upstream_tables("nc", NOV, 16, seed=3)
+    tables["voters"] = pa.concat_tables([tables["voters"], tables["voters"].slice(2, 1)])
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables)
+    with pytest.raises(WarehouseInputError, match=r"voters\.parquet: 1 repeated voter_id"):
+        publish_snapshot(warehouse, "nc", NOV)
+    assert _query(warehouse, "SELECT count(*) FROM voters_enriched") == [(10,)]
+
+
+def test_missing_upstream_file_is_named(data_root):
+    _write(data_root, "nc", NOV, 4)
+    (data_root / "04_geocoded" / "nc" / NOV.isoformat() / "geocodes.parquet").unlink()
+    with pytest.raises(WarehouseInputError, match="geocodes.parquet"):
+        source_files("nc", NOV, data_root)
+
+
+def test_publish_snapshot_task_uses_the_configured_duckdb(data_root):
+    pytest.importorskip("voterpipe.tasks.cohorts")
+    from voterpipe.tasks.publish import PublishSnapshot
+
+    _write(data_root, "nc", NOV, 12)
+    task = PublishSnapshot(state="nc", snapshot=NOV)
+    assert not task.complete()
+    assert luigi.build([task], local_scheduler=True, log_level="WARNING")
+    assert task.complete()
+    warehouse = DuckDBWarehouse(data_root / "warehouse.duckdb")
+    assert _query(warehouse, "SELECT count(*) FROM current_voters") == [(12,)]

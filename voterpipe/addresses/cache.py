@@ -1,0 +1,102 @@
+"""Persistent parse cache: cache key (raw address + ZIP) -> standardised result, one directory
+per normalisation rules version, made of immutable Parquet part files written atomically.
+
+A crash mid-write leaves at most a hidden temp file (ignored); a part is visible only once
+complete. `compact()` merges parts into one file whose metadata names the parts it replaces, so
+a crash between writing it and deleting them never double-counts an entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from voterpipe import storage
+from voterpipe.addresses.keyhash import StringIndex
+
+_s = pa.string()
+CACHE_SCHEMA = pa.schema(
+    [("cache_key", _s), ("house_number", _s), ("pre_dir", _s), ("street_name", _s),
+     ("street_type", _s), ("post_dir", _s), ("unit_type", _s), ("unit_number", _s),
+     ("standardized_line", _s), ("parse_status", _s), ("address_key", _s), ("building_key", _s)]
+)
+_REPLACES = b"voterpipe.replaces"
+COMPACT_AFTER_PARTS = 16
+
+
+class AddressCache:
+    """The cache for one rules version under `root` (e.g. storage.cache_dir('addresses'))."""
+
+    def __init__(self, root: Path, rules_version: str):
+        self.directory = Path(root) / f"rules-{rules_version}"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._table: pa.Table | None = None
+        self._index: StringIndex | None = None
+
+    def _visible_parts(self) -> list[Path]:
+        parts = sorted(p for p in self.directory.glob("*.parquet") if not p.name.startswith("."))
+        replaced: set[str] = set()
+        for part in parts:
+            if part.name.startswith("compact-"):
+                meta = pq.read_schema(part).metadata or {}
+                replaced.update(json.loads(meta.get(_REPLACES, b"[]")))
+        for name in replaced:  # leftovers of a compaction interrupted before its deletes
+            with contextlib.suppress(FileNotFoundError):
+                (self.directory / name).unlink()
+        return [p for p in parts if p.name not in replaced]
+
+    def table(self) -> pa.Table:
+        if self._table is None:
+            parts = self._visible_parts()
+            tables = [pq.read_table(p, schema=CACHE_SCHEMA) for p in parts]
+            self._table = pa.concat_tables(tables) if tables else CACHE_SCHEMA.empty_table()
+        return self._table
+
+    def __len__(self) -> int:
+        return self.table().num_rows
+
+    def lookup(self, keys: pa.Array) -> tuple[pa.Table, np.ndarray]:
+        """Rows aligned with `keys` (unique strings) and a boolean hit mask."""
+        cached = self.table()
+        if self._index is None:
+            self._index = StringIndex(cached["cache_key"].combine_chunks())
+        rows = self._index.positions(keys.cast(_s))
+        hit = rows >= 0
+        found = cached.take(pa.array(np.maximum(rows, 0))) if cached.num_rows else \
+            pa.Table.from_arrays([pa.nulls(len(keys), _s)] * len(CACHE_SCHEMA), schema=CACHE_SCHEMA)
+        return found, hit
+
+    def append(self, rows: pa.Table) -> Path | None:
+        """Add new entries as one immutable part file (atomic rename)."""
+        if rows.num_rows == 0:
+            return None
+        rows = rows.select(CACHE_SCHEMA.names).cast(CACHE_SCHEMA)
+        path = self.directory / f"part-{uuid.uuid4().hex}.parquet"
+        storage.write_parquet(rows, path)
+        if self._table is not None:
+            self._table = pa.concat_tables([self._table, rows])
+            self._index = None
+        if len(self._visible_parts()) > COMPACT_AFTER_PARTS:
+            self.compact()
+        return path
+
+    def compact(self) -> None:
+        parts = self._visible_parts()
+        if len(parts) < 2:
+            return
+        merged = pa.concat_tables([pq.read_table(p, schema=CACHE_SCHEMA) for p in parts])
+        meta = {_REPLACES: json.dumps([p.name for p in parts]).encode()}
+        merged = merged.replace_schema_metadata(meta)
+        storage.write_parquet(merged, self.directory / f"compact-{uuid.uuid4().hex}.parquet")
+        for part in parts:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+        self._table = None
+        self._index = None

@@ -1,0 +1,269 @@
+"""Normalise a snapshot's residential addresses: unique address strings -> ADDRESSES rows, every
+voter -> a VOTER_ADDRESSES row, with a persistent cache so later snapshots parse only new strings.
+
+Work is done on unique cache keys (raw line or pieces, plus ZIP5), never per voter. Cache hits are
+an Arrow join; misses are parsed on `processes` worker processes and appended to the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voterpipe import schema
+from voterpipe.addresses import parse
+from voterpipe.addresses.cache import CACHE_SCHEMA, AddressCache
+from voterpipe.addresses.keyhash import group_strings
+
+SEP = "\x1f"
+PIECE_COLUMNS = ("res_house_number", "res_house_number_suffix", "res_pre_dir", "res_street_name",
+                 "res_street_type", "res_post_dir", "res_unit")
+KEYED_STATUSES = ("ok", "po_box", "rural_route", "ambiguous")
+PARALLEL_MIN_MISSES = 20_000
+BATCH_SIZE = 4_000
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class NormalisedAddresses:
+    addresses: pa.Table  # schema.ADDRESSES
+    voter_addresses: pa.Table  # schema.VOTER_ADDRESSES
+    stats: dict = field(default_factory=dict)
+
+
+def unit_key(unit_type: str, unit_number: str) -> str:
+    """The unit part of the household key: the identifier, or the designator when it has none.
+
+    The designator is left out because states write the same dwelling as APT 4B, UNIT 4B or #4B.
+    """
+    return unit_number or ("" if unit_type == "#" else unit_type)
+
+
+def address_keys(result: tuple, zip5: str) -> tuple[str | None, str | None]:
+    """(address_key, building_key) for one parse result; None when the status has no key."""
+    if result[8] not in KEYED_STATUSES:
+        return None, None
+    building = "|".join((result[0], result[1], result[2], result[3], result[4], zip5))
+    unit = unit_key(result[5], result[6])
+    address = f"{building}|{unit}"
+    return (hashlib.blake2b(address.encode(), digest_size=16).hexdigest(),
+            hashlib.blake2b(building.encode(), digest_size=16).hexdigest())
+
+
+def normalise_cache_key(cache_key: str) -> tuple:
+    """Parse one cache key ('L' line or 'P' pieces, then ZIP5): FIELDS + (address_key, building_key)."""
+    parts = cache_key.split(SEP)
+    zip5 = parts[-1]
+    if parts[0] == "P":
+        result = parse.normalise_pieces(*parts[1:8])
+    else:
+        result = parse.normalise_line(parts[1])
+    return (*result, *address_keys(result, zip5))
+
+
+def normalise_batch(cache_keys: list[str]) -> list[tuple]:
+    return [normalise_cache_key(k) for k in cache_keys]
+
+
+def _zip5(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    text = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(column.cast(pa.string())), 0, 5)
+    return pc.if_else(pc.match_substring_regex(text, r"^\d{5}$"), text, pa.scalar("", pa.string()))
+
+
+def voter_cache_keys(voters: pa.Table) -> pa.ChunkedArray:
+    """One cache key per voter: 'L'+line+ZIP5 for one-line states, 'P'+pieces+ZIP5 otherwise."""
+    n = voters.num_rows
+
+    def col(name: str) -> pa.ChunkedArray:
+        if name in voters.column_names:
+            return voters[name].cast(pa.string())
+        return pa.chunked_array([pa.nulls(n, pa.string())])
+
+    zip5 = pc.fill_null(_zip5(col("res_zip5")), "")
+    line = col("res_address_line")
+    line_key = pc.binary_join_element_wise("L", line, zip5, SEP, null_handling="replace",
+                                           null_replacement="")
+    pieces = [col(c) for c in PIECE_COLUMNS]
+    if all(p.null_count == n for p in pieces):
+        return line_key  # a one-line state
+    piece_key = pc.binary_join_element_wise("P", *pieces, zip5, SEP, null_handling="replace",
+                                            null_replacement="")
+    has_line = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(line)), 0), False)
+    has_pieces = pc.fill_null(pc.greater(pc.utf8_length(pc.binary_join_element_wise(
+        *pieces, "", null_handling="replace", null_replacement="")), 0), False)
+    use_pieces = pc.and_(pc.invert(has_line), has_pieces)
+    return pc.if_else(use_pieces, piece_key, line_key)
+
+
+def parse_misses(cache_keys: list[str], processes: int, progress: Progress | None = None) -> list[tuple]:
+    """Parse cache keys, in parallel when there are many."""
+    if not cache_keys:
+        return []
+    processes = processes or os.cpu_count() or 1
+    batches = [cache_keys[i:i + BATCH_SIZE] for i in range(0, len(cache_keys), BATCH_SIZE)]
+    out: list[tuple] = []
+    if processes == 1 or len(cache_keys) < PARALLEL_MIN_MISSES:
+        for i, batch in enumerate(batches):
+            out.extend(normalise_batch(batch))
+            if progress:
+                progress((i + 1) / len(batches), f"parsed {len(out)} of {len(cache_keys)} new addresses")
+        return out
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes) as pool:
+        for i, result in enumerate(pool.imap(normalise_batch, batches)):
+            out.extend(result)
+            if progress and (i % 10 == 9 or i + 1 == len(batches)):
+                progress((i + 1) / len(batches), f"parsed {len(out)} of {len(cache_keys)} new addresses")
+    return out
+
+
+def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, processes: int,
+                       progress: Progress | None = None) -> tuple[pa.Table, int]:
+    """CACHE_SCHEMA rows aligned with `unique_keys`; new results are appended to `cache`."""
+    if cache is not None:
+        found, hit = cache.lookup(unique_keys)
+    else:
+        found, hit = None, np.zeros(len(unique_keys), dtype=bool)
+    miss_positions = np.flatnonzero(~hit)
+    miss_keys = unique_keys.take(pa.array(miss_positions)).to_pylist() if len(miss_positions) else []
+    results = parse_misses(miss_keys, processes, progress)
+    columns = list(zip(*results)) if results else [[] for _ in range(len(CACHE_SCHEMA) - 1)]
+    new_rows = pa.Table.from_arrays(
+        [pa.array(miss_keys, pa.string())] + [pa.array(c, pa.string()) for c in columns], schema=CACHE_SCHEMA)
+    if cache is not None:
+        cache.append(new_rows)
+    if found is None or len(miss_positions) == len(unique_keys):
+        return new_rows, len(miss_keys)
+    if not len(miss_positions):
+        return found, 0
+    # Scatter the new rows into the miss positions: concatenate and reorder.
+    hit_positions = np.flatnonzero(hit)
+    combined = pa.concat_tables([found.take(pa.array(hit_positions)), new_rows])
+    order = np.argsort(np.concatenate([hit_positions, miss_positions]), kind="stable")
+    return combined.take(pa.array(order)), len(miss_keys)
+
+
+def _raw_addresses(voters: pa.Table, rows: np.ndarray, use_pieces: np.ndarray) -> pa.Array:
+    """The string the normaliser saw for each of `rows`: the line, or the pieces joined by spaces."""
+    n = len(rows)
+    take = pa.array(rows)
+
+    def col(name: str) -> pa.Array:
+        if name in voters.column_names:
+            return voters[name].cast(pa.string()).take(take).combine_chunks()
+        return pa.nulls(n, pa.string())
+
+    line = col("res_address_line")
+    if not use_pieces.any():
+        return line
+    pieces = pc.binary_join_element_wise(*[col(c) for c in PIECE_COLUMNS], " ", null_handling="skip")
+    return pc.if_else(pa.array(use_pieces), pc.utf8_trim_whitespace(pieces), line)
+
+
+def _value_counts(values: pa.Array) -> dict[str, int]:
+    counts = pc.value_counts(values)
+    return {v.as_py(): c.as_py() for v, c in zip(counts.field("values"), counts.field("counts"))}
+
+
+def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None = None,
+                        processes: int = 0, progress: Progress | None = None) -> NormalisedAddresses:
+    """Normalise every voter's residential address (voters: VOTERS columns, at least voter_id,
+    res_address_line or the piece columns, res_zip5, res_city)."""
+    keys = voter_cache_keys(voters).combine_chunks()
+    voter_index, first = group_strings(keys)
+    unique_keys = keys.take(pa.array(first))
+    n_unique = len(unique_keys)
+    if progress:
+        progress(0.0, f"{voters.num_rows} voters, {n_unique} unique address strings")
+    resolved, parsed = resolve_cache_keys(unique_keys, cache, processes, progress)
+
+    counts = np.bincount(voter_index, minlength=n_unique).astype(np.int32)
+    take_first = pa.array(first)
+
+    def representative(name: str) -> pa.Array:
+        if name in voters.column_names:
+            return pc.utf8_upper(voters[name].cast(pa.string()).take(take_first).combine_chunks())
+        return pa.nulls(n_unique, pa.string())
+
+    use_pieces = pc.starts_with(unique_keys, "P").to_numpy(zero_copy_only=False)
+    zip5 = pc.utf8_slice_codeunits(unique_keys, -5)
+    zip5 = pc.if_else(pc.match_substring_regex(zip5, r"^\d{5}$"), zip5, pa.nulls(n_unique, pa.string()))
+    per_key = pa.table({
+        "address_key": resolved["address_key"], "building_key": resolved["building_key"],
+        "raw_address": _raw_addresses(voters, first, use_pieces),
+        **{f: resolved[f] for f in parse.FIELDS[:7]},
+        "city": representative("res_city"),
+        "state": pc.fill_null(representative("res_state"), state.upper()),
+        "zip5": zip5,
+        "standardized_line": resolved["standardized_line"], "parse_status": resolved["parse_status"],
+        "voter_count": pa.array(counts),
+    })
+    # Blank strings in the cache mean "no component"; downstream wants nulls.
+    for f in parse.FIELDS[:8]:
+        column = per_key[f]
+        per_key = per_key.set_column(per_key.schema.get_field_index(f), f,
+                                     pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
+
+    # ADDRESSES: one row per address_key (several raw strings may standardise to one address),
+    # plus one row per unparseable string so it can be inspected; missing ones are left out.
+    keyed = per_key.filter(pc.is_valid(per_key["address_key"]))
+    addresses = _collapse_by_address_key(keyed)
+    unparseable = per_key.filter(pc.equal(per_key["parse_status"], "unparseable"))
+    addresses = pa.concat_tables([schema.conform(addresses, schema.ADDRESSES),
+                                  schema.conform(unparseable, schema.ADDRESSES)])
+
+    idx = pa.array(voter_index)
+    voter_addresses = pa.table({
+        "voter_id": voters["voter_id"].cast(pa.string()),
+        "address_key": per_key["address_key"].take(idx),
+        "building_key": per_key["building_key"].take(idx),
+        "parse_status": per_key["parse_status"].take(idx),
+    })
+    by_string = _value_counts(per_key["parse_status"].combine_chunks())
+    by_voter = Counter()
+    status_codes = pc.index_in(per_key["parse_status"], value_set=pa.array(schema.PARSE_STATUSES))
+    per_status = np.bincount(status_codes.to_numpy(zero_copy_only=False).astype(np.int64),
+                             weights=counts, minlength=len(schema.PARSE_STATUSES))
+    by_voter.update({s: int(per_status[i]) for i, s in enumerate(schema.PARSE_STATUSES)})
+    stats = {
+        "voters": voters.num_rows,
+        "unique_address_strings": n_unique,
+        "addresses": addresses.num_rows,
+        "parsed_new": parsed,
+        "cache_hits": n_unique - parsed,
+        "rules_version": parse.RULES_VERSION,
+        "voters_by_parse_status": {s: int(by_voter.get(s, 0)) for s in schema.PARSE_STATUSES},
+        "address_strings_by_parse_status": {s: int(by_string.get(s, 0)) for s in schema.PARSE_STATUSES},
+    }
+    return NormalisedAddresses(schema.conform(addresses, schema.ADDRESSES),
+                               schema.conform(voter_addresses, schema.VOTER_ADDRESSES), stats)
+
+
+def _collapse_by_address_key(keyed: pa.Table) -> pa.Table:
+    """One row per address_key: the most common raw string's fields, voter counts summed."""
+    if keyed.num_rows == 0:
+        return keyed
+    encoded = keyed["address_key"].combine_chunks().dictionary_encode() \
+        if isinstance(keyed["address_key"], pa.ChunkedArray) else keyed["address_key"].dictionary_encode()
+    groups = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    n_groups = len(encoded.dictionary)
+    if n_groups == keyed.num_rows:
+        return keyed
+    counts = keyed["voter_count"].to_numpy()
+    # Representative row per group: the string with most voters (ties: first seen).
+    order = np.lexsort((np.arange(len(groups)), -counts, groups))
+    first_of_group = order[np.r_[True, groups[order][1:] != groups[order][:-1]]]
+    out = keyed.take(pa.array(first_of_group))
+    totals = np.bincount(groups, weights=counts, minlength=n_groups).astype(np.int32)
+    out_groups = groups[first_of_group]
+    return out.set_column(out.schema.get_field_index("voter_count"), "voter_count",
+                          pa.array(totals[out_groups]))

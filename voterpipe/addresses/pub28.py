@@ -1,0 +1,444 @@
+"""USPS Publication 28 tables (C1 street suffixes, C2 secondary units, directionals) and the
+street-part standardiser shared by the address normaliser and the TIGER geocoder.
+
+`standardize_street_parts(pre_dir, street_name, street_type, post_dir)` returns the four parts
+standardised by these rules (the geocoder applies it to TIGER names, the normaliser to voter
+addresses, so both meet on identical strings):
+
+1. Every part is upper-cased; periods, commas and apostrophes are dropped (``U.S.`` -> ``US``,
+   ``O'NEAL`` -> ``ONEAL``); runs of whitespace become one space; ``None`` becomes ``''``.
+2. Directionals (pre and post) take their Pub 28 abbreviation: NORTH -> N, NORTH EAST -> NE, ...
+   A value that is not a directional is kept as written.
+3. The street type takes its C1 standard abbreviation: AVENUE/AV/AVEN -> AVE, STREET -> ST,
+   HIGHWAY/HWY -> HWY, ... An unknown type is kept as written.
+4. In the street name, ordinals become digits plus suffix: FIRST and 1st -> ``1ST``;
+   TWENTY FIRST / TWENTY-FIRST -> ``21ST``; a wrong ordinal suffix is fixed (``21TH`` -> ``21ST``);
+   leading zeros are dropped (``01ST`` -> ``1ST``, ``054`` -> ``54``).
+5. Route-style names are spelled the Pub 28 way: HWY/HIWAY/HIGHWY/HWAY before another token ->
+   HIGHWAY (``HWY 54`` -> ``HIGHWAY 54``); ``U S`` -> ``US``; RTE/RT before a number -> ROUTE;
+   CO RD / CNTY RD / CR before a number -> COUNTY ROAD; ST HWY -> STATE HIGHWAY.
+   A purely numeric name whose type is a highway or route (``54`` + ``HWY``) becomes the prefixed
+   name (``HIGHWAY 54``, type ``''``), which is how one-line addresses ``123 HWY 54`` parse.
+6. Structural repairs, so piecewise and one-line inputs agree:
+   - an empty name with a pre-directional is a directional-named street: ('N', '', 'ST', '') ->
+     ('', 'N', 'ST', '') (``N ST`` is the street called N); likewise with only a post-directional;
+   - an empty name with only a type is a type-named street: ('', '', 'CIRCLE', '') -> name CIRCLE;
+   - a name whose first of several words is a directional, with no pre_dir, is split:
+     ('', 'NORTH MAIN', 'ST', '') -> ('N', 'MAIN', 'ST', '');
+   - a name whose last of several words is a C1 suffix, with no type, is split:
+     ('', 'OLD US 1 HWY', '', '') -> ('', 'OLD US 1', 'HWY', '').
+   A directional or suffix word that IS the whole name is never abbreviated (``NORTH ST`` keeps
+   the name NORTH, ``PARK AVE`` keeps PARK).
+
+The function is pure and memoised; `STREET_RULES_VERSION` changes whenever a rule here changes.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+STREET_RULES_VERSION = 1
+
+# C1: standard abbreviation -> every spelling Pub 28 lists for it (the full name included).
+_C1 = {
+    "ALY": "ALLEE ALLEY ALLY ALY",
+    "ANX": "ANEX ANNEX ANNX ANX",
+    "ARC": "ARC ARCADE",
+    "AVE": "AV AVE AVEN AVENU AVENUE AVN AVNUE",
+    "BYU": "BAYOO BAYOU BYU",
+    "BCH": "BCH BEACH",
+    "BND": "BEND BND",
+    "BLF": "BLF BLUF BLUFF",
+    "BLFS": "BLFS BLUFFS",
+    "BTM": "BOT BTM BOTTM BOTTOM",
+    "BLVD": "BLVD BOUL BOULEVARD BOULV",
+    "BR": "BR BRNCH BRANCH",
+    "BRG": "BRDGE BRG BRIDGE",
+    "BRK": "BRK BROOK",
+    "BRKS": "BRKS BROOKS",
+    "BG": "BG BURG",
+    "BGS": "BGS BURGS",
+    "BYP": "BYP BYPA BYPAS BYPASS BYPS",
+    "CP": "CAMP CP CMP",
+    "CYN": "CANYN CANYON CNYN CYN",
+    "CPE": "CAPE CPE",
+    "CSWY": "CAUSEWAY CAUSWA CSWY",
+    "CTR": "CEN CENT CENTER CENTR CENTRE CNTER CNTR CTR",
+    "CTRS": "CENTERS CTRS",
+    "CIR": "CIR CIRC CIRCL CIRCLE CRCL CRCLE",
+    "CIRS": "CIRCLES CIRS",
+    "CLF": "CLF CLIFF",
+    "CLFS": "CLFS CLIFFS",
+    "CLB": "CLB CLUB",
+    "CMN": "CMN COMMON",
+    "CMNS": "CMNS COMMONS",
+    "COR": "COR CORNER",
+    "CORS": "CORNERS CORS",
+    "CRSE": "COURSE CRSE",
+    "CT": "COURT CT",
+    "CTS": "COURTS CTS",
+    "CV": "COVE CV",
+    "CVS": "COVES CVS",
+    "CRK": "CREEK CRK",
+    "CRES": "CRESCENT CRES CRSENT CRSNT",
+    "CRST": "CREST CRST",
+    "XING": "CROSSING CRSSNG XING",
+    "XRD": "CROSSROAD XRD",
+    "XRDS": "CROSSROADS XRDS",
+    "CURV": "CURVE CURV",
+    "DL": "DALE DL",
+    "DM": "DAM DM",
+    "DV": "DIV DIVIDE DV DVD",
+    "DR": "DR DRIV DRIVE DRV",
+    "DRS": "DRIVES DRS",
+    "EST": "EST ESTATE",
+    "ESTS": "ESTATES ESTS",
+    "EXPY": "EXP EXPR EXPRESS EXPRESSWAY EXPW EXPY",
+    "EXT": "EXT EXTENSION EXTN EXTNSN",
+    "EXTS": "EXTENSIONS EXTS",
+    "FALL": "FALL",
+    "FLS": "FALLS FLS",
+    "FRY": "FERRY FRRY FRY",
+    "FLD": "FIELD FLD",
+    "FLDS": "FIELDS FLDS",
+    "FLT": "FLAT FLT",
+    "FLTS": "FLATS FLTS",
+    "FRD": "FORD FRD",
+    "FRDS": "FORDS FRDS",
+    "FRST": "FOREST FORESTS FRST",
+    "FRG": "FORG FORGE FRG",
+    "FRGS": "FORGES FRGS",
+    "FRK": "FORK FRK",
+    "FRKS": "FORKS FRKS",
+    "FT": "FORT FRT FT",
+    "FWY": "FREEWAY FREEWY FRWAY FRWY FWY",
+    "GDN": "GARDEN GARDN GRDEN GRDN GDN",
+    "GDNS": "GARDENS GDNS GRDNS",
+    "GTWY": "GATEWAY GATEWY GATWAY GTWAY GTWY",
+    "GLN": "GLEN GLN",
+    "GLNS": "GLENS GLNS",
+    "GRN": "GREEN GRN",
+    "GRNS": "GREENS GRNS",
+    "GRV": "GROV GROVE GRV",
+    "GRVS": "GROVES GRVS",
+    "HBR": "HARB HARBOR HARBR HBR HRBOR",
+    "HBRS": "HARBORS HBRS",
+    "HVN": "HAVEN HVN",
+    "HTS": "HEIGHTS HT HTS",
+    "HWY": "HIGHWAY HIGHWY HIWAY HIWY HWAY HWY",
+    "HL": "HILL HL",
+    "HLS": "HILLS HLS",
+    "HOLW": "HLLW HOLLOW HOLLOWS HOLW HOLWS",
+    "INLT": "INLET INLT",
+    "IS": "IS ISLAND ISLND",
+    "ISS": "ISLANDS ISLNDS ISS",
+    "ISLE": "ISLE ISLES",
+    "JCT": "JCT JCTION JCTN JUNCTION JUNCTN JUNCTON",
+    "JCTS": "JCTNS JCTS JUNCTIONS",
+    "KY": "KEY KY",
+    "KYS": "KEYS KYS",
+    "KNL": "KNL KNOL KNOLL",
+    "KNLS": "KNLS KNOLLS",
+    "LK": "LK LAKE",
+    "LKS": "LKS LAKES",
+    "LAND": "LAND",
+    "LNDG": "LANDING LNDG LNDNG",
+    "LN": "LANE LN",
+    "LGT": "LGT LIGHT",
+    "LGTS": "LGTS LIGHTS",
+    "LF": "LF LOAF",
+    "LCK": "LCK LOCK",
+    "LCKS": "LCKS LOCKS",
+    "LDG": "LDG LDGE LODG LODGE",
+    "LOOP": "LOOP LOOPS",
+    "MALL": "MALL",
+    "MNR": "MNR MANOR",
+    "MNRS": "MANORS MNRS",
+    "MDW": "MEADOW",
+    "MDWS": "MDW MDWS MEADOWS MEDOWS",
+    "MEWS": "MEWS",
+    "ML": "MILL ML",
+    "MLS": "MILLS MLS",
+    "MSN": "MISSN MSSN MSN MISSION",
+    "MTWY": "MOTORWAY MTWY",
+    "MT": "MNT MT MOUNT",
+    "MTN": "MNTAIN MNTN MOUNTAIN MOUNTIN MTIN MTN",
+    "MTNS": "MNTNS MOUNTAINS MTNS",
+    "NCK": "NCK NECK",
+    "ORCH": "ORCH ORCHARD ORCHRD",
+    "OVAL": "OVAL OVL",
+    "OPAS": "OVERPASS OPAS",
+    "PARK": "PARK PRK PARKS",
+    "PKWY": "PARKWAY PARKWY PKWAY PKWY PKY PARKWAYS PKWYS",
+    "PASS": "PASS",
+    "PSGE": "PASSAGE PSGE",
+    "PATH": "PATH PATHS",
+    "PIKE": "PIKE PIKES",
+    "PNE": "PINE PNE",
+    "PNES": "PINES PNES",
+    "PL": "PL PLACE",
+    "PLN": "PLAIN PLN",
+    "PLNS": "PLAINS PLNS",
+    "PLZ": "PLAZA PLZ PLZA",
+    "PT": "POINT PT",
+    "PTS": "POINTS PTS",
+    "PRT": "PORT PRT",
+    "PRTS": "PORTS PRTS",
+    "PR": "PR PRAIRIE PRR",
+    "RADL": "RAD RADIAL RADIEL RADL",
+    "RAMP": "RAMP",
+    "RNCH": "RANCH RANCHES RNCH RNCHS",
+    "RPD": "RAPID RPD",
+    "RPDS": "RAPIDS RPDS",
+    "RST": "REST RST",
+    "RDG": "RDG RDGE RIDGE",
+    "RDGS": "RDGS RIDGES",
+    "RIV": "RIV RIVER RVR RIVR",
+    "RD": "RD ROAD",
+    "RDS": "RDS ROADS",
+    "RTE": "ROUTE RTE",
+    "ROW": "ROW",
+    "RUE": "RUE",
+    "RUN": "RUN",
+    "SHL": "SHL SHOAL",
+    "SHLS": "SHLS SHOALS",
+    "SHR": "SHOAR SHORE SHR",
+    "SHRS": "SHOARS SHORES SHRS",
+    "SKWY": "SKYWAY SKWY",
+    "SPG": "SPG SPNG SPRING SPRNG",
+    "SPGS": "SPGS SPNGS SPRINGS SPRNGS",
+    "SPUR": "SPUR SPURS",
+    "SQ": "SQ SQR SQRE SQU SQUARE",
+    "SQS": "SQRS SQS SQUARES",
+    "STA": "STA STATION STATN STN",
+    "STRA": "STRA STRAV STRAVEN STRAVENUE STRAVN STRVN STRVNUE",
+    "STRM": "STREAM STREME STRM",
+    "ST": "STREET STRT ST STR",
+    "STS": "STREETS STS",
+    "SMT": "SMT SUMIT SUMITT SUMMIT",
+    "TER": "TER TERR TERRACE",
+    "TRWY": "THROUGHWAY TRWY",
+    "TRCE": "TRACE TRACES TRCE",
+    "TRAK": "TRACK TRACKS TRAK TRK TRKS",
+    "TRFY": "TRAFFICWAY TRFY",
+    "TRL": "TRAIL TRAILS TRL TRLS",
+    "TRLR": "TRAILER TRLR TRLRS",
+    "TUNL": "TUNEL TUNL TUNLS TUNNEL TUNNELS TUNNL",
+    "TPKE": "TRNPK TURNPIKE TURNPK TPKE",
+    "UPAS": "UNDERPASS UPAS",
+    "UN": "UN UNION",
+    "UNS": "UNIONS UNS",
+    "VLY": "VALLEY VALLY VLLY VLY",
+    "VLYS": "VALLEYS VLYS",
+    "VIA": "VDCT VIA VIADCT VIADUCT",
+    "VW": "VIEW VW",
+    "VWS": "VIEWS VWS",
+    "VLG": "VILL VILLAG VILLAGE VILLG VILLIAGE VLG",
+    "VLGS": "VILLAGES VLGS",
+    "VL": "VILLE VL",
+    "VIS": "VIS VIST VISTA VST VSTA",
+    "WALK": "WALK WALKS",
+    "WALL": "WALL",
+    "WAY": "WY WAY",
+    "WAYS": "WAYS",
+    "WL": "WELL WL",
+    "WLS": "WELLS WLS",
+}
+# "MDW" is listed by Pub 28 under MEADOWS; MEADOW alone abbreviates to MDW as well.
+STREET_SUFFIXES: dict[str, str] = {}
+for _standard, _spellings in _C1.items():
+    for _spelling in _spellings.split():
+        STREET_SUFFIXES.setdefault(_spelling, _standard)
+    STREET_SUFFIXES[_standard] = _standard
+STREET_SUFFIXES["MDW"] = "MDW"
+STANDARD_SUFFIXES = frozenset(_C1)
+
+# C2: secondary unit designators. Those in UNITS_WITHOUT_NUMBER need no secondary number.
+SECONDARY_UNITS: dict[str, str] = {
+    "APARTMENT": "APT", "APT": "APT", "AP": "APT",
+    "BASEMENT": "BSMT", "BSMT": "BSMT",
+    "BUILDING": "BLDG", "BLDG": "BLDG", "BLD": "BLDG",
+    "DEPARTMENT": "DEPT", "DEPT": "DEPT",
+    "FLOOR": "FL", "FL": "FL", "FLR": "FL",
+    "FRONT": "FRNT", "FRNT": "FRNT",
+    "HANGAR": "HNGR", "HNGR": "HNGR",
+    "KEY": "KEY",
+    "LOBBY": "LBBY", "LBBY": "LBBY",
+    "LOT": "LOT",
+    "LOWER": "LOWR", "LOWR": "LOWR",
+    "OFFICE": "OFC", "OFC": "OFC",
+    "PENTHOUSE": "PH", "PH": "PH",
+    "PIER": "PIER",
+    "REAR": "REAR",
+    "ROOM": "RM", "RM": "RM",
+    "SIDE": "SIDE",
+    "SLIP": "SLIP",
+    "SPACE": "SPC", "SPC": "SPC",
+    "STOP": "STOP",
+    "SUITE": "STE", "STE": "STE",
+    "TRAILER": "TRLR", "TRLR": "TRLR",
+    "UNIT": "UNIT",
+    "UPPER": "UPPR", "UPPR": "UPPR",
+    "#": "#",
+}
+UNITS_WITHOUT_NUMBER = frozenset({"BSMT", "FRNT", "LBBY", "LOWR", "OFC", "PH", "REAR", "SIDE", "UPPR"})
+
+DIRECTIONALS: dict[str, str] = {
+    "N": "N", "NORTH": "N", "S": "S", "SOUTH": "S", "E": "E", "EAST": "E", "W": "W", "WEST": "W",
+    "NE": "NE", "NORTHEAST": "NE", "NORTH EAST": "NE", "N E": "NE",
+    "NW": "NW", "NORTHWEST": "NW", "NORTH WEST": "NW", "N W": "NW",
+    "SE": "SE", "SOUTHEAST": "SE", "SOUTH EAST": "SE", "S E": "SE",
+    "SW": "SW", "SOUTHWEST": "SW", "SOUTH WEST": "SW", "S W": "SW",
+}
+
+_UNITS = ["", "FIRST", "SECOND", "THIRD", "FOURTH", "FIFTH", "SIXTH", "SEVENTH", "EIGHTH", "NINTH"]
+_TEENS = ["TENTH", "ELEVENTH", "TWELFTH", "THIRTEENTH", "FOURTEENTH", "FIFTEENTH", "SIXTEENTH",
+          "SEVENTEENTH", "EIGHTEENTH", "NINETEENTH"]
+_TENS_CARDINAL = ["", "", "TWENTY", "THIRTY", "FORTY", "FIFTY", "SIXTY", "SEVENTY", "EIGHTY", "NINETY"]
+_TENS_ORDINAL = ["", "", "TWENTIETH", "THIRTIETH", "FORTIETH", "FIFTIETH", "SIXTIETH", "SEVENTIETH",
+                 "EIGHTIETH", "NINETIETH"]
+
+
+def ordinal_suffix(n: int) -> str:
+    return "TH" if 10 <= n % 100 <= 20 else {1: "ST", 2: "ND", 3: "RD"}.get(n % 10, "TH")
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{ordinal_suffix(n)}"
+
+
+ORDINAL_WORDS: dict[str, str] = {}
+for _n in range(1, 10):
+    ORDINAL_WORDS[_UNITS[_n]] = _ordinal(_n)
+for _n, _w in enumerate(_TEENS):
+    ORDINAL_WORDS[_w] = _ordinal(10 + _n)
+for _t in range(2, 10):
+    ORDINAL_WORDS[_TENS_ORDINAL[_t]] = _ordinal(10 * _t)
+ORDINAL_WORDS["HUNDREDTH"] = "100TH"
+# Compound ordinals as two words ("TWENTY FIRST") are handled in _standardize_name.
+_TENS_VALUE = {w: 10 * i for i, w in enumerate(_TENS_CARDINAL) if w}
+
+_NUMERIC_ORDINAL = re.compile(r"^0*(\d+)(ST|ND|RD|TH)$")
+_PUNCTUATION = str.maketrans({".": "", ",": " ", "'": "", "`": ""})
+_HIGHWAY_WORDS = frozenset({"HWY", "HIGHWAY", "HIGHWY", "HIWAY", "HIWY", "HWAY"})
+_ROUTE_TYPES = frozenset({"HWY", "RTE"})
+
+
+def clean_text(value: str | None) -> str:
+    """Upper-case, drop periods/apostrophes, commas to spaces, squeeze whitespace."""
+    if not value:
+        return ""
+    return " ".join(value.upper().translate(_PUNCTUATION).split())
+
+
+def standardize_directional(value: str | None) -> str:
+    text = clean_text(value)
+    return DIRECTIONALS.get(text, text)
+
+
+def standardize_suffix(value: str | None) -> str:
+    text = clean_text(value)
+    return STREET_SUFFIXES.get(text, text)
+
+
+def _standardize_name_tokens(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    i = 0
+    n = len(tokens)
+    while i < n:
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < n else ""
+        # Compound ordinals: TWENTY FIRST, TWENTY-FIRST.
+        if "-" in tok:
+            left, _, right = tok.partition("-")
+            if left in _TENS_VALUE and right in ORDINAL_WORDS and int(ORDINAL_WORDS[right][:-2]) < 10:
+                out.append(_ordinal(_TENS_VALUE[left] + int(ORDINAL_WORDS[right][:-2])))
+                i += 1
+                continue
+        if tok in _TENS_VALUE and nxt in ORDINAL_WORDS and int(ORDINAL_WORDS[nxt][:-2]) < 10:
+            out.append(_ordinal(_TENS_VALUE[tok] + int(ORDINAL_WORDS[nxt][:-2])))
+            i += 2
+            continue
+        if tok in ORDINAL_WORDS:
+            out.append(ORDINAL_WORDS[tok])
+            i += 1
+            continue
+        m = _NUMERIC_ORDINAL.match(tok)
+        if m:
+            out.append(_ordinal(int(m.group(1))))
+            i += 1
+            continue
+        if tok in _HIGHWAY_WORDS and nxt:
+            out.append("HIGHWAY")
+            i += 1
+            continue
+        if tok == "U" and nxt == "S":
+            out.append("US")
+            i += 2
+            continue
+        if tok in ("RT", "RTE") and nxt[:1].isdigit():
+            out.append("ROUTE")
+            i += 1
+            continue
+        if tok == "CR" and nxt[:1].isdigit():
+            out.extend(("COUNTY", "ROAD"))
+            i += 1
+            continue
+        if tok in ("CO", "CNTY", "COUNTY") and nxt in ("RD", "ROAD"):
+            out.extend(("COUNTY", "ROAD"))
+            i += 2
+            continue
+        if tok in ("ST", "STATE") and nxt in _HIGHWAY_WORDS:
+            out.extend(("STATE", "HIGHWAY"))
+            i += 2
+            continue
+        if tok.isdigit() and tok[0] == "0" and len(tok) > 1:
+            tok = tok.lstrip("0") or "0"
+        out.append(tok)
+        i += 1
+    return out
+
+
+@lru_cache(maxsize=200_000)
+def standardize_street_parts(pre_dir: str, street_name: str, street_type: str,
+                             post_dir: str) -> tuple[str, str, str, str]:
+    """Standardise (pre_dir, street_name, street_type, post_dir) by the module's rules."""
+    pre_raw, name, stype_raw, post_raw = (clean_text(pre_dir), clean_text(street_name),
+                                          clean_text(street_type), clean_text(post_dir))
+    # Structural repairs first, on the cleaned words.
+    if not name:
+        if pre_raw and not post_raw:
+            name, pre_raw = pre_raw, ""
+        elif post_raw and not pre_raw:
+            name, post_raw = post_raw, ""
+        elif stype_raw and not pre_raw and not post_raw:
+            name, stype_raw = stype_raw, ""
+    tokens = name.split()
+    if not pre_raw and len(tokens) >= 2 and tokens[0] in DIRECTIONALS:
+        pre_raw = tokens.pop(0)
+    if not stype_raw and len(tokens) >= 2 and tokens[-1] in STREET_SUFFIXES:
+        stype_raw = tokens.pop()
+    pre = DIRECTIONALS.get(pre_raw, pre_raw)
+    post = DIRECTIONALS.get(post_raw, post_raw)
+    stype = STREET_SUFFIXES.get(stype_raw, stype_raw)
+    tokens = _standardize_name_tokens(tokens)
+    if stype in _ROUTE_TYPES and len(tokens) == 1 and tokens[0].isdigit():
+        tokens = ["HIGHWAY" if stype == "HWY" else "ROUTE", tokens[0]]
+        stype = ""
+    return pre, " ".join(tokens), stype, post
+
+
+def standardize_unit(unit_type: str | None, unit_number: str | None) -> tuple[str, str]:
+    """(designator, identifier): designator to its C2 abbreviation, '#' and leading zeros dropped."""
+    designator = clean_text(unit_type)
+    designator = SECONDARY_UNITS.get(designator, designator)
+    ident = clean_text(unit_number).replace("#", " ").strip()
+    ident = "".join(ident.split()) if len(ident) <= 6 else " ".join(ident.split())
+    if ident.isdigit():
+        ident = ident.lstrip("0") or "0"
+    if not designator and SECONDARY_UNITS.get(ident) in UNITS_WITHOUT_NUMBER:
+        designator, ident = SECONDARY_UNITS[ident], ""  # "REAR" alone is a designator
+    if ident and not designator:
+        designator = "#"
+    return designator, ident

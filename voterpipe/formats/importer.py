@@ -1,0 +1,438 @@
+"""Import one raw state drop into canonical voters, history and rejects Parquet files, streaming.
+
+import_drop() is the whole stage without Luigi: it detects each file's layout, reads it in
+blocks, normalises each block and appends it to the output files, and returns the manifest body.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voterpipe import schema, storage
+from voterpipe.formats.layouts import Detected, FileSpec, Layout, LayoutError, detect_file, layouts_for_state
+from voterpipe.formats.normalise import AuxTable, NullCounts, build_fields, clean_text, map_codes, parse_dates
+from voterpipe.formats.readers import ParsedBlock, Reject, TextBlocks, parse_delimited, parse_fixed_width
+
+log = logging.getLogger("voterpipe.import")
+
+Progress = Callable[[float, str], None]
+OUTPUT_FILES = {"voters": "voters.parquet", "history": "history.parquet", "rejects": "rejects.parquet"}
+
+
+class DropError(ValueError):
+    """A drop that cannot be imported: empty, no voter file, or an unknown layout."""
+
+
+@dataclass
+class DropPlan:
+    """Which files of a drop are read, in which layout and order (aux, voters, history)."""
+
+    directory: Path
+    files: list[Detected]
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def layout_names(self) -> list[str]:
+        return sorted({d.layout.name for d in self.files})
+
+
+def plan_drop(directory: Path, state: str, formats_dir: Path | None = None) -> DropPlan:
+    """Detect every file in a raw drop directory. Raises DropError/LayoutError with the file named."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise DropError(f"raw drop {directory} does not exist")
+    names = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not names:
+        raise DropError(f"raw drop {directory} is empty")
+    layouts = layouts_for_state(state, formats_dir)
+    if not layouts:
+        raise DropError(f"no layout in config/formats/ for state {state!r}")
+
+    by_name = {layout.name: layout for layout in layouts}
+    voter_layout: str | None = None
+    detected, ignored = [], []
+    # Voter files first: their layout is preferred for the history and auxiliary files.
+    order = sorted(names, key=lambda n: 0 if any(l.voters.matches_name(n) for l in layouts) else 1)
+    for name in order:
+        found = detect_file(directory / name, layouts, prefer=voter_layout)
+        if found is None:
+            ignored.append(name)
+            continue
+        if found.role == "voters":
+            if voter_layout and found.layout.name != voter_layout:
+                raise LayoutError(f"{name} is in layout {found.layout.name} but other voter files of "
+                                  f"the drop are in {voter_layout}")
+            voter_layout = found.layout.name
+        detected.append(found)
+    if voter_layout is None:
+        raise DropError(f"raw drop {directory} holds no voter file of state {state!r} "
+                           f"(files: {', '.join(names[:20])})")
+    layout = by_name[voter_layout]
+    for found in detected:
+        if found.role != "voters" and found.layout.name != layout.name:
+            raise LayoutError(f"{found.path.name} is in layout {found.layout.name}, which does not "
+                              f"belong with voter layout {layout.name}")
+    for aux_name, aux_spec in layout.aux.items():
+        if not any(d.role == aux_name for d in detected):
+            raise DropError(f"layout {layout.name} needs its {aux_name} file "
+                               f"({', '.join(aux_spec.patterns)}) and the drop has none")
+    rank = {"voters": 1, "history": 2}
+    detected.sort(key=lambda d: (rank.get(d.role, 0), d.path.name))
+    return DropPlan(directory, detected, ignored)
+
+
+class _Writers:
+    def __init__(self, out_dir: Path):
+        self.voters = storage.parquet_writer(out_dir / OUTPUT_FILES["voters"], schema.VOTERS)
+        self.history = storage.parquet_writer(out_dir / OUTPUT_FILES["history"], schema.HISTORY)
+        self.rejects = storage.parquet_writer(out_dir / OUTPUT_FILES["rejects"], schema.REJECTS)
+
+    def close(self) -> None:
+        for writer in (self.voters, self.history, self.rejects):
+            writer.close()
+
+
+@dataclass
+class FileReport:
+    """One input file's entry in the manifest."""
+
+    file: str
+    role: str
+    layout: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rejected_by_reason: Counter = field(default_factory=Counter)
+    nulled: NullCounts = field(default_factory=NullCounts)
+    history_rows: int = 0  # from wide history columns of a voter file
+
+    def as_dict(self, detected: Detected, blocks: TextBlocks) -> dict:
+        entry = {
+            "file": self.file, "role": self.role, "layout": self.layout,
+            "bytes": blocks.total_bytes, "sha256": blocks.sha256,
+            "encoding": blocks.encoding, "bom": blocks.bom,
+            "delimiter": detected.delimiter, "fixed_width": detected.spec.fixed_width,
+            "header": detected.has_header, "columns": detected.field_count,
+            "rows_read": self.rows_read, "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
+            "values_nulled": self.nulled.as_dict(),
+            "nul_bytes_stripped": blocks.counters.nul_stripped,
+            "undecodable_bytes_replaced": blocks.counters.undecodable_replaced,
+            "stray_cr_replaced": blocks.counters.stray_cr_replaced,
+        }
+        if self.role == "voters" and detected.wide_columns:
+            entry["history_rows_from_wide_columns"] = self.history_rows
+            entry["wide_history_columns"] = len(detected.wide_columns)
+        return entry
+
+
+def import_drop(
+    raw_directory: Path, out_dir: Path, state: str, snapshot: date, chunk_rows: int = 200_000,
+    progress: Progress | None = None, formats_dir: Path | None = None,
+) -> dict:
+    """Write voters/history/rejects Parquet into `out_dir`; return the manifest body."""
+    state = state.lower()
+    plan = plan_drop(raw_directory, state, formats_dir)
+    total_bytes = sum(d.path.stat().st_size for d in plan.files) or 1
+    done_bytes = 0
+    report = progress or (lambda fraction, message: None)
+    layout = next(d.layout for d in plan.files if d.role == "voters")
+    aux_tables: dict[str, AuxTable] = {}
+    entries = []
+    totals = Counter()
+    writers = _Writers(Path(out_dir))
+    try:
+        for detected in plan.files:
+            name = detected.path.name
+            file_report = FileReport(name, detected.role, detected.layout.name)
+            blocks = TextBlocks(detected.path, detected.encoding, chunk_rows)
+            context = _Context(state, snapshot, name, layout, detected, aux_tables, writers, file_report)
+            aux_chunks = []
+            for parsed in _parse_blocks(blocks, detected):
+                if detected.role == "voters":
+                    _load_voters(context, parsed)
+                elif detected.role == "history":
+                    _load_history(context, parsed)
+                else:
+                    aux_chunks.append(_load_aux(context, parsed))
+                fraction = (done_bytes + blocks.bytes_read) / total_bytes
+                report(min(fraction, 1.0), f"{name}: {file_report.rows_read} rows read")
+            if detected.role not in ("voters", "history"):
+                aux_tables[detected.role] = _aux_table(detected.spec, aux_chunks)
+            if file_report.rows_read != file_report.rows_loaded + file_report.rows_rejected:
+                raise AssertionError(f"{name}: rows read {file_report.rows_read} != loaded "
+                                     f"{file_report.rows_loaded} + rejected {file_report.rows_rejected}")
+            if file_report.rows_read == 0 and detected.role == "voters":
+                raise DropError(f"{name}: voter file has no data rows")
+            done_bytes += blocks.total_bytes
+            entries.append(file_report.as_dict(detected, blocks))
+            totals["rows_read"] += file_report.rows_read
+            totals["rows_loaded"] += file_report.rows_loaded
+            totals["rows_rejected"] += file_report.rows_rejected
+            totals[f"{detected.role}_loaded" if detected.role in ("voters", "history") else "aux_loaded"] += file_report.rows_loaded
+            totals["history_loaded"] += file_report.history_rows
+            log.info("%s: read %d, loaded %d, rejected %d", name, file_report.rows_read,
+                     file_report.rows_loaded, file_report.rows_rejected)
+    finally:
+        writers.close()
+    if totals["rows_read"] != totals["rows_loaded"] + totals["rows_rejected"]:
+        raise AssertionError("rows read != loaded + rejected")
+    report(1.0, f"imported {totals['voters_loaded']} voters, {totals['history_loaded']} history rows")
+    return {
+        "layout": layout.name,
+        "layout_file": layout.source.name,
+        "files": entries,
+        "ignored_files": plan.ignored,
+        "totals": {key: totals[key] for key in
+                   ("rows_read", "rows_loaded", "rows_rejected", "voters_loaded", "history_loaded")},
+        "outputs": dict(OUTPUT_FILES),
+    }
+
+
+# ---- per-block work -----------------------------------------------------------------------------
+
+@dataclass
+class _Context:
+    state: str
+    snapshot: date
+    source_file: str
+    layout: Layout
+    detected: Detected
+    aux: dict[str, AuxTable]
+    writers: _Writers
+    report: FileReport
+
+
+def _parse_blocks(blocks: TextBlocks, detected: Detected):
+    """ParsedBlocks of a file; the header line (if any) is skipped but counted as line 1."""
+    spec = detected.spec
+    next_line = 1
+    wanted = _wanted_columns(detected)
+    for block in blocks:
+        if next_line == 1 and detected.has_header:
+            cut = block.find(b"\n")
+            block = block[cut + 1:]
+            next_line = 2
+            if not block:
+                continue
+        if spec.fixed_width:
+            parsed = parse_fixed_width(block, next_line, widths=list(spec.widths),
+                                       line_length=spec.line_length, include=set(wanted))
+        else:
+            include = {name: detected.column_index[name] for name in wanted if name in detected.column_index}
+            for position, _, _ in detected.wide_columns:
+                include[f"__wide_{position}"] = position
+            parsed = parse_delimited(block, next_line, delimiter=detected.delimiter, quote=spec.quote,
+                                     ncols=detected.field_count, include=include)
+        next_line += parsed.lines
+        yield parsed
+
+
+def _wanted_columns(detected: Detected) -> list[str]:
+    """Layout columns the field specs read: never the never_load ones (e.g. NC ssn)."""
+    spec = detected.spec
+    wanted: list[str] = []
+    for field_spec in spec.fields.values():
+        if "lookup" in field_spec:
+            wanted.append(field_spec["key"])
+        elif "column" in field_spec:
+            wanted.append(field_spec["column"])
+        for column in field_spec.get("join", []) + field_spec.get("concat", []):
+            wanted.append(column)
+    wanted += list(spec.skip_values)
+    if spec.key:
+        wanted += list(spec.columns)
+    return [c for c in dict.fromkeys(wanted) if c not in spec.never_load]
+
+
+def _redact(raw_line: str, detected: Detected) -> str:
+    """Blank never_load values (e.g. ssn) in a rejected raw line before it is stored."""
+    spec = detected.spec
+    if not spec.never_load or detected.delimiter is None:
+        return raw_line
+    parts = raw_line.split(detected.delimiter)
+    positions = {detected.column_index[c] for c in spec.never_load if c in detected.column_index}
+    if len(parts) != detected.field_count:
+        # Fields are shifted: blank anything that could be the value, around its position too.
+        positions = {p + shift for p in positions for shift in range(-3, 4)} | {
+            i for i, part in enumerate(parts) if sum(ch.isdigit() for ch in part) >= 4}
+    return detected.delimiter.join("" if i in positions else part for i, part in enumerate(parts))
+
+
+def _write_rejects(context: _Context, rejects: list[Reject]) -> None:
+    if not rejects:
+        return
+    rejects = sorted(rejects, key=lambda r: r.line_number)
+    for reject in rejects:
+        context.report.rejected_by_reason[reject.reason.split(":", 1)[0]] += 1
+    context.report.rows_rejected += len(rejects)
+    n = len(rejects)
+    table = pa.table({
+        "state": pa.array([context.state] * n, pa.string()),
+        "snapshot": pa.array([context.snapshot] * n, pa.date32()),
+        "source_file": pa.array([context.source_file] * n, pa.string()),
+        "line_number": pa.array([r.line_number for r in rejects], pa.int64()),
+        "raw_line": pa.array([_redact(r.raw_line, context.detected) for r in rejects], pa.string()),
+        "reason": pa.array([r.reason for r in rejects], pa.string()),
+    })
+    context.writers.rejects.write_table(schema.conform(table, schema.REJECTS))
+
+
+def _reject_rows(context: _Context, parsed: ParsedBlock, mask: np.ndarray, reason: str) -> ParsedBlock:
+    """Move rows where `mask` holds into the rejects; return the rest."""
+    if not mask.any():
+        return parsed
+    parsed.rejects.extend(Reject(int(line), parsed.raw_line(int(line)), reason)
+                          for line in parsed.line_numbers[mask])
+    return parsed.filter(~mask)
+
+
+def _skip_rows(context: _Context, parsed: ParsedBlock, spec: FileSpec) -> ParsedBlock:
+    """Lines that are not records (FL history code N = did not vote) are rejected with the value."""
+    for column, values in spec.skip_values.items():
+        for value in values:
+            upper = pc.utf8_upper(clean_text(parsed.columns[column]))
+            mask = pc.fill_null(pc.equal(upper, value), False).to_numpy(zero_copy_only=False)
+            parsed = _reject_rows(context, parsed, mask, f"not_a_vote: {column}={value}")
+    return parsed
+
+
+def _finish(context: _Context, parsed: ParsedBlock, spec: FileSpec, target: pa.Schema
+            ) -> tuple[dict[str, pa.Array], ParsedBlock]:
+    """Canonical fields of the block's rows; rows without a voter id are rejected."""
+    parsed = _skip_rows(context, parsed, spec)
+    nulled = NullCounts()
+    fields = build_fields(parsed.columns, spec, context.layout.codes, context.aux, context.snapshot, target, nulled)
+    missing = fields["voter_id"].is_null().to_numpy(zero_copy_only=False)
+    if missing.any():
+        parsed = _reject_rows(context, parsed, missing, "missing_voter_id")
+        # Recompute on the kept rows so null counts describe loaded rows only.
+        nulled = NullCounts()
+        fields = build_fields(parsed.columns, spec, context.layout.codes, context.aux, context.snapshot, target, nulled)
+    context.report.nulled.merge(nulled)
+    return fields, parsed
+
+
+def _stamp(context: _Context, fields: dict[str, pa.Array], line_numbers: np.ndarray) -> dict[str, pa.Array]:
+    n = len(line_numbers)
+    fields["state"] = pa.array([context.state] * n, pa.string()) if n else pa.array([], pa.string())
+    fields["snapshot"] = pa.array([context.snapshot] * n, pa.date32())
+    fields["source_file"] = pa.array([context.source_file] * n, pa.string())
+    fields["source_line"] = pa.array(line_numbers, pa.int64())
+    return fields
+
+
+def _load_voters(context: _Context, parsed: ParsedBlock) -> None:
+    report = context.report
+    report.rows_read += parsed.lines
+    spec = context.detected.spec
+    fields, parsed = _finish(context, parsed, spec, schema.VOTERS)
+    if "birth_date" in fields:
+        derived = pc.cast(pc.year(fields["birth_date"]), pa.int16())
+        fields["birth_year"] = pc.coalesce(fields["birth_year"], derived) if "birth_year" in fields else derived
+    _stamp(context, fields, parsed.line_numbers)
+    table = schema.conform(pa.table(fields), schema.VOTERS)
+    if table.num_rows:
+        context.writers.voters.write_table(table)
+    report.rows_loaded += table.num_rows
+    _write_rejects(context, parsed.rejects)
+    if context.detected.wide_columns:
+        _load_wide_history(context, parsed, fields["voter_id"])
+
+
+def _load_history(context: _Context, parsed: ParsedBlock) -> None:
+    report = context.report
+    report.rows_read += parsed.lines
+    fields, parsed = _finish(context, parsed, context.detected.spec, schema.HISTORY)
+    _history_defaults(fields, len(parsed.line_numbers))
+    _stamp(context, fields, parsed.line_numbers)
+    table = schema.conform(pa.table(fields), schema.HISTORY)
+    if table.num_rows:
+        context.writers.history.write_table(table)
+    report.rows_loaded += table.num_rows
+    _write_rejects(context, parsed.rejects)
+
+
+def _history_defaults(fields: dict[str, pa.Array], n: int) -> None:
+    if "election_type" not in fields:
+        fields["election_type"] = pa.array(["other"] * n, pa.string())
+    if "voting_method" not in fields:
+        fields["voting_method"] = pa.array(["unknown"] * n, pa.string())
+
+
+def _load_wide_history(context: _Context, parsed: ParsedBlock, voter_ids: pa.Array) -> None:
+    """One history row per non-blank election cell of the voter rows (OH TYPE-MM/DD/YYYY columns)."""
+    wide = context.layout.wide_history.wide
+    codes = context.layout.codes
+    pieces = []
+    for order, (position, type_raw, date_text) in enumerate(context.detected.wide_columns):
+        cells = clean_text(parsed.columns[f"__wide_{position}"])
+        voted = cells.is_valid()
+        count = _count_true(voted)
+        if not count:
+            continue
+        cells = pc.filter(cells, voted)
+        election_date, bad, out_of_range = parse_dates(pa.array([date_text]), wide["date"], latest=context.snapshot)
+        if bad or out_of_range:
+            context.report.nulled.add("election_date", "bad_date" if bad else "date_out_of_range", count)
+        type_value = type_raw
+        if wide.get("election_type_codes"):
+            mapped, _ = map_codes(pa.array([type_raw.upper()]), codes[wide["election_type_codes"]])
+            type_value = mapped[0].as_py()
+        upper = pc.utf8_upper(cells)
+        no_party = pc.is_in(upper, value_set=pa.array(list(wide["no_party_values"]) or [""], pa.string()))
+        party = pc.if_else(no_party, pa.scalar(None, pa.string()), upper)
+        if wide.get("party_codes"):
+            mapped, _ = map_codes(party, codes[wide["party_codes"]])
+            party = pc.if_else(party.is_valid(), mapped, pa.scalar(None, pa.string()))
+        pieces.append(pa.table({
+            "voter_id": pc.filter(voter_ids, voted),
+            "election_date": pa.repeat(election_date[0], count) if count else election_date[:0],
+            "election_type": pa.array([type_value or "other"] * count, pa.string()),
+            "election_type_raw": pa.array([type_raw] * count, pa.string()),
+            "voting_method": pa.array(["unknown"] * count, pa.string()),
+            "party_ballot": party,
+            "source_line": pa.array(parsed.line_numbers[voted.to_numpy(zero_copy_only=False)], pa.int64()),
+            "_column_order": pa.array(np.full(count, order, dtype=np.int32)),
+        }))
+    if not pieces:
+        return
+    table = pa.concat_tables(pieces).sort_by([("source_line", "ascending"), ("_column_order", "ascending")])
+    n = table.num_rows
+    table = table.append_column("state", pa.array([context.state] * n, pa.string()))
+    table = table.append_column("snapshot", pa.array([context.snapshot] * n, pa.date32()))
+    table = table.append_column("source_file", pa.array([context.source_file] * n, pa.string()))
+    context.writers.history.write_table(schema.conform(table, schema.HISTORY))
+    context.report.history_rows += n
+
+
+def _count_true(mask: pa.Array) -> int:
+    return int(pc.sum(mask).as_py() or 0)
+
+
+def _load_aux(context: _Context, parsed: ParsedBlock) -> pa.Table:
+    report = context.report
+    report.rows_read += parsed.lines
+    key = context.detected.spec.key
+    keys = clean_text(parsed.columns[key])
+    missing = keys.is_null().to_numpy(zero_copy_only=False)
+    parsed = _reject_rows(context, parsed, missing, f"missing_key: {key}")
+    _write_rejects(context, parsed.rejects)
+    report.rows_loaded += parsed.num_rows
+    return pa.table({name: clean_text(values) for name, values in parsed.columns.items()})
+
+
+def _aux_table(spec: FileSpec, chunks: list[pa.Table]) -> AuxTable:
+    table = pa.concat_tables(chunks) if chunks else pa.table({c: pa.array([], pa.string()) for c in spec.columns})
+    return AuxTable(table.column(spec.key).combine_chunks(),
+                    {name: table.column(name).combine_chunks() for name in table.column_names})

@@ -1,0 +1,431 @@
+"""Streaming readers for raw state files: decoding to UTF-8 line blocks, delimited and fixed-width parsing.
+
+Every file is read in blocks of whole lines, so memory stays bounded by the block size. Each
+parsed row keeps its 1-based physical line number; lines that cannot be parsed become rejects.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import hashlib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+HEAD_BYTES = 1 << 20  # the first block; also what layout detection and block sizing look at
+MIN_BLOCK_BYTES = 1 << 20
+MAX_BLOCK_BYTES = 1 << 30  # Arrow string offsets are 32-bit
+REPLACEMENT = "\ufffd"
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_SINGLE_BYTE_LATIN = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"}
+# In a Latin-1 voter file the C1 control range (0x80-0x9F) is never text: count it as undecodable.
+_C1_TABLE = {code: REPLACEMENT for code in range(0x80, 0xA0)}
+
+_C1_DELETE = bytes(range(0x80, 0xA0))
+_replaced_counter = [0]
+
+
+def _count_and_replace(error: UnicodeDecodeError) -> tuple[str, int]:
+    _replaced_counter[0] += error.end - error.start
+    return REPLACEMENT, error.end
+
+
+codecs.register_error("voterpipe_count_replace", _count_and_replace)
+
+
+def is_gzip(path: Path) -> bool:
+    return Path(path).suffix.lower() == ".gz"
+
+
+class _HashingReader(io.RawIOBase):
+    """Wraps a binary file: hashes and counts the bytes as they are read (the stored file's bytes)."""
+
+    def __init__(self, handle: BinaryIO):
+        self._handle = handle
+        self.sha256 = hashlib.sha256()
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._handle.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self.sha256.update(data)
+        self.bytes_read += n
+        return n
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+def detect_encoding(head: bytes, declared: str) -> tuple[str, int]:
+    """(encoding, BOM length): a byte-order mark wins over the layout's declared encoding."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    return declared, 0
+
+
+def _open_decompressed(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first `size` bytes of the (decompressed) file."""
+    with _open_decompressed(path) as handle:
+        return handle.read(size)
+
+
+def first_line(path: Path, declared_encoding: str) -> tuple[str, str, bool]:
+    """(first line as text, encoding used, had BOM). Raises ValueError for an empty file."""
+    head = read_head(path)
+    if not head:
+        raise ValueError(f"{Path(path).name}: file is empty")
+    encoding, bom = detect_encoding(head, declared_encoding)
+    text = head[bom:].decode(encoding, errors="replace").replace("\x00", "")
+    line = text.split("\n", 1)[0].rstrip("\r")
+    return line, encoding, bool(bom)
+
+
+@dataclass
+class DecodeCounters:
+    nul_stripped: int = 0
+    undecodable_replaced: int = 0
+    stray_cr_replaced: int = 0
+
+
+class TextBlocks:
+    """A raw file as UTF-8 byte blocks of whole lines (LF-terminated), with decode counters.
+
+    NUL characters are stripped and counted, undecodable bytes become U+FFFD and are counted,
+    CRLF becomes LF and a lone CR (which would split a row) becomes a counted space.
+    """
+
+    def __init__(self, path: Path, encoding: str, chunk_rows: int):
+        self.path = Path(path)
+        self.chunk_rows = max(1, int(chunk_rows))
+        self.declared_encoding = encoding
+        self.encoding = encoding
+        self.bom = False
+        self.counters = DecodeCounters()
+        self.total_bytes = self.path.stat().st_size
+        self._raw: _HashingReader | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        return self._raw.bytes_read if self._raw else 0
+
+    @property
+    def sha256(self) -> str:
+        return self._raw.sha256.hexdigest() if self._raw else hashlib.sha256(b"").hexdigest()
+
+    def __iter__(self) -> Iterator[bytes]:
+        raw = _HashingReader(open(self.path, "rb"))
+        self._raw = raw
+        handle: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(self.path) else io.BufferedReader(raw, 1 << 20)
+        try:
+            yield from self._blocks(handle)
+            # Hash anything the decompressor left unread, so sha256 covers the stored file.
+            for rest in iter(lambda: raw._handle.read(1 << 20), b""):
+                raw.sha256.update(rest)
+                raw.bytes_read += len(rest)
+        finally:
+            raw._handle.close()
+
+    def _blocks(self, handle: BinaryIO) -> Iterator[bytes]:
+        piece = handle.read(HEAD_BYTES)
+        self.encoding, bom_len = detect_encoding(piece, self.declared_encoding)
+        self.bom = bool(bom_len)
+        piece = piece[bom_len:]
+        single_byte_latin = self.encoding.lower() in _SINGLE_BYTE_LATIN
+        decoder = None if single_byte_latin else codecs.getincrementaldecoder(self.encoding)("voterpipe_count_replace")
+        read_size = HEAD_BYTES
+        carry = b""
+        first = True
+        while True:
+            at_eof = not piece
+            if single_byte_latin:
+                text = self._from_latin1(piece)
+            else:
+                before = _replaced_counter[0]
+                decoded = decoder.decode(piece, final=at_eof)
+                self.counters.undecodable_replaced += _replaced_counter[0] - before
+                nul = decoded.count("\x00")
+                if nul:
+                    self.counters.nul_stripped += nul
+                    decoded = decoded.replace("\x00", "")
+                text = decoded.encode("utf-8")
+            buffer = carry + text
+            if not at_eof and buffer.endswith(b"\r"):
+                buffer, held_cr = buffer[:-1], b"\r"
+            else:
+                held_cr = b""
+            stray = 0
+            if b"\r" in buffer:
+                buffer = buffer.replace(b"\r\n", b"\n")
+                stray = buffer.count(b"\r")
+            if stray:
+                self.counters.stray_cr_replaced += stray
+                buffer = buffer.replace(b"\r", b" ")
+            if at_eof:
+                if buffer:
+                    yield buffer if buffer.endswith(b"\n") else buffer + b"\n"
+                return
+            cut = buffer.rfind(b"\n")
+            if cut >= 0:
+                yield buffer[: cut + 1]
+                carry = buffer[cut + 1:] + held_cr
+            else:
+                carry = buffer + held_cr
+            if first:
+                read_size = self._block_size(piece, text)
+                first = False
+            piece = handle.read(read_size)
+
+    def _block_size(self, raw_piece: bytes, text: bytes) -> int:
+        """Raw bytes per read so a block holds about chunk_rows lines."""
+        lines = max(1, text.count(b"\n"))
+        per_line = max(1.0, len(raw_piece) / lines)
+        return int(min(MAX_BLOCK_BYTES // 2, max(MIN_BLOCK_BYTES, per_line * self.chunk_rows)))
+
+    def _from_latin1(self, piece: bytes) -> bytes:
+        nul = piece.count(b"\x00")
+        if nul:
+            self.counters.nul_stripped += nul
+            piece = piece.replace(b"\x00", b"")
+        if piece.isascii():
+            return piece
+        c1 = len(piece) - len(piece.translate(None, _C1_DELETE))
+        text = piece.decode("latin-1")
+        if c1:
+            self.counters.undecodable_replaced += c1
+            text = text.translate(_C1_TABLE)
+        return text.encode("utf-8")
+
+
+# ---- lines within a block ----------------------------------------------------------------------
+
+@dataclass
+class Reject:
+    line_number: int
+    raw_line: str
+    reason: str
+
+
+@dataclass
+class ParsedBlock:
+    """Rows parsed from one block: layout column name -> raw strings, and where each row came from."""
+
+    columns: dict[str, pa.Array]
+    line_numbers: np.ndarray  # int64, 1-based physical line of each row
+    rejects: list[Reject]
+    lines: int  # physical lines in the block (rows read)
+    _block: bytes = field(repr=False, default=b"")
+    _starts: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
+    _ends: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
+    _first_line: int = 1
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.line_numbers)
+
+    def raw_line(self, line_number: int) -> str:
+        i = line_number - self._first_line
+        return self._block[self._starts[i]: self._ends[i]].decode("utf-8", errors="replace")
+
+    def filter(self, keep: np.ndarray) -> "ParsedBlock":
+        mask = pa.array(keep, type=pa.bool_())
+        return ParsedBlock(
+            {name: pc.filter(arr, mask) for name, arr in self.columns.items()},
+            self.line_numbers[keep], self.rejects, self.lines,
+            self._block, self._starts, self._ends, self._first_line,
+        )
+
+
+def line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive, without the LF) offsets of every line of an LF-terminated block."""
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10).astype(np.int64)
+    starts = np.empty_like(ends)
+    if len(ends):
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+    return starts, ends
+
+
+def _drop_lines(block: bytes, starts: np.ndarray, ends: np.ndarray, drop: np.ndarray) -> bytes:
+    """The block without the lines whose indices are in `drop` (few)."""
+    parts, position = [], 0
+    for i in drop:
+        parts.append(block[position: starts[i]])
+        position = ends[i] + 1
+    parts.append(block[position:])
+    return b"".join(parts)
+
+
+def _odd_quote_lines(block: bytes, starts: np.ndarray, ends: np.ndarray, quote: str) -> np.ndarray:
+    """Indices of lines with an odd number of quote characters (a quoted value spilling over a line)."""
+    values = np.frombuffer(block, dtype=np.uint8)
+    quote_positions = np.flatnonzero(values == ord(quote))
+    per_line = np.searchsorted(quote_positions, ends) - np.searchsorted(quote_positions, starts)
+    return np.flatnonzero(per_line % 2 == 1)
+
+
+def _locate_lines(block: bytes, ends: np.ndarray, texts: list[str]) -> np.ndarray:
+    """Line indices of lines whose full text is one of `texts` (each occurrence counted once).
+
+    The CSV reader reports invalid rows mostly in file order, so each search starts where the
+    previous one ended and wraps around only when needed: about one pass over the block.
+    """
+    padded = b"\n" + block
+    taken: set[int] = set()
+    hint = 0
+    for text in texts:
+        needle = b"\n" + text.encode("utf-8") + b"\n"
+        position = padded.find(needle, hint)
+        while position >= 0 and position in taken:
+            position = padded.find(needle, position + 1)
+        if position < 0:
+            position = padded.find(needle)
+            while position >= 0 and position in taken:
+                position = padded.find(needle, position + 1)
+        if position < 0:
+            raise RuntimeError("internal error: an invalid CSV row was not found in its block")
+        taken.add(position)
+        hint = position + 1
+    # A match at `position` is the line starting at block offset `position`.
+    return np.array(sorted(int(np.searchsorted(ends, p)) for p in taken), dtype=np.int64)
+
+
+def split_header(line: str, delimiter: str, quote: str) -> list[str]:
+    """Split one line the way the CSV reader will (header names, detection)."""
+    if quote:
+        return next(csv.reader([line], delimiter=delimiter, quotechar=quote))
+    return line.split(delimiter)
+
+
+def sniff_delimiter(line: str, candidates: list[str]) -> str:
+    counts = [(line.count(c), -i, c) for i, c in enumerate(candidates)]
+    best = max(counts)
+    if best[0] == 0:
+        raise ValueError(f"none of the delimiters {candidates!r} occurs in the first line")
+    return best[2]
+
+
+def parse_delimited(
+    block: bytes, first_line: int, *, delimiter: str, quote: str, ncols: int, include: dict[str, int]
+) -> ParsedBlock:
+    """Parse an LF-terminated block of delimited lines; `include` maps wanted names to positions."""
+    starts, ends = line_bounds(block)
+    nlines = len(ends)
+    rejects: list[Reject] = []
+    pre_dropped = np.empty(0, dtype=np.int64)
+
+    table, invalid = _read_csv_block(block, delimiter, quote, ncols, include)
+    if table.num_rows + len(invalid) != nlines and quote:
+        # A quoted value ran over a line break: reject such lines, then every line is one row.
+        pre_dropped = _odd_quote_lines(block, starts, ends, quote)
+        for i in pre_dropped:
+            rejects.append(Reject(first_line + int(i), block[starts[i]: ends[i]].decode("utf-8", "replace"),
+                                  "unbalanced_quotes: a quoted value runs past the end of the line"))
+        cleaned = _drop_lines(block, starts, ends, pre_dropped)
+        table, invalid = _read_csv_block(cleaned, delimiter, quote, ncols, include)
+    remaining = np.setdiff1d(np.arange(nlines, dtype=np.int64), pre_dropped, assume_unique=True)
+    if table.num_rows + len(invalid) != len(remaining):
+        raise RuntimeError(
+            f"lines {first_line}-{first_line + nlines - 1}: parsed {table.num_rows} rows and "
+            f"{len(invalid)} invalid rows from {len(remaining)} lines")
+
+    if invalid:
+        sub_block = block if not len(pre_dropped) else _drop_lines(block, starts, ends, pre_dropped)
+        _, sub_ends = line_bounds(sub_block)
+        located = _locate_lines(sub_block, sub_ends, [text for text, _ in invalid])
+        counts = {}
+        for text, actual in invalid:
+            counts.setdefault(text, []).append(actual)
+        invalid_idx = remaining[located]
+        for i in invalid_idx:
+            text = block[starts[i]: ends[i]].decode("utf-8", "replace")
+            actual = counts[text][0]
+            rejects.append(Reject(first_line + int(i), text,
+                                  f"wrong_field_count: {actual} fields, expected {ncols}"))
+        remaining = np.setdiff1d(remaining, invalid_idx, assume_unique=True)
+
+    columns = {name: table.column(f"f{pos}").combine_chunks() for name, pos in include.items()}
+    parsed = ParsedBlock(columns, first_line + remaining, rejects, nlines, block, starts, ends, first_line)
+    blank = (ends[remaining] - starts[remaining]) == 0
+    if blank.any():
+        for line_number in parsed.line_numbers[blank]:
+            rejects.append(Reject(int(line_number), "", "blank_line"))
+        parsed = parsed.filter(~blank)
+    return parsed
+
+
+def _read_csv_block(block: bytes, delimiter: str, quote: str, ncols: int, include: dict[str, int]):
+    invalid: list[tuple[str, int]] = []
+
+    def on_invalid(row) -> str:
+        invalid.append((row.text, row.actual_columns))
+        return "skip"
+
+    names = [f"f{i}" for i in range(ncols)]
+    wanted = [f"f{pos}" for pos in include.values()]
+    table = pacsv.read_csv(
+        pa.py_buffer(block),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=True, block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(
+            delimiter=delimiter, quote_char=quote or False, double_quote=True,
+            newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=on_invalid,
+        ),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in wanted}, include_columns=wanted,
+            strings_can_be_null=False, quoted_strings_can_be_null=False,
+        ),
+    )
+    return table, invalid
+
+
+def parse_fixed_width(
+    block: bytes, first_line: int, *, widths: list[tuple[str, int, int]], line_length: tuple[int, int],
+    include: set[str] | None = None,
+) -> ParsedBlock:
+    """Slice an LF-terminated block of fixed-width lines; wrong-length lines become rejects."""
+    starts, ends = line_bounds(block)
+    nlines = len(ends)
+    offsets = np.empty(nlines + 1, dtype=np.int32)
+    offsets[0] = 0
+    offsets[1:] = ends + 1
+    with_lf = pa.StringArray.from_buffers(nlines, pa.py_buffer(offsets), pa.py_buffer(block))
+    lines = pc.utf8_rtrim(with_lf, characters="\n")
+    lengths = pc.utf8_length(lines).to_numpy(zero_copy_only=False)
+    low, high = line_length
+    good = (lengths >= low) & (lengths <= high)
+    rejects = []
+    for i in np.flatnonzero(~good):
+        text = block[starts[i]: ends[i]].decode("utf-8", "replace")
+        reason = "blank_line" if lengths[i] == 0 else (
+            f"wrong_line_length: {int(lengths[i])} characters, expected {low}-{high}")
+        rejects.append(Reject(first_line + int(i), text, reason))
+    if not good.all():
+        lines = pc.filter(lines, pa.array(good))
+    columns = {}
+    for name, start, end in widths:
+        if include is None or name in include:
+            columns[name] = pc.utf8_slice_codeunits(lines, start, end)
+    return ParsedBlock(columns, first_line + np.flatnonzero(good).astype(np.int64), rejects, nlines,
+                       block, starts, ends, first_line)

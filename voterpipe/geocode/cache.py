@@ -1,0 +1,231 @@
+"""A persistent cache of geocoding results keyed by address_key, backend, benchmark and vintage.
+
+Each finished batch becomes one immutable Parquet part file written atomically, so a crash loses
+at most the batches in flight and concurrent writers never touch each other's files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from voterpipe import schema, storage
+
+PART_SUFFIX = ".parquet"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(text: str) -> str:
+    cleaned = _UNSAFE.sub("_", str(text)).strip("._")
+    return cleaned or "_"
+
+
+class GeocodeCache:
+    """Results of one backend/benchmark/vintage under `directory` (storage.cache_dir('geocodes')).
+
+    lookup() returns the newest stored row of every key it knows; store() adds one part file.
+    Both are safe to call from several threads; parts written by other processes are picked up by
+    the next lookup().
+    """
+
+    def __init__(self, directory: Path | None, backend: str, benchmark: str, vintage: str):
+        root = Path(directory) if directory is not None else storage.cache_dir("geocodes")
+        self.backend, self.benchmark, self.vintage = str(backend), str(benchmark), str(vintage)
+        self.directory = root / _safe(self.backend) / f"{_safe(self.benchmark)}__{_safe(self.vintage)}"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._parts: dict[str, pa.Table] = {}  # part file name -> its table, read once
+        self._index: pa.Table | None = None  # newest row per key over all parts read so far
+
+    def __repr__(self) -> str:
+        return f"GeocodeCache({str(self.directory)!r})"
+
+    # -- reading ---------------------------------------------------------------------------------
+    def _part_names(self) -> list[str]:
+        # Names start with a nanosecond timestamp, so sorting them orders parts oldest first.
+        return sorted(p.name for p in self.directory.iterdir()
+                      if p.name.endswith(PART_SUFFIX) and not p.name.startswith("."))
+
+    def _refresh(self) -> pa.Table:
+        """Read part files not seen yet; rebuild the newest-row-per-key index if any were new."""
+        names = self._part_names()
+        new = [n for n in names if n not in self._parts]
+        for name in new:
+            try:
+                table = pq.read_table(self.directory / name)
+            except FileNotFoundError:  # removed by a concurrent compact(); its rows live on
+                continue
+            self._parts[name] = schema.conform(table, schema.GEOCODES)
+        gone = set(self._parts) - set(names)
+        for name in gone:
+            del self._parts[name]
+        if new or gone or self._index is None:
+            ordered = [self._parts[n] for n in sorted(self._parts)]
+            table = pa.concat_tables(ordered) if ordered else schema.empty_table(schema.GEOCODES)
+            # A single part (the usual state after compact()) holds each key once already.
+            self._index = table if len(ordered) == 1 else _newest_per_key(table)
+        return self._index
+
+    def lookup(self, address_keys: list[str] | pa.Array | pd.Series) -> pd.DataFrame:
+        """Rows of schema.GEOCODES for the keys present in the cache (any order, one per key)."""
+        if isinstance(address_keys, pa.ChunkedArray):
+            keys = address_keys.combine_chunks()
+        elif isinstance(address_keys, pa.Array):
+            keys = address_keys
+        else:
+            keys = pa.array(list(address_keys) if not isinstance(address_keys, pd.Series)
+                            else address_keys.to_numpy(dtype=object), type=pa.string())
+        keys = keys.cast(pa.string())
+        with self._lock:
+            index = self._refresh()
+        if index.num_rows == 0 or len(keys) == 0:
+            return schema.empty_table(schema.GEOCODES).to_pandas()
+        found = index.filter(pc.is_in(index.column("address_key"), value_set=keys))
+        return found.to_pandas()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._refresh().num_rows
+
+    # -- writing ---------------------------------------------------------------------------------
+    def store(self, results: pd.DataFrame | pa.Table, _name: str | None = None) -> Path | None:
+        """Persist one finished batch as a new immutable part file; returns its path."""
+        table = results if isinstance(results, pa.Table) else pa.Table.from_pandas(
+            results, preserve_index=False)
+        if table.num_rows == 0:
+            return None
+        table = schema.conform(table, schema.GEOCODES)
+        if table.column("address_key").null_count:
+            raise ValueError("GeocodeCache.store: every row needs an address_key")
+        name = _name or f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{PART_SUFFIX}"
+        path = self.directory / name
+        storage.write_parquet(table, path)
+        return path
+
+    def compact(self) -> int:
+        """Merge all parts into one (newest row per key); returns the number of parts removed."""
+        with self._lock:
+            index = self._refresh()
+            old = list(self._parts)
+            if len(old) <= 1:
+                return 0
+            # The merged part sorts right after the newest part it replaces, so parts other
+            # writers add meanwhile (later timestamps) still sort after it and win over it.
+            merged = self.store(index, _name=old[-1][: -len(PART_SUFFIX)] + "~c" + PART_SUFFIX)
+            for name in old:
+                try:
+                    (self.directory / name).unlink()
+                except FileNotFoundError:
+                    pass
+            self._parts.clear()
+            self._index = None
+            if merged is not None:
+                self._refresh()
+            return len(old)
+
+
+def _newest_per_key(table: pa.Table) -> pa.Table:
+    """Keep the last row of every address_key (rows are in part order, oldest first)."""
+    if table.num_rows == 0:
+        return table
+    keys = table.column("address_key").to_pandas()
+    keep = ~keys.duplicated(keep="last").to_numpy()
+    return table.filter(pa.array(keep))
+
+
+# -- cache-first geocoding of a stage's unique addresses -------------------------------------------
+SENDABLE_PARSE_STATUSES = ("ok", "ambiguous")
+
+
+def sendable_addresses(addresses: pd.DataFrame) -> pd.Series:
+    """True where an address is worth sending to a geocoder: parsed ok/ambiguous, number + street."""
+    def filled(column: str) -> pd.Series:
+        if column not in addresses.columns:
+            return pd.Series(False, index=addresses.index)
+        return addresses[column].fillna("").astype(str).str.strip() != ""
+
+    status = addresses["parse_status"] if "parse_status" in addresses.columns else pd.Series(
+        "ok", index=addresses.index)
+    return (status.isin(SENDABLE_PARSE_STATUSES) & addresses["address_key"].notna()
+            & filled("house_number") & filled("street_name"))
+
+
+def geocode_addresses(addresses: pd.DataFrame, cache: GeocodeCache, backend, *,
+                      backend_stores: bool = False, chunk_rows: int | None = 250_000,
+                      progress=None) -> tuple[pd.DataFrame, dict]:
+    """One GEOCODES row per distinct address_key: cache hits first, misses through `backend`.
+
+    `backend(frame) -> GEOCODES frame` gets the ADDRESSES rows of cache misses, `chunk_rows` at a
+    time (None = all at once); each chunk's result is stored in the cache unless the backend
+    stores its own batches (`backend_stores`, as the Census client does). Rows that are not
+    sendable get status 'not_sent' and are never cached.
+    """
+    unique = addresses[addresses["address_key"].notna()].drop_duplicates("address_key")
+    mask = sendable_addresses(unique)
+    sendable, unsendable = unique[mask], unique[~mask]
+    hits = cache.lookup(sendable["address_key"])
+    misses = sendable[~_is_in(sendable["address_key"], hits["address_key"])]
+    frames = [hits, pd.DataFrame({"address_key": unsendable["address_key"].to_numpy(),
+                                  "status": "not_sent", "backend": cache.backend})]
+    step = len(misses) if not chunk_rows else int(chunk_rows)
+    done = 0
+    for start in range(0, len(misses), max(step, 1)):
+        chunk = misses.iloc[start:start + step]
+        result = backend(chunk)
+        result = result[_is_in(result["address_key"], chunk["address_key"])]
+        if not backend_stores:
+            cache.store(result)
+        frames.append(result)
+        done += len(chunk)
+        if progress is not None:
+            progress(done / len(misses), f"geocoded {done}/{len(misses)} new addresses")
+    combined = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
+        len(f) for f in frames) else schema.empty_table(schema.GEOCODES).to_pandas()
+    table = schema.conform(pa.Table.from_pandas(combined, preserve_index=False), schema.GEOCODES)
+    result = table.to_pandas().drop_duplicates("address_key", keep="last")
+    result = result.sort_values("address_key", kind="stable").reset_index(drop=True)
+    lost = unique.loc[~_is_in(unique["address_key"], result["address_key"]), "address_key"]
+    if len(lost):
+        raise RuntimeError(f"geocoder returned no row for {len(lost)} address keys "
+                           f"(e.g. {lost.iloc[0]})")
+    stats = {"addresses": len(unique), "sendable": len(sendable), "not_sent": len(unsendable),
+             "cache_hits": len(hits), "cache_misses": len(misses)}
+    return result, stats
+
+
+def match_rates(geocodes: pd.DataFrame, groups: pd.Series) -> dict:
+    """{group: {addresses, match, tie, no_match, not_sent, match_rate}}; `groups` aligned by address_key.
+
+    match_rate is matches over addresses that were sent (not_sent excluded).
+    """
+    frame = pd.DataFrame({"group": groups.reindex(geocodes["address_key"]).fillna("unknown").to_numpy(),
+                          "status": geocodes["status"].to_numpy()})
+    out = {}
+    for group, part in frame.groupby("group", sort=True):
+        counts = part["status"].value_counts()
+        sent = int(len(part) - counts.get("not_sent", 0))
+        out[str(group)] = {
+            "addresses": int(len(part)),
+            **{s: int(counts.get(s, 0)) for s in schema.GEOCODE_STATUSES},
+            "match_rate": round(float(counts.get("match", 0)) / sent, 6) if sent else None,
+        }
+    return out
+
+
+def _is_in(values: pd.Series, candidates: pd.Series) -> np.ndarray:
+    """values.isin(candidates) for string keys via Arrow (pandas' Arrow-string isin is slow)."""
+    if len(values) == 0 or len(candidates) == 0:
+        return np.zeros(len(values), dtype=bool)
+    mask = pc.is_in(pa.array(values, pa.string(), from_pandas=True),
+                    value_set=pa.array(candidates, pa.string(), from_pandas=True))
+    return mask.to_numpy(zero_copy_only=False).astype(bool)

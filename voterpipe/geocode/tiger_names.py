@@ -1,0 +1,181 @@
+"""Street-name keys shared by the TIGER range table and the addresses matched against it.
+
+Both sides first go through the address normaliser's standardize_street_parts(); the match keys
+are then built from the joined tokens, so "N ST" matches whether a parser split it as
+(pre_dir N, name ST) or (name N, type ST), and "HIGHWAY 54" matches "HWY 54".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from typing import Callable
+
+import pandas as pd
+
+log = logging.getLogger("voterpipe.geocode")
+
+DIRECTIONS = {
+    "NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "NORTHEAST": "NE", "NORTHWEST": "NW",
+    "SOUTHEAST": "SE", "SOUTHWEST": "SW", "NO": "N", "SO": "S",
+}
+DIRECTION_CODES = {"N", "S", "E", "W", "NE", "NW", "SE", "SW"}
+
+# Token canonicalisation for keys only (never shown): the common USPS Pub 28 Appendix C1 suffixes
+# and route words. It is idempotent, so tokens already abbreviated by the normaliser pass through.
+_TOKEN_CANON = {
+    "ALLEY": "ALY", "ALLY": "ALY", "ANNEX": "ANX", "ARCADE": "ARC", "AVENUE": "AVE", "AV": "AVE",
+    "AVEN": "AVE", "AVENU": "AVE", "AVN": "AVE", "AVNUE": "AVE", "BAYOU": "BYU", "BEACH": "BCH",
+    "BEND": "BND", "BLUFF": "BLF", "BOULEVARD": "BLVD", "BOUL": "BLVD", "BOULV": "BLVD",
+    "BRANCH": "BR", "BRIDGE": "BRG", "BROOK": "BRK", "BYPASS": "BYP", "CAUSEWAY": "CSWY",
+    "CENTER": "CTR", "CENTRE": "CTR", "CIRCLE": "CIR", "CIRC": "CIR", "CLIFF": "CLF",
+    "CLUB": "CLB", "COMMON": "CMN", "CORNER": "COR", "COURSE": "CRSE", "COURT": "CT",
+    "COVE": "CV", "CREEK": "CRK", "CRESCENT": "CRES", "CROSSING": "XING", "DRIVE": "DR",
+    "DRIV": "DR", "DRV": "DR", "ESTATE": "EST", "ESTATES": "ESTS", "EXPRESSWAY": "EXPY",
+    "EXTENSION": "EXT", "FIELD": "FLD", "FIELDS": "FLDS", "FOREST": "FRST", "FORK": "FRK",
+    "FREEWAY": "FWY", "GARDEN": "GDN", "GARDENS": "GDNS", "GATEWAY": "GTWY", "GLEN": "GLN",
+    "GREEN": "GRN", "GROVE": "GRV", "HARBOR": "HBR", "HEIGHTS": "HTS", "HIGHWAY": "HWY",
+    "HIGHWY": "HWY", "HIWAY": "HWY", "HIWY": "HWY", "HWAY": "HWY", "HILL": "HL", "HILLS": "HLS",
+    "HOLLOW": "HOLW", "ISLAND": "IS", "JUNCTION": "JCT", "KNOLL": "KNL", "LAKE": "LK",
+    "LAKES": "LKS", "LANDING": "LNDG", "LANE": "LN", "LOOP": "LOOP", "MANOR": "MNR",
+    "MEADOW": "MDW", "MEADOWS": "MDWS", "MILL": "ML", "MOUNT": "MT", "MOUNTAIN": "MTN",
+    "ORCHARD": "ORCH", "PARKWAY": "PKWY", "PARKWY": "PKWY", "PKY": "PKWY", "PASSAGE": "PSGE",
+    "PIKE": "PIKE", "PINES": "PNES", "PLACE": "PL", "PLAIN": "PLN", "PLAZA": "PLZ",
+    "POINT": "PT", "POINTE": "PT", "PORT": "PRT", "PRAIRIE": "PR", "RANCH": "RNCH",
+    "RIDGE": "RDG", "RIVER": "RIV", "ROAD": "RD", "ROUTE": "RTE", "RT": "RTE", "RUN": "RUN",
+    "SHORE": "SHR", "SHORES": "SHRS", "SPRING": "SPG", "SPRINGS": "SPGS", "SQUARE": "SQ",
+    "STATION": "STA", "STREET": "ST", "STR": "ST", "STRT": "ST", "SUMMIT": "SMT",
+    "TERRACE": "TER", "TERR": "TER", "TRACE": "TRCE", "TRAIL": "TRL", "TRAILS": "TRL",
+    "TURNPIKE": "TPKE", "TUNNEL": "TUNL", "VALLEY": "VLY", "VIEW": "VW", "VILLAGE": "VLG",
+    "VISTA": "VIS", "WALK": "WALK", "WAY": "WAY", "WELLS": "WLS", "SAINT": "ST",
+    "FIRST": "1ST", "SECOND": "2ND", "THIRD": "3RD", "FOURTH": "4TH", "FIFTH": "5TH",
+    "SIXTH": "6TH", "SEVENTH": "7TH", "EIGHTH": "8TH", "NINTH": "9TH", "TENTH": "10TH",
+    "I-": "I", "INTERSTATE": "I", "STATE": "STATE", "COUNTY": "CO", "CNTY": "CO",
+    **DIRECTIONS,
+}
+_PUNCT = re.compile(r"[.,#'\"]")
+_SPACES = re.compile(r"\s+")
+
+
+def _local_standardize_street_parts(pre_dir, street_name, street_type, post_dir) -> tuple:
+    """LAST-RESORT stand-in, used only while voterpipe.addresses.pub28 is missing: REPLACE ME.
+
+    Upper-cases, strips punctuation, abbreviates directions and the suffix type.
+    """
+    def clean(value):
+        return _SPACES.sub(" ", _PUNCT.sub("", str(value or "").upper())).strip()
+
+    pre, name, stype, post = clean(pre_dir), clean(street_name), clean(street_type), clean(post_dir)
+    pre = DIRECTIONS.get(pre, pre)
+    post = DIRECTIONS.get(post, post)
+    stype = _TOKEN_CANON.get(stype, stype)
+    return pre, name, stype, post
+
+
+@lru_cache(maxsize=1)
+def street_standardizer() -> Callable[[str, str, str, str], tuple]:
+    """The address normaliser's standardize_street_parts (helper H3), else the local stand-in."""
+    try:
+        from voterpipe.addresses.pub28 import standardize_street_parts
+    except ImportError:
+        log.warning("voterpipe.addresses.pub28 not found: using the local street standardiser")
+        return _local_standardize_street_parts
+    return standardize_street_parts
+
+
+def standardize_parts(pre_dir, street_name, street_type, post_dir) -> tuple[str, str, str, str]:
+    result = street_standardizer()(pre_dir or "", street_name or "", street_type or "", post_dir or "")
+    return tuple("" if part is None else str(part).strip().upper() for part in result)[:4]
+
+
+def canonical_key(*parts: str) -> str:
+    """Join parts, split into tokens, canonicalise each token: a key, not a display name."""
+    text = _SPACES.sub(" ", _PUNCT.sub(" ", " ".join(p for p in parts if p).upper())).strip()
+    return " ".join(_TOKEN_CANON.get(token, token) for token in text.split(" ") if token)
+
+
+def parse_fullname(fullname: str) -> tuple[str, str, str, str]:
+    """Split a TIGER FULLNAME ("N Main St", "US Hwy 1 N") into (pre_dir, name, type, post_dir).
+
+    Uses the address normaliser's one-line parser on "1 <FULLNAME>", so TIGER names are tagged
+    exactly like voter addresses; plain usaddress tagging if that module is missing.
+    """
+    text = _SPACES.sub(" ", str(fullname or "")).strip()
+    if not text:
+        return "", "", "", ""
+    try:
+        from voterpipe.addresses.parse import normalise_line
+    except ImportError:
+        normalise_line = None
+    if normalise_line is not None:
+        result = normalise_line("1 " + text)
+        if result[-1] in ("ok", "ambiguous") and result[2]:
+            return result[1], result[2], result[3], result[4]
+    import usaddress
+    try:
+        tagged, _ = usaddress.tag("1 " + text)
+    except usaddress.RepeatedLabelError:
+        return "", text.upper(), "", ""
+    pre = tagged.get("StreetNamePreDirectional", "")
+    post = tagged.get("StreetNamePostDirectional", "")
+    stype = tagged.get("StreetNamePostType", "")
+    name = " ".join(tagged[label] for label in (
+        "StreetNamePreModifier", "StreetNamePreType", "StreetName", "StreetNamePostModifier")
+        if tagged.get(label))
+    if not name:  # e.g. "N St" tagged as direction + type: the type word is the name
+        name, stype = stype or pre or post, "" if stype else stype
+        if name == pre:
+            pre = ""
+        elif name == post:
+            post = ""
+    return pre, name, stype, post
+
+
+def street_keys(parts: pd.DataFrame) -> pd.DataFrame:
+    """For columns pre_dir, street_name, street_type, post_dir: standardised parts and match keys.
+
+    Adds std_pre_dir, std_street_name, std_street_type, std_post_dir, std_fullname, key_full
+    (all tokens), key_nodir (name + type) and key_base (name). Works on the distinct streets only.
+    """
+    cols = ["pre_dir", "street_name", "street_type", "post_dir"]
+    frame = parts[cols].astype(object).where(parts[cols].notna(), "").astype(str)
+    combined = frame[cols[0]].str.cat([frame[c] for c in cols[1:]], sep="\x1f")
+    codes, uniques = pd.factorize(combined)
+    rows = []
+    for text in uniques:
+        pre, name, stype, post = standardize_parts(*text.split("\x1f"))
+        full = " ".join(p for p in (pre, name, stype, post) if p)
+        rows.append((pre, name, stype, post, full, canonical_key(pre, name, stype, post),
+                     canonical_key(name, stype), canonical_key(name)))
+    names = ["std_pre_dir", "std_street_name", "std_street_type", "std_post_dir", "std_fullname",
+             "key_full", "key_nodir", "key_base"]
+    table = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame(columns=names)
+    if len(codes) == 0:
+        return pd.DataFrame({n: pd.Series([], dtype=object) for n in names}, index=parts.index)
+    taken = table.iloc[codes]
+    taken.index = parts.index
+    return taken
+
+
+KEY_COLUMNS = ["std_fullname", "key_full", "key_nodir", "key_base"]
+
+
+def street_rules_version() -> str:
+    """The address normaliser's rules version (keys built under other rules must be rebuilt)."""
+    try:
+        from voterpipe.addresses.parse import RULES_VERSION
+    except ImportError:
+        return "local"
+    return str(RULES_VERSION)
+
+
+def fullname_keys(fullnames: pd.Series) -> pd.DataFrame:
+    """KEY_COLUMNS for TIGER FULLNAME values, parsing each distinct name once."""
+    codes, uniques = pd.factorize(fullnames.astype(object).where(fullnames.notna(), "").astype(str))
+    parsed = pd.DataFrame([parse_fullname(n) for n in uniques],
+                          columns=["pre_dir", "street_name", "street_type", "post_dir"])
+    keys = street_keys(parsed)[KEY_COLUMNS] if len(parsed) else pd.DataFrame(columns=KEY_COLUMNS)
+    taken = keys.iloc[codes] if len(codes) else pd.DataFrame(columns=KEY_COLUMNS)
+    taken.index = fullnames.index
+    return taken

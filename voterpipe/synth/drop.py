@@ -1,0 +1,221 @@
+"""write_drop: one synthetic state delivery in 01_raw, plus the truth behind it in cache/synth.
+
+The drop directory is published atomically and carries a manifest.json with the summary. The
+truth (people with ids, households and dwellings; the damage ledger; counters) lives in
+<data_root>/cache/synth/<state>/<snapshot>/ so a later snapshot can continue the same state.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from voterpipe import storage
+from voterpipe.config import data_root
+from voterpipe.synth.geography import buildings_per_county_for, dwellings_for, networks_for
+from voterpipe.synth.layouts import layout_writer
+from voterpipe.synth.layouts.common import DropContext
+from voterpipe.synth.population import new_population, next_population, simulate_history
+from voterpipe.synth.render import DAMAGE_KINDS, write_text_file
+from voterpipe.synth.states import Election, StateProfile, profile_for
+
+log = logging.getLogger("voterpipe.synth")
+
+TRUTH_FILE = "people.parquet"
+META_FILE = "meta.json"
+DAMAGE_FILE = "damage.parquet"
+ADDRESS_COLUMNS = ["building_id", "house_number", "pre_dir", "street_name", "street_type", "post_dir", "unit",
+                   "city", "zip5", "zip4", "tlid", "side", "lon", "lat", "tractce", "blkgrpce", "blockce",
+                   "cd119fp", "sldust", "sldlst", "units"]
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def truth_dir(state: str, snapshot: date | str, root: Path | None = None) -> Path:
+    return (root or data_root()) / "cache" / "synth" / state.lower() / _as_date(snapshot).isoformat()
+
+
+def tiger_dir(state: str, root: Path | None = None) -> Path:
+    return (root or data_root()) / "cache" / "synth" / state.lower() / "tiger"
+
+
+def read_truth(state: str, snapshot: date | str, root: Path | None = None) -> pd.DataFrame:
+    """The people behind a synthetic drop (ids, household, dwelling and its address)."""
+    return pd.read_parquet(truth_dir(state, snapshot, root) / TRUTH_FILE)
+
+
+def elections_for(profile: StateProfile, snapshot: date, extra: list[dict]) -> list[Election]:
+    """Calendar elections before the snapshot plus the specials added for later snapshots."""
+    added = [Election(date.fromisoformat(e["on"]), e["kind"], e["label"]) for e in extra]
+    return sorted([e for e in (*profile.elections, *added) if e.on < snapshot], key=lambda e: e.on)
+
+
+def _special_between(profile: StateProfile, start: date, end: date) -> dict:
+    """A special election between two snapshots, so each new snapshot adds at least one election."""
+    day = start + timedelta(days=max(1, (end - start).days // 2))
+    if day >= end:
+        day = start
+    label = {"fl": "OTH", "mi": f"{day.strftime('%B').upper()} {day.year} SPECIAL"}.get(profile.state, "SPECIAL")
+    return {"on": day.isoformat(), "kind": "other" if profile.state == "fl" else "special", "label": label}
+
+
+def _plan_damage(people: pd.DataFrame, rows: np.ndarray, dirty_rate: float, seed: int,
+                 profile: StateProfile, snapshot: date) -> np.ndarray:
+    """Damage code per written row (0 = clean), spread evenly over DAMAGE_KINDS."""
+    damage = np.zeros(len(rows), dtype=np.int8)
+    total = int(round(len(rows) * dirty_rate))
+    if total <= 0:
+        return damage
+    kind = people["addr_kind"].to_numpy()[rows]
+    placeholder = people["reg_placeholder"].to_numpy()[rows]
+    eligible = np.flatnonzero((kind == "street") & ~placeholder)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, int(profile.fips), snapshot.toordinal(), 3]))
+    chosen = rng.permutation(rng.choice(eligible, size=min(total, len(eligible)), replace=False))
+    damage[chosen] = (np.arange(len(chosen)) % len(DAMAGE_KINDS) + 1).astype(np.int8)
+    return damage
+
+
+def _file_order(people: pd.DataFrame) -> np.ndarray:
+    """Written rows: people still in the file, grouped by county as the states deliver them."""
+    in_file = np.flatnonzero(people["in_file"].to_numpy())
+    order = np.lexsort((people["county_local_id"].to_numpy()[in_file], people["county_index"].to_numpy()[in_file]))
+    return in_file[order]
+
+
+def _quirk_counts(people: pd.DataFrame, rows: np.ndarray, profile: StateProfile) -> dict:
+    kind = people["addr_kind"].to_numpy()[rows]
+    counts = {k: int((kind == k).sum()) for k in ("confidential", "po_box", "rural_route", "removed_marker")}
+    counts["placeholder_registration_dates"] = int(people["reg_placeholder"].to_numpy()[rows].sum())
+    counts["spelled_out_street_types"] = int((people["type_style"].to_numpy()[rows] > 0).sum())
+    counts["zip_plus4"] = int((people["zip9"].to_numpy()[rows] & (kind == "street")).sum())
+    counts["accented_names"] = int(pd.Series(people["last_name"].to_numpy()[rows]).str.contains(r"[^\x00-\x7f]").sum()
+                                   + pd.Series(people["first_name"].to_numpy()[rows]).str.contains(r"[^\x00-\x7f]").sum())
+    counts["group_quarters_voters"] = int((people["household_kind"].to_numpy()[rows] == "group_quarters").sum())
+    return counts
+
+
+def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout: str | None = None,
+               dirty_rate: float = 0.001, from_snapshot: date | str | None = None,
+               root: Path | None = None) -> dict:
+    """Write one synthetic drop of `state` into 01_raw/<state>/<snapshot>/ and return its summary.
+
+    With `from_snapshot`, continue that earlier synthetic snapshot of the same state (movers,
+    new registrants, removals, name and party changes, one more election); `voters` is then
+    ignored. The same arguments always give the same bytes.
+    """
+    profile = profile_for(state)
+    state = profile.state
+    snapshot = _as_date(snapshot)
+    layout = layout or profile.default_layout
+    if layout not in profile.layouts:
+        raise ValueError(f"layout {layout!r} is not a {state.upper()} layout; use one of {list(profile.layouts)}")
+    if not 0.0 <= dirty_rate <= 0.2:
+        raise ValueError(f"dirty_rate must be between 0 and 0.2, got {dirty_rate}")
+    root = Path(root) if root is not None else data_root()
+
+    churn: dict = {}
+    if from_snapshot is not None:
+        from_snapshot = _as_date(from_snapshot)
+        if from_snapshot >= snapshot:
+            raise ValueError(f"from_snapshot {from_snapshot} must be before snapshot {snapshot}")
+        previous_dir = truth_dir(state, from_snapshot, root)
+        if not (previous_dir / META_FILE).is_file():
+            raise FileNotFoundError(f"no synthetic truth for {state} {from_snapshot} at {previous_dir}; "
+                                    f"write that snapshot first")
+        meta = storage.read_json(previous_dir / META_FILE)
+        network_seed, buildings = int(meta["network_seed"]), int(meta["buildings_per_county"])
+        networks = networks_for(state, network_seed, buildings)
+        dwellings = dwellings_for(networks)
+        previous = pd.read_parquet(previous_dir / TRUTH_FILE, columns=None)
+        previous = previous[[c for c in previous.columns if c not in ADDRESS_COLUMNS]]
+        extra = list(meta.get("extra_elections", []))
+        if not any(from_snapshot <= e.on < snapshot for e in elections_for(profile, snapshot, extra)):
+            extra.append(_special_between(profile, from_snapshot, snapshot))
+        people, counters, churn = next_population(profile, previous, meta["counters"], dwellings,
+                                                  from_snapshot, snapshot, seed)
+    else:
+        network_seed, buildings = seed, buildings_per_county_for(state, voters)
+        networks = networks_for(state, network_seed, buildings)
+        dwellings = dwellings_for(networks)
+        people, counters = new_population(profile, voters, snapshot, seed, dwellings)
+        extra = []
+    elections = elections_for(profile, snapshot, extra)
+
+    rows = _file_order(people)
+    damage = _plan_damage(people, rows, dirty_rate, seed, profile, snapshot)
+    history = simulate_history(people, elections, network_seed)
+    ctx = DropContext(profile=profile, snapshot=snapshot, seed=seed, people=people, rows=rows,
+                      dwellings=dwellings, history=history, elections=elections, damage=damage)
+    files = layout_writer(layout)(ctx)
+
+    raw = storage.raw_dir(state, snapshot, root)
+    written, ledger = [], []
+    with storage.publish_dir(raw) as staging:
+        for tf in files:
+            result = write_text_file(tf, staging)
+            ledger.extend(result.pop("damaged"))
+            written.append({**result, "kind": tf.meta.get("kind", "voters"), **{k: v for k, v in tf.meta.items()
+                                                                              if k != "kind"}})
+        damaged = {k: sum(1 for d in ledger if d["kind"] == k) for k in DAMAGE_KINDS}
+        summary = {
+            "state": state, "snapshot": snapshot.isoformat(), "layout": layout, "seed": seed,
+            "from_snapshot": from_snapshot.isoformat() if from_snapshot else None,
+            "files": written,
+            "voters": sum(f["rows"] for f in written if f["kind"] in ("voters", "voters_with_history")),
+            "people": int(len(people)),
+            "history_rows": sum(f["history_cells"] if f["kind"] == "voters_with_history" else f["rows"]
+                                for f in written if f["kind"] in ("history", "voters_with_history")),
+            "votes_cast": int(len(history)),
+            "damaged": damaged, "damaged_total": sum(damaged.values()),
+            "quirks": _quirk_counts(people, rows, profile),
+            "elections": [{"date": e.on.isoformat(), "kind": e.kind, "label": e.label} for e in elections],
+            "churn": churn,
+        }
+        storage.write_manifest(staging, {"stage": "SyntheticDrop", **summary})
+
+    _save_truth(state, snapshot, root, people, dwellings, ledger, {
+        "state": state, "snapshot": snapshot.isoformat(), "layout": layout, "seed": seed,
+        "network_seed": network_seed, "buildings_per_county": buildings, "counters": counters,
+        "extra_elections": extra, "from_snapshot": summary["from_snapshot"]})
+    summary["directory"] = str(raw)
+    summary["truth"] = str(truth_dir(state, snapshot, root))
+    summary["tiger"] = _write_tiger(state, networks, root, network_seed, buildings)
+    log.info("synthetic %s %s: %d voter rows, %d history rows, %d damaged", state, snapshot,
+             summary["voters"], summary["history_rows"], summary["damaged_total"])
+    return summary
+
+
+def _save_truth(state: str, snapshot: date, root: Path, people: pd.DataFrame, dwellings: pd.DataFrame,
+                ledger: list[dict], meta: dict) -> None:
+    address = dwellings[ADDRESS_COLUMNS].iloc[people["dwelling_id"].to_numpy()].reset_index(drop=True)
+    truth = pd.concat([people.reset_index(drop=True), address], axis=1)
+    with storage.publish_dir(truth_dir(state, snapshot, root)) as staging:
+        storage.write_parquet(pa.Table.from_pandas(truth, preserve_index=False), staging / TRUTH_FILE)
+        damage = pd.DataFrame(ledger, columns=["file", "line", "kind", "voter_id"])
+        storage.write_parquet(pa.Table.from_pandas(damage, preserve_index=False), staging / DAMAGE_FILE)
+        storage.write_json(meta, staging / META_FILE)
+
+
+def _write_tiger(state: str, networks: list, root: Path, network_seed: int, buildings: int) -> str:
+    """TIGER-style ADDRFEAT/EDGES/FACES for the counties, via H4's writer when it is installed."""
+    try:
+        from voterpipe.synth import tiger_files
+    except ImportError:
+        return "skipped: voterpipe.synth.tiger_files is not available"
+    target = tiger_dir(state, root)
+    signature = {"network_seed": network_seed, "buildings_per_county": buildings}
+    marker = target / "network.json"
+    if marker.is_file() and storage.read_json(marker) == signature:
+        return f"unchanged: {target}"
+    with storage.publish_dir(target) as staging:
+        for network in networks:
+            tiger_files.write_tiger_files(network, staging)
+        storage.write_json(signature, staging / "network.json")
+    return f"written: {target}"

@@ -1,0 +1,73 @@
+"""Each state's synthetic counties and their street networks, and the dwellings voters live in."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from voterpipe.synth.county import CountyNetwork, CountySpec, build_county, expand_dwellings
+from voterpipe.synth.states import profile_for
+
+# Voters per dwelling is about 2.3 (household sizes); 20-30 % of dwellings stay vacant so movers
+# and new registrants of later snapshots find homes. A building holds about 2 dwellings on average.
+DWELLINGS_PER_BUILDING = 1.5
+MULTI_UNIT_SHARE = 0.04  # buildings with 4-24 units: about a third of dwellings are apartments
+VACANCY_FACTOR = 1.35
+MEAN_HOUSEHOLD = 2.3
+MIN_BUILDINGS_PER_COUNTY = 80
+
+
+def counties_for(state: str) -> list[CountySpec]:
+    """The state's synthetic counties: real state FIPS and county codes, distinct ZIPs and origins."""
+    return list(profile_for(state).counties)
+
+
+def buildings_per_county_for(state: str, voters: int) -> int:
+    n_counties = len(counties_for(state))
+    needed = voters / MEAN_HOUSEHOLD * VACANCY_FACTOR / DWELLINGS_PER_BUILDING / n_counties
+    return max(MIN_BUILDINGS_PER_COUNTY, math.ceil(needed))
+
+
+def id_bases(state_fips: str, county_index: int) -> tuple[int, int]:
+    """(tlid_base, tfid_base): disjoint id ranges per state and county (2 M ids each)."""
+    slot = int(state_fips) * 10_000_000 + county_index * 2_000_000
+    return 100_000_000 + slot, 1_000_000_000 + slot
+
+
+def county_seed(seed: int, state_fips: str, county_index: int) -> int:
+    return int(np.random.SeedSequence([seed, int(state_fips), county_index, 7]).generate_state(1)[0])
+
+
+def networks_for(state: str, seed: int, buildings_per_county: int) -> list[CountyNetwork]:
+    """The street networks of the state's counties; the same arguments give the same networks."""
+    networks = []
+    for index, spec in enumerate(counties_for(state)):
+        tlid_base, tfid_base = id_bases(spec.state_fips, index)
+        networks.append(build_county(spec, buildings_per_county, county_seed(seed, spec.state_fips, index),
+                                     tlid_base=tlid_base, tfid_base=tfid_base, multi_unit_share=MULTI_UNIT_SHARE))
+    return networks
+
+
+def dwellings_for(networks: list[CountyNetwork]) -> pd.DataFrame:
+    """One row per dwelling of every county, with its census geography and a stable dwelling_id."""
+    frames = []
+    for index, network in enumerate(networks):
+        dwellings = expand_dwellings(network.buildings)
+        faces = network.faces.set_index("TFID")
+        geo = faces.loc[dwellings["tfid"].to_numpy(), ["TRACTCE", "BLKGRPCE", "BLOCKCE", "CD119FP",
+                                                      "SLDUST", "SLDLST"]]
+        for column in geo.columns:
+            dwellings[column.lower()] = geo[column].to_numpy()
+        dwellings["county_index"] = np.int8(index)
+        dwellings["state_fips"] = network.faces["STATEFP"].iloc[0]
+        frames.append(dwellings)
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "dwelling_id", np.arange(len(out), dtype=np.int64))
+    # A precinct per tract cell and block group, unique within the county.
+    out["precinct"] = (out["tractce"].str[:4].astype(np.int64) - 100) * 4 + out["blkgrpce"].astype(np.int64)
+    # A ZIP+4 add-on per building, stable because building ids are.
+    building_number = out["building_id"].str.split("-").str[1].astype(np.int64).to_numpy()
+    out["zip4"] = pd.Series((building_number * 37 + out["tlid"].to_numpy() % 97) % 9998 + 1).map("{:04d}".format)
+    return out

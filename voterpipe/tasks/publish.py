@@ -1,0 +1,66 @@
+"""PublishSnapshot: load a snapshot's enriched tables into the warehouse ([warehouse] backend)."""
+
+from __future__ import annotations
+
+import luigi
+
+from voterpipe import config
+from voterpipe.tasks.base import SnapshotTask, log
+from voterpipe.warehouse import SourceFiles, Warehouse, open_warehouse
+from voterpipe.warehouse.tables import SOURCES
+
+
+def configured_warehouse() -> Warehouse:
+    """The warehouse luigi.cfg [warehouse] names; the DuckDB file lives in the data root."""
+    settings = config.warehouse()
+    return open_warehouse(settings.backend, duckdb_path=config.data_root() / settings.duckdb_path,
+                          dsn=config.warehouse_dsn(), schema=settings.schema)
+
+
+class WarehouseTarget(luigi.Target):
+    """Exists iff the warehouse's marker lists every table of the slice with the row count the
+    table actually holds."""
+
+    def __init__(self, warehouse: Warehouse, state: str, snapshot):
+        self.warehouse = warehouse
+        self.state = state
+        self.snapshot = snapshot
+
+    def exists(self) -> bool:
+        return self.warehouse.is_published(self.state, self.snapshot)
+
+    def __repr__(self) -> str:
+        return f"WarehouseTarget({self.warehouse!r}, {self.state!r}, {self.snapshot})"
+
+
+class PublishSnapshot(SnapshotTask):
+    """Replace the snapshot's slice of voters_enriched, households, addresses, vote_history and
+    cohort_turnout in the warehouse, atomically."""
+
+    def requires(self):
+        # imported here so this module loads while the upstream stages are being written
+        from voterpipe.tasks.addresses import NormaliseAddresses
+        from voterpipe.tasks.cohorts import AnalyseCohorts
+        from voterpipe.tasks.geocode import GeocodeAddresses
+        from voterpipe.tasks.households import BuildHouseholds
+        from voterpipe.tasks.imports import ImportSnapshot
+
+        params = {"state": self.state, "snapshot": self.snapshot}
+        return {"canonical": ImportSnapshot(**params), "addresses": NormaliseAddresses(**params),
+                "geocoded": GeocodeAddresses(**params), "households": BuildHouseholds(**params),
+                "cohorts": AnalyseCohorts(**params)}
+
+    def output(self) -> WarehouseTarget:
+        return WarehouseTarget(configured_warehouse(), self.state, self.snapshot)
+
+    def run(self) -> None:
+        inputs = self.input()
+        files = SourceFiles(self.state, self.snapshot,
+                            {name: inputs[layer].file(file) for name, (layer, file, _) in SOURCES.items()})
+        warehouse = self.output().warehouse
+        self.progress(0.0, f"publishing to {warehouse.backend}")
+        report = warehouse.publish(files)
+        rows = {name: table["rows"] for name, table in report["tables"].items()}
+        log.info("PublishSnapshot %s %s: %s rows %s in %.1fs", self.state, self.snapshot,
+                 warehouse.backend, rows, report["seconds"])
+        self.progress(1.0, f"published {rows.get('voters_enriched', 0)} voters")

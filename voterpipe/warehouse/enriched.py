@@ -1,0 +1,93 @@
+"""voters_enriched: one row per voter with its address, geocode, household and cohort labels.
+
+A pure function of the upstream tables, written once as SQL so DuckDB runs it both on Parquet
+files (out of core, for publishing) and on in-memory Arrow tables (build_voters_enriched).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pyarrow as pa
+
+# (source alias, source column, enriched column)
+LOOKUP_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("va", "address_key", "address_key"),
+    ("va", "building_key", "building_key"),
+    ("va", "parse_status", "address_parse_status"),
+    ("a", "standardized_line", "address_line"),
+    ("a", "city", "address_city"),
+    ("a", "zip5", "address_zip5"),
+    ("g", "status", "geocode_status"),
+    ("g", "match_type", "geocode_match_type"),
+    ("g", "lon", "lon"),
+    ("g", "lat", "lat"),
+    ("g", "state_fips", "state_fips"),
+    ("g", "county_fips", "county_fips"),
+    ("g", "tract", "tract"),
+    ("g", "block_group", "block_group"),
+    ("g", "block", "block"),
+    # the geocoded districts sit beside the districts the state reports for the voter
+    ("g", "congressional_district", "geo_congressional_district"),
+    ("g", "state_senate_district", "geo_state_senate_district"),
+    ("g", "state_house_district", "geo_state_house_district"),
+    ("vh", "household_id", "household_id"),
+    ("h", "voter_count", "household_voter_count"),
+    ("h", "party_mix", "household_party_mix"),
+    ("h", "likely_group_quarters", "household_likely_group_quarters"),
+    ("h", "building_multi_unit", "household_building_multi_unit"),
+)
+_KEYS_OF_COHORTS = ("voter_id", "state", "snapshot")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def cohort_label_columns(voter_columns: list[str], cohort_columns: list[str]) -> list[str]:
+    """The voter_cohorts columns voters_enriched takes: those it does not already carry.
+
+    voter_cohorts repeats some voter, household and district columns for its own grouping;
+    voters_enriched keeps the upstream originals of those and adds only the labels."""
+    taken = set(voter_columns) | {target for _, _, target in LOOKUP_COLUMNS} | set(_KEYS_OF_COHORTS)
+    return [column for column in cohort_columns if column not in taken]
+
+
+def voters_enriched_sql(voter_columns: list[str], cohort_columns: list[str], state: str,
+                        snapshot: date) -> str:
+    """SELECT over the views src_voters, src_voter_addresses, src_addresses, src_geocodes,
+    src_voter_households, src_households and src_voter_cohorts."""
+    snapshot_text = snapshot.isoformat() if isinstance(snapshot, date) else str(snapshot)
+    items = [f"'{state.replace(chr(39), '')}' AS state", f"DATE '{snapshot_text}' AS snapshot"]
+    items += [f"v.{_q(c)}" for c in voter_columns if c not in ("state", "snapshot")]
+    items += [f"{alias}.{_q(column)} AS {_q(target)}" for alias, column, target in LOOKUP_COLUMNS]
+    items += [f"c.{_q(column)}" for column in cohort_label_columns(voter_columns, cohort_columns)]
+    return (
+        f"SELECT {', '.join(items)}\n"
+        "FROM src_voters v\n"
+        "LEFT JOIN src_voter_addresses va ON va.voter_id = v.voter_id\n"
+        "LEFT JOIN src_addresses a ON a.address_key = va.address_key\n"
+        "LEFT JOIN src_geocodes g ON g.address_key = va.address_key\n"
+        "LEFT JOIN src_voter_households vh ON vh.voter_id = v.voter_id\n"
+        "LEFT JOIN src_households h ON h.household_id = vh.household_id\n"
+        "LEFT JOIN src_voter_cohorts c ON c.voter_id = v.voter_id"
+    )
+
+
+def build_voters_enriched(state: str, snapshot: date, tables: dict[str, pa.Table]) -> pa.Table:
+    """voters_enriched from in-memory upstream tables keyed voters, voter_addresses, addresses,
+    geocodes, voter_households, households, voter_cohorts (others are ignored), sorted by voter_id."""
+    from voterpipe.warehouse import tables as warehouse_tables
+
+    con = duckdb.connect()
+    try:
+        needed = dict(tables)
+        for name, (_, _, expected) in warehouse_tables.SOURCES.items():
+            if name not in needed:
+                needed[name] = (expected or pa.schema([("voter_id", pa.string())])).empty_table()
+        warehouse_tables.register_tables(con, needed)
+        sql = warehouse_tables.table_sql(con, "voters_enriched", state, snapshot)
+        return con.sql(f"SELECT * FROM ({sql}) ORDER BY voter_id").to_arrow_table()
+    finally:
+        con.close()

@@ -1,0 +1,475 @@
+"""The PostgreSQL warehouse (psycopg2): COPY streamed from the upstream Parquet files into one
+partition per (state, snapshot), swapped in atomically.
+
+How a publish stays atomic and idempotent:
+- every table is partitioned BY RANGE (state, snapshot); each slice is one partition covering
+  [(state, snapshot), (state, snapshot + 1 day));
+- in ONE transaction: per table, a staging table is created, filled with COPY (FREEZE; with
+  wal_level=minimal PostgreSQL also skips WAL for it), indexed and analysed; then the old
+  partition of the slice is dropped, the staging table renamed and attached, and the marker rows
+  written. Readers see the old slice until COMMIT and the new one after it; a failure or a kill
+  at any point rolls everything back, leaving the old slice as it was. Republishing replaces.
+- PostgreSQL text cannot hold NUL (0x00). The loader strips NUL characters, counts them per
+  table and column, logs the counts (never the values) and records the table's total in the
+  marker column nul_stripped. Every other character (quotes, tabs, backslashes, newlines,
+  carriage returns) arrives intact: rows travel as CSV with every string quoted.
+- The DSN's password never reaches a log line or an exception message (redact()).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import queue
+import re
+import threading
+import time
+from datetime import date, timedelta
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from voterpipe.warehouse import tables as wt
+from voterpipe.warehouse.tables import SourceFiles, WarehouseInputError
+
+log = logging.getLogger("voterpipe.warehouse")
+
+BATCH_ROWS = 65_536
+COPY_READ_SIZE = 1 << 20
+SCHEMA_LOCK_KEY = 0x766F746572  # pg_advisory_xact_lock key serialising schema changes
+
+_PG_TYPES = {
+    pa.string(): "text", pa.large_string(): "text", pa.string_view(): "text",
+    pa.date32(): "date", pa.int8(): "smallint", pa.int16(): "smallint", pa.int32(): "integer",
+    pa.int64(): "bigint", pa.uint8(): "smallint", pa.uint16(): "integer", pa.uint32(): "bigint",
+    pa.float32(): "real", pa.float64(): "double precision", pa.bool_(): "boolean",
+    pa.null(): "text",
+}
+
+
+class WarehouseConnectionError(RuntimeError):
+    """The warehouse cannot be reached; the message names the server but never the password."""
+
+
+class WarehouseLoadError(RuntimeError):
+    """PostgreSQL refused the data; the message names table, line and column, not the value."""
+
+
+# -- DSN handling ---------------------------------------------------------------------------------
+
+def _dsn_secrets(dsn: str) -> list[str]:
+    secrets = []
+    try:
+        password = psycopg2.extensions.parse_dsn(dsn).get("password")
+        if password:
+            secrets.append(password)
+    except psycopg2.Error:
+        pass
+    # also catch what parse_dsn could not parse (a malformed DSN is echoed in its error)
+    secrets += re.findall(r"password\s*=\s*'((?:[^'\\]|\\.)*)'", dsn)
+    secrets += re.findall(r"password\s*=\s*([^\s']+)", dsn)
+    secrets += re.findall(r"://[^:/@\s]*:([^@\s]+)@", dsn)
+    secrets += re.findall(r"[?&]password=([^&\s]+)", dsn)
+    return sorted({s for s in secrets if s}, key=len, reverse=True)
+
+
+def redact(text: str, dsn: str) -> str:
+    """`text` with every form of the DSN's password replaced by ***."""
+    for secret in _dsn_secrets(dsn):
+        text = text.replace(secret, "***")
+    return text
+
+
+def describe_dsn(dsn: str) -> str:
+    """host/port/dbname/user of a DSN, for log lines. Never includes the password."""
+    try:
+        parts = psycopg2.extensions.parse_dsn(dsn)
+    except psycopg2.Error:
+        return "<unparseable DSN>"
+    shown = [f"{key}={parts[key]}" for key in ("host", "port", "dbname", "user") if parts.get(key)]
+    return " ".join(shown) or "<default libpq connection>"
+
+
+# -- COPY payload ---------------------------------------------------------------------------------
+
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+
+
+class CsvCopyStream:
+    """A file-like object psycopg2.copy_expert reads: CSV rows rendered from Arrow record batches
+    by a producer thread (so rendering overlaps the server parsing the previous chunk).
+
+    pyarrow quotes every string and writes null as an empty unquoted field, which is exactly
+    PostgreSQL's CSV convention for NULL versus the empty string."""
+
+    def __init__(self, batches, columns: list[str], queue_depth: int = 3):
+        self.columns = columns
+        self.rows = 0
+        self.nul_stripped: collections.Counter = collections.Counter()
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_depth)
+        self._stop = threading.Event()
+        self._chunk = b""
+        self._pos = 0
+        self._finished = False
+        self._thread = threading.Thread(target=self._produce, args=(batches,), daemon=True,
+                                        name="csv-copy-producer")
+        self._thread.start()
+
+    def _produce(self, batches) -> None:
+        try:
+            for batch in batches:
+                if self._stop.is_set():
+                    return
+                if batch.num_rows == 0:
+                    continue
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(batch, sink, _CSV_OPTIONS)
+                payload = sink.getvalue().to_pybytes()
+                if b"\x00" in payload:
+                    # NUL only ever comes from string data (numbers and dates never render one)
+                    self._count_nuls(batch)
+                    payload = payload.replace(b"\x00", b"")
+                if not self._put((payload, batch.num_rows)):
+                    return
+            self._put(None)
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            self._put(exc)
+
+    def _count_nuls(self, batch: pa.RecordBatch) -> None:
+        for name, column in zip(batch.schema.names, batch.columns):
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                found = pc.sum(pc.count_substring(column, "\x00")).as_py()
+                if found:
+                    self.nul_stripped[name] += found
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        while self._pos >= len(self._chunk):
+            if self._finished:
+                return b""
+            item = self._queue.get()
+            if item is None:
+                self._finished = True
+                return b""
+            if isinstance(item, BaseException):
+                self._finished = True
+                raise item
+            self._chunk, rows = item
+            self._pos = 0
+            self.rows += rows
+        end = len(self._chunk) if size is None or size < 0 else self._pos + size
+        piece = self._chunk[self._pos:end]
+        self._pos += len(piece)
+        return piece
+
+    def readline(self, size: int = -1) -> bytes:  # part of the file protocol; COPY uses read()
+        return self.read(size)
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+
+def arrow_to_pg_type(field: pa.Field) -> str:
+    arrow_type = field.type
+    if pa.types.is_dictionary(arrow_type):
+        arrow_type = arrow_type.value_type
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamp with time zone" if arrow_type.tz else "timestamp without time zone"
+    if pa.types.is_decimal(arrow_type):
+        return "numeric"
+    try:
+        return _PG_TYPES[arrow_type]
+    except KeyError:
+        raise WarehouseInputError(f"column {field.name!r} has type {arrow_type}, "
+                                  "which the PostgreSQL warehouse cannot store") from None
+
+
+# -- the warehouse --------------------------------------------------------------------------------
+
+class PostgresWarehouse:
+    backend = "postgres"
+
+    def __init__(self, dsn: str, schema: str = "voterpipe"):
+        if not dsn:
+            raise WarehouseConnectionError(
+                "no PostgreSQL DSN: set $VOTERPIPE_PG_DSN or [warehouse] dsn in luigi.cfg")
+        self._dsn = dsn
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"PostgresWarehouse({describe_dsn(self._dsn)!r}, schema={self.schema!r})"
+
+    def describe(self) -> str:
+        return f"{describe_dsn(self._dsn)} schema={self.schema}"
+
+    def connect(self):
+        try:
+            conn = psycopg2.connect(self._dsn, application_name="voterpipe-warehouse")
+        except psycopg2.Error as exc:
+            message = redact(str(exc).strip(), self._dsn)
+            # `from None`: the original exception text is not chained into tracebacks or logs
+            raise WarehouseConnectionError(
+                f"cannot connect to PostgreSQL ({describe_dsn(self._dsn)}): {message}") from None
+        conn.set_client_encoding("UTF8")
+        return conn
+
+    def _name(self, name: str) -> sql.Composed:
+        return sql.Identifier(self.schema, name)
+
+    # schema ---------------------------------------------------------------------------------
+
+    def ensure_schema(self, conn, table_schemas: dict[str, pa.Schema]) -> None:
+        """Create or migrate (add columns, indexes, views) in a transaction of its own."""
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEMA_LOCK_KEY])
+            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
+            cur.execute(sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "state text NOT NULL, snapshot date NOT NULL, table_name text NOT NULL, "
+                "row_count bigint NOT NULL, checksum text NOT NULL, "
+                "nul_stripped bigint NOT NULL DEFAULT 0, "
+                "published_at timestamptz NOT NULL DEFAULT now(), "
+                "PRIMARY KEY (state, snapshot, table_name))").format(self._name(wt.MARKER_TABLE)))
+            for table in wt.TABLES:
+                arrow_schema = table_schemas[table.name]
+                existing = self._columns(cur, table.name)
+                if existing is None:
+                    columns = sql.SQL(", ").join(
+                        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(arrow_to_pg_type(f)))
+                        for f in arrow_schema)
+                    cur.execute(sql.SQL("CREATE TABLE {} ({}) PARTITION BY RANGE (state, snapshot)")
+                                .format(self._name(table.name), columns))
+                    log.info("warehouse postgres: created table %s.%s", self.schema, table.name)
+                    existing = {f.name: arrow_to_pg_type(f) for f in arrow_schema}
+                else:
+                    for field in arrow_schema:
+                        wanted = arrow_to_pg_type(field)
+                        if field.name not in existing:
+                            cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                                self._name(table.name), sql.Identifier(field.name), sql.SQL(wanted)))
+                            existing[field.name] = wanted
+                            log.info("warehouse postgres: added column %s.%s", table.name, field.name)
+                        elif existing[field.name] != wanted and not pa.types.is_null(field.type):
+                            raise WarehouseInputError(
+                                f"{table.name}.{field.name} is {existing[field.name]} in the warehouse "
+                                f"but the new data has {wanted}")
+                for columns in self._indexes(table, existing):
+                    cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                        sql.Identifier(_index_name(table.name, columns)), self._name(table.name),
+                        sql.SQL(", ").join(map(sql.Identifier, columns))))
+                cur.execute(sql.SQL(
+                    "CREATE OR REPLACE VIEW {} AS SELECT t.* FROM {} t JOIN ("
+                    "SELECT state, max(snapshot) AS snapshot FROM {} WHERE table_name = {} "
+                    "GROUP BY state) latest ON t.state = latest.state AND t.snapshot = latest.snapshot"
+                ).format(self._name(table.view), self._name(table.name),
+                         self._name(wt.MARKER_TABLE), sql.Literal(table.name)))
+
+    def _columns(self, cur, table: str) -> dict[str, str] | None:
+        cur.execute("SELECT to_regclass(%s)", [sql.Identifier(self.schema, table).as_string(cur)])
+        oid_name = cur.fetchone()[0]
+        if oid_name is None:
+            return None
+        cur.execute(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [sql.Identifier(self.schema, table).as_string(cur)])
+        return dict(cur.fetchall())
+
+    @staticmethod
+    def _indexes(table: wt.WarehouseTable, columns) -> list[tuple[str, ...]]:
+        return [cols for cols in table.indexes if all(c in columns for c in cols)]
+
+    # publish --------------------------------------------------------------------------------
+
+    def publish(self, files: SourceFiles) -> dict:
+        """Replace the (state, snapshot) slice of every warehouse table in one transaction."""
+        started = time.perf_counter()
+        state, snapshot = files.state, files.snapshot
+        report: dict = {"backend": self.backend, "state": state, "snapshot": snapshot.isoformat(),
+                        "tables": {}}
+        log.info("warehouse postgres: publishing %s %s to %s", state, snapshot, self.describe())
+        duck = duckdb.connect()
+        conn = None
+        try:
+            wt.register_sources(duck, files)
+            wt.check_unique_voters(duck, files)
+            selects = {t.name: wt.table_sql(duck, t.name, state, snapshot) for t in wt.TABLES}
+            arrow_schemas = {name: duck.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
+                             for name, select in selects.items()}
+            conn = self.connect()
+            self.ensure_schema(conn, arrow_schemas)
+            with conn.cursor() as cur:
+                cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                            [f"voterpipe:{self.schema}:{state}:{snapshot.isoformat()}"])
+                staged = []
+                for table in wt.TABLES:
+                    table_started = time.perf_counter()
+                    expected = wt.source_row_count(duck, table.row_source)
+                    stage, loaded, nul_stripped = self._load_stage(
+                        cur, duck, table, selects[table.name], arrow_schemas[table.name], state, snapshot)
+                    if loaded != expected:
+                        raise WarehouseInputError(wt.explain_row_mismatch(duck, table, files, loaded, expected))
+                    seconds = time.perf_counter() - table_started
+                    checksum = files.digest(table.sources)
+                    staged.append((table, stage, loaded, checksum, nul_stripped))
+                    report["tables"][table.name] = {
+                        "rows": loaded, "seconds": round(seconds, 3), "checksum": checksum,
+                        "nul_stripped": sum(nul_stripped.values()),
+                        "nul_stripped_by_column": dict(nul_stripped)}
+                    log.info("warehouse postgres %s %s: %s staged %d rows in %.2fs (%.0f rows/s)%s",
+                             state, snapshot, table.name, loaded, seconds, loaded / max(seconds, 1e-9),
+                             f", stripped NUL characters {dict(nul_stripped)}" if nul_stripped else "")
+                swap_started = time.perf_counter()
+                for table, stage, loaded, checksum, nul_stripped in staged:
+                    self._swap_in(cur, table, stage, state, snapshot)
+                    cur.execute(sql.SQL(
+                        "INSERT INTO {} (state, snapshot, table_name, row_count, checksum, nul_stripped, "
+                        "published_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
+                        "ON CONFLICT (state, snapshot, table_name) DO UPDATE SET "
+                        "row_count = EXCLUDED.row_count, checksum = EXCLUDED.checksum, "
+                        "nul_stripped = EXCLUDED.nul_stripped, published_at = EXCLUDED.published_at"
+                    ).format(self._name(wt.MARKER_TABLE)),
+                        [state, snapshot, table.name, loaded, checksum, sum(nul_stripped.values())])
+            conn.commit()
+            report["swap_seconds"] = round(time.perf_counter() - swap_started, 3)
+        except psycopg2.Error as exc:
+            if conn is not None:
+                conn.rollback()
+            raise WarehouseLoadError(
+                f"publishing {state} {snapshot} failed, the warehouse is unchanged: "
+                f"{redact(_describe_pg_error(exc), self._dsn)}") from None
+        except BaseException:
+            if conn is not None and not conn.closed:
+                conn.rollback()
+            raise
+        finally:
+            duck.close()
+            if conn is not None:
+                conn.close()
+        report["seconds"] = round(time.perf_counter() - started, 3)
+        log.info("warehouse postgres: published %s %s in %.2fs", state, snapshot, report["seconds"])
+        return report
+
+    def _partition_names(self, table: str, state: str, snapshot: date) -> tuple[str, str]:
+        final = f"{table}__{state}_{snapshot:%Y%m%d}"
+        return final, f"{final}__loading"
+
+    def _load_stage(self, cur, duck, table: wt.WarehouseTable, select: str, arrow_schema: pa.Schema,
+                    state: str, snapshot: date):
+        final, stage = self._partition_names(table.name, state, snapshot)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(stage)))
+        cur.execute(sql.SQL(
+            "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS, "
+            "CONSTRAINT {} CHECK (state = {} AND snapshot = {}))").format(
+            self._name(stage), self._name(table.name), sql.Identifier(f"{final}__slice"),
+            sql.Literal(state), sql.Literal(snapshot)))
+        columns = arrow_schema.names
+        reader = duck.sql(select).to_arrow_reader(BATCH_ROWS)
+        stream = CsvCopyStream(reader, columns)
+        try:
+            cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, FREEZE true)").format(
+                self._name(stage), sql.SQL(", ").join(map(sql.Identifier, columns))).as_string(cur),
+                stream, size=COPY_READ_SIZE)
+            copied = cur.rowcount
+        finally:
+            stream.close()
+            reader.close()
+        if copied != stream.rows:
+            raise WarehouseLoadError(f"{table.name}: COPY reported {copied} rows, {stream.rows} were sent")
+        for index_columns in self._indexes(table, columns):
+            cur.execute(sql.SQL("CREATE INDEX ON {} ({})").format(
+                self._name(stage), sql.SQL(", ").join(map(sql.Identifier, index_columns))))
+        cur.execute(sql.SQL("ANALYZE {}").format(self._name(stage)))
+        return stage, copied, stream.nul_stripped
+
+    def _swap_in(self, cur, table: wt.WarehouseTable, stage: str, state: str, snapshot: date) -> None:
+        final, _ = self._partition_names(table.name, state, snapshot)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(final)))
+        cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(self._name(stage), sql.Identifier(final)))
+        cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}, {}) TO ({}, {})").format(
+            self._name(table.name), self._name(final), sql.Literal(state), sql.Literal(snapshot),
+            sql.Literal(state), sql.Literal(snapshot + timedelta(days=1))))
+
+    # completeness ---------------------------------------------------------------------------
+
+    def is_published(self, state: str, snapshot: date) -> bool:
+        """The marker says every table was published AND each table holds that many rows."""
+        conn = self.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass(%s)", [self._name(wt.MARKER_TABLE).as_string(cur)])
+                if cur.fetchone()[0] is None:
+                    return False
+                cur.execute(sql.SQL("SELECT table_name, row_count FROM {} WHERE state = %s AND snapshot = %s")
+                            .format(self._name(wt.MARKER_TABLE)), [state, snapshot])
+                markers = dict(cur.fetchall())
+                for name in wt.TABLE_NAMES:
+                    if name not in markers:
+                        return False
+                    cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE state = %s AND snapshot = %s")
+                                .format(self._name(name)), [state, snapshot])
+                    actual = cur.fetchone()[0]
+                    if actual != markers[name]:
+                        log.warning("warehouse postgres %s %s: %s holds %d rows, marker says %d",
+                                    state, snapshot, name, actual, markers[name])
+                        return False
+                return True
+        finally:
+            conn.close()
+
+    def publications(self) -> list[dict]:
+        conn = self.connect()
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass(%s)", [self._name(wt.MARKER_TABLE).as_string(cur)])
+                if cur.fetchone()[0] is None:
+                    return []
+                cur.execute(sql.SQL("SELECT * FROM {} ORDER BY state, snapshot, table_name")
+                            .format(self._name(wt.MARKER_TABLE)))
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, row)) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+
+def _index_name(table: str, columns: tuple[str, ...]) -> str:
+    return f"{table}__{'_'.join(columns)}__idx"[:63]
+
+
+def _describe_pg_error(exc: psycopg2.Error) -> str:
+    """The server's primary message plus where in the COPY data it happened, without the value
+    (PostgreSQL's CONTEXT line quotes the offending field, which may be a name or address)."""
+    diag = getattr(exc, "diag", None)
+    primary = (diag.message_primary if diag is not None else None) or str(exc).strip().splitlines()[0]
+    where = ""
+    context = diag.context if diag is not None else None
+    if context:
+        found = re.search(r"COPY (\S+), line (\d+)(?:, column (\S+?):)?", context)
+        if found:
+            where = f" (table {found.group(1)}, data line {found.group(2)}" + (
+                f", column {found.group(3)})" if found.group(3) else ")")
+    # the primary message can also quote a value ("invalid input syntax for type date: "...")
+    primary = re.sub(r':\s*".*"$', ": <value withheld>", primary, flags=re.S)
+    return f"{type(exc).__name__}: {primary}{where}"
