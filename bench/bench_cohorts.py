@@ -170,9 +170,11 @@ def main() -> None:
         out.mkdir()
         written = cohorts.write_cohort_tables(result, out, "nc", SNAPSHOT)
         storage.write_manifest(out, result.summary)
-        t3 = time.perf_counter()
-        # A second snapshot's transitions against this one (1% churn) are part of the steady state.
+        t_written = time.perf_counter()
+        # A second snapshot's transitions against this one (1% churn) are part of the steady state;
+        # building the stand-in previous table is not timed.
         previous_frame = result.voter_cohorts.sample(frac=0.99, random_state=1)
+        t3 = time.perf_counter()
         transitions = cohorts.snapshot_transitions(previous_frame, result.voter_cohorts,
                                                    ["all", "age_band_default", "generation", "party", "turnout_cohort", "county_code"])
         t4 = time.perf_counter()
@@ -188,13 +190,13 @@ def main() -> None:
         base_start = time.perf_counter()
         baseline_pandas_turnout(voters, history)
         baseline = time.perf_counter() - base_start
-        total = t5 - t0
+        total = (t5 - t0) - (t3 - t_written)
         results = {
             "voters": VOTERS, "history_rows": history_rows, "elections": len(ELECTIONS),
             "synthetic_build_seconds": round(built, 2),
             "read_inputs_seconds": round(t1 - t0, 2),
             "analyse_cohorts_seconds": round(t2 - t1, 2),
-            "write_cohort_tables_seconds": round(t3 - t2, 2),
+            "write_cohort_tables_seconds": round(t_written - t2, 2),
             "transitions_seconds": round(t4 - t3, 2),
             "report_seconds": round(t5 - t4, 2),
             "total_seconds": round(total, 2),

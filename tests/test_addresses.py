@@ -6,6 +6,7 @@ import json
 from datetime import date
 
 import luigi
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -450,3 +451,18 @@ def test_luigi_task_writes_the_stage(data_root):
     assert links.schema == schema.VOTER_ADDRESSES and links.num_rows == 10
     assert pq.read_table(out.file("addresses.parquet")).schema == schema.ADDRESSES
     assert any((storage.cache_dir("addresses") / f"rules-{parse.RULES_VERSION}").glob("*.parquet"))
+
+
+def test_hash_collisions_never_merge_or_mismatch_strings(monkeypatch):
+    from voterpipe.addresses import keyhash
+
+    values = pa.array(["a", "b", "a", "c", "b"])
+    codes, first = keyhash.group_strings(values)
+    assert list(codes) == [0, 1, 0, 2, 1] and list(first) == [0, 1, 3]
+    # Every string hashes alike: grouping and lookup must stay exact.
+    monkeypatch.setattr(keyhash, "string_hashes", lambda v: np.zeros(len(v), dtype=np.int64))
+    codes, first = keyhash.group_strings(values)
+    assert [values[int(f)].as_py() for f in first] == ["a", "b", "c"]
+    assert list(codes) == [0, 1, 0, 2, 1]
+    index = keyhash.StringIndex(pa.array(["c", "a"]))
+    assert list(index.positions(pa.array(["c", "a", "z"]))) == [0, -1, -1]  # 'a' is a miss, never 'c'

@@ -3,6 +3,8 @@ Census-compatible service, with every fault the live service is known for inject
 
 from __future__ import annotations
 
+import socket
+
 import censusgeocode
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from voterpipe.config import geocoder
 from voterpipe.geocode.cache import GeocodeCache
 from voterpipe.geocode.census import (
     BATCH_LIMIT,
+    CensusBatchSender,
     CensusGeocoderError,
     CensusResponseError,
     CensusRunStats,
@@ -263,3 +266,41 @@ def test_a_crash_after_k_batches_loses_only_batches_in_flight(serve, tmp_path, a
     assert len(stored) == 2 * (30 + 2 * 6)  # two batches of 30 houses, 6 each with 2 units
     result = geocode_with_census(addresses, settings, cache, **FAST)
     assert_complete_and_correct(result, addresses, expected)
+
+
+def test_districts_come_from_one_json_lookup_per_block(serve, tmp_path, addresses, expected):
+    server = serve()
+    settings = settings_for(server, batches_in_flight=2)
+    cache = cache_in(tmp_path, settings)
+    stats = CensusRunStats()
+    result = geocode_with_census(addresses, settings, cache, stats=stats, districts=True, **FAST)
+    assert_complete_and_correct(result, addresses, expected)
+    got = result.set_index("address_key")
+    want = expected.reindex(got.index)
+    matched = got["status"] == "match"
+    for column in ("congressional_district", "state_senate_district", "state_house_district"):
+        assert got.loc[matched, column].notna().all()
+        assert (got.loc[matched, column] == want.loc[matched, column]).all(), column
+    blocks = (got.loc[matched, "state_fips"] + got.loc[matched, "county_fips"]
+              + got.loc[matched, "tract"] + got.loc[matched, "block"]).nunique()
+    assert stats.district_requests == blocks == server.single_requests
+    assert blocks < matched.sum() / 2  # far fewer lookups than addresses
+    # Cached rows keep their districts, and their blocks are not looked up again.
+    fresh = addresses.assign(address_key=addresses["address_key"] + "-new").iloc[:20]
+    stats = CensusRunStats()
+    geocode_with_census(pd.concat([addresses, fresh]), settings, cache, stats=stats, districts=True,
+                        **FAST)
+    assert stats.district_requests == 0 and server.single_requests == blocks
+
+
+def test_errors_never_carry_the_address_of_a_single_lookup():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = geocoder(census_url=f"http://127.0.0.1:{port}/geocoder/", timeout_seconds=1.0,
+                        max_retries=1)
+    sender = CensusBatchSender(settings, backoff_seconds=0.001)
+    with pytest.raises(CensusGeocoderError, match="after 2 attempt") as caught:
+        sender.districts_of("101 SECRETIVE ST, RALEIGH, NC 27601")
+    assert "SECRETIVE" not in str(caught.value) and "onelineaddress?..." in str(caught.value)
+    assert sender.stats.failures == {"connection": 2}

@@ -189,3 +189,13 @@ def test_text_blocks_strip_nul_count_undecodable_and_keep_whole_lines(tmp_path):
     blocks = TextBlocks(utf16, "latin-1", chunk_rows=10)
     assert b"".join(blocks) == "a\tb\n\ufffd\n".encode("utf-8")
     assert blocks.encoding == "utf-16-le" and blocks.counters.undecodable_replaced == 2
+
+
+def test_large_arrays_parse_per_distinct_value_with_the_same_counts():
+    values = ["02/29/2020", "02/30/2020", None, "01/01/2099", "bad", "12/31/1999"] * 2000
+    small = [parse_dates(pa.array(values[i:i + 6]), ["%m/%d/%Y"], latest=date(2026, 1, 1)) for i in (0,)]
+    big, bad, out_of_range = parse_dates(pa.array(values), ["%m/%d/%Y"], latest=date(2026, 1, 1))
+    assert (bad, out_of_range) == (small[0][1] * 2000, small[0][2] * 2000) == (4000, 2000)
+    assert big.to_pylist()[:6] == small[0][0].to_pylist()
+    zips, bad_zips = parse_zip(pa.array(["27513", "ABCDE", None] * 3000), "zip5")
+    assert bad_zips == 3000 and zips.null_count == 6000

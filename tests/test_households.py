@@ -156,3 +156,9 @@ def test_luigi_build_households(data_root):
     assert manifest["households"] == 3 and manifest["voters_in_households"] == 8
     members = pq.read_table(task.output().file("voter_households.parquet"))
     assert members.schema == schema.VOTER_HOUSEHOLDS and members.num_rows == 10
+
+
+def test_duplicate_voter_ids_are_refused_with_a_clear_error():
+    voters, links, addresses, geocodes = _frames()
+    with pytest.raises(ValueError, match="voters: voter_id is not unique"):
+        build_households(pd.concat([voters, voters.head(1)]), links, addresses, geocodes, SNAPSHOT)

@@ -251,9 +251,19 @@ class VoteIndex:
 
 
 def _as_arrow_strings(values: pd.Series) -> pa.Array:
-    array = pa.array(pd.Series(values).astype(object).where(pd.Series(values).notna(), None), type=pa.large_string()) \
-        if pd.Series(values).dtype == object else pa.array(values)
-    return array if array.type == pa.large_string() else array.cast(pa.large_string())
+    """A pandas column as an Arrow large_string array (None/NaN -> null)."""
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = pa.array(pd.Series(values).astype(object).where(pd.Series(values).notna(), None).map(
+            lambda v: v if v is None else str(v)), type=pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if array.type != pa.large_string():
+        array = array.cast(pa.large_string())
+    return array
 
 
 def _voter_positions(voter_ids: pd.Series, lookup_ids: pd.Series) -> np.ndarray:
@@ -465,8 +475,6 @@ def voter_households_and_geography(
     table = pa.table(out)
     frame = table.to_pandas()
     frame["household_size"] = frame["household_size"].astype("Int32")
-    for column in ("household_id", "congressional_district", "state_senate_district", "state_house_district", "tract"):
-        frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
     return frame
 
 
@@ -507,9 +515,16 @@ def assign_cohorts(
 # --- turnout by cohort x election x geography ---------------------------------------------------
 
 def _codes(values: pd.Series, unknown: str) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(pd.Series(values).reset_index(drop=True), sort=True, use_na_sentinel=True)
-    labels = np.array([str(u) for u in uniques] + [unknown], dtype=object)
-    return np.where(codes < 0, len(uniques), codes).astype(np.int64), labels
+    """Integer codes (null -> the last code, `unknown`) and sorted labels, via an Arrow dictionary."""
+    encoded = _as_arrow_strings(pd.Series(values).reset_index(drop=True)).dictionary_encode()
+    labels = np.array(encoded.dictionary.to_pylist(), dtype=object)
+    order = np.argsort(labels.astype(str), kind="stable")
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels))
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    nulls = np.isnan(indices) if indices.dtype.kind == "f" else np.zeros(len(indices), dtype=bool)
+    codes = np.where(nulls, len(labels), rank[np.nan_to_num(indices, nan=0).astype(np.int64)] if len(labels) else 0)
+    return codes.astype(np.int64), np.array([*labels[order], unknown], dtype=object)
 
 
 def cohort_turnout(
@@ -528,8 +543,10 @@ def cohort_turnout(
     county_codes, county_labels = _codes(cohorts["county_code"], unknown)
     county_names = None
     if "county_name" in cohorts and cohorts["county_name"].notna().any():
-        first_name = pd.Series(cohorts["county_name"].to_numpy(), dtype=object).groupby(county_codes).first()
-        county_names = np.array([first_name.get(i) for i in range(len(county_labels))], dtype=object)
+        names = cohorts["county_name"].to_numpy(dtype=object)
+        _, first = np.unique(county_codes, return_index=True)
+        county_names = np.full(len(county_labels), None, dtype=object)
+        county_names[county_codes[first]] = names[first]
     levels.append(("county", county_codes, county_labels, county_names))
     for level in (*DISTRICT_COLUMNS, "tract"):
         codes, labels = _codes(cohorts[level], unknown)
@@ -557,16 +574,21 @@ def cohort_turnout(
             dims[f"age_band_{name}"] = (band_codes(age, bands), labels)
         tenure_labels = np.array([b.label for b in config.tenure_bands] + [unknown], dtype=object)
         dims["tenure_band"] = (band_codes(roll.tenure_years(day), config.tenure_bands), tenure_labels)
-        reg_w = registered.astype(np.float64)
-        cast_w = cast.astype(np.float64)
+        # Voted implies registered, so one bincount over (cell, voted) pairs of the registered
+        # voters gives both counts.
+        chosen = np.flatnonzero(registered)
+        voted_flag = cast[chosen].astype(np.int64)
+        dim_chosen = {name: (codes[chosen], labels) for name, (codes, labels) in dims.items()}
         for level_index, (_, geo_codes, geo_labels, geo_names) in enumerate(levels):
+            geo_chosen = geo_codes[chosen]
             for dimension_index, dimension in enumerate(dimensions):
-                dim_codes, dim_labels = dims[dimension]
+                dim_codes, dim_labels = dim_chosen[dimension]
                 width = len(dim_labels)
-                cells = geo_codes * width + dim_codes
                 size = len(geo_labels) * width
-                reg_count = np.bincount(cells, weights=reg_w, minlength=size)
-                cast_count = np.bincount(cells, weights=cast_w, minlength=size)
+                counts = np.bincount((geo_chosen * width + dim_codes) * 2 + voted_flag,
+                                     minlength=2 * size).reshape(size, 2)
+                reg_count = counts.sum(axis=1)
+                cast_count = counts[:, 1]
                 present = np.flatnonzero(reg_count > 0)
                 geo_index = present // width
                 k = len(present)
@@ -618,23 +640,49 @@ def household_size_distribution(households: pd.DataFrame, top_size: int) -> pd.D
     })
 
 
+def _dimension_codes(frame: pd.DataFrame, dimension: str, unknown: str = "unknown") -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes and labels of one cohort column ('all' = one cohort of everyone)."""
+    if dimension == "all":
+        return np.zeros(len(frame), dtype=np.int64), np.array(["all"], dtype=object)
+    column = frame[dimension]
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        labels = np.array([str(c) for c in column.cat.categories], dtype=object)
+        codes = column.cat.codes.to_numpy().astype(np.int64)
+        if (codes < 0).any():
+            if unknown in labels:
+                codes = np.where(codes < 0, int(np.flatnonzero(labels == unknown)[0]), codes)
+            else:
+                labels = np.append(labels, unknown)
+                codes = np.where(codes < 0, len(labels) - 1, codes)
+        return codes, labels
+    return _codes(column, unknown)
+
+
+def _count_by(codes: np.ndarray, labels: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, counts) of the cohorts with at least one voter (optionally among `mask`)."""
+    chosen = codes if mask is None else codes[mask]
+    counts = np.bincount(chosen, minlength=len(labels))
+    present = np.flatnonzero(counts)
+    return labels[present], counts[present].astype(np.int64)
+
+
 def party_mix_by_cohort(voter_cohorts: pd.DataFrame, dimensions: list[str]) -> pd.DataFrame:
     """Voters by cohort and the party mix of their household (single_party / mixed / unknown /
     no_household), with each row's share of its cohort."""
+    mix_codes, mix_labels = _codes(voter_cohorts["household_party_mix"], "unknown")
+    width = len(mix_labels)
     pieces = []
-    mix = voter_cohorts["household_party_mix"].astype(object).fillna("unknown")
     for dimension in dimensions:
-        cohort = (pd.Series("all", index=voter_cohorts.index) if dimension == "all"
-                  else voter_cohorts[dimension].astype(object))
-        counts = pd.crosstab(cohort.to_numpy(), mix.to_numpy()).stack()
-        frame = counts[counts > 0].rename("voters").reset_index()
-        frame.columns = ["cohort", "party_mix", "voters"]
-        frame.insert(0, "dimension", dimension)
-        frame["share"] = frame["voters"] / frame.groupby("cohort")["voters"].transform("sum")
-        pieces.append(frame)
-    result = pd.concat(pieces, ignore_index=True)
-    result["voters"] = result["voters"].astype(np.int64)
-    return result
+        codes, labels = _dimension_codes(voter_cohorts, dimension)
+        counts = np.bincount(codes * width + mix_codes, minlength=len(labels) * width).reshape(len(labels), width)
+        totals = counts.sum(axis=1)
+        cohort_index, mix_index = np.nonzero(counts)
+        voters = counts[cohort_index, mix_index].astype(np.int64)
+        pieces.append(pd.DataFrame({
+            "dimension": dimension, "cohort": labels[cohort_index], "party_mix": mix_labels[mix_index],
+            "voters": voters, "share": voters / totals[cohort_index],
+        }))
+    return pd.concat(pieces, ignore_index=True)
 
 
 def geocode_coverage_by_county(voter_cohorts: pd.DataFrame) -> pd.DataFrame:
@@ -667,58 +715,43 @@ def snapshot_transitions(previous: pd.DataFrame, current: pd.DataFrame, dimensio
     on both, party known on both, and different; its 'party_switch' dimension holds 'OLD -> NEW'.
     Other dimensions take the voter's cohort in the current snapshot (previous for 'removed').
     """
-    prev_pos = _voter_positions(previous["voter_id"].reset_index(drop=True), current["voter_id"].reset_index(drop=True))
-    cur_pos = _voter_positions(current["voter_id"].reset_index(drop=True), previous["voter_id"].reset_index(drop=True))
+    previous = previous.reset_index(drop=True)
+    current = current.reset_index(drop=True)
+    prev_pos = _voter_positions(previous["voter_id"], current["voter_id"])  # per current row
+    on_previous = _voter_positions(current["voter_id"], previous["voter_id"]) >= 0  # per previous row
     both = prev_pos >= 0
-    matched_prev = np.clip(prev_pos, 0, None)
+    take = pa.array(np.clip(prev_pos, 0, None)) if len(previous) else None
 
-    def previous_values(column: str) -> np.ndarray:
-        values = previous[column].astype(object).to_numpy() if column in previous else np.full(len(previous), None, dtype=object)
-        if not len(values):
-            return np.full(len(current), None, dtype=object)
-        return np.where(both, values[matched_prev], None)
+    def pair(column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(current values, previous values of the same voter) as object arrays, None = missing."""
+        now = _column(current, column)
+        before = _column(previous, column).take(take) if take is not None else pa.nulls(len(current), pa.large_string())
+        return (now.to_numpy(zero_copy_only=False), before.to_numpy(zero_copy_only=False))
 
-    cur_status = current["status"].astype(object).to_numpy()
-    prev_status = previous_values("status")
+    cur_status, prev_status = pair("status")
     became_removed = both & (cur_status == "removed") & (prev_status != "removed")
-    cur_hh = current["household_id"].astype(object).to_numpy() if "household_id" in current else np.full(len(current), None, dtype=object)
-    prev_hh = previous_values("household_id")
+    cur_hh, prev_hh = pair("household_id")
     moved = both & pd.notna(cur_hh) & pd.notna(prev_hh) & (cur_hh != prev_hh)
-    cur_party = current["party"].astype(object).where(current["party"].notna(), None).to_numpy()
-    prev_party = previous_values("party")
+    cur_party, prev_party = pair("party")
     known = pd.notna(cur_party) & pd.notna(prev_party) & (cur_party != "unknown") & (prev_party != "unknown")
     switched = both & known & (cur_party != prev_party)
 
-    def count(frame: pd.DataFrame, mask: np.ndarray, change: str, extra: pd.Series | None = None) -> list[pd.DataFrame]:
-        chosen = frame[mask]
-        out = []
-        for dimension in dimensions:
-            if dimension == "all":
-                values = pd.Series("all", index=chosen.index)
-            elif dimension in chosen:
-                values = chosen[dimension].astype(object).fillna("unknown")
-            else:
-                continue
-            counted = values.value_counts(sort=False)
-            out.append(pd.DataFrame({"change": change, "dimension": dimension,
-                                     "cohort": counted.index.astype(str), "voters": counted.to_numpy()}))
-        if extra is not None:
-            counted = extra[mask].value_counts(sort=False)
-            out.append(pd.DataFrame({"change": change, "dimension": "party_switch",
-                                     "cohort": counted.index.astype(str), "voters": counted.to_numpy()}))
-        return out
-
-    previous_only = np.asarray(cur_pos < 0)
-    removed_prev_rows = previous_only.copy()
+    removed_rows = ~on_previous
     if became_removed.any():
-        removed_prev_rows[prev_pos[became_removed]] = True
-    switch_label = pd.Series(np.where(switched, pd.Series(prev_party).astype(str) + " -> " + pd.Series(cur_party).astype(str), ""), index=current.index)
-    pieces = [
-        *count(current.reset_index(drop=True), ~both, "new_registrant"),
-        *count(previous.reset_index(drop=True), removed_prev_rows, "removed"),
-        *count(current.reset_index(drop=True), moved, "moved"),
-        *count(current.reset_index(drop=True), switched, "party_switch", switch_label.reset_index(drop=True)),
-    ]
+        removed_rows[prev_pos[became_removed]] = True
+    pieces = []
+    for change, frame, mask in (("new_registrant", current, ~both), ("removed", previous, removed_rows),
+                                ("moved", current, moved), ("party_switch", current, switched)):
+        for dimension in dimensions:
+            if dimension != "all" and dimension not in frame:
+                continue
+            labels, counts = _count_by(*_dimension_codes(frame, dimension), mask)
+            pieces.append(pd.DataFrame({"change": change, "dimension": dimension, "cohort": labels, "voters": counts}))
+    if switched.any():
+        moves = pd.Series(prev_party[switched].astype(str)) + " -> " + pd.Series(cur_party[switched].astype(str))
+        counted = moves.value_counts(sort=False)
+        pieces.append(pd.DataFrame({"change": "party_switch", "dimension": "party_switch",
+                                    "cohort": counted.index.astype(str), "voters": counted.to_numpy()}))
     pieces = [p for p in pieces if len(p)]
     if not pieces:
         return pd.DataFrame({"change": pd.Series(dtype=object), "dimension": pd.Series(dtype=object),
@@ -761,7 +794,7 @@ def analyse_cohorts(
     cohorts, votes, roll = cohorts_for_roll(voters, history, snapshot, config)
     place = voter_households_and_geography(voters, voter_households, households, geocodes)
     for column in place.columns:
-        cohorts[column] = place[column].to_numpy() if column != "household_size" else place[column].array
+        cohorts[column] = place[column].array
     cohorts.insert(0, "snapshot", pd.Timestamp(snapshot))
     cohorts.insert(0, "state", state.lower())
     turnout = cohort_turnout(cohorts, votes, roll, state, config)
@@ -816,8 +849,6 @@ def _arrow(frame: pd.DataFrame, target: pa.Schema) -> pa.Table:
         if field_.name not in frame:
             continue
         series = frame[field_.name]
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            series = series.astype(object)
         if pa.types.is_date32(field_.type):
             series = pd.to_datetime(series, errors="coerce")
         columns[field_.name] = pa.array(series, from_pandas=True)

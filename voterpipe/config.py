@@ -30,10 +30,11 @@ class geocoder(luigi.Config):  # noqa: N801
     census_url = luigi.Parameter(default="https://geocoding.geo.census.gov/geocoder/")
     benchmark = luigi.Parameter(default="Public_AR_Current")
     vintage = luigi.Parameter(default="Current_Current")
-    batch_size = luigi.IntParameter(default=2500)
+    batch_size = luigi.IntParameter(default=1000)
     batches_in_flight = luigi.IntParameter(default=4)
     timeout_seconds = luigi.FloatParameter(default=300.0)
     max_retries = luigi.IntParameter(default=6)
+    census_districts = luigi.BoolParameter(default=False, description="census: districts by one JSON call per block")
 
 
 class warehouse(luigi.Config):  # noqa: N801

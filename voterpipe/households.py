@@ -38,7 +38,10 @@ class GroupQuartersRule:
 def assign_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame) -> pd.DataFrame:
     """VOTER_HOUSEHOLDS rows (voter_id, household_id, building_key), one per voter."""
     links = voter_addresses[["voter_id", "address_key", "building_key", "parse_status"]]
-    frame = voters[["voter_id", "status"]].merge(links, on="voter_id", how="left", validate="one_to_one")
+    for name, frame in (("voters", voters), ("voter_addresses", links)):
+        if frame["voter_id"].duplicated().any():
+            raise ValueError(f"{name}: voter_id is not unique ({int(frame['voter_id'].duplicated().sum())} repeats)")
+    frame = voters[["voter_id", "status"]].merge(links, on="voter_id", how="left")
     eligible = frame["parse_status"].isin(HOUSEHOLD_STATUSES) & frame["address_key"].notna()
     eligible &= frame["status"].fillna("") != "removed"
     return pd.DataFrame({

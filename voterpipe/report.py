@@ -138,8 +138,11 @@ def _walk_file_records(node: Any, found: list[dict]) -> None:
 
 def file_provenance(import_manifest: dict, loaded: pd.Series, rejects: pd.DataFrame,
                     raw_dir: Path | None) -> pd.DataFrame:
-    """One row per source file: name, rows read (manifest), rows loaded and rejected (counted in the
-    canonical tables), sha256 (the import manifest's, else computed from the raw drop)."""
+    """One row per source file: name, role, rows read / loaded / rejected and sha256.
+
+    The import manifest's per-file numbers win; where it has none, rows loaded and rejected are
+    counted in the canonical tables (records, so a wide-history voter file counts its history
+    rows too) and the checksum is computed from the raw drop."""
     records: list[dict] = []
     _walk_file_records(import_manifest, records)
     rows: dict[str, dict] = {}
@@ -147,26 +150,30 @@ def file_provenance(import_manifest: dict, loaded: pd.Series, rejects: pd.DataFr
         name = Path(str(next(record[k] for k in NAME_KEYS if k in record))).name
         entry = rows.setdefault(name, {"file": name})
         entry["sha256"] = next(str(record[k]) for k in CHECKSUM_KEYS if k in record)
+        if isinstance(record.get("role"), str):
+            entry["role"] = record["role"]
         for key in ROW_KEYS:
             if isinstance(record.get(key), (int, float)):
                 entry["rows_read"] = int(record[key])
                 break
+        for key in ("rows_loaded", "rows_rejected"):
+            if isinstance(record.get(key), (int, float)):
+                entry[key] = int(record[key])
     rejected = rejects.groupby("source_file")["rejected"].sum() if len(rejects) else pd.Series(dtype=np.int64)
     for name in set(loaded.index) | set(rejected.index):
         rows.setdefault(Path(str(name)).name, {"file": Path(str(name)).name})
     if raw_dir is not None and Path(raw_dir).is_dir():
-        for path in sorted(p for p in Path(raw_dir).rglob("*") if p.is_file() and p.name != storage.MANIFEST):
+        for path in sorted(p for p in Path(raw_dir).rglob("*") if p.is_file() and not p.name.startswith(".")):
             entry = rows.setdefault(path.name, {"file": path.name})
             if "sha256" not in entry:
                 entry["sha256"] = storage.file_sha256(path)
     loaded_by_name = loaded.groupby(lambda n: Path(str(n)).name).sum() if len(loaded) else pd.Series(dtype=np.int64)
     rejected_by_name = rejected.groupby(lambda n: Path(str(n)).name).sum() if len(rejected) else pd.Series(dtype=np.int64)
     for name, entry in rows.items():
-        entry["rows_loaded"] = int(loaded_by_name.get(name, 0))
-        entry["rows_rejected"] = int(rejected_by_name.get(name, 0))
-    frame = pd.DataFrame(sorted(rows.values(), key=lambda e: e["file"]),
-                         columns=["file", "rows_read", "rows_loaded", "rows_rejected", "sha256"])
-    return frame
+        entry.setdefault("rows_loaded", int(loaded_by_name.get(name, 0)))
+        entry.setdefault("rows_rejected", int(rejected_by_name.get(name, 0)))
+    return pd.DataFrame(sorted(rows.values(), key=lambda e: e["file"]),
+                        columns=["file", "role", "rows_read", "rows_loaded", "rows_rejected", "sha256"])
 
 
 # --- charts: each returns (figure or None, the numbers as a DataFrame, caption) -----------------
@@ -311,8 +318,10 @@ def rejects_chart(sources: ReportSources) -> Chart:
     rejects = sources.rejects
     data = (rejects.groupby("reason", as_index=False)["rejected"].sum().sort_values("rejected", ascending=False)
             if len(rejects) else pd.DataFrame({"reason": pd.Series(dtype=object), "rejected": pd.Series(dtype=np.int64)}))
-    read = int(sources.provenance["rows_loaded"].sum() + sources.provenance["rows_rejected"].sum()) \
-        if len(sources.provenance) else 0
+    totals = sources.import_manifest.get("totals") or {}
+    read = int(totals.get("rows_read") or 0) or (
+        int(sources.provenance["rows_loaded"].sum() + sources.provenance["rows_rejected"].sum())
+        if len(sources.provenance) else 0)
     data["share_of_lines_read"] = data["rejected"] / read if read else np.nan
     data = data.reset_index(drop=True)
     title = "Import rejects by reason"
@@ -536,10 +545,11 @@ def render_html(sources: ReportSources, charts: list[Chart], images: dict[str, b
         "produced by voterpipe. Every chart's numbers are in the CSV file linked below it.</p>",
         _summary_cards(sources),
         "<h2>Source files</h2>",
-        "<p>The state's files this snapshot was built from. <i>Rows loaded</i> and <i>rows rejected</i> are "
-        "counted in the imported tables; <i>rows read</i> and the SHA-256 checksum come from the import "
-        "manifest (or, for the checksum, from the raw drop itself).</p>",
-        _table_html(provenance.rename(columns={"file": "File", "rows_read": "Rows read", "rows_loaded": "Rows loaded",
+        "<p>The state's files this snapshot was built from" + _esc(
+            f" (layout {sources.import_manifest['layout']})" if sources.import_manifest.get("layout") else "")
+        + ". Rows read = rows loaded + rows rejected; the figures and SHA-256 checksums come from the "
+        "import stage's manifest (where it lacks them, from the imported tables and the raw drop).</p>",
+        _table_html(provenance.rename(columns={"file": "File", "role": "Role", "rows_read": "Rows read", "rows_loaded": "Rows loaded",
                                                "rows_rejected": "Rows rejected", "sha256": "SHA-256"}),
                     {"Rows read", "Rows loaded", "Rows rejected"}) if len(provenance) else "<p>No source files recorded.</p>",
         "<h2>How to read the numbers</h2><div class='note'><ul>",

@@ -1,5 +1,6 @@
 """Persistent parse cache: cache key (raw address + ZIP) -> standardised result, one directory
-per normalisation rules version, made of immutable Parquet part files written atomically.
+per normalisation rules version (parse.RULES_VERSION), made of immutable Parquet part files
+written atomically. Several processes may append at once: each writes its own uniquely named part.
 
 A crash mid-write leaves at most a hidden temp file (ignored); a part is visible only once
 complete. `compact()` merges parts into one file whose metadata names the parts it replaces, so
@@ -54,8 +55,13 @@ class AddressCache:
 
     def table(self) -> pa.Table:
         if self._table is None:
-            parts = self._visible_parts()
-            tables = [pq.read_table(p, schema=CACHE_SCHEMA) for p in parts]
+            for attempt in range(3):
+                try:
+                    tables = [pq.read_table(p, schema=CACHE_SCHEMA) for p in self._visible_parts()]
+                    break
+                except FileNotFoundError:  # another process compacted the parts away: list again
+                    if attempt == 2:
+                        raise
             self._table = pa.concat_tables(tables) if tables else CACHE_SCHEMA.empty_table()
         return self._table
 
@@ -91,7 +97,10 @@ class AddressCache:
         parts = self._visible_parts()
         if len(parts) < 2:
             return
-        merged = pa.concat_tables([pq.read_table(p, schema=CACHE_SCHEMA) for p in parts])
+        try:
+            merged = pa.concat_tables([pq.read_table(p, schema=CACHE_SCHEMA) for p in parts])
+        except FileNotFoundError:
+            return  # another process is compacting the same parts
         meta = {_REPLACES: json.dumps([p.name for p in parts]).encode()}
         merged = merged.replace_schema_metadata(meta)
         storage.write_parquet(merged, self.directory / f"compact-{uuid.uuid4().hex}.parquet")

@@ -3,6 +3,9 @@ for speed, then a string comparison so a hash collision can never merge two addr
 
 from __future__ import annotations
 
+import os
+import threading
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -10,14 +13,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+_local = threading.local()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    # One in-memory connection per thread and process: connecting costs more than hashing 10^5 rows.
+    pid = os.getpid()
+    if getattr(_local, "pid", None) != pid:
+        _local.con, _local.pid = duckdb.connect(), pid
+    return _local.con
+
+
 def string_hashes(values: pa.Array) -> np.ndarray:
     """A 64-bit hash per string (process-local use only: never persisted)."""
-    table = pa.table({"k": values})
-    con = duckdb.connect()
-    try:
-        out = con.from_arrow(table).project("hash(k) AS h").to_arrow_table()
-    finally:
-        con.close()
+    out = _connection().from_arrow(pa.table({"k": values})).project("hash(k) AS h").to_arrow_table()
     return out["h"].to_numpy().view(np.int64)
 
 

@@ -1,8 +1,9 @@
 """Normalise a snapshot's residential addresses: unique address strings -> ADDRESSES rows, every
 voter -> a VOTER_ADDRESSES row, with a persistent cache so later snapshots parse only new strings.
 
-Work is done on unique cache keys (raw line or pieces, plus ZIP5), never per voter. Cache hits are
-an Arrow join; misses are parsed on `processes` worker processes and appended to the cache.
+Work is done on unique cache keys (raw line or pieces, plus ZIP5), never per voter. Grouping and
+cache hits are vectorised hash lookups (keyhash); misses are parsed on `processes` worker
+processes and appended to the cache.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ SEP = "\x1f"
 PIECE_COLUMNS = ("res_house_number", "res_house_number_suffix", "res_pre_dir", "res_street_name",
                  "res_street_type", "res_post_dir", "res_unit")
 KEYED_STATUSES = ("ok", "po_box", "rural_route", "ambiguous")
-PARALLEL_MIN_MISSES = 20_000
+PARALLEL_MIN_MISSES = 5_000
 BATCH_SIZE = 4_000
 
 Progress = Callable[[float, str], None]
@@ -76,7 +77,8 @@ def normalise_batch(cache_keys: list[str]) -> list[tuple]:
 
 def _zip5(column: pa.ChunkedArray) -> pa.ChunkedArray:
     text = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(column.cast(pa.string())), 0, 5)
-    return pc.if_else(pc.match_substring_regex(text, r"^\d{5}$"), text, pa.scalar("", pa.string()))
+    valid = pc.and_(pc.equal(pc.utf8_length(text), 5), pc.utf8_is_digit(text))
+    return pc.if_else(valid, text, pa.scalar("", pa.string()))
 
 
 def voter_cache_keys(voters: pa.Table) -> pa.ChunkedArray:
@@ -137,8 +139,10 @@ def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, proces
     miss_keys = unique_keys.take(pa.array(miss_positions)).to_pylist() if len(miss_positions) else []
     results = parse_misses(miss_keys, processes, progress)
     columns = list(zip(*results)) if results else [[] for _ in range(len(CACHE_SCHEMA) - 1)]
+    # The cache stores an absent component as null, as the stage outputs do.
     new_rows = pa.Table.from_arrays(
-        [pa.array(miss_keys, pa.string())] + [pa.array(c, pa.string()) for c in columns], schema=CACHE_SCHEMA)
+        [pa.array(miss_keys, pa.string())] + [pa.array([v or None for v in c], pa.string()) for c in columns],
+        schema=CACHE_SCHEMA)
     if cache is not None:
         cache.append(new_rows)
     if found is None or len(miss_positions) == len(unique_keys):
@@ -207,11 +211,6 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
         "standardized_line": resolved["standardized_line"], "parse_status": resolved["parse_status"],
         "voter_count": pa.array(counts),
     })
-    # Blank strings in the cache mean "no component"; downstream wants nulls.
-    for f in parse.FIELDS[:8]:
-        column = per_key[f]
-        per_key = per_key.set_column(per_key.schema.get_field_index(f), f,
-                                     pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
 
     # ADDRESSES: one row per address_key (several raw strings may standardise to one address),
     # plus one row per unparseable string so it can be inspected; missing ones are left out.
@@ -249,21 +248,13 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
 
 
 def _collapse_by_address_key(keyed: pa.Table) -> pa.Table:
-    """One row per address_key: the most common raw string's fields, voter counts summed."""
+    """One row per address_key: the first string's fields, voter counts summed."""
     if keyed.num_rows == 0:
         return keyed
-    encoded = keyed["address_key"].combine_chunks().dictionary_encode() \
-        if isinstance(keyed["address_key"], pa.ChunkedArray) else keyed["address_key"].dictionary_encode()
-    groups = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    n_groups = len(encoded.dictionary)
-    if n_groups == keyed.num_rows:
+    groups, first = group_strings(keyed["address_key"].combine_chunks())
+    if len(first) == keyed.num_rows:
         return keyed
-    counts = keyed["voter_count"].to_numpy()
-    # Representative row per group: the string with most voters (ties: first seen).
-    order = np.lexsort((np.arange(len(groups)), -counts, groups))
-    first_of_group = order[np.r_[True, groups[order][1:] != groups[order][:-1]]]
-    out = keyed.take(pa.array(first_of_group))
-    totals = np.bincount(groups, weights=counts, minlength=n_groups).astype(np.int32)
-    out_groups = groups[first_of_group]
+    totals = np.bincount(groups, weights=keyed["voter_count"].to_numpy(), minlength=len(first))
+    out = keyed.take(pa.array(first))
     return out.set_column(out.schema.get_field_index("voter_count"), "voter_count",
-                          pa.array(totals[out_groups]))
+                          pa.array(totals.astype(np.int32)))

@@ -46,7 +46,6 @@ _RURAL_GROUPS = {"RR": "RR", "R R": "RR", "RURAL ROUTE": "RR", "RURAL RT": "RR",
                  "RT": "RR", "RTE": "RR", "ROUTE": "RR", "HC": "HC", "HCR": "HC",
                  "HIGHWAY CONTRACT": "HC", "HWY CONTRACT": "HC", "STAR ROUTE": "HC", "STAR RT": "HC"}
 
-_SPACE = re.compile(r"\s+")
 _TRANSLATE = str.maketrans({".": "", "'": "", "`": "", ",": " ", "\t": " ", "\x00": " "})
 _NC_UNIT = re.compile(r"^(.*?\S)\s*#\s*([A-Z0-9][A-Z0-9-]{0,9})$")
 _FRACTION = re.compile(r"^\d+/\d+$")

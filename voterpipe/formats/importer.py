@@ -7,6 +7,8 @@ blocks, normalises each block and appends it to the output files, and returns th
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -90,15 +92,103 @@ def plan_drop(directory: Path, state: str, formats_dir: Path | None = None) -> D
     return DropPlan(directory, detected, ignored)
 
 
-class _Writers:
-    def __init__(self, out_dir: Path):
-        self.voters = storage.parquet_writer(out_dir / OUTPUT_FILES["voters"], schema.VOTERS)
-        self.history = storage.parquet_writer(out_dir / OUTPUT_FILES["history"], schema.HISTORY)
-        self.rejects = storage.parquet_writer(out_dir / OUTPUT_FILES["rejects"], schema.REJECTS)
+_DONE = object()
+
+
+class _BackgroundWriter:
+    """A Parquet writer fed through a short queue, so compression overlaps the next block's parsing.
+
+    One thread writes the tables in the order they were given, so the file's bytes do not depend
+    on timing.
+    """
+
+    def __init__(self, path: Path, table_schema: pa.Schema):
+        self._writer = storage.parquet_writer(path, table_schema)
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"write-{path.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            table = self._queue.get()
+            if table is _DONE:
+                return
+            if self._error is None:
+                try:
+                    self._writer.write_table(table)
+                except BaseException as exc:  # re-raised in the importing thread
+                    self._error = exc
+
+    def write_table(self, table: pa.Table) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(table)
 
     def close(self) -> None:
+        self._queue.put(_DONE)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+
+class _Writers:
+    def __init__(self, out_dir: Path):
+        self.voters = _BackgroundWriter(out_dir / OUTPUT_FILES["voters"], schema.VOTERS)
+        self.history = _BackgroundWriter(out_dir / OUTPUT_FILES["history"], schema.HISTORY)
+        self.rejects = _BackgroundWriter(out_dir / OUTPUT_FILES["rejects"], schema.REJECTS)
+
+    def close(self) -> None:
+        errors = []
         for writer in (self.voters, self.history, self.rejects):
-            writer.close()
+            try:
+                writer.close()
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def _prefetch(iterable, depth: int = 1):
+    """Iterate `iterable` in a background thread, `depth` items ahead (file reading and decoding
+    overlap the parsing of the previous block)."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterable:
+                while not stop.is_set():
+                    try:
+                        items.put(("item", item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(("done", None))
+        except BaseException as exc:
+            items.put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = items.get()
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                items.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
 
 
 @dataclass
@@ -155,7 +245,8 @@ def import_drop(
         for detected in plan.files:
             name = detected.path.name
             file_report = FileReport(name, detected.role, detected.layout.name)
-            blocks = TextBlocks(detected.path, detected.encoding, chunk_rows)
+            blocks = TextBlocks(detected.path, detected.encoding, chunk_rows,
+                                strip_nul=not detected.spec.fixed_width)
             context = _Context(state, snapshot, name, layout, detected, aux_tables, writers, file_report)
             aux_chunks = []
             for parsed in _parse_blocks(blocks, detected):
@@ -218,7 +309,7 @@ def _parse_blocks(blocks: TextBlocks, detected: Detected):
     spec = detected.spec
     next_line = 1
     wanted = _wanted_columns(detected)
-    for block in blocks:
+    for block in _prefetch(blocks):
         if next_line == 1 and detected.has_header:
             cut = block.find(b"\n")
             block = block[cut + 1:]
@@ -282,7 +373,8 @@ def _write_rejects(context: _Context, rejects: list[Reject]) -> None:
         "snapshot": pa.array([context.snapshot] * n, pa.date32()),
         "source_file": pa.array([context.source_file] * n, pa.string()),
         "line_number": pa.array([r.line_number for r in rejects], pa.int64()),
-        "raw_line": pa.array([_redact(r.raw_line, context.detected) for r in rejects], pa.string()),
+        "raw_line": pa.array([_redact(r.raw_line.replace("\x00", ""), context.detected) for r in rejects],
+                             pa.string()),
         "reason": pa.array([r.reason for r in rejects], pa.string()),
     })
     context.writers.rejects.write_table(schema.conform(table, schema.REJECTS))
@@ -323,11 +415,15 @@ def _finish(context: _Context, parsed: ParsedBlock, spec: FileSpec, target: pa.S
     return fields, parsed
 
 
+def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
+    return pa.repeat(pa.scalar(value, type_), n) if n else pa.array([], type_)
+
+
 def _stamp(context: _Context, fields: dict[str, pa.Array], line_numbers: np.ndarray) -> dict[str, pa.Array]:
     n = len(line_numbers)
-    fields["state"] = pa.array([context.state] * n, pa.string()) if n else pa.array([], pa.string())
-    fields["snapshot"] = pa.array([context.snapshot] * n, pa.date32())
-    fields["source_file"] = pa.array([context.source_file] * n, pa.string())
+    fields["state"] = _constant(context.state, n, pa.string())
+    fields["snapshot"] = _constant(context.snapshot, n, pa.date32())
+    fields["source_file"] = _constant(context.source_file, n, pa.string())
     fields["source_line"] = pa.array(line_numbers, pa.int64())
     return fields
 
@@ -365,9 +461,9 @@ def _load_history(context: _Context, parsed: ParsedBlock) -> None:
 
 def _history_defaults(fields: dict[str, pa.Array], n: int) -> None:
     if "election_type" not in fields:
-        fields["election_type"] = pa.array(["other"] * n, pa.string())
+        fields["election_type"] = _constant("other", n, pa.string())
     if "voting_method" not in fields:
-        fields["voting_method"] = pa.array(["unknown"] * n, pa.string())
+        fields["voting_method"] = _constant("unknown", n, pa.string())
 
 
 def _load_wide_history(context: _Context, parsed: ParsedBlock, voter_ids: pa.Array) -> None:
@@ -398,9 +494,9 @@ def _load_wide_history(context: _Context, parsed: ParsedBlock, voter_ids: pa.Arr
         pieces.append(pa.table({
             "voter_id": pc.filter(voter_ids, voted),
             "election_date": pa.repeat(election_date[0], count) if count else election_date[:0],
-            "election_type": pa.array([type_value or "other"] * count, pa.string()),
-            "election_type_raw": pa.array([type_raw] * count, pa.string()),
-            "voting_method": pa.array(["unknown"] * count, pa.string()),
+            "election_type": _constant(type_value or "other", count, pa.string()),
+            "election_type_raw": _constant(type_raw, count, pa.string()),
+            "voting_method": _constant("unknown", count, pa.string()),
             "party_ballot": party,
             "source_line": pa.array(parsed.line_numbers[voted.to_numpy(zero_copy_only=False)], pa.int64()),
             "_column_order": pa.array(np.full(count, order, dtype=np.int32)),
@@ -409,9 +505,9 @@ def _load_wide_history(context: _Context, parsed: ParsedBlock, voter_ids: pa.Arr
         return
     table = pa.concat_tables(pieces).sort_by([("source_line", "ascending"), ("_column_order", "ascending")])
     n = table.num_rows
-    table = table.append_column("state", pa.array([context.state] * n, pa.string()))
-    table = table.append_column("snapshot", pa.array([context.snapshot] * n, pa.date32()))
-    table = table.append_column("source_file", pa.array([context.source_file] * n, pa.string()))
+    table = table.append_column("state", _constant(context.state, n, pa.string()))
+    table = table.append_column("snapshot", _constant(context.snapshot, n, pa.date32()))
+    table = table.append_column("source_file", _constant(context.source_file, n, pa.string()))
     context.writers.history.write_table(schema.conform(table, schema.HISTORY))
     context.report.history_rows += n
 

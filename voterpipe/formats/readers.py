@@ -117,8 +117,10 @@ class TextBlocks:
     CRLF becomes LF and a lone CR (which would split a row) becomes a counted space.
     """
 
-    def __init__(self, path: Path, encoding: str, chunk_rows: int):
+    def __init__(self, path: Path, encoding: str, chunk_rows: int, strip_nul: bool = True):
         self.path = Path(path)
+        # Fixed-width files keep NULs (counted) so positions do not shift; fields drop them later.
+        self.strip_nul = strip_nul
         self.chunk_rows = max(1, int(chunk_rows))
         self.declared_encoding = encoding
         self.encoding = encoding
@@ -169,7 +171,8 @@ class TextBlocks:
                 nul = decoded.count("\x00")
                 if nul:
                     self.counters.nul_stripped += nul
-                    decoded = decoded.replace("\x00", "")
+                    if self.strip_nul:
+                        decoded = decoded.replace("\x00", "")
                 text = decoded.encode("utf-8")
             buffer = carry + text
             if not at_eof and buffer.endswith(b"\r"):
@@ -208,7 +211,8 @@ class TextBlocks:
         nul = piece.count(b"\x00")
         if nul:
             self.counters.nul_stripped += nul
-            piece = piece.replace(b"\x00", b"")
+            if self.strip_nul:
+                piece = piece.replace(b"\x00", b"")
         if piece.isascii():
             return piece
         c1 = len(piece) - len(piece.translate(None, _C1_DELETE))
@@ -237,24 +241,25 @@ class ParsedBlock:
     rejects: list[Reject]
     lines: int  # physical lines in the block (rows read)
     _block: bytes = field(repr=False, default=b"")
-    _starts: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
-    _ends: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.int64))
     _first_line: int = 1
+    _bounds: list = field(repr=False, default_factory=list)  # [starts, ends], computed on demand
 
     @property
     def num_rows(self) -> int:
         return len(self.line_numbers)
 
     def raw_line(self, line_number: int) -> str:
+        if not self._bounds:
+            self._bounds.extend(line_bounds(self._block))
+        starts, ends = self._bounds
         i = line_number - self._first_line
-        return self._block[self._starts[i]: self._ends[i]].decode("utf-8", errors="replace")
+        return self._block[starts[i]: ends[i]].decode("utf-8", errors="replace")
 
     def filter(self, keep: np.ndarray) -> "ParsedBlock":
         mask = pa.array(keep, type=pa.bool_())
         return ParsedBlock(
             {name: pc.filter(arr, mask) for name, arr in self.columns.items()},
-            self.line_numbers[keep], self.rejects, self.lines,
-            self._block, self._starts, self._ends, self._first_line,
+            self.line_numbers[keep], self.rejects, self.lines, self._block, self._first_line, self._bounds,
         )
 
 
@@ -266,6 +271,21 @@ def line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray]:
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
     return starts, ends
+
+
+def _line_indices(block: bytes, offsets: list[int]) -> np.ndarray:
+    """Line index of each line-start offset (sorted), counting newlines in one pass."""
+    indices, position, count = [], 0, 0
+    for offset in sorted(offsets):
+        count += block.count(b"\n", position, offset)
+        position = offset
+        indices.append(count)
+    return np.array(indices, dtype=np.int64)
+
+
+def _line_text(block: bytes, offset: int) -> str:
+    end = block.find(b"\n", offset)
+    return block[offset: end].decode("utf-8", errors="replace")
 
 
 def _drop_lines(block: bytes, starts: np.ndarray, ends: np.ndarray, drop: np.ndarray) -> bytes:
@@ -286,8 +306,8 @@ def _odd_quote_lines(block: bytes, starts: np.ndarray, ends: np.ndarray, quote: 
     return np.flatnonzero(per_line % 2 == 1)
 
 
-def _locate_lines(block: bytes, ends: np.ndarray, texts: list[str]) -> np.ndarray:
-    """Line indices of lines whose full text is one of `texts` (each occurrence counted once).
+def _locate_lines(block: bytes, texts: list[str]) -> list[int]:
+    """Start offsets of lines whose full text is one of `texts` (each occurrence counted once).
 
     The CSV reader reports invalid rows mostly in file order, so each search starts where the
     previous one ended and wraps around only when needed: about one pass over the block.
@@ -308,8 +328,17 @@ def _locate_lines(block: bytes, ends: np.ndarray, texts: list[str]) -> np.ndarra
             raise RuntimeError("internal error: an invalid CSV row was not found in its block")
         taken.add(position)
         hint = position + 1
-    # A match at `position` is the line starting at block offset `position`.
-    return np.array(sorted(int(np.searchsorted(ends, p)) for p in taken), dtype=np.int64)
+    # A match at `position` in the padded block is the line starting at block offset `position`.
+    return sorted(taken)
+
+
+def _blank_line_offsets(block: bytes) -> list[int]:
+    offsets = [0] if block.startswith(b"\n") else []
+    position = block.find(b"\n\n")
+    while position >= 0:
+        offsets.append(position + 1)
+        position = block.find(b"\n\n", position + 1)
+    return offsets
 
 
 def split_header(line: str, delimiter: str, quote: str) -> list[str]:
@@ -331,48 +360,46 @@ def parse_delimited(
     block: bytes, first_line: int, *, delimiter: str, quote: str, ncols: int, include: dict[str, int]
 ) -> ParsedBlock:
     """Parse an LF-terminated block of delimited lines; `include` maps wanted names to positions."""
-    starts, ends = line_bounds(block)
-    nlines = len(ends)
+    nlines = block.count(b"\n")
     rejects: list[Reject] = []
-    pre_dropped = np.empty(0, dtype=np.int64)
-
     table, invalid = _read_csv_block(block, delimiter, quote, ncols, include)
-    if table.num_rows + len(invalid) != nlines and quote:
+    if table.num_rows + len(invalid) != nlines:
+        if not quote:
+            raise RuntimeError(f"lines {first_line}-{first_line + nlines - 1}: parsed {table.num_rows} rows "
+                               f"and {len(invalid)} invalid rows from {nlines} lines")
         # A quoted value ran over a line break: reject such lines, then every line is one row.
-        pre_dropped = _odd_quote_lines(block, starts, ends, quote)
-        for i in pre_dropped:
+        starts, ends = line_bounds(block)
+        dropped = _odd_quote_lines(block, starts, ends, quote)
+        for i in dropped:
             rejects.append(Reject(first_line + int(i), block[starts[i]: ends[i]].decode("utf-8", "replace"),
                                   "unbalanced_quotes: a quoted value runs past the end of the line"))
-        cleaned = _drop_lines(block, starts, ends, pre_dropped)
-        table, invalid = _read_csv_block(cleaned, delimiter, quote, ncols, include)
-    remaining = np.setdiff1d(np.arange(nlines, dtype=np.int64), pre_dropped, assume_unique=True)
-    if table.num_rows + len(invalid) != len(remaining):
-        raise RuntimeError(
-            f"lines {first_line}-{first_line + nlines - 1}: parsed {table.num_rows} rows and "
-            f"{len(invalid)} invalid rows from {len(remaining)} lines")
+        parsed = parse_delimited(_drop_lines(block, starts, ends, dropped), 0, delimiter=delimiter,
+                                 quote=quote, ncols=ncols, include=include)
+        kept = np.setdiff1d(np.arange(nlines, dtype=np.int64), dropped, assume_unique=True)
+        line_numbers = first_line + kept[parsed.line_numbers]  # parsed numbers are 0-based indices here
+        for reject in parsed.rejects:
+            rejects.append(Reject(first_line + int(kept[reject.line_number]), reject.raw_line, reject.reason))
+        return ParsedBlock(parsed.columns, line_numbers, rejects, nlines, block, first_line)
 
+    remaining = np.arange(nlines, dtype=np.int64)
     if invalid:
-        sub_block = block if not len(pre_dropped) else _drop_lines(block, starts, ends, pre_dropped)
-        _, sub_ends = line_bounds(sub_block)
-        located = _locate_lines(sub_block, sub_ends, [text for text, _ in invalid])
-        counts = {}
-        for text, actual in invalid:
-            counts.setdefault(text, []).append(actual)
-        invalid_idx = remaining[located]
-        for i in invalid_idx:
-            text = block[starts[i]: ends[i]].decode("utf-8", "replace")
-            actual = counts[text][0]
+        actual_by_text = {text: actual for text, actual in invalid}
+        offsets = _locate_lines(block, [text for text, _ in invalid])
+        invalid_idx = _line_indices(block, offsets)
+        for offset, i in zip(offsets, invalid_idx):
+            text = _line_text(block, offset)
             rejects.append(Reject(first_line + int(i), text,
-                                  f"wrong_field_count: {actual} fields, expected {ncols}"))
+                                  f"wrong_field_count: {actual_by_text[text]} fields, expected {ncols}"))
         remaining = np.setdiff1d(remaining, invalid_idx, assume_unique=True)
 
     columns = {name: table.column(f"f{pos}").combine_chunks() for name, pos in include.items()}
-    parsed = ParsedBlock(columns, first_line + remaining, rejects, nlines, block, starts, ends, first_line)
-    blank = (ends[remaining] - starts[remaining]) == 0
-    if blank.any():
-        for line_number in parsed.line_numbers[blank]:
+    parsed = ParsedBlock(columns, first_line + remaining, rejects, nlines, block, first_line)
+    blank_offsets = _blank_line_offsets(block)
+    if blank_offsets:
+        blank_lines = first_line + _line_indices(block, blank_offsets)
+        for line_number in blank_lines:
             rejects.append(Reject(int(line_number), "", "blank_line"))
-        parsed = parsed.filter(~blank)
+        parsed = parsed.filter(~np.isin(parsed.line_numbers, blank_lines))
     return parsed
 
 
@@ -424,8 +451,10 @@ def parse_fixed_width(
     if not good.all():
         lines = pc.filter(lines, pa.array(good))
     columns = {}
+    has_nul = b"\x00" in block
     for name, start, end in widths:
         if include is None or name in include:
-            columns[name] = pc.utf8_slice_codeunits(lines, start, end)
+            values = pc.utf8_slice_codeunits(lines, start, end)
+            columns[name] = pc.replace_substring(values, "\x00", "") if has_nul else values
     return ParsedBlock(columns, first_line + np.flatnonzero(good).astype(np.int64), rejects, nlines,
-                       block, starts, ends, first_line)
+                       block, first_line, [starts, ends])

@@ -82,9 +82,12 @@ class GeocodeCache:
             keys = address_keys.combine_chunks()
         elif isinstance(address_keys, pa.Array):
             keys = address_keys
+        elif isinstance(address_keys, pd.Series):
+            keys = pa.array(address_keys, type=pa.string(), from_pandas=True)
         else:
-            keys = pa.array(list(address_keys) if not isinstance(address_keys, pd.Series)
-                            else address_keys.to_numpy(dtype=object), type=pa.string())
+            keys = pa.array(list(address_keys), type=pa.string())
+        if isinstance(keys, pa.ChunkedArray):
+            keys = keys.combine_chunks()
         keys = keys.cast(pa.string())
         with self._lock:
             index = self._refresh()

@@ -19,6 +19,7 @@ import csv
 import io
 import logging
 import random
+import re
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -44,6 +45,7 @@ NOT_SENT_PARSE_STATUSES = frozenset({"missing", "unparseable", "po_box"})
 RETRYABLE_HTTP_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MATCH_INDICATORS = {"Match": "match", "No_Match": "no_match", "Tie": "tie"}
 GEOCODE_COLUMNS = [f.name for f in schema.GEOCODES]
+DISTRICT_COLUMNS = ("congressional_district", "state_senate_district", "state_house_district")
 
 
 class CensusResponseError(Exception):
@@ -86,6 +88,7 @@ class CensusRunStats:
     rechecked_rows: int = 0
     recheck_matches: int = 0
     cached_keys: int = 0
+    district_requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, name: str, amount: int = 1) -> None:
@@ -252,8 +255,13 @@ class CensusBatchSender:
 
     def __init__(self, settings: Any, stats: CensusRunStats | None = None,
                  backoff_seconds: float = 1.0, backoff_cap_seconds: float = 60.0,
-                 recheck_batch_rows: int = RECHECK_BATCH_ROWS, sleep: Callable[[float], None] = time.sleep):
+                 recheck_batch_rows: int = RECHECK_BATCH_ROWS, districts: bool = False,
+                 sleep: Callable[[float], None] = time.sleep):
         self.client = census_client(settings)
+        self.districts = districts
+        self.block_districts: dict[str, tuple] = {}  # block GEOID -> DISTRICT_COLUMNS values
+        self._blocks_lock = threading.Lock()
+        self._blocks_pending: dict[str, threading.Event] = {}
         self.timeout = float(settings.timeout_seconds)
         if not self.timeout > 0:
             raise ValueError("[geocoder] timeout_seconds must be positive: every request needs one")
@@ -307,25 +315,91 @@ class CensusBatchSender:
         return parse_batch_response(text, list(rows["id"]))
 
     def post_with_retries(self, rows: pd.DataFrame, label: str) -> pd.DataFrame:
+        return self._retrying(lambda: self.post_once(rows), f"batch {label} ({len(rows)} rows)")
+
+    def _retrying(self, call: Callable[[], Any], what: str) -> Any:
+        """`call()` with up to max_retries retries, exponential backoff and jitter in between."""
         attempt = 0
         while True:
             try:
-                return self.post_once(rows)
+                return call()
             except (requests.RequestException, CensusResponseError) as exc:
                 kind = _result_kind(exc)
                 self.stats.failure(kind)
                 retryable = getattr(exc, "retryable", True)
                 if not retryable or attempt >= self.max_retries:
+                    # Query strings of single-address calls hold the address: never log them.
+                    detail = re.sub(r"\?[^\s'\")]*", "?...", str(exc))
                     raise CensusGeocoderError(
-                        f"batch {label} ({len(rows)} rows) failed after {attempt + 1} attempt(s): "
-                        f"{kind}: {exc}") from exc
+                        f"{what} failed after {attempt + 1} attempt(s): {kind}: {detail}") from exc
                 delay = min(self.backoff_cap_seconds, self.backoff_seconds * 2 ** attempt)
                 delay = delay / 2 + random.uniform(0, delay / 2)  # jitter spreads retrying workers
-                log.warning("census batch %s: attempt %d failed (%s); retrying in %.2f s",
-                            label, attempt + 1, kind, delay)
+                log.warning("census %s: attempt %d failed (%s); retrying in %.2f s",
+                            what, attempt + 1, kind, delay)
                 self.stats.count("retries")
                 attempt += 1
                 self.sleep(delay)
+
+    def districts_of(self, line: str) -> dict:
+        """CD/SLDU/SLDL (and the block) of one address via censusgeocode's onelineaddress JSON."""
+        def call() -> dict:
+            self.stats.count("district_requests")
+            try:
+                matches = self.client.onelineaddress(line, returntype=RETURNTYPE, layers="all",
+                                                     timeout=(min(self.timeout, 30.0), self.timeout))
+            except ValueError as exc:  # censusgeocode's answer to a body that is not JSON
+                raise CensusResponseError(f"district lookup: {exc}") from exc
+            if len(matches) != 1:
+                return {}
+            return geographies_to_columns(matches[0].get("geographies") or {})
+        return self._retrying(call, "district lookup")
+
+    def _block_districts_once(self, block: str, row: pd.Series) -> tuple | None:
+        """The districts of `block`, looked up by one thread while others wanting it wait."""
+        with self._blocks_lock:
+            known = self.block_districts.get(block)
+            pending = self._blocks_pending.get(block)
+            mine = known is None and pending is None
+            if mine:
+                pending = self._blocks_pending[block] = threading.Event()
+        if known is not None:
+            return known
+        if not mine:
+            pending.wait()
+            with self._blocks_lock:
+                return self.block_districts.get(block)
+        line = f"{row['street']}, {row['city']}, {row['state']} {row['zip']}".strip()
+        try:
+            found = self.districts_of(line)
+            known = tuple(found.get(c) for c in DISTRICT_COLUMNS)
+        except CensusGeocoderError as exc:
+            log.warning("census district lookup for one block failed: %s", exc)
+        with self._blocks_lock:
+            if known is not None:
+                self.block_districts[block] = known
+            del self._blocks_pending[block]
+        pending.set()
+        return known
+
+    def fill_districts(self, result: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+        """Districts for a batch's matches, one JSON lookup per block not seen before.
+
+        The batch CSV carries no districts (reference §2.2). Districts are constant within a
+        block, so one address per block answers for all of them; a lookup that fails for good
+        leaves that block's districts empty rather than failing the batch.
+        """
+        matched = result[(result["status"] == "match") & result["block"].notna()]
+        if matched.empty:
+            return result
+        geoid = (matched["state_fips"].fillna("") + matched["county_fips"].fillna("")
+                 + matched["tract"].fillna("") + matched["block"].fillna(""))
+        sent = rows.set_index("id")
+        for block, ids in geoid.groupby(geoid, sort=False).groups.items():
+            known = self._block_districts_once(block, sent.loc[ids[0]])
+            if known is None:
+                continue
+            result.loc[ids, list(DISTRICT_COLUMNS)] = known
+        return result
 
     def geocode_batch(self, rows: pd.DataFrame, label: str) -> pd.DataFrame:
         """Geocode one batch, then resend its No_Match/Tie rows once in small batches.
@@ -349,6 +423,8 @@ class CensusBatchSender:
                     continue
                 result = pd.concat([result.drop(index=second.index), second])
                 self.stats.count("recheck_matches", int((second["status"] == "match").sum()))
+        if self.districts:
+            result = self.fill_districts(result.astype({c: object for c in DISTRICT_COLUMNS}), rows)
         self.stats.count("batches_done")
         return result.reset_index()
 
@@ -366,6 +442,14 @@ def _fan_out(answers: pd.DataFrame, key_map: pd.DataFrame) -> pd.DataFrame:
     return _to_geocodes(joined)
 
 
+def known_block_districts(geocodes: pd.DataFrame) -> dict[str, tuple]:
+    """block GEOID -> districts from rows that already have them (cached rows)."""
+    have = geocodes[geocodes["block"].notna() & geocodes["congressional_district"].notna()]
+    geoid = have["state_fips"] + have["county_fips"] + have["tract"] + have["block"]
+    values = have[list(DISTRICT_COLUMNS)].astype(object).where(have[list(DISTRICT_COLUMNS)].notna(), None)
+    return dict(zip(geoid, values.itertuples(index=False, name=None)))
+
+
 def clamp_batch_size(batch_size: int) -> int:
     return max(1, min(int(batch_size), BATCH_LIMIT))
 
@@ -374,14 +458,20 @@ def geocode_with_census(addresses: pd.DataFrame, settings: Any, cache: Any, *,
                         progress: Callable[[float, str], None] | None = None,
                         stats: CensusRunStats | None = None,
                         backoff_seconds: float = 1.0, backoff_cap_seconds: float = 60.0,
-                        recheck_batch_rows: int = RECHECK_BATCH_ROWS) -> pd.DataFrame:
+                        recheck_batch_rows: int = RECHECK_BATCH_ROWS,
+                        districts: bool | None = None) -> pd.DataFrame:
     """GEOCODES rows (backend 'census') for every address_key of `addresses` (schema.ADDRESSES).
 
     Keys already in `cache` are not sent again. Each finished batch goes to cache.store() as soon
     as it completes, so a crash loses only the batches in flight. Addresses without a usable street
     get status 'not_sent'. Raises CensusGeocoderError when a batch exhausts its retries (after
     storing every batch that did finish).
+
+    `districts` (default [geocoder] census_districts) adds CD/SLDU/SLDL with one single-address
+    JSON lookup per distinct block, because the batch answer carries only state to block.
     """
+    if districts is None:
+        districts = bool(getattr(settings, "census_districts", False))
     stats = stats if stats is not None else CensusRunStats()
     addresses = addresses.drop_duplicates("address_key")
     keys = addresses["address_key"]
@@ -403,7 +493,9 @@ def geocode_with_census(addresses: pd.DataFrame, settings: Any, cache: Any, *,
         keys_by_batch = dict(tuple(key_map.groupby(batch_of_key, sort=False)))
         in_flight = max(1, int(settings.batches_in_flight))
         sender = CensusBatchSender(settings, stats, backoff_seconds, backoff_cap_seconds,
-                                   recheck_batch_rows)
+                                   recheck_batch_rows, districts)
+        if districts:
+            sender.block_districts.update(known_block_districts(cached))
         log.info("census geocoding: %d keys cached, %d not sent, %d distinct addresses in %d "
                  "batches of <= %d, %d in flight", len(cached), len(not_sent), len(rows),
                  len(batches), size, in_flight)

@@ -156,10 +156,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _matched_address(result: Any) -> str:
-    return _text(result.get("matched_address"))
-
-
 def batch_answer_rows(rows: list[list[str]], results: pd.DataFrame, returntype: str) -> list[list[str]]:
     """The Census batch rows: Match rows 8 (locations) or 12 (geographies) wide, others 3."""
     out = []
@@ -173,7 +169,7 @@ def batch_answer_rows(rows: list[list[str]], results: pd.DataFrame, returntype: 
             out.append([unique_id, echo, "Tie" if status == "tie" else "No_Match"])
             continue
         match_type = "Exact" if _text(result.get("match_type")) in ("", "exact") else "Non_Exact"
-        line = [unique_id, echo, "Match", match_type, _matched_address(result),
+        line = [unique_id, echo, "Match", match_type, _text(result.get("matched_address")),
                 f"{float(result['lon'])!r},{float(result['lat'])!r}",
                 _text(int(result["tiger_line_id"])) if _text(result.get("tiger_line_id")) else "",
                 _text(result.get("side"))]
@@ -200,6 +196,7 @@ def geography_layers(result: Any, wanted: tuple[str, ...], lon: float, lat: floa
     state, county = _text(result.get("state_fips")), _text(result.get("county_fips"))
     tract, block = _text(result.get("tract")), _text(result.get("block"))
     group = _text(result.get("block_group")) or block[:1]
+    # The engine knows no polygon centroids; the matched point stands in for them.
     point = {"CENTLAT": _signed(lat, 11), "CENTLON": _signed(lon, 12),
              "INTPTLAT": _signed(lat, 11), "INTPTLON": _signed(lon, 12)}
     records = {
@@ -224,8 +221,8 @@ def geography_layers(result: Any, wanted: tuple[str, ...], lon: float, lat: floa
         code = _text(result.get(column))
         records[layer] = {"GEOID": state + code, "STATE": state, code_field: code,
                           "BASENAME": code, "NAME": code, "MTFCC": mtfcc} if code else None
-    if layer_cd := records.get(LAYER_CD):
-        layer_cd["CDSESSN"] = "119"
+    if records[LAYER_CD]:
+        records[LAYER_CD]["CDSESSN"] = "119"
     out = {}
     for layer in wanted:
         record = records.get(layer)
@@ -251,7 +248,7 @@ def single_answer(engine: Any, returntype: str, parts: dict, input_address: dict
     if _text(result.get("status")) == "match":
         lon, lat = float(result["lon"]), float(result["lat"])
         match = {
-            "matchedAddress": _matched_address(result),
+            "matchedAddress": _text(result.get("matched_address")),
             "coordinates": {"x": lon, "y": lat},
             "tigerLine": {"tigerLineId": _text(int(result["tiger_line_id"])),
                           "side": _text(result.get("side"))},
@@ -305,6 +302,7 @@ class GeocoderHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
         if route is None or route[1] not in ("onelineaddress", "address"):
             return self._error(404, "not found")
+        self.server.count_single_request()
         returntype, searchtype = route
         benchmark = query.get("benchmark") or DEFAULT_BENCHMARK["benchmarkName"]
         vintage = query.get("vintage") or DEFAULT_VINTAGE["vintageName"]
@@ -423,6 +421,7 @@ class GeocoderServer(ThreadingHTTPServer):
         self.engine = engine
         self.faults = faults
         self.requests: list[BatchRequestRecord] = []
+        self.single_requests = 0  # onelineaddress/address calls
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -438,6 +437,10 @@ class GeocoderServer(ThreadingHTTPServer):
             self.requests.append(BatchRequestRecord(number, returntype, len(rows),
                                                     [r[0] for r in rows], fault))
         return number, fault
+
+    def count_single_request(self) -> None:
+        with self._lock:
+            self.single_requests += 1
 
     def start(self) -> "GeocoderServer":
         """Serve on a background thread (tests, benchmarks); stop() ends it."""

@@ -195,8 +195,9 @@ def build_county_tables(addrfeat: ShapeTable, edges: pd.DataFrame | None, faces:
             "geom": np.arange(len(feat), dtype=np.int32), "fullname": fullname,
         }).join(keys[KEY_COLUMNS]))
     ranges = pd.concat(sides, ignore_index=True)
+    has_geometry = counts[ranges["geom"].to_numpy()] > 0
     ranges = ranges[ranges["from_hn"].notna() & ranges["to_hn"].notna() & ranges["tlid"].notna()
-                    & (ranges["key_full"] != "")]
+                    & (ranges["key_full"] != "") & has_geometry]
     ranges = ranges.assign(
         from_hn=ranges["from_hn"].astype(np.int64), to_hn=ranges["to_hn"].astype(np.int64))
     ranges["lo"] = np.minimum(ranges["from_hn"], ranges["to_hn"])
@@ -288,7 +289,7 @@ class TigerGeocoder:
         self.years = sorted(set(years))
         self.benchmark = "TIGER" + "+".join(self.years)
         self.vintage = f"engine{ENGINE_VERSION}-{fingerprint[:16]}"
-        self._levels: dict[tuple[str, bool, int], _LevelIndex] = {}
+        self._levels: dict[tuple[str, str, int], _LevelIndex] = {}
         self._prepare_geometry(vertices)
         r = self.ranges
         self._lo, self._hi = r["lo"].to_numpy(np.int64), r["hi"].to_numpy(np.int64)

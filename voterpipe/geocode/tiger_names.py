@@ -7,20 +7,16 @@ are then built from the joined tokens, so "N ST" matches whether a parser split 
 
 from __future__ import annotations
 
-import logging
 import re
-from functools import lru_cache
-from typing import Callable
 
 import pandas as pd
 
-log = logging.getLogger("voterpipe.geocode")
+from voterpipe.addresses.pub28 import standardize_street_parts
 
 DIRECTIONS = {
     "NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "NORTHEAST": "NE", "NORTHWEST": "NW",
     "SOUTHEAST": "SE", "SOUTHWEST": "SW", "NO": "N", "SO": "S",
 }
-DIRECTION_CODES = {"N", "S", "E", "W", "NE", "NW", "SE", "SW"}
 
 # Token canonicalisation for keys only (never shown): the common USPS Pub 28 Appendix C1 suffixes
 # and route words. It is idempotent, so tokens already abbreviated by the normaliser pass through.
@@ -58,34 +54,9 @@ _PUNCT = re.compile(r"[.,#'\"]")
 _SPACES = re.compile(r"\s+")
 
 
-def _local_standardize_street_parts(pre_dir, street_name, street_type, post_dir) -> tuple:
-    """LAST-RESORT stand-in, used only while voterpipe.addresses.pub28 is missing: REPLACE ME.
-
-    Upper-cases, strips punctuation, abbreviates directions and the suffix type.
-    """
-    def clean(value):
-        return _SPACES.sub(" ", _PUNCT.sub("", str(value or "").upper())).strip()
-
-    pre, name, stype, post = clean(pre_dir), clean(street_name), clean(street_type), clean(post_dir)
-    pre = DIRECTIONS.get(pre, pre)
-    post = DIRECTIONS.get(post, post)
-    stype = _TOKEN_CANON.get(stype, stype)
-    return pre, name, stype, post
-
-
-@lru_cache(maxsize=1)
-def street_standardizer() -> Callable[[str, str, str, str], tuple]:
-    """The address normaliser's standardize_street_parts (helper H3), else the local stand-in."""
-    try:
-        from voterpipe.addresses.pub28 import standardize_street_parts
-    except ImportError:
-        log.warning("voterpipe.addresses.pub28 not found: using the local street standardiser")
-        return _local_standardize_street_parts
-    return standardize_street_parts
-
-
 def standardize_parts(pre_dir, street_name, street_type, post_dir) -> tuple[str, str, str, str]:
-    result = street_standardizer()(pre_dir or "", street_name or "", street_type or "", post_dir or "")
+    """The address normaliser's standardize_street_parts, applied to TIGER and input parts alike."""
+    result = standardize_street_parts(pre_dir or "", street_name or "", street_type or "", post_dir or "")
     return tuple("" if part is None else str(part).strip().upper() for part in result)[:4]
 
 
@@ -99,19 +70,16 @@ def parse_fullname(fullname: str) -> tuple[str, str, str, str]:
     """Split a TIGER FULLNAME ("N Main St", "US Hwy 1 N") into (pre_dir, name, type, post_dir).
 
     Uses the address normaliser's one-line parser on "1 <FULLNAME>", so TIGER names are tagged
-    exactly like voter addresses; plain usaddress tagging if that module is missing.
+    exactly like voter addresses; names it cannot parse fall back to plain usaddress tags.
     """
     text = _SPACES.sub(" ", str(fullname or "")).strip()
     if not text:
         return "", "", "", ""
-    try:
-        from voterpipe.addresses.parse import normalise_line
-    except ImportError:
-        normalise_line = None
-    if normalise_line is not None:
-        result = normalise_line("1 " + text)
-        if result[-1] in ("ok", "ambiguous") and result[2]:
-            return result[1], result[2], result[3], result[4]
+    from voterpipe.addresses.parse import normalise_line
+
+    result = normalise_line("1 " + text)
+    if result[-1] in ("ok", "ambiguous") and result[2]:
+        return result[1], result[2], result[3], result[4]
     import usaddress
     try:
         tagged, _ = usaddress.tag("1 " + text)
@@ -163,10 +131,8 @@ KEY_COLUMNS = ["std_fullname", "key_full", "key_nodir", "key_base"]
 
 def street_rules_version() -> str:
     """The address normaliser's rules version (keys built under other rules must be rebuilt)."""
-    try:
-        from voterpipe.addresses.parse import RULES_VERSION
-    except ImportError:
-        return "local"
+    from voterpipe.addresses.parse import RULES_VERSION
+
     return str(RULES_VERSION)
 
 

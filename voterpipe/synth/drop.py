@@ -194,10 +194,13 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
 
 def _save_truth(state: str, snapshot: date, root: Path, people: pd.DataFrame, dwellings: pd.DataFrame,
                 ledger: list[dict], meta: dict) -> None:
-    address = dwellings[ADDRESS_COLUMNS].iloc[people["dwelling_id"].to_numpy()].reset_index(drop=True)
-    truth = pd.concat([people.reset_index(drop=True), address], axis=1)
+    truth = pa.Table.from_pandas(people, preserve_index=False)
+    address = pa.Table.from_pandas(dwellings[ADDRESS_COLUMNS], preserve_index=False).take(
+        pa.array(people["dwelling_id"].to_numpy()))
+    for name in address.column_names:
+        truth = truth.append_column(name, address.column(name))
     with storage.publish_dir(truth_dir(state, snapshot, root)) as staging:
-        storage.write_parquet(pa.Table.from_pandas(truth, preserve_index=False), staging / TRUTH_FILE)
+        storage.write_parquet(truth, staging / TRUTH_FILE)
         damage = pd.DataFrame(ledger, columns=["file", "line", "kind", "voter_id"])
         storage.write_parquet(pa.Table.from_pandas(damage, preserve_index=False), staging / DAMAGE_FILE)
         storage.write_json(meta, staging / META_FILE)

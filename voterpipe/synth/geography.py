@@ -54,20 +54,21 @@ def dwellings_for(networks: list[CountyNetwork]) -> pd.DataFrame:
     """One row per dwelling of every county, with its census geography and a stable dwelling_id."""
     frames = []
     for index, network in enumerate(networks):
-        dwellings = expand_dwellings(network.buildings)
-        faces = network.faces.set_index("TFID")
-        geo = faces.loc[dwellings["tfid"].to_numpy(), ["TRACTCE", "BLKGRPCE", "BLOCKCE", "CD119FP",
-                                                      "SLDUST", "SLDLST"]]
-        for column in geo.columns:
-            dwellings[column.lower()] = geo[column].to_numpy()
+        buildings = network.buildings.assign(building_number=np.arange(len(network.buildings), dtype=np.int64))
+        dwellings = expand_dwellings(buildings)
+        faces = network.faces
+        at = pd.Index(faces["TFID"]).get_indexer(dwellings["tfid"].to_numpy())
+        for column in ("TRACTCE", "BLKGRPCE", "BLOCKCE", "CD119FP", "SLDUST", "SLDLST"):
+            dwellings[column.lower()] = faces[column].to_numpy()[at]
         dwellings["county_index"] = np.int8(index)
-        dwellings["state_fips"] = network.faces["STATEFP"].iloc[0]
+        dwellings["state_fips"] = faces["STATEFP"].iloc[0]
         frames.append(dwellings)
     out = pd.concat(frames, ignore_index=True)
     out.insert(0, "dwelling_id", np.arange(len(out), dtype=np.int64))
     # A precinct per tract cell and block group, unique within the county.
-    out["precinct"] = (out["tractce"].str[:4].astype(np.int64) - 100) * 4 + out["blkgrpce"].astype(np.int64)
-    # A ZIP+4 add-on per building, stable because building ids are.
-    building_number = out["building_id"].str.split("-").str[1].astype(np.int64).to_numpy()
-    out["zip4"] = pd.Series((building_number * 37 + out["tlid"].to_numpy() % 97) % 9998 + 1).map("{:04d}".format)
+    tract4 = pd.Series(out["tractce"].to_numpy(dtype=object)).str[:4].astype(np.int64).to_numpy()
+    out["precinct"] = (tract4 - 100) * 4 + out["blkgrpce"].astype(np.int64).to_numpy()
+    # A ZIP+4 add-on per building, stable because building numbers are.
+    add_on = (out["building_number"].to_numpy() * 37 + out["tlid"].to_numpy() % 97) % 9998 + 1
+    out["zip4"] = pd.Series(add_on).astype(str).str.zfill(4).to_numpy()
     return out

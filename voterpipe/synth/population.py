@@ -260,21 +260,27 @@ def format_voter_ids(state: str, seq: np.ndarray) -> np.ndarray:
 
 
 def _assign_ids(people: pd.DataFrame, state: str, next_seq: int, county_counters: np.ndarray,
-                dwellings: pd.DataFrame) -> pd.DataFrame:
+                dwellings: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Statewide and county-local ids, handed out in a random order (registration order is not
+    household order), so files sorted by id do not list households together."""
     people = people.copy()
-    people.insert(0, "seq", np.arange(next_seq, next_seq + len(people), dtype=np.int64))
+    rank = np.argsort(rng.permutation(len(people)))
+    people.insert(0, "seq", next_seq + rank.astype(np.int64))
     people.insert(1, "voter_id", format_voter_ids(state, people["seq"].to_numpy()))
     county = dwellings["county_index"].to_numpy()[people["dwelling_id"].to_numpy()]
     people.insert(5, "county_index", county.astype(np.int8))
-    people.insert(6, "county_local_id", _county_local_ids(county, county_counters))
+    people.insert(6, "county_local_id", _county_local_ids(county, county_counters, rank))
     return people
 
 
-def _county_local_ids(county: np.ndarray, counters: np.ndarray) -> np.ndarray:
-    """Next county-local registration numbers (NC voter_reg_num, OH COUNTY_ID); updates counters."""
+def _county_local_ids(county: np.ndarray, counters: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """Next county-local registration numbers (NC voter_reg_num, OH COUNTY_ID), handed out in
+    `order` (default: row order); updates counters."""
     out = np.zeros(len(county), dtype=np.int64)
+    order = np.arange(len(county)) if order is None else order
     for c in range(len(counters)):
         hit = np.flatnonzero(county == c)
+        hit = hit[np.argsort(order[hit], kind="stable")]
         out[hit] = counters[c] + 1 + np.arange(len(hit))
         counters[c] += len(hit)
     return out
@@ -307,10 +313,8 @@ def new_population(profile: StateProfile, voters: int, snapshot: date, seed: int
     household_numbers = np.arange(len(all_sizes), dtype=np.int64)
     people = make_people(rng, profile, snapshot, all_sizes, all_kinds, all_homes, household_numbers)
     people["household_id"] = _household_ids(profile.state, people["household_id"].to_numpy())
-    # File order is not household order: shuffle people as a state's registration order would.
-    people = people.iloc[rng.permutation(len(people))].reset_index(drop=True)
     counters = np.zeros(n_counties, dtype=np.int64)
-    people = _assign_ids(people, profile.state, 0, counters, dwellings)
+    people = _assign_ids(people, profile.state, 0, counters, dwellings, rng)
     state = {"next_seq": int(len(people)), "next_household": int(len(all_sizes)),
              "county_counters": counters.tolist()}
     return people[TRUTH_COLUMNS], state
@@ -454,7 +458,7 @@ def next_population(profile: StateProfile, previous: pd.DataFrame, counters: dic
         joiners["last_name"] = hosts["last_name"].to_numpy()
         frames.append(joiners)
     arrivals = pd.concat(frames, ignore_index=True)
-    arrivals = _assign_ids(arrivals, profile.state, int(counters["next_seq"]), county_counters, dwellings)
+    arrivals = _assign_ids(arrivals, profile.state, int(counters["next_seq"]), county_counters, dwellings, rng)
     churn["new_registrants"] = int(len(arrivals))
     people = pd.concat([people, arrivals[TRUTH_COLUMNS]], ignore_index=True)
     state = {"next_seq": int(counters["next_seq"]) + len(arrivals), "next_household": next_household,

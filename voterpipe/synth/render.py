@@ -36,12 +36,6 @@ def zero_pad(values, width: int) -> pa.Array:
     return pc.utf8_lpad(text(pa.array(np.asarray(values))), width, "0")
 
 
-def dates(values, fmt: str) -> pa.Array:
-    """Format a datetime64 column with strftime; NaT becomes empty."""
-    array = pa.array(np.asarray(values).astype("datetime64[s]"), type=pa.timestamp("s"))
-    return pc.fill_null(pc.strftime(array, format=fmt), "")
-
-
 def concat(*parts: Column) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 

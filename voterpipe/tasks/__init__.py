@@ -5,3 +5,4 @@ from voterpipe.tasks.imports import ImportSnapshot, RawDrop  # noqa: F401
 from voterpipe.tasks.addresses import NormaliseAddresses  # noqa: F401
 from voterpipe.tasks.households import BuildHouseholds  # noqa: F401
 from voterpipe.tasks.geocode import GeocodeAddresses  # noqa: F401
+from voterpipe.tasks.publish import PublishSnapshot  # noqa: F401

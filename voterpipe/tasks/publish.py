@@ -37,6 +37,12 @@ class PublishSnapshot(SnapshotTask):
     """Replace the snapshot's slice of voters_enriched, households, addresses, vote_history and
     cohort_turnout in the warehouse, atomically."""
 
+    @property
+    def resources(self) -> dict:
+        # a DuckDB file has one writer at a time; Luigi's default capacity for an undeclared
+        # resource is 1, so parallel workers queue their publishes instead of failing on its lock
+        return {"warehouse_duckdb": 1} if config.warehouse().backend == "duckdb" else {}
+
     def requires(self):
         # imported here so this module loads while the upstream stages are being written
         from voterpipe.tasks.addresses import NormaliseAddresses

@@ -52,7 +52,7 @@ class DuckDBWarehouse:
                 _ensure_table(con, table.name, select)
                 con.execute(f"DELETE FROM {quote_ident(table.name)} WHERE state = ? AND snapshot = ?",
                             [state, snapshot])
-                loaded = con.execute(f"INSERT INTO {quote_ident(table.name)} BY NAME {select}").fetchone()[0]
+                loaded = con.execute(f"INSERT INTO {quote_ident(table.name)} BY NAME {select}").fetchall()[0][0]
                 expected = wt.source_row_count(con, table.row_source)
                 if loaded != expected:
                     raise WarehouseInputError(wt.explain_row_mismatch(con, table, files, loaded, expected))
@@ -100,7 +100,7 @@ class DuckDBWarehouse:
                     return False
                 actual = con.execute(
                     f"SELECT count(*) FROM {quote_ident(name)} WHERE state = ? AND snapshot = ?",
-                    [state, snapshot]).fetchone()[0]
+                    [state, snapshot]).fetchall()[0][0]
                 if actual != markers[name]:
                     log.warning("warehouse duckdb %s %s: %s holds %d rows, marker says %d",
                                 state, snapshot, name, actual, markers[name])
@@ -138,7 +138,7 @@ def _ensure_table(con: duckdb.DuckDBPyConnection, name: str, select: str) -> Non
     wanted = con.execute(f"DESCRIBE {select}").fetchall()
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' AND table_name = ?",
-        [name]).fetchone()[0]
+        [name]).fetchall()[0][0]
     if not exists:
         columns = ", ".join(f"{quote_ident(row[0])} {row[1]}" for row in wanted)
         con.execute(f"CREATE TABLE {quote_ident(name)} ({columns})")

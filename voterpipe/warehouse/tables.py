@@ -207,7 +207,7 @@ UNIQUE_KEYS = {
 
 
 def source_row_count(con: duckdb.DuckDBPyConnection, source: str) -> int:
-    return con.execute(f"SELECT count(*) FROM {quote_ident('src_' + source)}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {quote_ident('src_' + source)}").fetchall()[0][0]
 
 
 def explain_row_mismatch(con: duckdb.DuckDBPyConnection, table: WarehouseTable,
@@ -220,7 +220,7 @@ def explain_row_mismatch(con: duckdb.DuckDBPyConnection, table: WarehouseTable,
             continue
         duplicates = con.execute(
             f"SELECT count(*) - count(DISTINCT {quote_ident(key)}) FROM {quote_ident('src_' + source)}"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if duplicates:
             where = files.paths[source] if files else source
             problems.append(f"{where}: {duplicates} repeated {key} values")
@@ -232,7 +232,7 @@ def check_unique_voters(con: duckdb.DuckDBPyConnection, files: SourceFiles | Non
     """voters_enriched has one row per voter: refuse a voters file that repeats a voter_id."""
     repeated = con.execute(
         "SELECT count(*) - count(DISTINCT voter_id), count(*) - count(voter_id) FROM src_voters"
-    ).fetchone()
+    ).fetchall()[0]
     where = files.paths["voters"] if files else "voters"
     if repeated[1]:
         raise WarehouseInputError(f"{where}: {repeated[1]} rows without a voter_id")

@@ -1,9 +1,14 @@
-"""What every state layout shares: the drop context and vectorised address and district strings."""
+"""What every state layout shares: the drop context and vectorised address and district strings.
+
+String columns stay in Arrow (take/concat kernels); numpy is used for numbers and masks. Values
+with few distinct members (codes, districts, dates) are formatted once per distinct value.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -18,7 +23,29 @@ SPELLED_TYPES = {
     "BLVD": "BOULEVARD", "WAY": "WAY", "PL": "PLACE", "CIR": "CIRCLE", "TRL": "TRAIL", "PKWY": "PARKWAY",
     "HWY": "HIGHWAY",
 }
-UNIT_TYPES = np.array(["APT", "APT", "APT", "UNIT", "#"], dtype=object)
+UNIT_TYPES = ["APT", "APT", "APT", "UNIT", "#"]
+EPOCH = date(1970, 1, 1)
+
+
+def by_unique(values, fn: Callable) -> pa.Array:
+    """fn applied once per distinct value, spread back over the rows as an Arrow string array."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        encoded = pc.dictionary_encode(values)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        uniques, indices = encoded.dictionary.to_pylist(), encoded.indices
+    else:
+        codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
+        uniques, indices = list(uniques), pa.array(codes)
+    table = pa.array([fn(v) for v in uniques], type=pa.string())
+    return table.take(indices)
+
+
+def dates(values: np.ndarray, fmt: str) -> pa.Array:
+    """Format datetime64 values with strftime, once per distinct day; NaT becomes ''."""
+    days = np.asarray(values).astype("datetime64[D]").view(np.int64)
+    nat = np.datetime64("NaT").astype("datetime64[D]").view(np.int64)
+    return by_unique(days, lambda d: "" if d == nat else (EPOCH + timedelta(days=int(d))).strftime(fmt))
 
 
 @dataclass
@@ -34,18 +61,50 @@ class DropContext:
     history: pd.DataFrame  # person, election, u (all people, including those not in the file)
     elections: list[Election]
     damage: np.ndarray  # int8 damage code per written row
+    _people: pa.Table = field(default=None, repr=False)
+    _dwellings: pa.Table = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._people = pa.Table.from_pandas(self.people, preserve_index=False)
+        self._dwellings = pa.Table.from_pandas(self.dwellings, preserve_index=False)
+
+    def _positions(self, rows: np.ndarray | None) -> np.ndarray:
+        return self.rows if rows is None else rows
 
     def column(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
-        return self.people[name].to_numpy()[self.rows if rows is None else rows]
+        """A people column as numpy (use for numbers, booleans, dates)."""
+        return self.people[name].to_numpy()[self._positions(rows)]
+
+    def text(self, name: str, rows: np.ndarray | None = None) -> pa.Array:
+        """A people string column as Arrow, taken without leaving Arrow."""
+        return text(self._people.column(name).take(pa.array(self._positions(rows))))
+
+    def is_value(self, name: str, value: str, rows: np.ndarray | None = None) -> np.ndarray:
+        return pc.equal(self._people.column(name).take(pa.array(self._positions(rows))), value) \
+            .to_numpy(zero_copy_only=False)
+
+    def dwelling_ids(self, rows: np.ndarray | None = None) -> np.ndarray:
+        return self.people["dwelling_id"].to_numpy()[self._positions(rows)]
 
     def dwelling(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
-        ids = self.column("dwelling_id", rows)
-        return self.dwellings[name].to_numpy()[ids]
+        """A dwelling column for each row, as numpy (numbers)."""
+        return self.dwellings[name].to_numpy()[self.dwelling_ids(rows)]
 
-    def county(self, attribute: str, rows: np.ndarray | None = None) -> np.ndarray:
-        counties = self.profile.counties
-        values = np.array([getattr(c, attribute) for c in counties], dtype=object)
-        return values[self.column("county_index", rows).astype(np.int64)]
+    def dwelling_text(self, name: str, rows: np.ndarray | None = None) -> pa.Array:
+        return text(self._dwellings.column(name).take(pa.array(self.dwelling_ids(rows))))
+
+    def county_index(self, rows: np.ndarray | None = None) -> np.ndarray:
+        return self.column("county_index", rows).astype(np.int64)
+
+    def county(self, attribute: str, rows: np.ndarray | None = None) -> pa.Array:
+        """A CountySpec attribute (county_code, county_name) for each row."""
+        values = pa.array([str(getattr(c, attribute)) for c in self.profile.counties], type=pa.string())
+        return values.take(pa.array(self.county_index(rows)))
+
+    def district(self, name: str, rows: np.ndarray | None = None, pad: bool = True) -> pa.Array:
+        """A dwelling's district code ('cd119fp', 'sldust', 'sldlst'), zero-padded or as an integer."""
+        values = self.dwelling_text(name, rows)
+        return values if pad else by_unique(values, lambda v: str(int(v)) if v else "")
 
 
 def squeeze(array: pa.Array) -> pa.Array:
@@ -66,8 +125,10 @@ class AddressParts:
     city: pa.Array
     zip5: pa.Array
     zip4: pa.Array
-    kind: np.ndarray  # street / po_box / rural_route / confidential / removed_marker
+    street_kind: np.ndarray  # the address is the dwelling's street address
+    confidential: np.ndarray
     has_unit: np.ndarray
+    special_line: pa.Array  # PO BOX / RR / REMOVED / '' for rows without a street address
 
     def street(self) -> pa.Array:
         """'W MAIN ST' (no number, no unit)."""
@@ -82,75 +143,68 @@ class AddressParts:
 
     def special(self, line: pa.Array) -> pa.Array:
         """Replace the street line of PO-box, rural-route and withheld rows."""
-        return choose(self.kind == "street", line, self.special_line)
+        return choose(self.street_kind, line, self.special_line)
 
     def secondary(self) -> pa.Array:
         """'APT 4B' or '' (the second address line of OH, FL)."""
-        return choose(self.has_unit & (self.kind == "street"), concat(self.unit_type, " ", self.unit), "")
+        return choose(self.has_unit, concat(self.unit_type, " ", self.unit), "")
 
     def zip(self, zip9: np.ndarray) -> pa.Array:
         """Five digits, or nine without a dash for ZIP+4 rows."""
-        z = choose(zip9, concat(self.zip5, self.zip4), self.zip5)
-        return choose(self.kind == "confidential", "", z)
-
-    special_line: pa.Array = None
+        return choose(zip9 & self.street_kind, concat(self.zip5, self.zip4), self.zip5)
 
 
 def address_parts(ctx: DropContext, mixed_case: bool = True) -> AddressParts:
     """The residential address of each written row from its dwelling, with the state's quirks."""
-    kind = ctx.column("addr_kind").astype(object)
+    street_kind = ctx.is_value("addr_kind", "street")
+    confidential = ctx.is_value("addr_kind", "confidential")
     style = ctx.column("type_style")
     seq = ctx.column("seq")
-    street_type = ctx.dwelling("street_type").astype(object)
+    street_type = ctx.dwelling_text("street_type")
     spelled = by_unique(street_type, lambda t: SPELLED_TYPES.get(t, t))
-    name = ctx.dwelling("street_name").astype(object)
-    number = ctx.dwelling("house_number").astype(object)
-    unit = ctx.dwelling("unit").astype(object)
-    has_unit = unit != ""
-    type_out = text(np.where(style == 1, spelled, street_type))
-    name_out = text(name)
+    type_out = choose(style == 1, spelled, street_type)
+    name_out = ctx.dwelling_text("street_name")
     if mixed_case:
         title = style == 2
-        type_out = choose(title, pc.utf8_title(text(spelled)), type_out)
+        type_out = choose(title, pc.utf8_title(spelled), type_out)
         name_out = choose(title, pc.utf8_title(name_out), name_out)
+    unit = ctx.dwelling_text("unit")
+    has_unit = pc.not_equal(unit, "").to_numpy(zero_copy_only=False) & street_kind
 
-    street_kind = kind == "street"
     box = ctx.column("box_number").astype(np.int64)
-    special = np.where(kind == "po_box", "PO BOX " + box.astype(str).astype(object),
-                       np.where(kind == "rural_route",
-                                "RR " + (box % 9 + 1).astype(str).astype(object) + " BOX " + (box % 400 + 1).astype(str).astype(object),
-                                np.where(kind == "removed_marker", "REMOVED", ""))).astype(object)
-    blank = kind == "confidential"
-    parts = AddressParts(
-        number=text(np.where(street_kind, number, "")),
-        pre_dir=text(np.where(street_kind, ctx.dwelling("pre_dir").astype(object), "")),
+    po_box = by_unique(box, lambda b: f"PO BOX {b}")
+    rural = by_unique(box, lambda b: f"RR {b % 9 + 1} BOX {b % 400 + 1}")
+    special = choose(ctx.is_value("addr_kind", "po_box"), po_box,
+                     choose(ctx.is_value("addr_kind", "rural_route"), rural,
+                            choose(ctx.is_value("addr_kind", "removed_marker"), "REMOVED", "")))
+    unit_types = by_unique(seq % len(UNIT_TYPES), lambda i: UNIT_TYPES[i])
+    return AddressParts(
+        number=choose(street_kind, ctx.dwelling_text("house_number"), ""),
+        pre_dir=choose(street_kind, ctx.dwelling_text("pre_dir"), ""),
         name=choose(street_kind, name_out, ""),
         street_type=choose(street_kind, type_out, ""),
-        post_dir=text(np.where(street_kind, ctx.dwelling("post_dir").astype(object), "")),
-        unit=text(np.where(street_kind, unit, "")),
-        unit_type=text(np.where(street_kind & has_unit, UNIT_TYPES[seq % len(UNIT_TYPES)], "")),
-        city=text(np.where(blank, "", ctx.dwelling("city").astype(object))),
-        zip5=text(np.where(blank, "", ctx.dwelling("zip5").astype(object))),
-        zip4=text(np.where(blank, "", ctx.dwelling("zip4").astype(object))),
-        kind=kind, has_unit=has_unit & street_kind,
+        post_dir=choose(street_kind, ctx.dwelling_text("post_dir"), ""),
+        unit=choose(has_unit, unit, ""),
+        unit_type=choose(has_unit, unit_types, ""),
+        city=choose(confidential, "", ctx.dwelling_text("city")),
+        zip5=choose(confidential, "", ctx.dwelling_text("zip5")),
+        zip4=choose(confidential, "", ctx.dwelling_text("zip4")),
+        street_kind=street_kind, confidential=confidential, has_unit=has_unit, special_line=special,
     )
-    parts.special_line = text(special)
-    return parts
 
 
 def mailing(ctx: DropContext, parts: AddressParts, state_postal: str) -> dict[str, pa.Array]:
     """Mailing line 1, city, state, zip: 'same' repeats the residence single-spaced, else a PO box."""
-    mail_kind = ctx.column("mail_kind")
-    same = (mail_kind == "same") & (parts.kind == "street")
-    box = (mail_kind == "po_box") | ((mail_kind == "same") & (parts.kind != "street") & (parts.kind != "confidential"))
-    box &= parts.kind != "confidential"
+    same = ctx.is_value("mail_kind", "same") & parts.street_kind
+    box = (ctx.is_value("mail_kind", "po_box") | (ctx.is_value("mail_kind", "same") & ~parts.street_kind)) \
+        & ~parts.confidential & ~ctx.is_value("addr_kind", "removed_marker")
     any_mail = same | box
-    line1 = choose(same, parts.line(unit_in_line=True), choose(box, concat("PO BOX ", text(ctx.column("box_number").astype(str))), ""))
+    po_box = by_unique(ctx.column("box_number").astype(np.int64), lambda b: f"PO BOX {b}")
     return {
-        "line1": line1,
-        "city": choose(any_mail, text(ctx.dwelling("city").astype(object)), ""),
+        "line1": choose(same, parts.line(unit_in_line=True), choose(box, po_box, "")),
+        "city": choose(any_mail, ctx.dwelling_text("city"), ""),
         "state": choose(any_mail, state_postal, ""),
-        "zip": choose(any_mail, text(ctx.dwelling("zip5").astype(object)), ""),
+        "zip": choose(any_mail, ctx.dwelling_text("zip5"), ""),
     }
 
 
@@ -159,22 +213,15 @@ def precinct_numbers(ctx: DropContext, rows: np.ndarray | None = None) -> np.nda
     return ctx.dwelling("precinct", rows).astype(np.int64)
 
 
-def by_unique(values: np.ndarray, fn) -> np.ndarray:
-    """fn applied once per distinct value (hash-based), spread back over the rows."""
-    codes, uniques = pd.factorize(np.asarray(values), use_na_sentinel=False)
-    table = np.array([fn(v) for v in uniques] + [None], dtype=object)[:-1] if len(uniques) else np.zeros(0, object)
-    return table[codes] if len(codes) else np.zeros(0, dtype=object)
-
-
-def strip_zeros(values: np.ndarray) -> np.ndarray:
-    """District codes without zero padding ('06' -> '6'), as some states write them."""
-    return values.astype(np.int64).astype(str).astype(object)
-
-
 def pick(u: np.ndarray, shares: list[float]) -> np.ndarray:
     """Index of the share that uniform `u` falls into."""
     cumulative = np.cumsum(np.asarray(shares, dtype=float))
     return np.minimum(np.searchsorted(cumulative / cumulative[-1], u, side="right"), len(shares) - 1)
+
+
+def labels(values: list[str], index: np.ndarray) -> pa.Array:
+    """values[index] as an Arrow string array."""
+    return pa.array(values, type=pa.string()).take(pa.array(np.asarray(index, dtype=np.int64)))
 
 
 def history_rows(ctx: DropContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

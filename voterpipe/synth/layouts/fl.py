@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+import pyarrow.compute as pc
+
 from voterpipe.synth.layouts.common import (
-    DropContext, address_parts, by_unique, election_dates, history_rows, mailing, pick, precinct_numbers)
-from voterpipe.synth.render import TextFile, choose, dates, text
+    DropContext, address_parts, by_unique, dates, history_rows, labels, mailing, pick, precinct_numbers)
+from voterpipe.synth.render import TextFile, choose
 
 COLUMNS = [
     "County Code", "Voter ID", "Name Last", "Name Suffix", "Name First", "Name Middle",
@@ -40,21 +42,20 @@ def write_extract(ctx: DropContext) -> list[TextFile]:
     stamp = ctx.snapshot.strftime("%Y%m%d")
     parts = address_parts(ctx)
     mail = mailing(ctx, parts, "FL")
-    exempt = parts.kind == "confidential"
-    race = ctx.column("race")
-    race_code = by_unique(race, lambda r: RACE_CODES.get(r, "9"))
-    race_code = np.where(ctx.column("ethnic") == "HL", "4", race_code).astype(object)
-    phone = ctx.column("phone").astype(object)
-    real_phone = np.array([len(p) == 10 for p in phone]) if len(phone) else np.zeros(0, bool)
+    exempt = parts.confidential
+    race_code = choose(ctx.is_value("ethnic", "HL"), "4", by_unique(ctx.text("race"), lambda r: RACE_CODES.get(r, "9")))
+    phone = ctx.text("phone")
+    real_phone = (pc.utf8_length(phone).to_numpy(zero_copy_only=False) == 10) & ~exempt
     precinct = precinct_numbers(ctx)
     state_blank = (ctx.column("seq") % 4 == 0) | exempt  # Residence State is often left blank
+    commission = by_unique(precinct % 5 + 1, str)
     fields = {
-        "County Code": text(ctx.county("county_code")),
-        "Voter ID": text(ctx.column("voter_id")),
-        "Name Last": choose(exempt, "", text(ctx.column("last_name"))),
-        "Name Suffix": choose(exempt, "", text(ctx.column("name_suffix"))),
-        "Name First": choose(exempt, "", text(ctx.column("first_name"))),
-        "Name Middle": choose(exempt, "", text(ctx.column("middle_name"))),
+        "County Code": ctx.county("county_code"),
+        "Voter ID": ctx.text("voter_id"),
+        "Name Last": choose(exempt, "", ctx.text("last_name")),
+        "Name Suffix": choose(exempt, "", ctx.text("name_suffix")),
+        "Name First": choose(exempt, "", ctx.text("first_name")),
+        "Name Middle": choose(exempt, "", ctx.text("middle_name")),
         "Requested public records exemption": choose(exempt, "Y", choose(ctx.column("seq") % 2 == 0, "N", "")),
         "Residence Address Line 1": parts.line(),
         "Residence Address Line 2": parts.secondary(),
@@ -64,34 +65,31 @@ def write_extract(ctx: DropContext) -> list[TextFile]:
         "Mailing Address Line 1": mail["line1"], "Mailing Address Line 2": "", "Mailing Address Line 3": "",
         "Mailing City": mail["city"], "Mailing State": mail["state"], "Mailing Zipcode": mail["zip"],
         "Mailing Country": "",
-        "Gender": text(ctx.column("gender")),
-        "Race": text(race_code),
+        "Gender": ctx.text("gender"),
+        "Race": race_code,
         "Birth Date": choose(exempt, "", dates(ctx.column("birth_date"), "%m/%d/%Y")),
         "Registration Date": dates(ctx.column("registered_on"), "%m/%d/%Y"),
-        "Party Affiliation": text(ctx.column("party_raw")),
-        "Precinct": text(by_unique(precinct, lambda p: str(100 + p))),
-        "Precinct Group": "", "Precinct Split": text(by_unique(precinct, lambda p: f"{100 + p}.0")),
+        "Party Affiliation": ctx.text("party_raw"),
+        "Precinct": by_unique(precinct, lambda p: str(100 + p)),
+        "Precinct Group": "", "Precinct Split": by_unique(precinct, lambda p: f"{100 + p}.0"),
         "Precinct Suffix": "",
-        "Voter Status": text(ctx.column("status_raw")),
-        "Congressional District": text(by_unique(ctx.dwelling("cd119fp"), lambda v: str(int(v)))),
-        "House District": text(by_unique(ctx.dwelling("sldlst"), lambda v: str(int(v)))),
-        "Senate District": text(by_unique(ctx.dwelling("sldust"), lambda v: str(int(v)))),
-        "County Commission District": text(by_unique(precinct % 5 + 1, str)),
-        "School Board District": text(by_unique(precinct % 5 + 1, str)),
-        "Daytime Area Code": text(np.where(real_phone & ~exempt, [p[:3] for p in phone], "")),
-        "Daytime Phone Number": text(np.where(real_phone & ~exempt, [p[3:] for p in phone], "")),
+        "Voter Status": ctx.text("status_raw"),
+        "Congressional District": ctx.district("cd119fp", pad=False),
+        "House District": ctx.district("sldlst", pad=False),
+        "Senate District": ctx.district("sldust", pad=False),
+        "County Commission District": commission,
+        "School Board District": commission,
+        "Daytime Area Code": choose(real_phone, pc.utf8_slice_codeunits(phone, 0, 3), ""),
+        "Daytime Phone Number": choose(real_phone, pc.utf8_slice_codeunits(phone, 3, 10), ""),
         "Daytime Phone Extension": "", "Email address": "",
     }
     columns = [fields[c] for c in COLUMNS]
-    county_index = ctx.column("county_index").astype(np.int64)
+    county_index = ctx.county_index()
 
     person, election, u = history_rows(ctx)
     people_county = ctx.people["county_index"].to_numpy().astype(np.int64)
-    codes = np.array([code for code, _ in HISTORY_CODES], dtype=object)
-    history_code = codes[pick(u, [s for _, s in HISTORY_CODES])]
-    elect_date = dates(election_dates(ctx, election), "%m/%d/%Y")
-    elect_type = np.array([e.label for e in ctx.elections], dtype=object)[election]
-    history = {"person": person, "code": history_code, "date": elect_date, "type": elect_type}
+    history_code = pick(u, [s for _, s in HISTORY_CODES])
+    n_code = len(HISTORY_CODES)
     non_voters = _non_voter_rows(ctx)
 
     files = []
@@ -104,41 +102,33 @@ def write_extract(ctx: DropContext) -> list[TextFile]:
             date_column=COLUMNS.index("Registration Date"), zip_column=COLUMNS.index("Residence Zipcode"),
             text_column=COLUMNS.index("Name Last"), bad_date="02/30/2019", row_ids=ctx.column("voter_id")[rows],
             meta={"kind": "voters", "county": code}))
-        mine = np.flatnonzero(people_county[history["person"]] == index)
-        who = history["person"][mine]
-        h_person = who
-        h_date = history["date"].take(pa.array(mine))
-        h_type = history["type"][mine]
-        h_code = history["code"][mine]
+        mine = np.flatnonzero(people_county[person] == index)
+        h_person, h_election, h_code = person[mine], election[mine], history_code[mine]
         if index == N_REPORTING_COUNTY and len(non_voters[0]):
-            h_person = np.concatenate([who, non_voters[0]])
-            h_date = pa.concat_arrays([h_date, non_voters[1]])
-            h_type = np.concatenate([h_type, non_voters[2]])
-            h_code = np.concatenate([h_code, np.full(len(non_voters[0]), "N", dtype=object)])
+            h_person = np.concatenate([h_person, non_voters[0]])
+            h_election = np.concatenate([h_election, non_voters[1]])
+            h_code = np.concatenate([h_code, np.full(len(non_voters[0]), n_code)])
         files.append(TextFile(
             name=f"{code}_H_{stamp}.txt",
-            columns=[code, text(ctx.people["voter_id"].to_numpy()[h_person]), h_date, text(h_type), text(h_code)],
+            columns=[code, ctx.text("voter_id", h_person),
+                     labels([e.on.strftime("%m/%d/%Y") for e in ctx.elections], h_election),
+                     labels([e.label for e in ctx.elections], h_election),
+                     labels([c for c, _ in HISTORY_CODES] + ["N"], h_code)],
             header=None, sep="\t", encoding="latin-1", meta={"kind": "history", "county": code}))
     return files
 
 
-def _non_voter_rows(ctx: DropContext) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+def _non_voter_rows(ctx: DropContext) -> tuple[np.ndarray, np.ndarray]:
     """Code N rows (did not vote) for written voters of the reporting county, latest general only."""
     people = ctx.people
     rows = ctx.rows[people["county_index"].to_numpy()[ctx.rows] == N_REPORTING_COUNTY]
     registered = people["registered_on"].to_numpy().astype("datetime64[D]")
-    h = ctx.history
-    persons, days, labels = [], [], []
     generals = [k for k, e in enumerate(ctx.elections) if e.kind == "general"]
-    for k, election in enumerate(ctx.elections):
-        if k not in generals[-1:]:
-            continue
-        voted = np.zeros(len(people), dtype=bool)
-        voted[h["person"].to_numpy()[h["election"].to_numpy() == k]] = True
-        missing = rows[~voted[rows] & (registered[rows] < np.datetime64(election.on, "D"))]
-        persons.append(missing)
-        days.append(np.full(len(missing), np.datetime64(election.on, "D")))
-        labels.append(np.full(len(missing), election.label, dtype=object))
-    if not persons:
-        return np.zeros(0, np.int64), pa.array([], pa.string()), np.zeros(0, object)
-    return (np.concatenate(persons), dates(np.concatenate(days), "%m/%d/%Y"), np.concatenate(labels))
+    if not generals:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    k = generals[-1]
+    h = ctx.history
+    voted = np.zeros(len(people), dtype=bool)
+    voted[h["person"].to_numpy()[h["election"].to_numpy() == k]] = True
+    missing = rows[~voted[rows] & (registered[rows] < np.datetime64(ctx.elections[k].on, "D"))]
+    return missing, np.full(len(missing), k, dtype=np.int64)

@@ -14,9 +14,11 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 
+import pyarrow.compute as pc
+
 from voterpipe.synth.layouts.common import (
-    DropContext, address_parts, by_unique, election_dates, history_rows, precinct_numbers)
-from voterpipe.synth.render import TextFile, choose, concat, dates, text
+    DropContext, address_parts, by_unique, dates, history_rows, labels, precinct_numbers)
+from voterpipe.synth.render import TextFile, choose, concat
 
 PERM_AV_SPLIT = date(2024, 8, 1)  # IS_PERMANENT_ABSENTEE_VOTER replaced by two columns after July 2024
 STATUS_REASON_RENAME = date(2022, 9, 1)  # CANCELLATION_REASON became STATUS_REASON
@@ -64,95 +66,96 @@ UOCAVA = {"N": "NON-UOCAVA", "M": "MILITARY", "C": "CIVILIAN OVERSEAS"}
 
 
 def _city_index(ctx: DropContext, rows: np.ndarray | None = None) -> np.ndarray:
-    city = ctx.dwelling("city", rows).astype(object)
-    first_city = np.array([c.cities[0] for c in ctx.profile.counties], dtype=object)
-    return np.where(city == first_city[ctx.column("county_index", rows).astype(np.int64)], 0, 1)
+    """0 for the county's first city, 1 for its second."""
+    first_city = pa.array([c.cities[0] for c in ctx.profile.counties], type=pa.string())
+    first = first_city.take(pa.array(ctx.county_index(rows)))
+    same = pc.equal(ctx.dwelling_text("city", rows), first).to_numpy(zero_copy_only=False)
+    return np.where(same, 0, 1)
 
 
-def _jurisdiction(ctx: DropContext, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    county = ctx.county("county_code", rows)
-    city_index = _city_index(ctx, rows)
-    key = county + ":" + city_index.astype(str).astype(object)
-    codes = by_unique(key, lambda k: f"{int(k.split(':')[0]):02d}{int(k.split(':')[1]) + 1:03d}")
-    cities = ctx.dwelling("city", rows).astype(object)
-    return codes, by_unique(cities, lambda c: f"CITY OF {c}")
+def _jurisdiction(ctx: DropContext, rows: np.ndarray | None = None) -> tuple[pa.Array, pa.Array]:
+    """(JURISDICTION_CODE, JURISDICTION_NAME): one jurisdiction per city."""
+    key = ctx.county_index(rows) * 10 + _city_index(ctx, rows)
+    counties = ctx.profile.counties
+    code = by_unique(key, lambda k: f"{int(counties[k // 10].county_code):02d}{k % 10 + 1:03d}")
+    name = by_unique(key, lambda k: f"CITY OF {counties[k // 10].cities[k % 10]}")
+    return code, name
 
 
-def _school(ctx: DropContext, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    county = ctx.county("county_code", rows)
-    key = county + ":" + _city_index(ctx, rows).astype(str).astype(object)
-    codes = by_unique(key, lambda k: f"{int(k.split(':')[0]):02d}{int(k.split(':')[1]) + 1:02d}0")
-    return codes, by_unique(ctx.dwelling("city", rows).astype(object), lambda c: f"{c} PUBLIC SCHOOLS")
+def _school(ctx: DropContext, rows: np.ndarray | None = None) -> tuple[pa.Array, pa.Array]:
+    key = ctx.county_index(rows) * 10 + _city_index(ctx, rows)
+    counties = ctx.profile.counties
+    code = by_unique(key, lambda k: f"{int(counties[k // 10].county_code):02d}{k % 10 + 1:02d}0")
+    name = by_unique(key, lambda k: f"{counties[k // 10].cities[k % 10]} PUBLIC SCHOOLS")
+    return code, name
+
+
+def _district_name(values: pa.Array) -> pa.Array:
+    return by_unique(values, lambda v: f"{v}{_ordinal_suffix(int(v))} DISTRICT" if v else "")
 
 
 def _fields(ctx: DropContext, fixed: bool) -> dict:
     parts = address_parts(ctx, mixed_case=not fixed)
     if fixed:  # six characters hold no spelled-out street type
-        parts.street_type = text(ctx.dwelling("street_type").astype(object))
-        parts.street_type = choose(parts.kind == "street", parts.street_type, "")
-    special = parts.kind != "street"
-    street_name = choose(special, parts.special_line, parts.name)
-    gender = ctx.column("gender").astype(object)
+        parts.street_type = choose(parts.street_kind, ctx.dwelling_text("street_type"), "")
+    street_name = choose(parts.street_kind, parts.name, parts.special_line)
+    gender = ctx.text("gender")
     odd_gender = ctx.column("seq") % 2000 == 7  # about 40 rows statewide carry 1/2 (formats.md §4.1)
-    gender = np.where(odd_gender & (gender == "M"), "1", np.where(odd_gender & (gender == "F"), "2", gender))
+    gender = choose(odd_gender, by_unique(gender, lambda g: {"M": "1", "F": "2"}.get(g, g)), gender)
     birth_year = ctx.column("birth_date").astype("datetime64[Y]").astype(np.int64) + 1970
-    mail_kind = ctx.column("mail_kind")
-    box = (mail_kind == "po_box") & (parts.kind != "confidential")
-    city = ctx.dwelling("city").astype(object)
-    zip5 = ctx.dwelling("zip5").astype(object)
-    mail1 = choose(box, concat("PO BOX ", text(ctx.column("box_number").astype(str))), "")
-    mail2 = choose(box, text(by_unique(city + "|" + zip5, lambda k: f"{k.split('|')[0]}, MI {k.split('|')[1]}")), "")
+    box = ctx.is_value("mail_kind", "po_box") & ~parts.confidential
+    mail1 = choose(box, by_unique(ctx.column("box_number").astype(np.int64), lambda b: f"PO BOX {b}"), "")
+    # "LANSING, MI 48910": the comma makes the CSV writer quote the field.
+    mail2 = choose(box, concat(ctx.dwelling_text("city"), ", MI ", ctx.dwelling_text("zip5")), "")
     jurisdiction, jurisdiction_name = _jurisdiction(ctx)
     school, school_name = _school(ctx)
     precinct = precinct_numbers(ctx)
     ward = precinct // 20 + 1
     precinct_in_ward = precinct % 20 + 1
-    status = ctx.column("status_raw").astype(object)
-    uocava = np.where(ctx.column("seq") % 250 == 3, "M", np.where(ctx.column("seq") % 250 == 5, "C", "N")).astype(object)
-    perm_av = np.where(ctx.column("propensity") > 0.8, "Y", "N").astype(object)
-    house = by_unique(ctx.dwelling("sldlst"), lambda v: str(int(v)))
-    senate = by_unique(ctx.dwelling("sldust"), lambda v: str(int(v)))
-    congress = by_unique(ctx.dwelling("cd119fp"), lambda v: str(int(v)))
+    status = ctx.text("status_raw")
+    seq = ctx.column("seq")
+    uocava = choose(seq % 250 == 3, "M", choose(seq % 250 == 5, "C", "N"))
+    perm_av = choose(ctx.column("propensity") > 0.8, "Y", "N")
+    house = ctx.district("sldlst", pad=False)
+    senate = ctx.district("sldust", pad=False)
+    congress = ctx.district("cd119fp", pad=False)
     commissioner = by_unique(precinct % 7 + 1, str)
     date_format = "%m%d%Y" if fixed else "%m/%d/%Y"
-    removed = np.isin(status, ["C", "R"])
+    cancelled = ctx.is_value("status_raw", "C")
+    rejected = ctx.is_value("status_raw", "R")
+    reason = choose(cancelled, "MOVED", choose(rejected, "REJECTED", ""))
     return {
-        "LAST_NAME": text(ctx.column("last_name")), "FIRST_NAME": text(ctx.column("first_name")),
-        "MIDDLE_NAME": text(ctx.column("middle_name")), "NAME_SUFFIX": text(ctx.column("name_suffix")),
-        "YEAR_OF_BIRTH": text(by_unique(birth_year, str)), "GENDER": text(gender),
+        "LAST_NAME": ctx.text("last_name"), "FIRST_NAME": ctx.text("first_name"),
+        "MIDDLE_NAME": ctx.text("middle_name"), "NAME_SUFFIX": ctx.text("name_suffix"),
+        "YEAR_OF_BIRTH": by_unique(birth_year, str), "GENDER": gender,
         "REGISTRATION_DATE": dates(ctx.column("registered_on"), date_format),
         "STREET_NUMBER_PREFIX": "", "STREET_NUMBER": parts.number, "STREET_NUMBER_SUFFIX": "",
         "DIRECTION_PREFIX": parts.pre_dir, "STREET_NAME": street_name, "STREET_TYPE": parts.street_type,
         "DIRECTION_SUFFIX": parts.post_dir, "EXTENSION": parts.secondary(), "CITY": parts.city,
-        "STATE": choose(parts.kind == "confidential", "", "MI"), "ZIP_CODE": parts.zip5,
+        "STATE": choose(parts.confidential, "", "MI"), "ZIP_CODE": parts.zip5,
         "MAILING_ADDRESS_LINE_ONE": mail1, "MAILING_ADDRESS_LINE_TWO": mail2, "MAILING_ADDRESS_LINE_THREE": "",
         "MAILING_ADDRESS_LINE_FOUR": "", "MAILING_ADDRESS_LINE_FIVE": "",
         "MAIL_ADDR_1": mail1, "MAIL_ADDR_2": mail2, "MAIL_ADDR_3": "", "MAIL_ADDR_4": "", "MAIL_ADDR_5": "",
-        "VOTER_IDENTIFICATION_NUMBER": text(ctx.column("voter_id")), "VOTER_ID": text(ctx.column("voter_id")),
-        "COUNTY_CODE": text(ctx.county("county_code")), "COUNTY_NAME": text(ctx.county("county_name")),
-        "JURISDICTION_CODE": text(jurisdiction), "JURISDICTION_NAME": text(jurisdiction_name),
-        "PRECINCT": text(by_unique(precinct_in_ward, str)), "WARD": text(by_unique(ward, lambda w: f"{w:02d}")),
-        "WARD_PRECINCT": text(by_unique(ward * 1000 + precinct_in_ward, lambda v: f"{v // 1000:02d}{v % 1000:03d}")),
-        "SCHOOL_DISTRICT_CODE": text(school), "SCHOOL_DISTRICT_NAME": text(school_name), "SCHOOL_DISTRICT": text(school),
-        "STATE_HOUSE_DISTRICT_CODE": text(house),
-        "STATE_HOUSE_DISTRICT_NAME": text(by_unique(house, lambda v: f"{v}{_ordinal_suffix(int(v))} DISTRICT")),
-        "STATE_SENATE_DISTRICT_CODE": text(senate),
-        "STATE_SENATE_DISTRICT_NAME": text(by_unique(senate, lambda v: f"{v}{_ordinal_suffix(int(v))} DISTRICT")),
-        "US_CONGRESS_DISTRICT_CODE": text(congress),
-        "US_CONGRESS_DISTRICT_NAME": text(by_unique(congress, lambda v: f"{v}{_ordinal_suffix(int(v))} DISTRICT")),
-        "COUNTY_COMMISSIONER_DISTRICT_CODE": text(commissioner),
-        "COUNTY_COMMISSIONER_DISTRICT_NAME": text(by_unique(commissioner, lambda v: f"DISTRICT {v}")),
-        "STATE_HOUSE": text(house), "STATE_SENATE": text(senate), "US_CONGRESS": text(congress),
-        "COUNTY_COMMISSIONER": text(commissioner),
+        "VOTER_IDENTIFICATION_NUMBER": ctx.text("voter_id"), "VOTER_ID": ctx.text("voter_id"),
+        "COUNTY_CODE": ctx.county("county_code"), "COUNTY_NAME": ctx.county("county_name"),
+        "JURISDICTION_CODE": jurisdiction, "JURISDICTION_NAME": jurisdiction_name,
+        "PRECINCT": by_unique(precinct_in_ward, str), "WARD": by_unique(ward, lambda w: f"{w:02d}"),
+        "WARD_PRECINCT": by_unique(ward * 1000 + precinct_in_ward, lambda v: f"{v // 1000:02d}{v % 1000:03d}"),
+        "SCHOOL_DISTRICT_CODE": school, "SCHOOL_DISTRICT_NAME": school_name, "SCHOOL_DISTRICT": school,
+        "STATE_HOUSE_DISTRICT_CODE": house, "STATE_HOUSE_DISTRICT_NAME": _district_name(house),
+        "STATE_SENATE_DISTRICT_CODE": senate, "STATE_SENATE_DISTRICT_NAME": _district_name(senate),
+        "US_CONGRESS_DISTRICT_CODE": congress, "US_CONGRESS_DISTRICT_NAME": _district_name(congress),
+        "COUNTY_COMMISSIONER_DISTRICT_CODE": commissioner,
+        "COUNTY_COMMISSIONER_DISTRICT_NAME": by_unique(precinct % 7 + 1, lambda v: f"DISTRICT {v}"),
+        "STATE_HOUSE": house, "STATE_SENATE": senate, "US_CONGRESS": congress, "COUNTY_COMMISSIONER": commissioner,
         "VILLAGE_DISTRICT_CODE": "", "VILLAGE_DISTRICT_NAME": "", "VILLAGE_CODE": "", "VILLAGE_PRECINCT": "",
         "SCHOOL_PRECINCT": "",
-        "IS_PERMANENT_ABSENTEE_VOTER": text(perm_av), "IS_PERM_AV_BALLOT_VOTER": text(perm_av),
-        "IS_PERM_AV_APP_VOTER": text(perm_av), "PERMANENT_ABSENTEE_IND": text(perm_av),
-        "VOTER_STATUS_TYPE_CODE": text(status), "UOCAVA_STATUS_CODE": text(uocava), "UOCAVA_STATUS": text(uocava),
-        "UOCAVA_STATUS_NAME": text(by_unique(uocava, lambda u: UOCAVA[u])),
-        "STATUS_REASON": text(np.where(removed, np.where(status == "C", "MOVED", "REJECTED"), "")),
-        "CANCELLATION_REASON": text(np.where(removed, np.where(status == "C", "MOVED", "REJECTED"), "")),
-        "STATUS_DATE": choose(removed, dates(ctx.column("registered_on"), date_format), ""),
+        "IS_PERMANENT_ABSENTEE_VOTER": perm_av, "IS_PERM_AV_BALLOT_VOTER": perm_av,
+        "IS_PERM_AV_APP_VOTER": perm_av, "PERMANENT_ABSENTEE_IND": perm_av,
+        "VOTER_STATUS_TYPE_CODE": status, "UOCAVA_STATUS_CODE": uocava, "UOCAVA_STATUS": uocava,
+        "UOCAVA_STATUS_NAME": by_unique(uocava, lambda u: UOCAVA[u]),
+        "STATUS_REASON": reason, "CANCELLATION_REASON": reason,
+        "STATUS_DATE": choose(cancelled | rejected, dates(ctx.column("registered_on"), date_format), ""),
         "STATUS_USER_CODE": "",
     }
 
@@ -161,10 +164,10 @@ def _ordinal_suffix(n: int) -> str:
     return "TH" if 10 <= n % 100 <= 20 else {1: "ST", 2: "ND", 3: "RD"}.get(n % 10, "TH")
 
 
-def _absentee(ctx: DropContext, election: np.ndarray, u: np.ndarray) -> np.ndarray:
+def _absentee(ctx: DropContext, election: np.ndarray, u: np.ndarray) -> pa.Array:
     """Absentee share rose sharply from 2020 (no-excuse absentee voting)."""
     year = np.array([e.on.year for e in ctx.elections])[election]
-    return np.where(u < np.where(year >= 2020, 0.55, 0.25), "Y", "N").astype(object)
+    return choose(u < np.where(year >= 2020, 0.55, 0.25), "Y", "N")
 
 
 def write_csv(ctx: DropContext) -> list[TextFile]:
@@ -181,10 +184,10 @@ def write_csv(ctx: DropContext) -> list[TextFile]:
     school, school_name = _school(ctx, person)
     history = TextFile(
         name="EntireStateVoterHistory.csv", header=HISTORY_COLUMNS, sep=",", quoting="minimal", encoding="latin-1",
-        columns=[text(ctx.people["voter_id"].to_numpy()[person]), text(ctx.county("county_code", person)),
-                 text(ctx.county("county_name", person)), text(jurisdiction), text(jurisdiction_name),
-                 text(school), text(school_name), dates(election_dates(ctx, election), "%m/%d/%Y"),
-                 text(_absentee(ctx, election, u))],
+        columns=[ctx.text("voter_id", person), ctx.county("county_code", person),
+                 ctx.county("county_name", person), jurisdiction, jurisdiction_name, school, school_name,
+                 labels([e.on.strftime("%m/%d/%Y") for e in ctx.elections], election),
+                 _absentee(ctx, election, u)],
         meta={"kind": "history"})
     return [voters, history]
 
@@ -202,17 +205,17 @@ def write_fixed(ctx: DropContext) -> list[TextFile]:
         zip_column=names.index("ZIP_CODE"), text_column=names.index("LAST_NAME"), bad_date="02302019",
         row_ids=ctx.column("voter_id"), meta={"kind": "voters"})
     person, election, u = history_rows(ctx)
-    codes = np.array([election_code(e.on, k) for k, e in enumerate(ctx.elections)], dtype=object)
+    codes = [election_code(e.on, k) for k, e in enumerate(ctx.elections)]
     jurisdiction, _ = _jurisdiction(ctx, person)
     school, _ = _school(ctx, person)
     history = TextFile(
         name="entire_state_h.lst", widths=[w for _, w in HISTORY_LAYOUT], encoding="latin-1",
-        columns=[text(ctx.people["voter_id"].to_numpy()[person]), text(ctx.county("county_code", person)),
-                 text(jurisdiction), text(school), text(codes[election]), text(_absentee(ctx, election, u))],
+        columns=[ctx.text("voter_id", person), ctx.county("county_code", person), jurisdiction, school,
+                 labels(codes, election), _absentee(ctx, election, u)],
         meta={"kind": "history"})
     elections = TextFile(
         name="electionscd.lst", widths=[w for _, w in ELECTION_LAYOUT], encoding="latin-1",
-        columns=[text(codes), pa.array([e.on.strftime("%m%d%Y") for e in ctx.elections], pa.string()),
+        columns=[pa.array(codes, pa.string()), pa.array([e.on.strftime("%m%d%Y") for e in ctx.elections], pa.string()),
                  pa.array([e.label for e in ctx.elections], pa.string())],
         meta={"kind": "elections"})
     return [voters, history, elections]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
+import pyarrow.compute as pc
+
 from voterpipe.synth.layouts.common import (
-    DropContext, address_parts, by_unique, election_dates, history_rows, mailing, pick, precinct_numbers)
-from voterpipe.synth.render import TextFile, choose, concat, dates, text, zero_pad
+    DropContext, address_parts, by_unique, dates, history_rows, labels, mailing, pick, precinct_numbers)
+from voterpipe.synth.render import TextFile, choose, concat, zero_pad
 
 CURRENT_COLUMNS = [
     "county_id", "county_desc", "voter_reg_num", "ncid", "last_name", "first_name", "middle_name",
@@ -61,7 +63,7 @@ MUNICIPALITY = {"RALEIGH": ("RAL", "RALEIGH"), "CARY": ("CARY", "CARY"), "DURHAM
                 "BAHAMA": ("", ""), "FAYETTEVILLE": ("FAY", "FAYETTEVILLE"), "HOPE MILLS": ("HOP", "HOPE MILLS")}
 
 
-def _lookup(values: np.ndarray, table: dict, default: str = "") -> np.ndarray:
+def _lookup(values, table: dict, default: str = "") -> pa.Array:
     return by_unique(values, lambda v: table.get(v, default))
 
 
@@ -76,37 +78,40 @@ def voter_fields(ctx: DropContext) -> dict[str, pa.Array | str]:
     parts = address_parts(ctx, mixed_case=False)
     street_line = concat(parts.number, "  ", parts.street())
     # Trailing blanks pad a third of the unit-less lines, as in the state's file.
-    padded = (ctx.column("seq") % 3 == 0)
+    padded = ctx.column("seq") % 3 == 0
     res_line = choose(parts.has_unit, concat(street_line, "   #", parts.unit),
                       choose(padded, concat(street_line, "   "), street_line))
     res_line = parts.special(res_line)
     mail = mailing(ctx, parts, "NC")
-    status = ctx.column("status_raw")
+    status = ctx.text("status_raw")
+    reason = ctx.text("status_reason")
     status_desc = {s.raw: s.description for s in profile.statuses}
     reason_desc = {r: d for s in profile.statuses for r, d in s.reasons}
-    confidential = parts.kind == "confidential"
+    confidential = parts.confidential
     registered = dates(ctx.column("registered_on"), "%m/%d/%Y")
     registered = choose(ctx.column("reg_placeholder"), profile.placeholder_registration, registered)
     birth_year = ctx.column("birth_date").astype("datetime64[Y]").astype(np.int64) + 1970
     precinct = precinct_numbers(ctx)
-    precinct_code = text(by_unique(precinct, precinct_label))
-    city = ctx.dwelling("city")
+    precinct_code = by_unique(precinct, precinct_label)
+    city = ctx.dwelling_text("city")
     muni = _lookup(city, {k: v[0] for k, v in MUNICIPALITY.items()})
     muni_desc = _lookup(city, {k: v[1] for k, v in MUNICIPALITY.items()})
-    county_id = text(ctx.county("county_code"))
+    county_id = ctx.county("county_code")
+    commissioner = by_unique(precinct % 5 + 1, str)
+    age = by_unique(ctx.snapshot.year - birth_year, str)
     return {
         "county_id": county_id,
-        "county_desc": text(ctx.county("county_name")),
+        "county_desc": ctx.county("county_name"),
         "voter_reg_num": zero_pad(ctx.column("county_local_id"), 12),
-        "ncid": text(ctx.column("voter_id")),
-        "last_name": text(ctx.column("last_name")),
-        "first_name": text(ctx.column("first_name")),
-        "middle_name": text(ctx.column("middle_name")),
-        "name_suffix_lbl": text(ctx.column("name_suffix")),
-        "status_cd": text(status),
-        "voter_status_desc": text(_lookup(status, status_desc)),
-        "reason_cd": text(ctx.column("status_reason")),
-        "voter_status_reason_desc": text(_lookup(ctx.column("status_reason"), reason_desc)),
+        "ncid": ctx.text("voter_id"),
+        "last_name": ctx.text("last_name"),
+        "first_name": ctx.text("first_name"),
+        "middle_name": ctx.text("middle_name"),
+        "name_suffix_lbl": ctx.text("name_suffix"),
+        "status_cd": status,
+        "voter_status_desc": _lookup(status, status_desc),
+        "reason_cd": reason,
+        "voter_status_reason_desc": _lookup(reason, reason_desc),
         "res_street_address": res_line,
         "res_city_desc": parts.city,
         "state_cd": choose(confidential, "", "NC"),
@@ -114,29 +119,29 @@ def voter_fields(ctx: DropContext) -> dict[str, pa.Array | str]:
         "mail_addr1": mail["line1"], "mail_addr2": "", "mail_addr3": "", "mail_addr4": "",
         "mail_city": mail["city"], "mail_state": mail["state"],
         "mail_zipcode": mail["zip"],
-        "full_phone_number": text(ctx.column("phone")),
+        "full_phone_number": ctx.text("phone"),
         "confidential_ind": choose(confidential, "Y", "N"),
         "registr_dt": registered,
-        "race_code": text(ctx.column("race")),
-        "ethnic_code": text(ctx.column("ethnic")),
-        "party_cd": text(ctx.column("party_raw")),
-        "gender_code": text(ctx.column("gender")),
-        "birth_year": text(by_unique(birth_year, str)),
-        "age_at_year_end": text(by_unique(ctx.snapshot.year - birth_year, str)),
-        "birth_age": text(by_unique(ctx.snapshot.year - birth_year, str)),
-        "birth_state": text(ctx.column("birth_state")),
-        "drivers_lic": text(ctx.column("drivers_lic")),
+        "race_code": ctx.text("race"),
+        "ethnic_code": ctx.text("ethnic"),
+        "party_cd": ctx.text("party_raw"),
+        "gender_code": ctx.text("gender"),
+        "birth_year": by_unique(birth_year, str),
+        "age_at_year_end": age,
+        "birth_age": age,
+        "birth_state": ctx.text("birth_state"),
+        "drivers_lic": ctx.text("drivers_lic"),
         "precinct_abbrv": precinct_code,
         "precinct_desc": concat("PRECINCT ", precinct_code),
-        "municipality_abbrv": text(muni), "municipality_desc": text(muni_desc),
+        "municipality_abbrv": muni, "municipality_desc": muni_desc,
         "ward_abbrv": "", "ward_desc": "",
-        "cong_dist_abbrv": text(ctx.dwelling("cd119fp").astype(object)),
+        "cong_dist_abbrv": ctx.district("cd119fp"),
         "super_court_abbrv": concat(county_id, "A"),
         "judic_dist_abbrv": county_id,
-        "nc_senate_abbrv": text(ctx.dwelling("sldust").astype(object)),
-        "nc_house_abbrv": text(ctx.dwelling("sldlst").astype(object)),
-        "county_commiss_abbrv": text(by_unique(precinct % 5 + 1, str)),
-        "county_commiss_desc": concat("COMMISSIONER DISTRICT ", text(by_unique(precinct % 5 + 1, str))),
+        "nc_senate_abbrv": ctx.district("sldust"),
+        "nc_house_abbrv": ctx.district("sldlst"),
+        "county_commiss_abbrv": commissioner,
+        "county_commiss_desc": concat("COMMISSIONER DISTRICT ", commissioner),
         "township_abbrv": "", "township_desc": "",
         "school_dist_abbrv": "", "school_dist_desc": "",
         "fire_dist_abbrv": "", "fire_dist_desc": "",
@@ -144,7 +149,7 @@ def voter_fields(ctx: DropContext) -> dict[str, pa.Array | str]:
         "sewer_dist_abbrv": "", "sewer_dist_desc": "",
         "sanit_dist_abbrv": "", "sanit_dist_desc": "",
         "rescue_dist_abbrv": "", "rescue_dist_desc": "",
-        "munic_dist_abbrv": text(muni), "munic_dist_desc": text(muni_desc),
+        "munic_dist_abbrv": muni, "munic_dist_desc": muni_desc,
         "dist_1_abbrv": county_id, "dist_1_desc": concat("PROSECUTORIAL DISTRICT ", county_id),
         "dist_2_abbrv": "", "dist_2_desc": "", "absent_ind": "", "name_prefx_cd": "",
         "vtd_abbrv": precinct_code, "vtd_desc": precinct_code,
@@ -153,39 +158,36 @@ def voter_fields(ctx: DropContext) -> dict[str, pa.Array | str]:
 
 def history_fields(ctx: DropContext) -> dict[str, pa.Array]:
     person, election, u = history_rows(ctx)
-    people = ctx.people
-    county_index = people["county_index"].to_numpy()[person].astype(np.int64)
-    codes = np.array([c.county_code for c in ctx.profile.counties], dtype=object)[county_index]
-    names = np.array([c.county_name for c in ctx.profile.counties], dtype=object)[county_index]
-    day = election_dates(ctx, election)
-    label = dates(day, "%m/%d/%Y")
-    kind_label = np.array([e.label for e in ctx.elections], dtype=object)[election]
-    year = day.astype("datetime64[Y]").astype(np.int64) + 1970
-    method = np.empty(len(person), dtype=object)
+    codes = ctx.county("county_code", person)
+    names = ctx.county("county_name", person)
+    label = labels([e.on.strftime("%m/%d/%Y") for e in ctx.elections], election)
+    description = labels([f"{e.on.strftime('%m/%d/%Y')} {e.label}" for e in ctx.elections], election)
+    year = np.array([e.on.year for e in ctx.elections])[election]
     is_2020_general = np.array([e.on.year == 2020 and e.kind == "general" for e in ctx.elections])[election]
+    method_names: list[str] = []
+    method = np.zeros(len(person), dtype=np.int64)
     for era, table in (((year < 2022) & ~is_2020_general, METHODS_BEFORE_2022),
                        (is_2020_general, METHODS_2020_GENERAL), (year >= 2022, METHODS_SINCE_2022)):
-        labels = np.array([m for m, _ in table], dtype=object)
-        method[era] = labels[pick(u[era], [s for _, s in table])]
-    party = people["party_first_raw"].to_numpy()[person].astype(object)
+        method[era] = len(method_names) + pick(u[era], [share for _, share in table])
+        method_names.extend(m for m, _ in table)
+    party = ctx.text("party_first_raw", person)
     primary = np.array([e.kind == "primary" for e in ctx.elections])[election]
     # Unaffiliated voters choose a party's ballot in a primary.
-    una_choice = np.where((u * 1000) % 1 < 0.47, "DEM", "REP").astype(object)
-    party = np.where(primary & (party == "UNA"), una_choice, party).astype(object)
-    local = people["county_local_id"].to_numpy()[person]
-    dwelling = people["dwelling_id"].to_numpy()[person]
-    precinct_code = text(by_unique(ctx.dwellings["precinct"].to_numpy()[dwelling], precinct_label))
+    una_choice = choose((u * 1000) % 1 < 0.47, "DEM", "REP")
+    una = pc.equal(party, "UNA").to_numpy(zero_copy_only=False)
+    party = choose(primary & una, una_choice, party)
+    precinct_code = by_unique(precinct_numbers(ctx, person), precinct_label)
     return {
-        "county_id": text(codes), "county_desc": text(names),
-        "voter_reg_num": zero_pad(local, 12),
+        "county_id": codes, "county_desc": names,
+        "voter_reg_num": zero_pad(ctx.column("county_local_id", person), 12),
         "election_lbl": label,
-        "election_desc": concat(label, " ", text(kind_label)),
-        "voting_method": text(method),
-        "voted_party_cd": text(party),
-        "voted_party_desc": text(_lookup(party, PARTY_DESC)),
+        "election_desc": description,
+        "voting_method": labels(method_names, method),
+        "voted_party_cd": party,
+        "voted_party_desc": _lookup(party, PARTY_DESC),
         "pct_label": precinct_code, "pct_description": concat("PRECINCT ", precinct_code),
-        "ncid": text(people["voter_id"].to_numpy()[person]),
-        "voted_county_id": text(codes), "voted_county_desc": text(names),
+        "ncid": ctx.text("voter_id", person),
+        "voted_county_id": codes, "voted_county_desc": names,
         "vtd_label": precinct_code, "vtd_description": precinct_code,
     }
 

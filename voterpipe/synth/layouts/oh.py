@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voterpipe.synth.layouts.common import DropContext, address_parts, by_unique, mailing, precinct_numbers
-from voterpipe.synth.render import TextFile, choose, dates, text
+from voterpipe.synth.layouts.common import DropContext, address_parts, by_unique, dates, mailing, precinct_numbers
+from voterpipe.synth.render import TextFile, choose
 
 FIXED_COLUMNS = [
     "SOS_VOTERID", "COUNTY_NUMBER", "COUNTY_ID", "LAST_NAME", "FIRST_NAME", "MIDDLE_NAME", "SUFFIX",
@@ -43,19 +43,15 @@ def history_columns(ctx: DropContext) -> tuple[list[str], list[pa.Array], int]:
     h = ctx.history
     person = h["person"].to_numpy()
     written = position[person] >= 0
-    party = ctx.people["party_first_raw"].to_numpy()
+    party = ctx.text("party_first_raw")  # in file order
+    voted_letter = choose(pc.equal(party, "").to_numpy(zero_copy_only=False), "X", party)
     names, columns, cells = [], [], 0
     for k, election in enumerate(ctx.elections):
         hit = written & (h["election"].to_numpy() == k)
-        who = position[person[hit]]
-        cell = np.full(len(ctx.rows), "", dtype=object)
-        if election.kind == "primary":
-            letters = party[person[hit]]
-            cell[who] = np.where(letters == "", "X", letters)
-        else:
-            cell[who] = "X"
+        voted = np.zeros(len(ctx.rows), dtype=bool)
+        voted[position[person[hit]]] = True
+        columns.append(choose(voted, voted_letter if election.kind == "primary" else "X", ""))
         names.append(f"{election.label}-{election.on.strftime('%m/%d/%Y')}")
-        columns.append(text(cell))
         cells += int(hit.sum())
     return names, columns, cells
 
@@ -63,48 +59,50 @@ def history_columns(ctx: DropContext) -> tuple[list[str], list[pa.Array], int]:
 def write_swvf(ctx: DropContext) -> list[TextFile]:
     parts = address_parts(ctx)
     mail = mailing(ctx, parts, "OH")
-    county_number = ctx.county("county_code")
+    county_index = ctx.county_index()
+    county_number = np.array([c.county_code for c in ctx.profile.counties], dtype=object)[county_index]
     registered = dates(ctx.column("registered_on"), "%Y-%m-%d")
     registered = choose(ctx.column("reg_placeholder"), "1900-01-01", registered)
     precinct = precinct_numbers(ctx)
-    precinct_codes = by_unique(county_number + ":" + precinct.astype(str).astype(object),
-                               lambda key: precinct_code(key.split(":")[0], int(key.split(":")[1])))
-    city = ctx.dwelling("city").astype(object)
-    has_zip4 = ctx.column("zip9") & (parts.kind == "street")
+    precinct_codes = by_unique(county_index * 100_000 + precinct,
+                               lambda key: precinct_code(ctx.profile.counties[key // 100_000].county_code,
+                                                         key % 100_000))
+    city = ctx.dwelling_text("city")
+    has_zip4 = ctx.column("zip9") & parts.street_kind
     fields = {
-        "SOS_VOTERID": text(ctx.column("voter_id")),
-        "COUNTY_NUMBER": text(county_number),
-        "COUNTY_ID": text(by_unique(ctx.column("county_local_id"), str)),
-        "LAST_NAME": text(ctx.column("last_name")),
-        "FIRST_NAME": text(ctx.column("first_name")),
-        "MIDDLE_NAME": text(ctx.column("middle_name")),
-        "SUFFIX": text(ctx.column("name_suffix")),
+        "SOS_VOTERID": ctx.text("voter_id"),
+        "COUNTY_NUMBER": ctx.county("county_code"),
+        "COUNTY_ID": by_unique(ctx.column("county_local_id"), str),
+        "LAST_NAME": ctx.text("last_name"),
+        "FIRST_NAME": ctx.text("first_name"),
+        "MIDDLE_NAME": ctx.text("middle_name"),
+        "SUFFIX": ctx.text("name_suffix"),
         "DATE_OF_BIRTH": dates(ctx.column("birth_date"), "%Y-%m-%d"),
         "REGISTRATION_DATE": registered,
-        "VOTER_STATUS": text(ctx.column("status_raw")),
-        "PARTY_AFFILIATION": text(ctx.column("party_raw")),
+        "VOTER_STATUS": ctx.text("status_raw"),
+        "PARTY_AFFILIATION": ctx.text("party_raw"),
         "RESIDENTIAL_ADDRESS1": parts.line(),
         "RESIDENTIAL_SECONDARY_ADDR": parts.secondary(),
         "RESIDENTIAL_CITY": parts.city,
-        "RESIDENTIAL_STATE": choose(parts.kind == "confidential", "", "OH"),
+        "RESIDENTIAL_STATE": choose(parts.confidential, "", "OH"),
         "RESIDENTIAL_ZIP": parts.zip5,
         "RESIDENTIAL_ZIP_PLUS4": choose(has_zip4, parts.zip4, ""),
         "RESIDENTIAL_COUNTRY": "", "RESIDENTIAL_POSTALCODE": "",
         "MAILING_ADDRESS1": mail["line1"], "MAILING_SECONDARY_ADDRESS": "",
         "MAILING_CITY": mail["city"], "MAILING_STATE": mail["state"], "MAILING_ZIP": mail["zip"],
         "MAILING_ZIP_PLUS4": "", "MAILING_COUNTRY": "", "MAILING_POSTAL_CODE": "",
-        "CAREER_CENTER": "", "CITY": text(by_unique(city, lambda c: c if c else "")),
-        "CITY_SCHOOL_DISTRICT": text(by_unique(city, lambda c: f"{c} CITY SD" if c else "")),
+        "CAREER_CENTER": "", "CITY": city,
+        "CITY_SCHOOL_DISTRICT": by_unique(city, lambda c: f"{c} CITY SD" if c else ""),
         "COUNTY_COURT_DISTRICT": "",
         # Integers, not zero-padded, in the SOS file.
-        "CONGRESSIONAL_DISTRICT": text(by_unique(ctx.dwelling("cd119fp"), lambda v: str(int(v)))),
+        "CONGRESSIONAL_DISTRICT": ctx.district("cd119fp", pad=False),
         "COURT_OF_APPEALS": "10", "EDU_SERVICE_CENTER_DISTRICT": "", "EXEMPTED_VILL_SCHOOL_DISTRICT": "",
         "LIBRARY": "", "LOCAL_SCHOOL_DISTRICT": "", "MUNICIPAL_COURT_DISTRICT": "",
-        "PRECINCT_NAME": text(by_unique(precinct_codes, lambda c: f"PRECINCT {c[2:]}")),
-        "PRECINCT_CODE": text(precinct_codes),
+        "PRECINCT_NAME": by_unique(precinct_codes, lambda c: f"PRECINCT {c[2:]}"),
+        "PRECINCT_CODE": precinct_codes,
         "STATE_BOARD_OF_EDUCATION": "",
-        "STATE_REPRESENTATIVE_DISTRICT": text(by_unique(ctx.dwelling("sldlst"), lambda v: str(int(v)))),
-        "STATE_SENATE_DISTRICT": text(by_unique(ctx.dwelling("sldust"), lambda v: str(int(v)))),
+        "STATE_REPRESENTATIVE_DISTRICT": ctx.district("sldlst", pad=False),
+        "STATE_SENATE_DISTRICT": ctx.district("sldust", pad=False),
         "TOWNSHIP": "", "VILLAGE": "", "WARD": "",
     }
     history_names, history_cells, _ = history_columns(ctx)

@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 
 from voterpipe.synth.layouts.common import (
-    DropContext, address_parts, by_unique, election_dates, history_rows, mailing, precinct_numbers)
-from voterpipe.synth.render import TextFile, choose, dates, text
+    DropContext, address_parts, by_unique, dates, election_dates, history_rows, labels, mailing, precinct_numbers)
+from voterpipe.synth.render import TextFile, choose, text
 
 BIRTHYEAR_SINCE = date(2023, 8, 1)
 
@@ -43,40 +43,38 @@ def write_vrdb(ctx: DropContext) -> list[TextFile]:
     columns = voter_columns(ctx.snapshot)
     parts = address_parts(ctx)
     mail = mailing(ctx, parts, "WA")
-    special = parts.kind != "street"
     birth = ctx.column("birth_date")
     precinct = precinct_numbers(ctx)
-    county_code = ctx.county("county_code")
 
     person, election, _ = history_rows(ctx)
-    last_voted = np.full(len(ctx.people), np.datetime64("NaT"), dtype="datetime64[D]")
     days = election_dates(ctx, election)
+    last_voted = np.full(len(ctx.people), np.datetime64("NaT"), dtype="datetime64[D]")
     order = np.argsort(days, kind="stable")
     last_voted[person[order]] = days[order]  # later elections overwrite earlier ones
 
     fields = {
-        "StateVoterID": text(ctx.column("voter_id")),
-        "FName": text(ctx.column("first_name")), "MName": text(ctx.column("middle_name")),
-        "LName": text(ctx.column("last_name")), "NameSuffix": text(ctx.column("name_suffix")),
-        "Birthyear": text(by_unique(birth.astype("datetime64[Y]").astype(np.int64) + 1970, str)),
+        "StateVoterID": ctx.text("voter_id"),
+        "FName": ctx.text("first_name"), "MName": ctx.text("middle_name"),
+        "LName": ctx.text("last_name"), "NameSuffix": ctx.text("name_suffix"),
+        "Birthyear": by_unique(birth.astype("datetime64[Y]").astype(np.int64) + 1970, str),
         "Birthdate": dates(birth, "%m/%d/%Y"),
-        "Gender": text(ctx.column("gender")),
+        "Gender": ctx.text("gender"),
         "RegStNum": parts.number, "RegStFrac": "",
-        "RegStName": choose(special, parts.special_line, parts.name), "RegStType": parts.street_type,
+        "RegStName": choose(parts.street_kind, parts.name, parts.special_line), "RegStType": parts.street_type,
         "RegUnitType": parts.unit_type, "RegStPreDirection": parts.pre_dir, "RegStPostDirection": parts.post_dir,
         "RegStUnitNum": parts.unit, "RegCity": parts.city,
-        "RegState": choose(parts.kind == "confidential", "", "WA"),
+        "RegState": choose(parts.confidential, "", "WA"),
         "RegZipCode": parts.zip(ctx.column("zip9")),
-        "CountyCode": text(county_code),
-        "PrecinctCode": text(by_unique(precinct, lambda p: str(1000 + p))),
-        "PrecinctPart": text(by_unique(precinct, lambda p: f"{1000 + p}.{p % 3 + 1}")),
-        "LegislativeDistrict": text(by_unique(ctx.dwelling("sldust"), lambda v: str(int(v)))),
-        "CongressionalDistrict": text(by_unique(ctx.dwelling("cd119fp"), lambda v: str(int(v)))),
+        "CountyCode": ctx.county("county_code"),
+        "PrecinctCode": by_unique(precinct, lambda p: str(1000 + p)),
+        "PrecinctPart": by_unique(precinct, lambda p: f"{1000 + p}.{p % 3 + 1}"),
+        "LegislativeDistrict": ctx.district("sldust", pad=False),
+        "CongressionalDistrict": ctx.district("cd119fp", pad=False),
         "Mail1": mail["line1"], "Mail2": "", "Mail3": "", "MailCity": mail["city"], "MailZip": mail["zip"],
         "MailState": mail["state"], "MailCountry": "",
         "Registrationdate": dates(ctx.column("registered_on"), "%m/%d/%Y"),
         "LastVoted": dates(last_voted[ctx.rows], "%m/%d/%Y"),
-        "StatusCode": text(ctx.column("status_raw")),
+        "StatusCode": ctx.text("status_raw"),
     }
     voters = TextFile(
         name=f"{stamp}_VRDB_Extract.txt", columns=[fields[c] for c in columns], header=columns, sep=sep,
@@ -87,7 +85,7 @@ def write_vrdb(ctx: DropContext) -> list[TextFile]:
     history = TextFile(
         name=f"{stamp}_VotingHistoryExtract.txt", header=HISTORY_COLUMNS, sep=sep, encoding="latin-1",
         columns=[text(pa.array(np.arange(1, len(person) + 1, dtype=np.int64) + 40_000_000)),
-                 text(county), text(county), text(ctx.people["voter_id"].to_numpy()[person]),
-                 dates(election_dates(ctx, election), "%m/%d/%Y")],
+                 county, county, ctx.text("voter_id", person),
+                 labels([e.on.strftime("%m/%d/%Y") for e in ctx.elections], election)],
         meta={"kind": "history", "delimiter": sep})
     return [voters, history]

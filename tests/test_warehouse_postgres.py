@@ -1,0 +1,305 @@
+"""The PostgreSQL warehouse against a real server: $VOTERPIPE_TEST_PG_DSN, or a throwaway
+cluster started by tests/pg_server.py (skipped, with the reason, when neither is possible)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import luigi
+import psycopg2
+import psycopg2.extensions
+import pyarrow as pa
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import pg_server  # noqa: E402
+import warehouse_data  # noqa: E402
+
+from voterpipe.warehouse import (  # noqa: E402
+    TABLE_NAMES, PostgresWarehouse, WarehouseConnectionError, WarehouseInputError,
+    publish_snapshot, source_files,
+)
+from voterpipe.warehouse.postgres_backend import describe_dsn, redact  # noqa: E402
+
+pytestmark = pytest.mark.postgres
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOV = date(2026, 11, 1)
+OCT = date(2026, 10, 1)
+
+
+@dataclass
+class Postgres:
+    dsn: str
+    password: str | None
+
+
+@pytest.fixture(scope="session")
+def pg():
+    dsn = os.environ.get("VOTERPIPE_TEST_PG_DSN")
+    if dsn:
+        yield Postgres(dsn, psycopg2.extensions.parse_dsn(dsn).get("password"))
+        return
+    try:
+        server = pg_server.start_server()
+    except pg_server.PostgresUnavailable as exc:
+        print(f"skipping PostgreSQL tests: {exc}")
+        pytest.skip(f"no PostgreSQL server available: {exc}")
+    try:
+        yield Postgres(server.dsn, server.password)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def warehouse(pg):
+    schema = f"vp_test_{uuid.uuid4().hex[:8]}"
+    yield PostgresWarehouse(pg.dsn, schema)
+    conn = psycopg2.connect(pg.dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    conn.close()
+
+
+def _query(pg, text, params=None):
+    conn = psycopg2.connect(pg.dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(text, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def _write(root, state, snapshot, voters, **kwargs):
+    tables = warehouse_data.upstream_tables(state, snapshot, voters, **kwargs)
+    warehouse_data.write_upstream(root, state, snapshot, tables)
+    return tables
+
+
+def test_publish_then_query(pg, warehouse, data_root):
+    _write(data_root, "nc", NOV, 40, history_per_voter=2)
+    assert not warehouse.is_published("nc", NOV)
+
+    report = publish_snapshot(warehouse, "nc", NOV)
+
+    s = warehouse.schema
+    assert {name: t["rows"] for name, t in report["tables"].items()} == {
+        "voters_enriched": 40, "households": 20, "addresses": 20, "vote_history": 80,
+        "cohort_turnout": 4}
+    assert warehouse.is_published("nc", NOV)
+    assert _query(pg, f"SELECT count(*), count(DISTINCT voter_id), count(household_id), "
+                      f"count(county_fips), min(birth_year) > 1900 FROM {s}.voters_enriched") == [
+        (40, 40, 40, 40, True)]
+    # types survive the trip: dates, floats, booleans, integers
+    row = _query(pg, f"SELECT snapshot, birth_date IS NOT NULL, lon < 0, "
+                     f"household_likely_group_quarters, household_voter_count "
+                     f"FROM {s}.voters_enriched WHERE voter_id = 'NC0'")
+    assert row == [(NOV, True, True, False, 2)]
+    markers = _query(pg, f"SELECT table_name, row_count, checksum LIKE 'sha256:%%', nul_stripped "
+                         f"FROM {s}.publications ORDER BY table_name")
+    assert markers == sorted([(name, report["tables"][name]["rows"], True, 0) for name in TABLE_NAMES])
+    indexed = {r[0] for r in _query(
+        pg, "SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+        [s, "voters_enriched__nc_20261101"])}
+    assert any("(voter_id)" in d for d in indexed)
+    assert any("(household_id)" in d for d in indexed)
+    assert any("(county_fips, tract, block_group)" in d for d in indexed)
+
+
+def test_republish_replaces_never_duplicates(pg, warehouse, data_root):
+    _write(data_root, "nc", NOV, 30)
+    publish_snapshot(warehouse, "nc", NOV)
+    publish_snapshot(warehouse, "nc", NOV)
+    s = warehouse.schema
+    assert _query(pg, f"SELECT count(*) FROM {s}.voters_enriched") == [(30,)]
+    assert _query(pg, f"SELECT count(*) FROM {s}.publications") == [(len(TABLE_NAMES),)]
+
+    _write(data_root, "nc", NOV, 22, seed=5)  # the upstream stage was rebuilt
+    publish_snapshot(warehouse, "nc", NOV)
+    assert _query(pg, f"SELECT count(*) FROM {s}.voters_enriched") == [(22,)]
+    assert _query(pg, f"SELECT count(*) FROM {s}.households") == [(11,)]
+    # exactly one partition per table for the slice, no staging leftovers
+    tables = {r[0] for r in _query(pg, "SELECT tablename FROM pg_tables WHERE schemaname = %s", [s])}
+    assert {t for t in tables if "__" in t} == {f"{name}__nc_20261101" for name in TABLE_NAMES}
+    assert warehouse.is_published("nc", NOV)
+
+
+def test_two_snapshots_side_by_side_and_current_views(pg, warehouse, data_root):
+    _write(data_root, "nc", OCT, 10)
+    _write(data_root, "nc", NOV, 12)
+    _write(data_root, "oh", OCT, 6)
+    publish_snapshot(warehouse, "nc", NOV)
+    publish_snapshot(warehouse, "oh", OCT)
+    publish_snapshot(warehouse, "nc", OCT)  # published last but older: not current
+
+    s = warehouse.schema
+    assert _query(pg, f"SELECT state, snapshot, count(*) FROM {s}.voters_enriched "
+                      "GROUP BY 1, 2 ORDER BY 1, 2") == [("nc", OCT, 10), ("nc", NOV, 12), ("oh", OCT, 6)]
+    for view, expected in [("current_voters", [("nc", NOV, 12), ("oh", OCT, 6)]),
+                           ("current_households", [("nc", NOV, 6), ("oh", OCT, 3)]),
+                           ("current_addresses", [("nc", NOV, 6), ("oh", OCT, 3)]),
+                           ("current_vote_history", [("nc", NOV, 12), ("oh", OCT, 6)]),
+                           ("current_cohort_turnout", [("nc", NOV, 4), ("oh", OCT, 4)])]:
+        assert _query(pg, f"SELECT state, snapshot, count(*) FROM {s}.{view} "
+                          "GROUP BY 1, 2 ORDER BY 1, 2") == expected, view
+
+
+def test_hostile_values_arrive_intact_and_nul_is_stripped_and_counted(pg, warehouse, data_root):
+    _write(data_root, "nc", NOV, 20, hostile=True)
+    report = publish_snapshot(warehouse, "nc", NOV)
+    s = warehouse.schema
+    names = {r[0] for r in _query(pg, f"SELECT last_name FROM {s}.voters_enriched")}
+    lines = {r[0] for r in _query(pg, f"SELECT res_address_line FROM {s}.voters_enriched")}
+    expected = {value.replace("\x00", "") for value in warehouse_data.HOSTILE}
+    assert expected <= names and expected <= lines
+    # the empty string stays an empty string, distinct from NULL
+    assert _query(pg, f"SELECT count(*) FROM {s}.voters_enriched WHERE last_name = ''") == [(1,)]
+    assert _query(pg, f"SELECT count(*) FROM {s}.voters_enriched WHERE last_name IS NULL") == [(0,)]
+    stripped = report["tables"]["voters_enriched"]
+    assert stripped["nul_stripped_by_column"]["last_name"] == 1
+    assert stripped["nul_stripped_by_column"]["res_address_line"] == 1
+    assert _query(pg, f"SELECT nul_stripped FROM {s}.publications WHERE table_name = 'voters_enriched'") == [
+        (stripped["nul_stripped"],)]
+    assert warehouse.is_published("nc", NOV)
+
+
+def test_incompatible_data_is_rejected_with_reason_and_old_slice_kept(pg, warehouse, data_root):
+    tables = _write(data_root, "nc", NOV, 10)
+    publish_snapshot(warehouse, "nc", NOV)
+    turnout = tables["cohort_turnout"]
+    index = turnout.column_names.index("registered")
+    tables["cohort_turnout"] = turnout.set_column(index, "registered", turnout.column("registered").cast(pa.string()))
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables)
+    with pytest.raises(WarehouseInputError, match=r"cohort_turnout\.registered is bigint .* text"):
+        publish_snapshot(warehouse, "nc", NOV)
+    assert warehouse.is_published("nc", NOV)
+    assert _query(pg, f"SELECT count(*) FROM {warehouse.schema}.voters_enriched") == [(10,)]
+
+
+def test_complete_cross_checks_row_counts(pg, warehouse, data_root):
+    _write(data_root, "nc", NOV, 10)
+    publish_snapshot(warehouse, "nc", NOV)
+    conn = psycopg2.connect(pg.dsn)
+    with conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {warehouse.schema}.households WHERE household_id = 'a1'")
+    conn.close()
+    assert not warehouse.is_published("nc", NOV)
+
+
+KILL_SCRIPT = """
+import os, sys
+from datetime import date
+from pathlib import Path
+from voterpipe.warehouse import PostgresWarehouse, publish_snapshot
+publish_snapshot(PostgresWarehouse(os.environ["VOTERPIPE_PG_DSN"], sys.argv[1]), "nc",
+                 date.fromisoformat(sys.argv[2]), Path(sys.argv[3]))
+"""
+
+
+def test_killed_publish_leaves_old_snapshot_readable_and_rerun_completes(pg, warehouse, data_root):
+    _write(data_root, "nc", NOV, 50)
+    publish_snapshot(warehouse, "nc", NOV)
+    _write(data_root, "nc", NOV, 60_000, seed=9)  # a rebuilt, much larger snapshot
+
+    env = {**os.environ, "VOTERPIPE_PG_DSN": pg.dsn, "PYTHONPATH": str(REPO_ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, warehouse.schema, NOV.isoformat(),
+                             str(data_root)], env=env, cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watcher = psycopg2.connect(pg.dsn)
+    watcher.autocommit = True
+    copying = None
+    deadline = time.monotonic() + 60
+    try:
+        with watcher.cursor() as cur:
+            while time.monotonic() < deadline and proc.poll() is None:
+                cur.execute(
+                    "SELECT p.relid::regclass::text, p.tuples_processed FROM pg_stat_progress_copy p "
+                    "JOIN pg_stat_activity a ON a.pid = p.pid "
+                    "WHERE a.application_name = 'voterpipe-warehouse' AND p.tuples_processed > 1000")
+                found = cur.fetchone()
+                if found:
+                    copying = found
+                    proc.send_signal(signal.SIGKILL)
+                    break
+                time.sleep(0.01)
+    finally:
+        watcher.close()
+    proc.wait(timeout=30)
+    assert copying is not None, f"never saw the COPY running: {proc.stderr.read().decode()[-2000:]}"
+    assert proc.returncode == -signal.SIGKILL
+
+    # the old snapshot is untouched and complete
+    s = warehouse.schema
+    assert _query(pg, f"SELECT count(*) FROM {s}.voters_enriched") == [(50,)]
+    assert _query(pg, f"SELECT count(*) FROM {s}.current_voters") == [(50,)]
+    assert warehouse.is_published("nc", NOV)
+
+    publish_snapshot(warehouse, "nc", NOV)
+    assert _query(pg, f"SELECT count(*), count(DISTINCT voter_id) FROM {s}.voters_enriched") == [
+        (60_000, 60_000)]
+    assert warehouse.is_published("nc", NOV)
+    leftovers = _query(pg, "SELECT tablename FROM pg_tables WHERE schemaname = %s "
+                           "AND tablename LIKE %s", [s, "%loading"])
+    assert leftovers == []
+
+
+def test_password_never_in_logs_or_errors(pg, warehouse, data_root, caplog, capfd, monkeypatch):
+    if not pg.password:
+        pytest.skip("the test DSN has no password to look for")
+    caplog.set_level(logging.DEBUG)
+    _write(data_root, "nc", NOV, 8)
+    publish_snapshot(warehouse, "nc", NOV)
+    assert "host=" in caplog.text  # the server is named in logs...
+    assert pg.password not in repr(warehouse) and pg.password not in warehouse.describe()
+
+    wrong = pg.dsn.replace(pg.password, pg.password + "-wrong")
+    parts = psycopg2.extensions.parse_dsn(pg.dsn)
+    url = (f"postgresql://{parts.get('user', 'x')}:{pg.password}@{parts.get('host', 'localhost')}:1/"
+           f"{parts.get('dbname', 'postgres')}")
+    malformed = f"{pg.dsn} this-is-not=a-known-option"
+    errors = []
+    for dsn in (wrong, url, malformed):
+        with pytest.raises(WarehouseConnectionError) as caught:
+            PostgresWarehouse(dsn, warehouse.schema).publish(source_files("nc", NOV))
+        logging.getLogger("voterpipe.warehouse").error("publish failed", exc_info=caught.value)
+        errors.append("".join(traceback.format_exception(caught.value)))
+    assert "password authentication failed" in errors[0]
+
+    # the same through Luigi, which logs the failing complete() with its traceback
+    pytest.importorskip("voterpipe.tasks.cohorts")
+    from voterpipe.tasks.publish import PublishSnapshot
+
+    monkeypatch.setenv("VOTERPIPE_PG_DSN", wrong)
+    config = luigi.configuration.get_config()
+    config.set("warehouse", "backend", "postgres")
+    config.set("warehouse", "schema", warehouse.schema)
+    try:
+        assert not luigi.build([PublishSnapshot(state="nc", snapshot=NOV)], local_scheduler=True)
+    finally:
+        config.set("warehouse", "backend", "duckdb")
+        config.set("warehouse", "schema", "voterpipe")
+    out, err = capfd.readouterr()
+    everything = caplog.text + out + err + "".join(errors)
+    assert "password authentication failed" in everything
+    for secret in (pg.password, pg.password + "-wrong"):
+        assert secret not in everything
+
+
+def test_redact_and_describe_dsn():
+    dsn = "host=db.example port=5432 dbname=vp user=loader password='s3 cr\\'et'"
+    assert "s3" not in describe_dsn(dsn) and describe_dsn(dsn) == "host=db.example port=5432 dbname=vp user=loader"
+    assert redact("failed for s3 cr'et here", dsn) == "failed for *** here"
+    url = "postgresql://loader:hunter2@db.example:5432/vp"
+    assert redact(f"could not connect: {url}", url) == "could not connect: postgresql://loader:***@db.example:5432/vp"
