@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     fast_share = sum(parse.tag_fast(parse.preprocess_line(s)[0]) is not None for s in sample) / len(sample)
     results = {
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # other jobs share the cores
         "voters": voters.num_rows,
         "unique_address_strings": unique,
         "processes": processes,

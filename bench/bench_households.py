@@ -6,6 +6,7 @@ Run: .venv/bin/python -m bench.bench_households [voters]
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import date
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     households, members = build_households(voters, links, addresses, geocodes, SNAPSHOT)
     seconds = time.perf_counter() - start
     results = {
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),  # other jobs share the cores
         "voters": n_voters,
         "households": len(households),
         "seconds": round(seconds, 2),

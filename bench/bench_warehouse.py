@@ -103,7 +103,9 @@ def main(voters: int = 1_000_000) -> dict:
                 "publish_all_tables_rows": all_rows,
                 "publish_all_tables_rows_per_s": round(all_rows / pg_report["seconds"]),
                 "swap_seconds": pg_report.get("swap_seconds"),
-                "tables": {k: {"rows": v["rows"], "seconds": v["seconds"]} for k, v in pg_report["tables"].items()},
+                "tables": {k: {key: v[key] for key in ("rows", "seconds", "copy_seconds", "index_seconds",
+                                                       "analyze_seconds")}
+                           for k, v in pg_report["tables"].items()},
                 "server": "throwaway pg_server, " + ", ".join(
                     f"{k}={v}" for k, v in {**pg_server.THROWAWAY_SETTINGS, **BENCH_SERVER_SETTINGS}.items())
                 if server else "VOTERPIPE_TEST_PG_DSN",

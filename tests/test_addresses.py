@@ -239,6 +239,8 @@ def test_repeated_label_falls_back_to_first_run_and_is_ambiguous():
     assert result[8] == "ambiguous"
     assert result[0] == "123"
     assert result[5:7] == ("APT", "1")
+    assert parse.normalise_line("123 MAIN ST APT 1 APT 2")[2:9] == ("MAIN", "ST", "", "APT", "1",
+                                                                    "123 MAIN ST APT 1", "ambiguous")
 
 
 STREET_CASES = [
@@ -466,3 +468,17 @@ def test_hash_collisions_never_merge_or_mismatch_strings(monkeypatch):
     assert list(codes) == [0, 1, 0, 2, 1]
     index = keyhash.StringIndex(pa.array(["c", "a"]))
     assert list(index.positions(pa.array(["c", "a", "z"]))) == [0, -1, -1]  # 'a' is a miss, never 'c'
+
+
+def test_rows_with_the_same_key_are_one_address_string_even_when_other_columns_differ():
+    voters = pa.table({
+        "voter_id": ["A", "B", "C", "D"],
+        "res_address_line": ["123 MAIN ST", "123 MAIN ST", None, ""],
+        "res_street_name": ["MAIN", None, "OAK", "OAK"],  # ignored where a line is given
+        "res_house_number": ["123", None, "9", "9"],
+        "res_zip5": ["27601"] * 4,
+    })
+    result = normalise.normalise_addresses(voters, "nc", processes=1)
+    assert result.stats["unique_address_strings"] == 2
+    keys = result.voter_addresses["address_key"].to_pylist()
+    assert keys[0] == keys[1] and keys[2] == keys[3] and keys[0] != keys[2]

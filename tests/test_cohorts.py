@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from voterpipe import cohorts, schema
+from voterpipe import cohorts, schema, storage
 from voterpipe.ages import MAX_PLAUSIBLE_AGE, MIN_PLAUSIBLE_AGE
 
 SNAPSHOT = date(2026, 11, 1)
@@ -285,3 +285,56 @@ def test_written_files_follow_the_schemas(tables, tmp_path):
     rows = voter_cohorts.to_pandas().set_index("voter_id")
     assert rows.loc["v9", "age_band_default"] == "18-24" and rows.loc["v5", "generation"] == "unknown"
     assert rows.loc["v1", "tract"] == "37001020100" and rows.loc["v1", "snapshot"] == SNAPSHOT
+
+
+def test_luigi_tasks_write_cohorts_transitions_and_report(data_root):
+    """AnalyseCohorts and ReportSnapshot through Luigi over published upstream stages; the earlier
+    snapshot exists only as a canonical roll, so transitions come from the canonical fallback."""
+    import luigi
+    import pyarrow as pa
+
+    from voterpipe.tasks.cohorts import AnalyseCohorts, ReportSnapshot
+
+    def publish(layer, snapshot, tables):
+        directory = storage.stage_dir(layer, "nc", snapshot)
+        directory.mkdir(parents=True)
+        for name, (frame, target) in tables.items():
+            storage.write_parquet(schema.conform(pa.Table.from_pandas(frame, preserve_index=False), target),
+                                  directory / name)
+        storage.write_manifest(directory, {"stage": layer})
+
+    earlier = date(2026, 10, 1)
+    old_voters = _voters()
+    old_voters = old_voters[old_voters["voter_id"] != "v4"].copy()  # v4 registers later
+    old_voters.loc[old_voters["voter_id"] == "v3", "party"] = "REP"  # v3 switches to DEM
+    publish("canonical", earlier, {"voters.parquet": (old_voters, schema.VOTERS),
+                                   "history.parquet": (_history(), schema.HISTORY)})
+    voter_households, households, geocodes = _households()
+    publish("canonical", SNAPSHOT, {"voters.parquet": (_voters(), schema.VOTERS),
+                                    "history.parquet": (_history(), schema.HISTORY),
+                                    "rejects.parquet": (pd.DataFrame({"reason": ["x"]}), schema.REJECTS)})
+    publish("households", SNAPSHOT, {"voter_households.parquet": (voter_households, schema.VOTER_HOUSEHOLDS),
+                                     "households.parquet": (households, schema.HOUSEHOLDS)})
+    publish("geocoded", SNAPSHOT, {"geocodes.parquet": (geocodes, schema.GEOCODES)})
+
+    result = luigi.build([ReportSnapshot(state="nc", snapshot=SNAPSHOT)], local_scheduler=True,
+                         detailed_summary=True, log_level="WARNING")
+    assert result.status.name == "SUCCESS", result.summary_text
+    cohorts_dir = AnalyseCohorts(state="nc", snapshot=SNAPSHOT).output()
+    manifest = cohorts_dir.manifest()
+    assert manifest["previous_snapshot"] == earlier.isoformat() and manifest["voters"] == 10
+    transitions = pq.read_table(cohorts_dir.file("transitions.parquet")).to_pandas()
+    totals = transitions[transitions["dimension"] == "all"].set_index("change")["voters"].to_dict()
+    assert totals == {"new_registrant": 1, "party_switch": 1}  # no address keys before: no moves
+    assert (storage.stage_dir("reporting", "nc", SNAPSHOT) / "report.html").stat().st_size > 10_000
+
+
+def test_band_lookup_for_large_whole_number_arrays_matches_the_plain_rule(config):
+    rng = np.random.default_rng(5)
+    ages = rng.integers(MIN_PLAUSIBLE_AGE - 3, MAX_PLAUSIBLE_AGE + 3, 20_000).astype(float)
+    ages[rng.random(len(ages)) < 0.05] = np.nan
+    for bands in (*config.age_schemes.values(), config.tenure_bands):
+        fast = cohorts.band_codes(ages, bands)  # table lookup path (large, whole numbers)
+        plain = np.concatenate([cohorts.band_codes(chunk, bands) for chunk in np.array_split(ages, 4)])
+        assert (fast == plain).all()
+        assert (fast[np.isnan(ages)] == len(bands)).all()

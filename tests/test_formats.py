@@ -199,3 +199,10 @@ def test_large_arrays_parse_per_distinct_value_with_the_same_counts():
     assert big.to_pylist()[:6] == small[0][0].to_pylist()
     zips, bad_zips = parse_zip(pa.array(["27513", "ABCDE", None] * 3000), "zip5")
     assert bad_zips == 3000 and zips.null_count == 6000
+
+
+def test_unknown_layout_error_never_shows_a_data_row(tmp_path):
+    headerless = _write(tmp_path / "ncvoter_Statewide.txt", ["92\tWAKE\tBB000001\tSMITH\tANN\t27513"])
+    with pytest.raises(LayoutError) as info:
+        detect_file(headerless, layouts_for_state("nc"))
+    assert "SMITH" not in str(info.value) and "looks like data" in str(info.value)

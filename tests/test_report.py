@@ -52,16 +52,21 @@ def stage_dirs(tmp_path):
         "reason": ["bad date in registr_dt", "wrong field count", "wrong field count", "unknown ncid"],
     })
     storage.write_parquet(schema.conform(pa.Table.from_pandas(rejects), schema.REJECTS), canonical / "rejects.parquet")
-    storage.write_manifest(canonical, {"sources": [
-        {"file": "ncvoter_Statewide.txt", "rows_read": 13, "sha256": "ab" * 32},
-        {"file": "ncvhis_Statewide.txt", "rows_read": 20, "sha256": "cd" * 32}]})
+    storage.write_manifest(canonical, {  # the shape voterpipe.formats.importer writes
+        "layout": "nc_ncvoter_2022", "totals": {"rows_read": 30, "rows_loaded": 26, "rows_rejected": 4},
+        "files": [
+            {"file": "ncvoter_Statewide.txt", "role": "voters", "rows_read": 13, "rows_loaded": 10,
+             "rows_rejected": 3, "sha256": "ab" * 32},
+            {"file": "ncvhis_Statewide.txt", "role": "history", "rows_read": 17, "rows_loaded": 16,
+             "rows_rejected": 1}]})  # no checksum recorded: the report computes it from 01_raw
     geocoded = tmp_path / "04"
     geocoded.mkdir()
     storage.write_manifest(geocoded, {"match_rate_by_county": {
         "001": {"addresses": 3, "match": 1, "match_rate": 0.5}, "002": {"addresses": 1, "match": 1, "match_rate": 1.0}}})
     raw = tmp_path / "01"
     raw.mkdir()
-    (raw / "extra_layout.txt").write_text("synthetic layout notes\n")
+    (raw / "ncvhis_Statewide.txt").write_text("synthetic history bytes\n")
+    (raw / "ignored_readme.txt").write_text("not a source the importer listed\n")
     return {"cohorts_dir": cohorts_dir, "canonical_dir": canonical, "geocoded_dir": geocoded, "raw_dir": raw}
 
 
@@ -78,8 +83,9 @@ def test_report_embeds_every_chart_and_writes_their_csvs(stage_dirs, tmp_path):
         assert (out / f"{slug}.csv").is_file() and (out / f"{slug}.png").stat().st_size > 5000
         assert f"href='{slug}.csv'" in page
     assert "2026-11-01" in page and "ncvoter_Statewide.txt" in page and "ab" * 32 in page
-    # The raw drop's extra file is checksummed by the report itself.
-    assert storage.file_sha256(stage_dirs["raw_dir"] / "extra_layout.txt") in page
+    # The history file's checksum is computed from the raw drop; unlisted raw files are left out.
+    assert storage.file_sha256(stage_dirs["raw_dir"] / "ncvhis_Statewide.txt") in page
+    assert "ignored_readme.txt" not in page
     assert "REP -&gt; DEM" in page  # the party switch table
 
     turnout = pd.read_csv(out / "01_turnout_by_age.csv")
@@ -101,7 +107,8 @@ def test_report_embeds_every_chart_and_writes_their_csvs(stage_dirs, tmp_path):
     provenance = sources.provenance.set_index("file")
     assert provenance.loc["ncvoter_Statewide.txt", "rows_loaded"] == 10
     assert provenance.loc["ncvoter_Statewide.txt", "rows_rejected"] == 3
-    assert provenance.loc["ncvhis_Statewide.txt", "rows_read"] == 20
+    assert provenance.loc["ncvhis_Statewide.txt", "rows_read"] == 17
+    assert "nc_ncvoter_2022" in page
 
 
 def test_first_snapshot_report_says_there_is_nothing_to_compare(stage_dirs, tmp_path):

@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voterpipe import schema, storage
-from voterpipe.ages import MAX_PLAUSIBLE_AGE, MIN_PLAUSIBLE_AGE, ages_as_of
+from voterpipe.ages import AGE_METHODS, MAX_PLAUSIBLE_AGE, MIN_PLAUSIBLE_AGE, ages_as_of
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[1] / "config" / "cohorts.toml"
 
@@ -51,6 +51,7 @@ TURNOUT_CODES = (
     "super_voter", "consistent", "sporadic", "lapsed", "never_voted", "new_registrant", "unknown",
 )
 TRANSITION_CHANGES = ("new_registrant", "removed", "moved", "party_switch")
+TRANSITION_DIMENSIONS = ["all", "age_band_default", "generation", "party", "turnout_cohort", "county_code"]
 NO_HOUSEHOLD = "no_household"
 _EPOCH = np.datetime64("1970-01-01", "D")
 
@@ -160,6 +161,14 @@ def load_cohort_config(path: Path | str | None = None) -> CohortConfig:
 def band_codes(values: np.ndarray, bands: tuple[Band, ...]) -> np.ndarray:
     """Index of the band each value falls in; len(bands) (= unknown) for NaN or uncovered values."""
     values = np.asarray(values, dtype=float)
+    finite = values[~np.isnan(values)]
+    if len(values) > 10_000 and len(finite) and (finite == np.floor(finite)).all() \
+            and finite.max() - finite.min() < 10_000:
+        # Whole numbers over a short range (ages, years): band each distinct value once.
+        low = int(finite.min())
+        table = np.append(band_codes(np.arange(low, int(finite.max()) + 1, dtype=float), bands), len(bands))
+        offsets = np.where(np.isnan(values), len(table) - 1, values - low).astype(np.int64)
+        return table[offsets]
     lows = np.array([-np.inf if b.low is None else b.low for b in bands], dtype=float)
     highs = np.array([np.inf if b.high is None else b.high for b in bands], dtype=float)
     index = np.searchsorted(lows, values, side="right") - 1
@@ -189,7 +198,7 @@ def _day_number(day: date) -> int:
     return int((np.datetime64(day, "D") - _EPOCH).astype(np.int64))
 
 
-class _Roll:
+class Roll:
     """Per-voter arrays reused for every as-of date (birth data is de-duplicated first)."""
 
     def __init__(self, voters: pd.DataFrame, config: CohortConfig):
@@ -197,13 +206,18 @@ class _Roll:
         birth_date = pd.to_datetime(voters["birth_date"].reset_index(drop=True), errors="coerce")
         birth_year = pd.to_numeric(voters["birth_year"].reset_index(drop=True), errors="coerce")
         bd_days = _day_numbers(birth_date)
-        key = np.where(np.isnan(bd_days), -10**7, bd_days) * 10_000 + np.nan_to_num(birth_year.to_numpy(float), nan=-1)
+        # One number per (birth date, birth year) pair; years outside 0..9998 are implausible anyway.
+        year_key = np.clip(np.nan_to_num(birth_year.to_numpy(float), nan=-1), -1, 9999)
+        key = np.where(np.isnan(bd_days), -10**7, bd_days) * 10_000 + year_key
         _, first, self._inverse = np.unique(key, return_index=True, return_inverse=True)
         self._birth_date = birth_date.iloc[first].reset_index(drop=True)
         self._birth_year = birth_year.iloc[first].reset_index(drop=True)
         reg = _day_numbers(voters["registered_on"].reset_index(drop=True))
         reg[reg < _day_number(config.tenure_placeholder_before)] = np.nan
         self.registered_days = reg  # NaN: missing or placeholder
+        stamps = pd.DatetimeIndex(np.where(np.isnan(reg), 0, reg).astype("int64").astype("datetime64[D]"))
+        self._reg_year = stamps.year.to_numpy()
+        self._reg_month_day = (stamps.month * 100 + stamps.day).to_numpy()
         year_from_date = birth_date.dt.year.to_numpy(dtype=float, na_value=np.nan)
         self.birth_year_used = np.where(np.isnan(year_from_date), birth_year.to_numpy(float), year_from_date)
 
@@ -215,12 +229,9 @@ class _Roll:
     def tenure_years(self, as_of: date) -> np.ndarray:
         """Whole years registered as of `as_of`; NaN when unknown or registered after `as_of`."""
         reg = self.registered_days
-        known = ~np.isnan(reg)
-        days = np.where(known, reg, 0).astype("int64").astype("datetime64[D]")
-        stamps = pd.DatetimeIndex(days)
-        before_anniversary = (stamps.month > as_of.month) | ((stamps.month == as_of.month) & (stamps.day > as_of.day))
-        years = np.array(as_of.year - stamps.year - before_anniversary.astype(int), dtype=float)
-        years[~known | (reg > _day_number(as_of))] = np.nan
+        before_anniversary = self._reg_month_day > as_of.month * 100 + as_of.day
+        years = (as_of.year - self._reg_year - before_anniversary).astype(float)
+        years[np.isnan(reg) | (reg > _day_number(as_of))] = np.nan
         return years
 
 
@@ -337,7 +348,9 @@ def index_votes(voter_ids: pd.Series, history: pd.DataFrame, snapshot: date, con
     )
 
 
-def turnout_cohort_codes(registered_days: np.ndarray, votes: VoteIndex, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def turnout_cohort_codes(
+    registered_days: np.ndarray, votes: VoteIndex, n: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(generals_eligible, generals_voted, turnout cohort code index into TURNOUT_CODES)."""
     eligible = np.zeros(n, dtype=np.int8)
     voted = np.zeros(n, dtype=np.int8)
@@ -376,14 +389,20 @@ def turnout_cohort_codes(registered_days: np.ndarray, votes: VoteIndex, n: int) 
 
 # --- per-voter cohorts -------------------------------------------------------------------------
 
+def _nullable_int16(values: np.ndarray) -> pd.arrays.IntegerArray:
+    missing = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int16), missing)
+
+
 def _party_categories(party: pd.Series, config: CohortConfig) -> list[str]:
     seen = [p for p in pd.unique(party.dropna()) if p not in config.party_order and p != config.unknown]
     return [*config.party_order, *sorted(map(str, seen)), config.unknown]
 
 
 def _categorical(values: pd.Series, categories: list[str], unknown: str) -> pd.Categorical:
-    filled = values.astype(object).where(values.notna(), unknown)
-    return pd.Categorical(filled, categories=categories)
+    """`values` as a Categorical over `categories`; nulls become `unknown` (the last category)."""
+    codes = pd.Categorical(values, categories=categories).codes
+    return pd.Categorical.from_codes(np.where(codes < 0, categories.index(unknown), codes), categories=categories)
 
 
 def _clean_district(raw: str | None) -> str | None:
@@ -434,7 +453,11 @@ def voter_households_and_geography(
     """
     n = len(voters)
     ids = _column(voters, "voter_id")
-    household_id = _column(voter_households, "household_id").take(_positions(_column(voter_households, "voter_id"), ids))
+    linked_ids = _column(voter_households, "voter_id")
+    if len(linked_ids) == n and pc.all(pc.fill_null(pc.equal(linked_ids, ids), False)).as_py() is not False:
+        household_id = _column(voter_households, "household_id")  # same rows in the same order
+    else:
+        household_id = _column(voter_households, "household_id").take(_positions(linked_ids, ids))
     hh_pos = _positions(_column(households, "household_id"), household_id)
     if len(households):
         sizes = pa.array(pd.to_numeric(households["voter_count"], errors="coerce").reset_index(drop=True),
@@ -462,8 +485,8 @@ def voter_households_and_geography(
         from_state = normalise_district(_column(voters, name))
         use_geocode = pc.is_valid(from_geocode)
         out[name] = pc.coalesce(from_geocode, from_state)
-        source = pc.if_else(use_geocode, "geocode",
-                            pc.if_else(pc.and_(pc.equal(source, "none"), pc.is_valid(from_state)), "state_file", source))
+        state_only = pc.and_(pc.equal(source, "none"), pc.is_valid(from_state))
+        source = pc.if_else(use_geocode, "geocode", pc.if_else(state_only, "state_file", source))
     out["district_source"] = source
     state_fips, county_fips, tract = (pc.fill_null(geocoded(c), "") for c in ("state_fips", "county_fips", "tract"))
     long_form = pc.equal(pc.utf8_length(tract), 11)
@@ -480,11 +503,11 @@ def voter_households_and_geography(
 
 def assign_cohorts(
     voters: pd.DataFrame, votes: VoteIndex, snapshot: date, config: CohortConfig,
-    roll: _Roll | None = None,
+    roll: Roll | None = None,
 ) -> pd.DataFrame:
     """Every cohort label per voter as of the snapshot (columns of schema.VOTER_COHORTS without
     household and geography ones). Missing or placeholder data gives the 'unknown' label."""
-    roll = roll or _Roll(voters, config)
+    roll = roll or Roll(voters, config)
     unknown = config.unknown
     age, method = roll.ages(snapshot)
     out = pd.DataFrame({
@@ -492,8 +515,8 @@ def assign_cohorts(
         "county_code": voters["county_code"].reset_index(drop=True),
         "county_name": voters["county_name"].reset_index(drop=True) if "county_name" in voters else None,
         "status": voters["status"].reset_index(drop=True),
-        "age": pd.array(np.where(np.isnan(age), pd.NA, age), dtype="Int16") if len(age) else pd.array([], dtype="Int16"),
-        "age_method": method,
+        "age": _nullable_int16(age),
+        "age_method": pd.Categorical(method, categories=list(AGE_METHODS)),
     })
     for name, bands in config.age_schemes.items():
         out[f"age_band_{name}"] = band_labels(age, bands, unknown)
@@ -501,7 +524,7 @@ def assign_cohorts(
     out["generation"] = band_labels(birth_year, config.generations, unknown)
     out["registered_on"] = pd.to_datetime(voters["registered_on"].reset_index(drop=True), errors="coerce")
     tenure = roll.tenure_years(snapshot)
-    out["tenure_years"] = pd.array(np.where(np.isnan(tenure), pd.NA, tenure), dtype="Int16") if len(tenure) else pd.array([], dtype="Int16")
+    out["tenure_years"] = _nullable_int16(tenure)
     out["tenure_band"] = band_labels(tenure, config.tenure_bands, unknown)
     party = voters["party"].reset_index(drop=True)
     out["party"] = _categorical(party, _party_categories(party, config), unknown)
@@ -528,7 +551,7 @@ def _codes(values: pd.Series, unknown: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cohort_turnout(
-    cohorts: pd.DataFrame, votes: VoteIndex, roll: _Roll, state: str, config: CohortConfig,
+    cohorts: pd.DataFrame, votes: VoteIndex, roll: Roll, state: str, config: CohortConfig,
 ) -> pd.DataFrame:
     """Registered, voted and turnout by election x geography level x cohort dimension x cohort.
 
@@ -595,7 +618,8 @@ def cohort_turnout(
                 columns["election"].append(np.full(k, position))
                 columns["level"].append(np.full(k, level_index))
                 columns["geography"].append(geo_labels[geo_index])
-                columns["geography_name"].append(np.full(k, None, dtype=object) if geo_names is None else geo_names[geo_index])
+                columns["geography_name"].append(
+                    np.full(k, None, dtype=object) if geo_names is None else geo_names[geo_index])
                 columns["dimension"].append(np.full(k, dimension_index))
                 columns["cohort"].append(dim_labels[present % width])
                 columns["registered"].append(reg_count[present].astype(np.int64))
@@ -688,20 +712,24 @@ def party_mix_by_cohort(voter_cohorts: pd.DataFrame, dimensions: list[str]) -> p
 def geocode_coverage_by_county(voter_cohorts: pd.DataFrame) -> pd.DataFrame:
     """Per county: voters, voters with a usable address (a household), voters whose household
     address geocoded to a match, and the match rate over all voters."""
+    codes, labels = _codes(voter_cohorts["county_code"], "unknown")
+    size = len(labels)
+    voters = np.bincount(codes, minlength=size)
+    with_address = np.bincount(codes, weights=voter_cohorts["household_id"].notna().to_numpy(), minlength=size)
+    geocoded = np.bincount(codes, weights=voter_cohorts["geocoded"].to_numpy(dtype=bool), minlength=size)
+    names = np.full(size, None, dtype=object)
+    if "county_name" in voter_cohorts:
+        _, first = np.unique(codes, return_index=True)
+        names[codes[first]] = voter_cohorts["county_name"].to_numpy(dtype=object)[first]
+    present = np.flatnonzero(voters)
     frame = pd.DataFrame({
-        "county_code": voter_cohorts["county_code"].astype(object).fillna("unknown"),
-        "county_name": voter_cohorts["county_name"].astype(object) if "county_name" in voter_cohorts else None,
-        "with_address": voter_cohorts["household_id"].notna(),
-        "geocoded": voter_cohorts["geocoded"].astype(bool),
+        "county_code": labels[present], "county_name": names[present],
+        "voters": voters[present].astype(np.int64),
+        "voters_with_address": with_address[present].astype(np.int64),
+        "voters_geocoded": geocoded[present].astype(np.int64),
     })
-    grouped = frame.groupby("county_code", sort=True).agg(
-        county_name=("county_name", "first"), voters=("geocoded", "size"),
-        voters_with_address=("with_address", "sum"), voters_geocoded=("geocoded", "sum"),
-    ).reset_index()
-    for column in ("voters", "voters_with_address", "voters_geocoded"):
-        grouped[column] = grouped[column].astype(np.int64)
-    grouped["geocode_rate"] = grouped["voters_geocoded"] / grouped["voters"]
-    return grouped
+    frame["geocode_rate"] = frame["voters_geocoded"] / frame["voters"]
+    return frame
 
 
 # --- snapshot-over-snapshot -------------------------------------------------------------------
@@ -776,9 +804,9 @@ class CohortTables:
 
 
 def cohorts_for_roll(voters: pd.DataFrame, history: pd.DataFrame, snapshot: date,
-                     config: CohortConfig) -> tuple[pd.DataFrame, VoteIndex, _Roll]:
+                     config: CohortConfig) -> tuple[pd.DataFrame, VoteIndex, Roll]:
     """Per-voter cohorts for one roll and its history (no households or geography)."""
-    roll = _Roll(voters, config)
+    roll = Roll(voters, config)
     votes = index_votes(voters["voter_id"], history, snapshot, config)
     return assign_cohorts(voters, votes, snapshot, config, roll), votes, roll
 
@@ -801,7 +829,7 @@ def analyse_cohorts(
     dims = [d for d in config.dimensions() if d != "tenure_band"]
     transitions = None
     if previous is not None:
-        transitions = snapshot_transitions(previous, cohorts, ["all", *config.age_columns()[:1], "generation", "party", "turnout_cohort", "county_code"])
+        transitions = snapshot_transitions(previous, cohorts, TRANSITION_DIMENSIONS)
     elections = votes.elections.copy()
     summary = {
         "voters": int(len(cohorts)),
@@ -811,7 +839,7 @@ def analyse_cohorts(
         "elections": int(len(elections)),
         "generals_considered": [d.date().isoformat() for d in
                                 elections.loc[elections["is_general_considered"], "election_date"].sort_values()],
-        "age_methods": {k: int(v) for k, v in pd.Series(cohorts["age_method"]).value_counts().items()},
+        "age_methods": {k: int(v) for k, v in cohorts["age_method"].value_counts(sort=False).items() if v},
         "turnout_cohorts": {k: int(v) for k, v in cohorts["turnout_cohort"].value_counts(sort=False).items()},
         "district_sources": {k: int(v) for k, v in pd.Series(cohorts["district_source"]).value_counts().items()},
         "voters_geocoded": int(cohorts["geocoded"].sum()),

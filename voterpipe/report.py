@@ -18,10 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-from matplotlib.ticker import FuncFormatter, PercentFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter  # noqa: E402
 
 from voterpipe import storage  # noqa: E402
-from voterpipe.cohorts import OUTPUT_FILES, TURNOUT_CODES, CohortConfig, load_cohort_config  # noqa: E402
+from voterpipe.cohorts import OUTPUT_FILES, CohortConfig, load_cohort_config  # noqa: E402
 
 PARTY_COLOURS = {
     "DEM": "#2166ac", "REP": "#b2182b", "UNA": "#7f7f7f", "LIB": "#e6ab02", "GRE": "#1b9e77",
@@ -54,7 +54,8 @@ class ReportSources:
     registrations: pd.DataFrame  # generation, party, status, voters
     transitions: pd.DataFrame | None = None
     rejects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["source_file", "reason", "rejected"]))
-    provenance: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["file", "rows_loaded", "rows_rejected", "sha256"]))
+    provenance: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["file", "role", "rows_read", "rows_loaded", "rows_rejected", "sha256"]))
     cohort_manifest: dict = field(default_factory=dict)
     geocode_manifest: dict = field(default_factory=dict)
     import_manifest: dict = field(default_factory=dict)
@@ -124,10 +125,11 @@ def _import_counts(canonical_dir: Path) -> tuple[pd.DataFrame, pd.Series]:
 def _walk_file_records(node: Any, found: list[dict]) -> None:
     """Collect manifest dicts that describe a file (they carry a checksum)."""
     if isinstance(node, dict):
-        if any(k in node for k in CHECKSUM_KEYS) and any(k in node for k in NAME_KEYS):
+        if any(k in node for k in NAME_KEYS) and any(k in node for k in (*CHECKSUM_KEYS, *ROW_KEYS)):
             found.append(node)
         for key, value in node.items():
-            if isinstance(value, dict) and any(k in value for k in CHECKSUM_KEYS) and not any(k in value for k in NAME_KEYS):
+            keyed_by_name = isinstance(value, dict) and not any(k in value for k in NAME_KEYS)
+            if keyed_by_name and any(k in value for k in CHECKSUM_KEYS):
                 found.append({"file": key, **value})  # {"ncvoter.txt": {"sha256": ...}}
             else:
                 _walk_file_records(value, found)
@@ -149,7 +151,9 @@ def file_provenance(import_manifest: dict, loaded: pd.Series, rejects: pd.DataFr
     for record in records:
         name = Path(str(next(record[k] for k in NAME_KEYS if k in record))).name
         entry = rows.setdefault(name, {"file": name})
-        entry["sha256"] = next(str(record[k]) for k in CHECKSUM_KEYS if k in record)
+        checksum = next((str(record[k]) for k in CHECKSUM_KEYS if record.get(k)), None)
+        if checksum:
+            entry["sha256"] = checksum
         if isinstance(record.get("role"), str):
             entry["role"] = record["role"]
         for key in ROW_KEYS:
@@ -163,12 +167,19 @@ def file_provenance(import_manifest: dict, loaded: pd.Series, rejects: pd.DataFr
     for name in set(loaded.index) | set(rejected.index):
         rows.setdefault(Path(str(name)).name, {"file": Path(str(name)).name})
     if raw_dir is not None and Path(raw_dir).is_dir():
-        for path in sorted(p for p in Path(raw_dir).rglob("*") if p.is_file() and not p.name.startswith(".")):
+        # The raw drop fills in missing checksums; it adds files only when the import manifest
+        # listed none (files the importer ignored are not sources of this snapshot).
+        listed = bool(records)
+        for path in sorted(p for p in Path(raw_dir).rglob("*")
+                           if p.is_file() and not p.name.startswith(".") and p.name != storage.MANIFEST):
+            if listed and path.name not in rows:
+                continue
             entry = rows.setdefault(path.name, {"file": path.name})
             if "sha256" not in entry:
                 entry["sha256"] = storage.file_sha256(path)
     loaded_by_name = loaded.groupby(lambda n: Path(str(n)).name).sum() if len(loaded) else pd.Series(dtype=np.int64)
-    rejected_by_name = rejected.groupby(lambda n: Path(str(n)).name).sum() if len(rejected) else pd.Series(dtype=np.int64)
+    rejected_by_name = (rejected.groupby(lambda n: Path(str(n)).name).sum() if len(rejected)
+                        else pd.Series(dtype=np.int64))
     for name, entry in rows.items():
         entry.setdefault("rows_loaded", int(loaded_by_name.get(name, 0)))
         entry.setdefault("rows_rejected", int(rejected_by_name.get(name, 0)))
@@ -188,9 +199,9 @@ class Chart:
 
 
 def _bar_labels(ax, bars, fmt: Callable[[float], str], fontsize: float = 7) -> None:
+    """Value labels above vertical bars."""
     for bar in bars:
-        height = bar.get_width() if bar.get_height() < 1 and bar.get_width() > 1 else bar.get_height()
-        ax.annotate(fmt(height), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+        ax.annotate(fmt(bar.get_height()), (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                     ha="center", va="bottom", fontsize=fontsize, xytext=(0, 1), textcoords="offset points")
 
 
@@ -210,7 +221,14 @@ def turnout_by_age_chart(sources: ReportSources, config: CohortConfig) -> Chart:
     title = "Turnout by age band in each general election"
     if data.empty:
         return Chart("01_turnout_by_age", title, caption + " No general election in the vote history.", data)
-    present = [b for b in bands if b in set(data["age_band"])]
+    # Bands too small to read as a rate (e.g. a handful of pre-registered 16-year-olds) stay in the
+    # CSV but are left off the chart.
+    share = data["registered"] / data.groupby("election_date")["registered"].transform("sum")
+    shown = set(data.loc[share >= 0.005, "age_band"])
+    present = [b for b in bands if b in shown]
+    hidden = [b for b in bands if b in set(data["age_band"]) and b not in shown]
+    if hidden:
+        caption += f" Left off the chart (under 0.5% of registered voters; numbers in the CSV): {', '.join(hidden)}."
     dates = list(pd.to_datetime(generals["election_date"]).dt.date) or sorted(set(data["election_date"]))
     dates = [d for d in dates if d in set(data["election_date"])]
     fig, ax = plt.subplots(figsize=(10, 4.8))
@@ -226,11 +244,12 @@ def turnout_by_age_chart(sources: ReportSources, config: CohortConfig) -> Chart:
     ax.set_xticks(x, present)
     ax.set_xlabel("Age band (age on election day)")
     ax.set_ylabel("Turnout (% of registered voters)")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 112)  # headroom for the legend row
+    ax.set_yticks(range(0, 101, 20))
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_title(f"{title}, {sources.state.upper()}")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncols=min(len(dates), 4), loc="upper left")
+    ax.legend(fontsize=7.5, ncols=min(len(dates), 6), loc="upper left")
     fig.tight_layout()
     return Chart("01_turnout_by_age", title, caption, data, fig)
 
@@ -238,8 +257,8 @@ def turnout_by_age_chart(sources: ReportSources, config: CohortConfig) -> Chart:
 def registrations_chart(sources: ReportSources, config: CohortConfig) -> Chart:
     frame = sources.registrations.groupby(["generation", "party"], as_index=False)["voters"].sum()
     generations = [g.label for g in config.generations] + [config.unknown]
-    parties = [p for p in (*config.party_order, *sorted(set(frame["party"]) - set(config.party_order) - {config.unknown}),
-                           config.unknown) if p in set(frame["party"])]
+    others = sorted(set(frame["party"]) - set(config.party_order) - {config.unknown})
+    parties = [p for p in (*config.party_order, *others, config.unknown) if p in set(frame["party"])]
     table = frame.pivot_table(index="generation", columns="party", values="voters", aggfunc="sum", fill_value=0)
     table = table.reindex([g for g in generations if g in table.index], columns=parties, fill_value=0)
     data = frame.assign(order=frame["generation"].map({g: i for i, g in enumerate(generations)}))\
@@ -291,7 +310,7 @@ def geocode_chart(sources: ReportSources) -> Chart:
                "counties have the most voters without a census tract or geocoded district.")
     if coverage.empty:
         return Chart("03_geocode_match_rate_by_county", title, caption, data)
-    fig, ax = plt.subplots(figsize=(10, max(3.0, 0.2 * len(coverage) + 1.4)))
+    fig, ax = plt.subplots(figsize=(10, max(3.0, 0.2 * len(coverage) + 1.8)), layout="constrained")
     y = np.arange(len(coverage))
     rates = coverage[rate_column].fillna(0) * 100
     small = len(coverage) > 30
@@ -309,35 +328,45 @@ def geocode_chart(sources: ReportSources) -> Chart:
     ax.set_xlabel("Match rate (%)")
     ax.set_title(f"{title}, {sources.state.upper()} {sources.snapshot.isoformat()}")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    fig.legend(fontsize=8, loc="outside lower center", ncols=2, frameon=False)  # clear of the bars
     return Chart("03_geocode_match_rate_by_county", title, caption, data, fig)
 
 
-def rejects_chart(sources: ReportSources) -> Chart:
+def rejects_chart(sources: ReportSources, top: int = 15) -> Chart:
+    """Rejected lines by reason code (the text before the first ':'); the CSV keeps each full reason."""
     rejects = sources.rejects
-    data = (rejects.groupby("reason", as_index=False)["rejected"].sum().sort_values("rejected", ascending=False)
-            if len(rejects) else pd.DataFrame({"reason": pd.Series(dtype=object), "rejected": pd.Series(dtype=np.int64)}))
+    if len(rejects):
+        data = rejects.groupby("reason", as_index=False)["rejected"].sum()
+        data.insert(0, "reason_code", data["reason"].astype(str).str.split(":", n=1).str[0].str.strip())
+        data = data.sort_values(["rejected", "reason"], ascending=[False, True]).reset_index(drop=True)
+    else:
+        data = pd.DataFrame({"reason_code": pd.Series(dtype=object), "reason": pd.Series(dtype=object),
+                             "rejected": pd.Series(dtype=np.int64)})
     totals = sources.import_manifest.get("totals") or {}
     read = int(totals.get("rows_read") or 0) or (
         int(sources.provenance["rows_loaded"].sum() + sources.provenance["rows_rejected"].sum())
         if len(sources.provenance) else 0)
     data["share_of_lines_read"] = data["rejected"] / read if read else np.nan
-    data = data.reset_index(drop=True)
     title = "Import rejects by reason"
-    caption = ("Lines of the state's files that could not be loaded, by reason (every rejected line is kept "
-               "in rejects.parquet with its file and line number).")
+    caption = ("Lines of the state's files that could not be loaded, by reason (the CSV gives each detailed "
+               "reason; every rejected line is kept in rejects.parquet with its file and line number)"
+               + (f"; {int(data['rejected'].sum()):,} of {read:,} lines read ({data['rejected'].sum() / read:.2%})."
+                  if read and len(data) else "."))
     if data.empty:
         return Chart("04_import_rejects_by_reason", title, caption + " No line was rejected.", data)
-    fig, ax = plt.subplots(figsize=(10, 0.4 * len(data) + 1.6))
-    bars = ax.barh(data["reason"], data["rejected"], color="#de6e56")
-    for bar, value in zip(bars, data["rejected"]):
+    by_code = data.groupby("reason_code")["rejected"].sum().sort_values(ascending=False)
+    if len(by_code) > top:
+        by_code = pd.concat([by_code.head(top - 1), pd.Series({"(other reasons)": by_code.iloc[top - 1:].sum()})])
+    fig, ax = plt.subplots(figsize=(10, 0.4 * len(by_code) + 1.6))
+    bars = ax.barh(by_code.index.astype(str), by_code.to_numpy(), color="#de6e56")
+    for bar, value in zip(bars, by_code.to_numpy()):
         ax.annotate(f"{value:,}", (bar.get_width(), bar.get_y() + bar.get_height() / 2), xytext=(3, 0),
                     textcoords="offset points", va="center", fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("Rejected lines (count)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_xlim(0, data["rejected"].max() * 1.15)
+    ax.set_xlim(0, by_code.max() * 1.15)
     ax.set_title(f"{title}, {sources.state.upper()} {sources.snapshot.isoformat()}")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -380,10 +409,12 @@ def mixed_party_chart(sources: ReportSources, config: CohortConfig) -> Chart:
     data = pd.DataFrame({
         "age_band": table.index,
         "voters_in_households": denominator.to_numpy(dtype=np.int64),
-        "in_mixed_party_household": (table["mixed"] if "mixed" in table else pd.Series(0, index=table.index)).to_numpy(dtype=np.int64),
+        "in_mixed_party_household": (table["mixed"] if "mixed" in table
+                                     else pd.Series(0, index=table.index)).to_numpy(dtype=np.int64),
     })
-    data["share_mixed"] = np.where(data["voters_in_households"] > 0,
-                                   data["in_mixed_party_household"] / data["voters_in_households"].clip(lower=1), np.nan)
+    data["share_mixed"] = np.where(
+        data["voters_in_households"] > 0,
+        data["in_mixed_party_household"] / data["voters_in_households"].clip(lower=1), np.nan)
     title = "Voters living in mixed-party households, by age band"
     caption = ("Share of voters with a household whose registered voters do not all share one party "
                "(household party mix from the households stage).")
@@ -515,7 +546,8 @@ def _summary_cards(sources: ReportSources) -> str:
         ("Generals behind turnout cohorts", f"{len(generals)}"),
         ("Lines rejected at import", f"{rejected:,}"),
     ]
-    return '<div class="cards">' + "".join(f'<div class="card"><b>{_esc(v)}</b>{_esc(k)}</div>' for k, v in cards) + "</div>"
+    body = "".join(f'<div class="card"><b>{_esc(v)}</b>{_esc(k)}</div>' for k, v in cards)
+    return f'<div class="cards">{body}</div>'
 
 
 def _turnout_cohort_table(sources: ReportSources, config: CohortConfig) -> str:
@@ -523,8 +555,9 @@ def _turnout_cohort_table(sources: ReportSources, config: CohortConfig) -> str:
     if not counts:
         return ""
     total = sum(counts.values()) or 1
-    frame = pd.DataFrame([(config.turnout_labels.get(code, code), counts.get(code, 0), f"{counts.get(code, 0) / total:.1%}")
-                          for code in config.turnout_order], columns=["Turnout cohort", "Voters", "Share"])
+    frame = pd.DataFrame(
+        [(config.turnout_labels.get(code, code), counts.get(code, 0), f"{counts.get(code, 0) / total:.1%}")
+         for code in config.turnout_order], columns=["Turnout cohort", "Voters", "Share"])
     return _table_html(frame, {"Voters"})
 
 
@@ -535,7 +568,13 @@ def render_html(sources: ReportSources, charts: list[Chart], images: dict[str, b
     district_sources = manifest.get("district_sources") or {}
     provenance = sources.provenance.copy()
     if len(provenance):
-        provenance["sha256"] = provenance["sha256"].fillna("(not recorded)")
+        provenance["sha256"] = provenance["sha256"].astype(object).where(provenance["sha256"].notna(), "(not recorded)")
+    provenance = provenance.rename(columns={
+        "file": "File", "role": "Role", "rows_read": "Rows read", "rows_loaded": "Rows loaded",
+        "rows_rejected": "Rows rejected", "sha256": "SHA-256"})
+    layout = sources.import_manifest.get("layout")
+    methods_text = ", ".join(f"{k} {v:,}" for k, v in age_methods.items())
+    sources_text = ", ".join(f"{k} {v:,}" for k, v in district_sources.items())
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{_esc(sources.state.upper())} voter file snapshot {_esc(sources.snapshot.isoformat())}</title>",
@@ -545,26 +584,24 @@ def render_html(sources: ReportSources, charts: list[Chart], images: dict[str, b
         "produced by voterpipe. Every chart's numbers are in the CSV file linked below it.</p>",
         _summary_cards(sources),
         "<h2>Source files</h2>",
-        "<p>The state's files this snapshot was built from" + _esc(
-            f" (layout {sources.import_manifest['layout']})" if sources.import_manifest.get("layout") else "")
+        "<p>The state's files this snapshot was built from" + _esc(f" (layout {layout})" if layout else "")
         + ". Rows read = rows loaded + rows rejected; the figures and SHA-256 checksums come from the "
         "import stage's manifest (where it lacks them, from the imported tables and the raw drop).</p>",
-        _table_html(provenance.rename(columns={"file": "File", "role": "Role", "rows_read": "Rows read", "rows_loaded": "Rows loaded",
-                                               "rows_rejected": "Rows rejected", "sha256": "SHA-256"}),
-                    {"Rows read", "Rows loaded", "Rows rejected"}) if len(provenance) else "<p>No source files recorded.</p>",
+        (_table_html(provenance, {"Rows read", "Rows loaded", "Rows rejected"}) if len(provenance)
+         else "<p>No source files recorded.</p>"),
         "<h2>How to read the numbers</h2><div class='note'><ul>",
         "<li><b>Turnout</b> = voters with a vote-history record for the election ÷ voters on the current roll "
         "registered on or before election day. Voters removed from the roll since are in neither number, "
         "so turnout in older elections reads somewhat high.</li>",
         f"<li><b>Age</b> is computed from the birth date where the state gives one, otherwise from the birth "
-        f"year (the age reached during the year). Methods used: {_esc(', '.join(f'{k} {v:,}' for k, v in age_methods.items()))}. "
+        f"year (the age reached during the year). Methods used: {_esc(methods_text)}. "
         "Missing or placeholder birth data is shown as <i>unknown</i>, never folded into a band.</li>",
         f"<li><b>Turnout cohorts</b> count the last general elections before the snapshot ({_esc(generals)}). "
         "Super voter: voted in all of them. Consistent: more than half of those the voter was registered for. "
         "Sporadic: at least one. Lapsed: none of them but some older or non-general vote. Never voted: no vote "
         "on record. New registrant: registered after the latest of them.</li>",
         f"<li><b>Districts</b> come from the geocoded household address where it matched, otherwise from the "
-        f"district columns of the state's file ({_esc(', '.join(f'{k} {v:,}' for k, v in district_sources.items()))} voters). "
+        f"district columns of the state's file ({_esc(sources_text)} voters). "
         "Census tracts exist only for geocoded voters.</li></ul></div>",
         "<h3>Voters by turnout cohort</h3>",
         _turnout_cohort_table(sources, config),

@@ -24,28 +24,42 @@ def _connection() -> duckdb.DuckDBPyConnection:
     return _local.con
 
 
-def string_hashes(values: pa.Array) -> np.ndarray:
-    """A 64-bit hash per string (process-local use only: never persisted)."""
-    out = _connection().from_arrow(pa.table({"k": values})).project("hash(k) AS h").to_arrow_table()
+def string_hashes(*columns: pa.Array) -> np.ndarray:
+    """A 64-bit hash per row of one or more string columns (process-local: never persisted)."""
+    names = [f"c{i}" for i in range(len(columns))]
+    relation = _connection().from_arrow(pa.table(dict(zip(names, columns))))
+    out = relation.project(f"hash({', '.join(names)}) AS h").to_arrow_table()
     return out["h"].to_numpy().view(np.int64)
 
 
-def group_strings(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, first): codes[i] numbers the distinct strings in first-seen order and first[c] is
-    the row where string c first occurs. Exact: a hash collision falls back to Arrow's encoder."""
-    n = len(values)
-    hashes = string_hashes(values)
-    codes, uniques = pd.factorize(hashes)
-    first = np.empty(len(uniques), dtype=np.int64)
-    first[codes[::-1]] = np.arange(n - 1, -1, -1)  # reversed, so the first occurrence is written last
-    representatives = values.take(pa.array(first)).take(pa.array(codes))
-    same = pc.equal(pc.fill_null(values, "\x00null"), pc.fill_null(representatives, "\x00null"))
-    if n and not pc.all(same).as_py():
-        encoded = values.dictionary_encode()
+def _first_rows(codes: np.ndarray, n_groups: int) -> np.ndarray:
+    first = np.empty(n_groups, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # reversed: the first occurrence wins
+    return first
+
+
+def group_rows(*columns: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, first): codes[i] numbers the distinct rows of the string columns in first-seen
+    order, first[c] is the row where group c first occurs. Exact: on a hash collision it falls back
+    to Arrow's dictionary encoder. Nulls count as equal to each other."""
+    n = len(columns[0])
+    filled = [pc.fill_null(c, "\x00null") for c in columns]
+    codes, uniques = pd.factorize(string_hashes(*filled))
+    codes = codes.astype(np.int64)
+    first = _first_rows(codes, len(uniques))
+    back = pa.array(first[codes])
+    exact = all(pc.all(pc.equal(c, c.take(back))).as_py() for c in filled) if n else True
+    if not exact:
+        joined = filled[0] if len(filled) == 1 else pc.binary_join_element_wise(*filled, "\x1f")
+        encoded = joined.dictionary_encode()
         codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        first = np.empty(len(encoded.dictionary), dtype=np.int64)
-        first[codes[::-1]] = np.arange(n - 1, -1, -1)
-    return codes.astype(np.int64), first
+        first = _first_rows(codes, len(encoded.dictionary))
+    return codes, first
+
+
+def group_strings(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """group_rows for one string column."""
+    return group_rows(values)
 
 
 class StringIndex:

@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from voterpipe import schema
 from voterpipe.addresses import parse
 from voterpipe.addresses.cache import CACHE_SCHEMA, AddressCache
-from voterpipe.addresses.keyhash import group_strings
+from voterpipe.addresses.keyhash import group_rows, group_strings
 
 SEP = "\x1f"
 PIECE_COLUMNS = ("res_house_number", "res_house_number_suffix", "res_pre_dir", "res_street_name",
@@ -106,6 +106,19 @@ def voter_cache_keys(voters: pa.Table) -> pa.ChunkedArray:
     return pc.if_else(use_pieces, piece_key, line_key)
 
 
+def _key_columns(voters: pa.Table) -> list[pa.Array]:
+    """Columns whose values determine a voter's cache key: grouping voters by them groups keys,
+    without building one key string per voter."""
+    present = [c for c in ("res_address_line", *PIECE_COLUMNS) if c in voters.column_names]
+    columns = [voters[c].cast(pa.string()).combine_chunks() for c in present]
+    columns = [c for c in columns if c.null_count < len(c)]
+    zip_column = voters["res_zip5"] if "res_zip5" in voters.column_names else \
+        pa.chunked_array([pa.nulls(voters.num_rows, pa.string())])
+    columns.append(_zip5(zip_column).combine_chunks())
+    # The key writes a null as "", so null and "" must group together.
+    return [pc.fill_null(c, "") for c in columns]
+
+
 def parse_misses(cache_keys: list[str], processes: int, progress: Progress | None = None) -> list[tuple]:
     """Parse cache keys, in parallel when there are many."""
     if not cache_keys:
@@ -182,9 +195,19 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
                         processes: int = 0, progress: Progress | None = None) -> NormalisedAddresses:
     """Normalise every voter's residential address (voters: VOTERS columns, at least voter_id,
     res_address_line or the piece columns, res_zip5, res_city)."""
-    keys = voter_cache_keys(voters).combine_chunks()
-    voter_index, first = group_strings(keys)
-    unique_keys = keys.take(pa.array(first))
+    key_columns = _key_columns(voters)
+    voter_index, first = group_rows(*key_columns)
+    key_source = voters.select([c for c in ("res_address_line", *PIECE_COLUMNS, "res_zip5")
+                                if c in voters.column_names])
+    unique_keys = voter_cache_keys(key_source.take(pa.array(first))).combine_chunks()
+    if len(key_columns) > 2:
+        # Line and piece columns both present: rows that differ only in the columns their key
+        # ignores share a key; merge those groups.
+        key_codes, key_first = group_strings(unique_keys)
+        if len(key_first) < len(unique_keys):
+            voter_index = key_codes[voter_index]
+            first = first[key_first]
+            unique_keys = unique_keys.take(pa.array(key_first))
     n_unique = len(unique_keys)
     if progress:
         progress(0.0, f"{voters.num_rows} voters, {n_unique} unique address strings")

@@ -16,7 +16,7 @@ Pipeline for a one-line address (`normalise_line`):
 
 Statuses (schema.PARSE_STATUSES): ok; po_box; rural_route (RR/HC box); ambiguous (usaddress
 raised RepeatedLabelError: we fall back to `usaddress.parse` token labels and keep, for each
-label, the first contiguous run of tokens, so ``123 MAIN ST 456 OAK AVE`` keeps 123 MAIN ST);
+label, the first contiguous run of tokens, so ``123 MAIN ST APT 1 APT 2`` keeps APT 1);
 unparseable (no house number or street name, intersections, free text); missing (blank or a
 placeholder such as REMOVED / CONFIDENTIAL).
 

@@ -363,11 +363,28 @@ def _match(path: Path, layout: Layout, spec: FileSpec, role: str) -> Detected | 
     return f"{layout.name}: first line has {len(fields)} fields, expected {len(spec.columns)}"
 
 
-def describe_first_line(path: Path, spec: FileSpec | None) -> str:
-    """What the error message may show of a file's first line: a header, never a data row."""
+_DATA_LIKE = re.compile(r"\d{3,}")
+
+
+def describe_first_line(path: Path, spec: FileSpec | None, wide_pattern: re.Pattern | None = None) -> str:
+    """What an error message may show of a file's first line: a header, never a data row.
+
+    A voter row always carries a run of digits (id, ZIP, date); header names do not, apart from
+    wide election columns such as GENERAL-11/03/2020.
+    """
     line, encoding, _ = first_line(path, spec.encoding if spec else "latin-1")
     if spec is not None and spec.header is False:
-        return f"headerless first line of {len(line)} characters"
+        return f"a headerless first line of {len(line)} characters"
+    delimiter = spec.delimiter if spec and spec.delimiter not in (None, "sniff") else None
+    if delimiter is None:
+        try:
+            delimiter = sniff_delimiter(line, list(spec.sniff_from) if spec else ["\t", "|", ","])
+        except ValueError:
+            delimiter = "\t"
+    fields = [f.strip().strip('"') for f in line.split(delimiter)]
+    if any(_DATA_LIKE.search(f) and not (wide_pattern and wide_pattern.match(f)) for f in fields):
+        return (f"a first line of {len(fields)} fields that looks like data, not a header "
+                f"(not shown: it may hold personal data)")
     shown = line if len(line) <= 400 else line[:400] + "..."
     return f"header {shown!r} ({encoding})"
 
@@ -406,5 +423,7 @@ def detect_file(path: Path, layouts: list[Layout], prefer: str | None = None) ->
         if isinstance(result, Detected):
             return result
         reasons.append(result)
-    seen = describe_first_line(path, candidates[0][1])
+    first_layout, first_spec, first_role = candidates[0]
+    wide = first_layout.wide_history if first_role == "voters" else None
+    seen = describe_first_line(path, first_spec, wide.wide["pattern"] if wide else None)
     raise LayoutError(f"{path.name} matches no known layout; saw {seen}; tried: " + "; ".join(reasons))

@@ -3,11 +3,17 @@
 The drop directory is published atomically and carries a manifest.json with the summary. The
 truth (people with ids, households and dwellings; the damage ledger; counters) lives in
 <data_root>/cache/synth/<state>/<snapshot>/ so a later snapshot can continue the same state.
+
+Planted damage and the agreed import policy: extra_fields / missing_fields rows are rejected;
+nul_bytes rows load with the NUL stripped; bad_date (02/30/2019) and bad_zip (ABCDE, 123) rows
+load with that value null. The drop's manifest.json counts each kind; damage.parquet in the
+truth lists file, line and voter id of every damaged row.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -116,10 +122,13 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
     layout = layout or profile.default_layout
     if layout not in profile.layouts:
         raise ValueError(f"layout {layout!r} is not a {state.upper()} layout; use one of {list(profile.layouts)}")
+    if from_snapshot is None and voters < 1:
+        raise ValueError(f"voters must be at least 1, got {voters}")
     if not 0.0 <= dirty_rate <= 0.2:
         raise ValueError(f"dirty_rate must be between 0 and 0.2, got {dirty_rate}")
     root = Path(root) if root is not None else data_root()
 
+    clock = _Clock()
     churn: dict = {}
     if from_snapshot is not None:
         from_snapshot = _as_date(from_snapshot)
@@ -146,14 +155,17 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
         dwellings = dwellings_for(networks)
         people, counters = new_population(profile, voters, snapshot, seed, dwellings)
         extra = []
+    clock.lap("population")
     elections = elections_for(profile, snapshot, extra)
 
     rows = _file_order(people)
     damage = _plan_damage(people, rows, dirty_rate, seed, profile, snapshot)
     history = simulate_history(people, elections, network_seed)
+    clock.lap("history")
     ctx = DropContext(profile=profile, snapshot=snapshot, seed=seed, people=people, rows=rows,
                       dwellings=dwellings, history=history, elections=elections, damage=damage)
     files = layout_writer(layout)(ctx)
+    clock.lap("columns")
 
     raw = storage.raw_dir(state, snapshot, root)
     written, ledger = [], []
@@ -180,16 +192,31 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
         }
         storage.write_manifest(staging, {"stage": "SyntheticDrop", **summary})
 
+    clock.lap("write_files")
     _save_truth(state, snapshot, root, people, dwellings, ledger, {
         "state": state, "snapshot": snapshot.isoformat(), "layout": layout, "seed": seed,
         "network_seed": network_seed, "buildings_per_county": buildings, "counters": counters,
         "extra_elections": extra, "from_snapshot": summary["from_snapshot"]})
     summary["directory"] = str(raw)
     summary["truth"] = str(truth_dir(state, snapshot, root))
+    clock.lap("truth")
     summary["tiger"] = _write_tiger(state, networks, root, network_seed, buildings)
+    clock.lap("tiger")
+    summary["seconds"] = clock.laps  # wall-clock, so kept out of the manifest
     log.info("synthetic %s %s: %d voter rows, %d history rows, %d damaged", state, snapshot,
              summary["voters"], summary["history_rows"], summary["damaged_total"])
     return summary
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _save_truth(state: str, snapshot: date, root: Path, people: pd.DataFrame, dwellings: pd.DataFrame,

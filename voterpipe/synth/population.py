@@ -32,6 +32,8 @@ AGE_DENSITY = np.array([0.45, 0.85, 1.0, 1.05, 1.05, 0.95, 0.55, 0.2])
 SURNAMES = np.array(names.SURNAMES, dtype=object)
 MALE = np.array(names.MALE_FIRST, dtype=object)
 FEMALE = np.array(names.FEMALE_FIRST, dtype=object)
+MALE_INITIAL = np.array([s[0] for s in names.MALE_FIRST], dtype=object)
+FEMALE_INITIAL = np.array([s[0] for s in names.FEMALE_FIRST], dtype=object)
 HISPANIC = np.array([s in names.HISPANIC_SURNAMES for s in names.SURNAMES])
 
 # Address presentation quirks: shares of people (mutually exclusive).
@@ -141,10 +143,12 @@ def make_people(rng: np.random.Generator, profile: StateProfile, snapshot: date,
     either = gender == "U"
     first = np.where(female | (either & (rng.random(n) < 0.5)),
                      FEMALE[names.draw(names.FEMALE_FIRST, rng, n)], MALE[names.draw(names.MALE_FIRST, rng, n)])
-    middle_draw = np.where(female, FEMALE[names.draw(names.FEMALE_FIRST, rng, n, 0.7)],
-                           MALE[names.draw(names.MALE_FIRST, rng, n, 0.7)])
+    female_middle = names.draw(names.FEMALE_FIRST, rng, n, 0.7)
+    male_middle = names.draw(names.MALE_FIRST, rng, n, 0.7)
+    middle_draw = np.where(female, FEMALE[female_middle], MALE[male_middle])
+    initial = np.where(female, FEMALE_INITIAL[female_middle], MALE_INITIAL[male_middle])
     m = rng.random(n)
-    middle = np.where(m < 0.65, middle_draw, np.where(m < 0.80, np.array([s[0] for s in middle_draw], dtype=object), ""))
+    middle = np.where(m < 0.65, middle_draw, np.where(m < 0.80, initial, ""))
     suffix = np.where((gender == "M") & (rng.random(n) < 0.04),
                       np.array(names.SUFFIXES, dtype=object)[rng.choice(5, size=n, p=[0.6, 0.2, 0.08, 0.1, 0.02])], "")
 
@@ -218,8 +222,9 @@ def make_people(rng: np.random.Generator, profile: StateProfile, snapshot: date,
         mail_kind = np.where(mk < 0.05, "same", np.where(mk < 0.15, "po_box", "none"))
     box_number = rng.integers(1, 9999, n)
     ph = rng.random(n)
-    phone_digits = (rng.integers(200, 999, n) * 10_000_000 + rng.integers(2_000_000, 9_999_999, n)).astype(str)
-    phone = np.where(ph < 0.4, phone_digits.astype(object), np.where(ph < 0.41, "0000000", "")).astype(object)
+    # Ten digits, 0 for none, -1 for the dummy 0000000 some records carry.
+    phone_digits = rng.integers(200, 999, n) * 10_000_000 + rng.integers(2_000_000, 9_999_999, n)
+    phone = np.where(ph < 0.4, phone_digits, np.where(ph < 0.41, -1, 0)).astype(np.int64)
     bs = rng.random(n)
     other_states = np.array(["VA", "NY", "SC", "PA", "FL", "OH", "CA", "GA", "NJ", "TX"], dtype=object)
     birth_state = np.where(bs < 0.55, profile.state.upper(),
@@ -301,7 +306,9 @@ def new_population(profile: StateProfile, voters: int, snapshot: date, seed: int
         gq_dwellings = np.sort(rng.choice(candidates, size=min(n_gq, len(candidates)), replace=False))
         gq_sizes = rng.integers(GROUP_QUARTERS_SIZE[0], GROUP_QUARTERS_SIZE[1] + 1, len(gq_dwellings))
     sizes = draw_household_sizes(rng, voters - int(gq_sizes.sum()))
-    free = np.setdiff1d(dwellings["dwelling_id"].to_numpy(), gq_dwellings)
+    is_free = np.ones(len(dwellings), dtype=bool)
+    is_free[gq_dwellings] = False
+    free = dwellings["dwelling_id"].to_numpy()[is_free]
     if len(sizes) > len(free):
         raise ValueError(f"{len(sizes)} households do not fit in {len(free)} dwellings")
     homes = np.sort(rng.permutation(free)[: len(sizes)])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from voterpipe import cohorts, report, storage
+from voterpipe import cohorts, storage
 from voterpipe.tasks.base import SnapshotTask, previous_snapshot
 
 VOTER_COLUMNS = [
@@ -21,8 +21,8 @@ GEOCODE_COLUMNS = [
     "state_senate_district", "state_house_district",
 ]
 PREVIOUS_COLUMNS = [
-    "voter_id", "status", "party", "household_id", "age_band_default", "generation",
-    "turnout_cohort", "county_code",
+    "voter_id", "status", "party", "household_id",
+    *(d for d in cohorts.TRANSITION_DIMENSIONS if d not in ("all", "party")),
 ]
 
 
@@ -30,7 +30,9 @@ def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     return storage.read_parquet(path, columns=columns).to_pandas(date_as_object=False)
 
 
-def _previous_cohorts(state: str, snapshot: date, config: cohorts.CohortConfig) -> tuple[pd.DataFrame | None, date | None]:
+def _previous_cohorts(
+    state: str, snapshot: date, config: cohorts.CohortConfig,
+) -> tuple[pd.DataFrame | None, date | None]:
     """The previous snapshot's voter cohorts: its 06_cohorts table when published, else rebuilt
     from its canonical roll (address keys from its 03_addresses stage when that exists)."""
     earlier = previous_snapshot("cohorts", state, snapshot)
@@ -75,7 +77,8 @@ class AnalyseCohorts(SnapshotTask):
         voters = _read(inputs["canonical"].file("voters.parquet"), VOTER_COLUMNS)
         history = _read(inputs["canonical"].file("history.parquet"), HISTORY_COLUMNS)
         voter_households = _read(inputs["households"].file("voter_households.parquet"), ["voter_id", "household_id"])
-        households = _read(inputs["households"].file("households.parquet"), ["household_id", "voter_count", "party_mix"])
+        households = _read(inputs["households"].file("households.parquet"),
+                           ["household_id", "voter_count", "party_mix"])
         geocodes = _read(inputs["geocoded"].file("geocodes.parquet"), GEOCODE_COLUMNS)
         previous, earlier = _previous_cohorts(self.state, self.snapshot, config)
         self.progress(0.2, f"{len(voters)} voters, {len(history)} history rows; computing cohorts")
@@ -108,6 +111,8 @@ class ReportSnapshot(SnapshotTask):
         }
 
     def build(self, staging: Path) -> dict:
+        from voterpipe import report  # matplotlib loads only when a report is drawn
+
         inputs = self.input()
         self.progress(0.0, "drawing the snapshot report")
         sources = report.ReportSources.from_directories(

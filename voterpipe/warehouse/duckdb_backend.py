@@ -42,6 +42,9 @@ class DuckDBWarehouse:
                         "tables": {}}
         con = self.connect()
         try:
+            # rows in a table have no order; not preserving the Parquet order lets DuckDB insert
+            # in parallel with less buffering
+            con.execute("SET preserve_insertion_order = false")
             wt.register_sources(con, files)
             wt.check_unique_voters(con, files)
             con.execute("BEGIN TRANSACTION")

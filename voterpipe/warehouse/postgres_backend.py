@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
@@ -237,8 +238,10 @@ class PostgresWarehouse:
 
     # schema ---------------------------------------------------------------------------------
 
-    def ensure_schema(self, conn, table_schemas: dict[str, pa.Schema]) -> None:
-        """Create or migrate (add columns, indexes, views) in a transaction of its own."""
+    def ensure_schema(self, conn, table_schemas: dict[str, pa.Schema]) -> dict[str, dict[str, str]]:
+        """Create or migrate (add columns, indexes, views) in a transaction of its own; return
+        every table's columns and PostgreSQL types, in table order."""
+        layouts = {}
         with conn, conn.cursor() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", [SCHEMA_LOCK_KEY])
             cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
@@ -272,6 +275,7 @@ class PostgresWarehouse:
                             raise WarehouseInputError(
                                 f"{table.name}.{field.name} is {existing[field.name]} in the warehouse "
                                 f"but the new data has {wanted}")
+                layouts[table.name] = existing
                 for columns in self._indexes(table, existing):
                     cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
                         sql.Identifier(_index_name(table.name, columns)), self._name(table.name),
@@ -282,6 +286,7 @@ class PostgresWarehouse:
                     "GROUP BY state) latest ON t.state = latest.state AND t.snapshot = latest.snapshot"
                 ).format(self._name(table.view), self._name(table.name),
                          self._name(wt.MARKER_TABLE), sql.Literal(table.name)))
+        return layouts
 
     def _columns(self, cur, table: str) -> dict[str, str] | None:
         cur.execute("SELECT to_regclass(%s)", [sql.Identifier(self.schema, table).as_string(cur)])
@@ -316,7 +321,7 @@ class PostgresWarehouse:
             arrow_schemas = {name: duck.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
                              for name, select in selects.items()}
             conn = self.connect()
-            self.ensure_schema(conn, arrow_schemas)
+            layouts = self.ensure_schema(conn, arrow_schemas)
             with conn.cursor() as cur:
                 cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
@@ -325,8 +330,9 @@ class PostgresWarehouse:
                 for table in wt.TABLES:
                     table_started = time.perf_counter()
                     expected = wt.source_row_count(duck, table.row_source)
-                    stage, loaded, nul_stripped = self._load_stage(
-                        cur, duck, table, selects[table.name], arrow_schemas[table.name], state, snapshot)
+                    stage, loaded, nul_stripped, timings = self._load_stage(
+                        cur, duck, table, selects[table.name], arrow_schemas[table.name],
+                        layouts[table.name], state, snapshot)
                     if loaded != expected:
                         raise WarehouseInputError(wt.explain_row_mismatch(duck, table, files, loaded, expected))
                     seconds = time.perf_counter() - table_started
@@ -335,7 +341,7 @@ class PostgresWarehouse:
                     report["tables"][table.name] = {
                         "rows": loaded, "seconds": round(seconds, 3), "checksum": checksum,
                         "nul_stripped": sum(nul_stripped.values()),
-                        "nul_stripped_by_column": dict(nul_stripped)}
+                        "nul_stripped_by_column": dict(nul_stripped), **timings}
                     log.info("warehouse postgres %s %s: %s staged %d rows in %.2fs (%.0f rows/s)%s",
                              state, snapshot, table.name, loaded, seconds, loaded / max(seconds, 1e-9),
                              f", stripped NUL characters {dict(nul_stripped)}" if nul_stripped else "")
@@ -353,14 +359,12 @@ class PostgresWarehouse:
             conn.commit()
             report["swap_seconds"] = round(time.perf_counter() - swap_started, 3)
         except psycopg2.Error as exc:
-            if conn is not None:
-                conn.rollback()
+            _rollback_quietly(conn)
             raise WarehouseLoadError(
-                f"publishing {state} {snapshot} failed, the warehouse is unchanged: "
+                f"publishing {state} {snapshot} failed, the published data is unchanged: "
                 f"{redact(_describe_pg_error(exc), self._dsn)}") from None
         except BaseException:
-            if conn is not None and not conn.closed:
-                conn.rollback()
+            _rollback_quietly(conn)
             raise
         finally:
             duck.close()
@@ -375,15 +379,19 @@ class PostgresWarehouse:
         return final, f"{final}__loading"
 
     def _load_stage(self, cur, duck, table: wt.WarehouseTable, select: str, arrow_schema: pa.Schema,
-                    state: str, snapshot: date):
+                    layout: dict[str, str], state: str, snapshot: date):
         final, stage = self._partition_names(table.name, state, snapshot)
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(stage)))
-        cur.execute(sql.SQL(
-            "CREATE TABLE {} (LIKE {} INCLUDING DEFAULTS, "
-            "CONSTRAINT {} CHECK (state = {} AND snapshot = {}))").format(
-            self._name(stage), self._name(table.name), sql.Identifier(f"{final}__slice"),
+        # spelled out rather than LIKE parent: LIKE would hold a lock on the parent for the whole
+        # load, and two publishes of different states would then deadlock at their swaps
+        definitions = [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type))
+                       for name, pg_type in layout.items()]
+        cur.execute(sql.SQL("CREATE TABLE {} ({}, CONSTRAINT {} CHECK (state = {} AND snapshot = {}))").format(
+            self._name(stage), sql.SQL(", ").join(definitions), sql.Identifier(f"{final}__slice"),
             sql.Literal(state), sql.Literal(snapshot)))
         columns = arrow_schema.names
+        timings = {}
+        started = time.perf_counter()
         reader = duck.sql(select).to_arrow_reader(BATCH_ROWS)
         stream = CsvCopyStream(reader, columns)
         try:
@@ -396,11 +404,22 @@ class PostgresWarehouse:
             reader.close()
         if copied != stream.rows:
             raise WarehouseLoadError(f"{table.name}: COPY reported {copied} rows, {stream.rows} were sent")
-        for index_columns in self._indexes(table, columns):
+        timings["copy_seconds"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        index_columns = self._indexes(table, columns)
+        for key in index_columns:
             cur.execute(sql.SQL("CREATE INDEX ON {} ({})").format(
-                self._name(stage), sql.SQL(", ").join(map(sql.Identifier, index_columns))))
-        cur.execute(sql.SQL("ANALYZE {}").format(self._name(stage)))
-        return stage, copied, stream.nul_stripped
+                self._name(stage), sql.SQL(", ").join(map(sql.Identifier, key))))
+        # statistics for the columns queries filter and join on, so the first queries after a
+        # publish plan well; autovacuum analyses the rest (a full ANALYZE of ~80 columns costs
+        # about as much as one index build)
+        timings["index_seconds"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        analysed = list(dict.fromkeys(["state", "snapshot", *(c for key in index_columns for c in key)]))
+        cur.execute(sql.SQL("ANALYZE {} ({})").format(
+            self._name(stage), sql.SQL(", ").join(map(sql.Identifier, analysed))))
+        timings["analyze_seconds"] = round(time.perf_counter() - started, 3)
+        return stage, copied, stream.nul_stripped, timings
 
     def _swap_in(self, cur, table: wt.WarehouseTable, stage: str, state: str, snapshot: date) -> None:
         final, _ = self._partition_names(table.name, state, snapshot)
@@ -427,8 +446,11 @@ class PostgresWarehouse:
                 for name in wt.TABLE_NAMES:
                     if name not in markers:
                         return False
-                    cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE state = %s AND snapshot = %s")
-                                .format(self._name(name)), [state, snapshot])
+                    try:
+                        cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE state = %s AND snapshot = %s")
+                                    .format(self._name(name)), [state, snapshot])
+                    except psycopg2.errors.UndefinedTable:
+                        return False  # the marker outlived a dropped table
                     actual = cur.fetchone()[0]
                     if actual != markers[name]:
                         log.warning("warehouse postgres %s %s: %s holds %d rows, marker says %d",
@@ -452,6 +474,16 @@ class PostgresWarehouse:
                 return [dict(zip(names, row)) for row in cur.fetchall()]
         finally:
             conn.close()
+
+
+def _rollback_quietly(conn) -> None:
+    """Roll back if the connection still works; a dead one already rolled back server-side."""
+    if conn is None or conn.closed:
+        return
+    try:
+        conn.rollback()
+    except psycopg2.Error:
+        pass
 
 
 def _index_name(table: str, columns: tuple[str, ...]) -> str:

@@ -83,6 +83,12 @@ class DropContext:
         return pc.equal(self._people.column(name).take(pa.array(self._positions(rows))), value) \
             .to_numpy(zero_copy_only=False)
 
+    def phone(self, rows: np.ndarray | None = None) -> pa.Array:
+        """The phone number as ten digits, the dummy '0000000', or ''."""
+        number = self.column("phone", rows).astype(np.int64)
+        digits = text(pa.array(np.maximum(number, 0)))
+        return choose(number > 0, digits, choose(number < 0, "0000000", ""))
+
     def dwelling_ids(self, rows: np.ndarray | None = None) -> np.ndarray:
         return self.people["dwelling_id"].to_numpy()[self._positions(rows)]
 
@@ -159,7 +165,6 @@ def address_parts(ctx: DropContext, mixed_case: bool = True) -> AddressParts:
     street_kind = ctx.is_value("addr_kind", "street")
     confidential = ctx.is_value("addr_kind", "confidential")
     style = ctx.column("type_style")
-    seq = ctx.column("seq")
     street_type = ctx.dwelling_text("street_type")
     spelled = by_unique(street_type, lambda t: SPELLED_TYPES.get(t, t))
     type_out = choose(style == 1, spelled, street_type)
@@ -177,7 +182,8 @@ def address_parts(ctx: DropContext, mixed_case: bool = True) -> AddressParts:
     special = choose(ctx.is_value("addr_kind", "po_box"), po_box,
                      choose(ctx.is_value("addr_kind", "rural_route"), rural,
                             choose(ctx.is_value("addr_kind", "removed_marker"), "REMOVED", "")))
-    unit_types = by_unique(seq % len(UNIT_TYPES), lambda i: UNIT_TYPES[i])
+    # One designator per dwelling, so the people of one apartment agree on it.
+    unit_types = by_unique(ctx.dwelling_ids() % len(UNIT_TYPES), lambda i: UNIT_TYPES[i])
     return AddressParts(
         number=choose(street_kind, ctx.dwelling_text("house_number"), ""),
         pre_dir=choose(street_kind, ctx.dwelling_text("pre_dir"), ""),

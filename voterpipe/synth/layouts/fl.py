@@ -44,7 +44,7 @@ def write_extract(ctx: DropContext) -> list[TextFile]:
     mail = mailing(ctx, parts, "FL")
     exempt = parts.confidential
     race_code = choose(ctx.is_value("ethnic", "HL"), "4", by_unique(ctx.text("race"), lambda r: RACE_CODES.get(r, "9")))
-    phone = ctx.text("phone")
+    phone = ctx.phone()
     real_phone = (pc.utf8_length(phone).to_numpy(zero_copy_only=False) == 10) & ~exempt
     precinct = precinct_numbers(ctx)
     state_blank = (ctx.column("seq") % 4 == 0) | exempt  # Residence State is often left blank

@@ -78,7 +78,7 @@ def voter_fields(ctx: DropContext) -> dict[str, pa.Array | str]:
     parts = address_parts(ctx, mixed_case=False)
     street_line = concat(parts.number, "  ", parts.street())
     # Trailing blanks pad a third of the unit-less lines, as in the state's file.
-    padded = ctx.column("seq") % 3 == 0
+    padded = ctx.dwelling_ids() % 3 == 0
     res_line = choose(parts.has_unit, concat(street_line, "   #", parts.unit),
                       choose(padded, concat(street_line, "   "), street_line))
     res_line = parts.special(res_line)
@@ -119,7 +119,7 @@ def voter_fields(ctx: DropContext) -> dict[str, pa.Array | str]:
         "mail_addr1": mail["line1"], "mail_addr2": "", "mail_addr3": "", "mail_addr4": "",
         "mail_city": mail["city"], "mail_state": mail["state"],
         "mail_zipcode": mail["zip"],
-        "full_phone_number": ctx.text("phone"),
+        "full_phone_number": ctx.phone(),
         "confidential_ind": choose(confidential, "Y", "N"),
         "registr_dt": registered,
         "race_code": ctx.text("race"),
