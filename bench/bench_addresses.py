@@ -80,8 +80,13 @@ def main(argv: list[str] | None = None) -> dict:
         unique = cold.stats["unique_address_strings"]
         warm_cache = AddressCache(root, parse.RULES_VERSION)
         _, load_s = _timed(warm_cache.table)
-        hit, hit_s = _timed(lambda: normalise.normalise_addresses(voters, "nc", warm_cache, processes=processes))
+        # The first call also builds the in-memory hash index of the cache; report it and the best
+        # of three (the machine is shared, so single timings are noisy).
+        hit, first_hit_s = _timed(lambda: normalise.normalise_addresses(voters, "nc", warm_cache,
+                                                                        processes=processes))
         assert hit.stats["parsed_new"] == 0
+        hit_s = min(_timed(lambda: normalise.normalise_addresses(voters, "nc", warm_cache,
+                                                                 processes=processes))[1] for _ in range(3))
         keys = normalise.voter_cache_keys(voters).combine_chunks().dictionary_encode().dictionary
         _, lookup_s = _timed(lambda: warm_cache.lookup(keys))
         churned = _churn(voters, dwellings, seed=24)
@@ -101,6 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cold_unique_per_s": round(unique / cold_s),
         "cold_vs_usaddress_one_core": round(unique / cold_s / usaddress_rate, 2),
         "cache_load_seconds": round(load_s, 3),
+        "cache_hit_first_call_seconds": round(first_hit_s, 3),
         "cache_hit_seconds": round(hit_s, 3),
         "cache_hit_unique_per_s": round(unique / hit_s),
         "cache_hit_voters_per_s": round(voters.num_rows / hit_s),

@@ -22,21 +22,28 @@ SIZES = [int(s) for s in os.environ.get("BENCH_IMPORT_SIZES", "1000000,4000000")
 CHUNK_ROWS = 200_000
 
 IMPORT_SCRIPT = """
-import json, sys, time
+import json, resource, sys, time
 from datetime import date
 from pathlib import Path
 from voterpipe.formats.importer import import_drop
 raw, out = Path(sys.argv[1]), Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
-start = time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+start, cpu_start = time.perf_counter(), cpu()
 manifest = import_drop(raw, out, "nc", date.fromisoformat(sys.argv[3]), chunk_rows=int(sys.argv[4]))
-print(json.dumps({"seconds_inside": time.perf_counter() - start, "totals": manifest["totals"]}))
+print(json.dumps({"seconds_inside": time.perf_counter() - start, "cpu_seconds": cpu() - cpu_start,
+                  "totals": manifest["totals"]}))
 """
 
 PYARROW_SCRIPT = """
-import json, sys, time
+import json, resource, sys, time
 import pyarrow as pa, pyarrow.csv as csv
-rows, start = 0, time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+rows, start, cpu_start = 0, time.perf_counter(), cpu()
 for path in sys.argv[1:]:
     with open(path, "rb") as handle:
         names = handle.readline().decode("latin-1").rstrip("\\n").split("\\t")
@@ -45,7 +52,7 @@ for path in sys.argv[1:]:
                          convert_options=csv.ConvertOptions(column_types={n: pa.string() for n in names}))
     rows += table.num_rows
     del table
-print(json.dumps({"seconds_inside": time.perf_counter() - start, "rows": rows}))
+print(json.dumps({"seconds_inside": time.perf_counter() - start, "cpu_seconds": cpu() - cpu_start, "rows": rows}))
 """
 
 
@@ -79,6 +86,11 @@ def _measure(size: int, work: Path) -> dict:
         "pyarrow_rows_per_second": round(ref_inside["rows"] / ref_inside["seconds_inside"]),
         "pyarrow_peak_rss_mb": reference["peak_rss_mb"],
         "fraction_of_pyarrow_speed": round(ref_inside["seconds_inside"] / inside["seconds_inside"], 3),
+        # The machine is shared: CPU seconds are steadier than wall time under other load.
+        "import_cpu_seconds": round(inside["cpu_seconds"], 2),
+        "import_rows_per_cpu_second": round(rows / inside["cpu_seconds"]),
+        "pyarrow_cpu_seconds": round(ref_inside["cpu_seconds"], 2),
+        "fraction_of_pyarrow_cpu_speed": round(ref_inside["cpu_seconds"] / inside["cpu_seconds"], 3),
     }
 
 
@@ -88,7 +100,7 @@ def main() -> None:
         runs = [_measure(size, work) for size in SIZES]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    results = {"chunk_rows": CHUNK_ROWS, "runs": runs,
+    results = {"chunk_rows": CHUNK_ROWS, "runs": runs, "load_average_at_end": os.getloadavg(),
                "targets": {"rows_per_second": 300_000, "peak_rss_mb": 1536, "rss_ratio_4m_to_1m": [0.8, 1.2]}}
     if len(runs) >= 2 and runs[0]["import_peak_rss_mb"]:
         results["rss_ratio_largest_to_smallest"] = round(runs[-1]["import_peak_rss_mb"] / runs[0]["import_peak_rss_mb"], 3)

@@ -21,7 +21,8 @@ def _synth(root: str, voters: int) -> dict:
     measured = run_measured(argv)
     summary = ast.literal_eval(measured.pop("stdout").strip().splitlines()[-1])
     return {**measured, "voters": summary["voters"], "history_rows": summary["history_rows"],
-            "bytes": sum(f["bytes"] for f in summary["files"]), "tiger": summary["tiger"].split(":")[0]}
+            "bytes": sum(f["bytes"] for f in summary["files"]), "tiger": summary["tiger"].split(":")[0],
+            "phase_seconds": summary["seconds"]}
 
 
 def main() -> dict:

@@ -109,7 +109,7 @@ def start_server(settings: dict[str, str] | None = None) -> PostgresServer:
     data = directory / "data"
     init = subprocess.run(
         [*run_as, str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--pwfile", str(pwfile),
-         "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"],
+         "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale"],
         capture_output=True, text=True, timeout=120,
     )
     pwfile.unlink()

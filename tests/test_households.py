@@ -160,5 +160,13 @@ def test_luigi_build_households(data_root):
 
 def test_duplicate_voter_ids_are_refused_with_a_clear_error():
     voters, links, addresses, geocodes = _frames()
-    with pytest.raises(ValueError, match="voters: voter_id is not unique"):
+    with pytest.raises(ValueError, match="voter_id is not unique"):
         build_households(pd.concat([voters, voters.head(1)]), links, addresses, geocodes, SNAPSHOT)
+
+
+def test_links_in_another_order_give_the_same_households():
+    voters, links, addresses, geocodes = _frames()
+    aligned, aligned_members = build_households(voters, links, addresses, geocodes, SNAPSHOT)
+    shuffled, shuffled_members = build_households(voters, links.iloc[::-1], addresses, geocodes, SNAPSHOT)
+    pd.testing.assert_frame_equal(aligned, shuffled)
+    pd.testing.assert_frame_equal(aligned_members, shuffled_members)

@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from voterpipe import storage
 from voterpipe.synth import read_truth, truth_dir, write_drop
 from voterpipe.tasks.imports import ImportSnapshot
 

@@ -303,3 +303,43 @@ def test_redact_and_describe_dsn():
     assert redact("failed for s3 cr'et here", dsn) == "failed for *** here"
     url = "postgresql://loader:hunter2@db.example:5432/vp"
     assert redact(f"could not connect: {url}", url) == "could not connect: postgresql://loader:***@db.example:5432/vp"
+
+
+def test_two_states_publish_concurrently(pg, warehouse, data_root):
+    """Loads overlap and both swaps lock the same parents: neither may deadlock or fail."""
+    import threading
+
+    _write(data_root, "nc", NOV, 15_000)
+    _write(data_root, "oh", NOV, 15_000, seed=4)
+    errors = []
+
+    def publish(state):
+        try:
+            PostgresWarehouse(pg.dsn, warehouse.schema).publish(source_files(state, NOV))
+        except Exception as exc:  # reported below with the state that failed
+            errors.append((state, exc))
+
+    threads = [threading.Thread(target=publish, args=(state,)) for state in ("nc", "oh")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    assert _query(pg, f"SELECT state, count(*) FROM {warehouse.schema}.current_voters "
+                      "GROUP BY 1 ORDER BY 1") == [("nc", 15_000), ("oh", 15_000)]
+
+
+def test_schema_migrates_when_upstream_adds_a_column(pg, warehouse, data_root):
+    _write(data_root, "nc", OCT, 6)
+    publish_snapshot(warehouse, "nc", OCT)
+    tables = warehouse_data.upstream_tables("nc", NOV, 8)
+    cohorts = tables["voter_cohorts"]
+    tables["voter_cohorts"] = cohorts.append_column("precinct_cluster", pa.array(["x"] * cohorts.num_rows))
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables)
+    publish_snapshot(warehouse, "nc", NOV)
+
+    s = warehouse.schema
+    assert _query(pg, f"SELECT snapshot, count(precinct_cluster), count(*) FROM {s}.voters_enriched "
+                      "GROUP BY 1 ORDER BY 1") == [(OCT, 0, 6), (NOV, 8, 8)]
+    assert _query(pg, f"SELECT count(precinct_cluster) FROM {s}.current_voters") == [(8,)]
+    assert warehouse.is_published("nc", OCT) and warehouse.is_published("nc", NOV)

@@ -20,7 +20,9 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from voterpipe.addresses.keyhash import StringIndex
 from voterpipe.ages import ages_as_of
 
 HOUSEHOLD_STATUSES = ("ok", "rural_route", "ambiguous")
@@ -38,10 +40,16 @@ class GroupQuartersRule:
 def assign_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame) -> pd.DataFrame:
     """VOTER_HOUSEHOLDS rows (voter_id, household_id, building_key), one per voter."""
     links = voter_addresses[["voter_id", "address_key", "building_key", "parse_status"]]
-    for name, frame in (("voters", voters), ("voter_addresses", links)):
-        if frame["voter_id"].duplicated().any():
-            raise ValueError(f"{name}: voter_id is not unique ({int(frame['voter_id'].duplicated().sum())} repeats)")
-    frame = voters[["voter_id", "status"]].merge(links, on="voter_id", how="left")
+    if len(links) == len(voters) and links["voter_id"].reset_index(drop=True).equals(
+            voters["voter_id"].reset_index(drop=True)):
+        # NormaliseAddresses writes its rows in voters.parquet order: no join needed.
+        frame = links.reset_index(drop=True).assign(status=voters["status"].to_numpy())
+    else:
+        try:
+            frame = voters[["voter_id", "status"]].merge(links, on="voter_id", how="left",
+                                                         validate="one_to_one")
+        except pd.errors.MergeError as err:
+            raise ValueError(f"voter_id is not unique in voters or voter_addresses: {err}") from err
     eligible = frame["parse_status"].isin(HOUSEHOLD_STATUSES) & frame["address_key"].notna()
     eligible &= frame["status"].fillna("") != "removed"
     return pd.DataFrame({
@@ -49,6 +57,12 @@ def assign_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame) -> pd
         "household_id": frame["address_key"].where(eligible).to_numpy(dtype=object),
         "building_key": frame["building_key"].where(eligible).to_numpy(dtype=object),
     })
+
+
+def lookup_rows(keys: pd.Series, probe: pd.Series) -> np.ndarray:
+    """Row of each probe value in `keys` (its first occurrence), or -1."""
+    index = StringIndex(pa.array(keys, pa.string(), from_pandas=True))
+    return index.positions(pa.array(probe, pa.string(), from_pandas=True))
 
 
 def party_mix(known_parties: pd.Series) -> pd.Series:
@@ -116,11 +130,12 @@ def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addres
         np.arange(n), fill_value=0).to_numpy().astype(np.int32)
 
     # Building context: which households carry a unit, and how many share each building.
-    unit = addresses[["address_key", "unit_type", "unit_number"]].drop_duplicates("address_key")
-    unit = unit.set_index("address_key").reindex(households["household_id"])
-    has_unit = (unit["unit_number"].fillna("").astype(str).str.len() > 0) | \
-               (unit["unit_type"].fillna("").astype(str).str.len() > 0)
-    households["has_unit"] = has_unit.to_numpy()
+    rows = lookup_rows(addresses["address_key"], households["household_id"])
+    has_unit = np.zeros(n, dtype=bool)
+    for column in ("unit_type", "unit_number"):
+        values = addresses[column].fillna("").astype(str).str.len().to_numpy() > 0
+        has_unit |= np.where(rows >= 0, values[np.maximum(rows, 0)], False)
+    households["has_unit"] = has_unit
     per_building = households.groupby("building_key", sort=False).agg(
         households_in_building=("household_id", "size"), units_seen=("has_unit", "sum"))
     joined = per_building.reindex(households["building_key"])
@@ -144,10 +159,15 @@ def attach_geography(households: pd.DataFrame, geocodes: pd.DataFrame | None) ->
         for column in GEOGRAPHY_COLUMNS:
             out[column] = None
         return out
-    geo = geocodes.drop_duplicates("address_key").set_index("address_key")
-    geo = geo.reindex(households["household_id"])
+    rows = lookup_rows(geocodes["address_key"], households["household_id"])
+    found = rows >= 0
+    safe = np.maximum(rows, 0)
     out = households.copy()
-    out["geocode_status"] = geo["status"].to_numpy(dtype=object)
-    for column in GEOGRAPHY_COLUMNS:
-        out[column] = geo[column].to_numpy() if column in geo.columns else None
+    for target, source in (("geocode_status", "status"), *((c, c) for c in GEOGRAPHY_COLUMNS)):
+        if source not in geocodes.columns:
+            out[target] = None
+            continue
+        values = geocodes[source].to_numpy(dtype=object if geocodes[source].dtype.kind not in "fi" else None)
+        taken = values[safe] if len(values) else np.full(len(rows), None, dtype=object)
+        out[target] = np.where(found, taken, np.nan if taken.dtype.kind == "f" else None)
     return out

@@ -28,7 +28,7 @@ SEP = "\x1f"
 PIECE_COLUMNS = ("res_house_number", "res_house_number_suffix", "res_pre_dir", "res_street_name",
                  "res_street_type", "res_post_dir", "res_unit")
 KEYED_STATUSES = ("ok", "po_box", "rural_route", "ambiguous")
-PARALLEL_MIN_MISSES = 5_000
+PARALLEL_MIN_MISSES = 20_000
 BATCH_SIZE = 4_000
 
 Progress = Callable[[float, str], None]
@@ -162,10 +162,10 @@ def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, proces
         return new_rows, len(miss_keys)
     if not len(miss_positions):
         return found, 0
-    # Scatter the new rows into the miss positions: concatenate and reorder.
-    hit_positions = np.flatnonzero(hit)
-    combined = pa.concat_tables([found.take(pa.array(hit_positions)), new_rows])
-    order = np.argsort(np.concatenate([hit_positions, miss_positions]), kind="stable")
+    # `found` is aligned with the keys (junk at the misses): append the new rows and take once.
+    order = np.arange(len(unique_keys))
+    order[miss_positions] = len(unique_keys) + np.arange(len(miss_positions))
+    combined = pa.concat_tables([found.cast(CACHE_SCHEMA), new_rows])
     return combined.take(pa.array(order)), len(miss_keys)
 
 
@@ -278,6 +278,8 @@ def _collapse_by_address_key(keyed: pa.Table) -> pa.Table:
     if len(first) == keyed.num_rows:
         return keyed
     totals = np.bincount(groups, weights=keyed["voter_count"].to_numpy(), minlength=len(first))
-    out = keyed.take(pa.array(first))
+    is_first = np.zeros(keyed.num_rows, dtype=bool)
+    is_first[first] = True  # groups are numbered in first-seen order, so row order = group order
+    out = keyed.filter(pa.array(is_first))
     return out.set_column(out.schema.get_field_index("voter_count"), "voter_count",
                           pa.array(totals.astype(np.int32)))

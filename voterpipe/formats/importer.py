@@ -42,10 +42,6 @@ class DropPlan:
     files: list[Detected]
     ignored: list[str] = field(default_factory=list)
 
-    @property
-    def layout_names(self) -> list[str]:
-        return sorted({d.layout.name for d in self.files})
-
 
 def plan_drop(directory: Path, state: str, formats_dir: Path | None = None) -> DropPlan:
     """Detect every file in a raw drop directory. Raises DropError/LayoutError with the file named."""

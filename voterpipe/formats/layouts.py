@@ -366,25 +366,30 @@ def _match(path: Path, layout: Layout, spec: FileSpec, role: str) -> Detected | 
 _DATA_LIKE = re.compile(r"\d{3,}")
 
 
-def describe_first_line(path: Path, spec: FileSpec | None, wide_pattern: re.Pattern | None = None) -> str:
-    """What an error message may show of a file's first line: a header, never a data row.
+def first_line_is_data(path: Path, spec: FileSpec, wide_pattern: re.Pattern | None = None) -> bool:
+    """Whether the first line looks like a data row rather than a header.
 
     A voter row always carries a run of digits (id, ZIP, date); header names do not, apart from
     wide election columns such as GENERAL-11/03/2020.
     """
-    line, encoding, _ = first_line(path, spec.encoding if spec else "latin-1")
-    if spec is not None and spec.header is False:
-        return f"a headerless first line of {len(line)} characters"
-    delimiter = spec.delimiter if spec and spec.delimiter not in (None, "sniff") else None
+    line, _, _ = first_line(path, spec.encoding)
+    delimiter = spec.delimiter if spec.delimiter not in (None, "sniff") else None
     if delimiter is None:
         try:
-            delimiter = sniff_delimiter(line, list(spec.sniff_from) if spec else ["\t", "|", ","])
+            delimiter = sniff_delimiter(line, list(spec.sniff_from))
         except ValueError:
             delimiter = "\t"
     fields = [f.strip().strip('"') for f in line.split(delimiter)]
-    if any(_DATA_LIKE.search(f) and not (wide_pattern and wide_pattern.match(f)) for f in fields):
-        return (f"a first line of {len(fields)} fields that looks like data, not a header "
-                f"(not shown: it may hold personal data)")
+    return any(_DATA_LIKE.search(f) and not (wide_pattern and wide_pattern.match(f)) for f in fields)
+
+
+def describe_first_line(path: Path, spec: FileSpec, wide_pattern: re.Pattern | None = None) -> str:
+    """What an error message may show of a file's first line: a header, never a data row."""
+    line, encoding, _ = first_line(path, spec.encoding)
+    if spec.header is False:
+        return f"a headerless first line of {len(line)} characters"
+    if first_line_is_data(path, spec, wide_pattern):
+        return "a first line that looks like data, not a header (not shown: it may hold personal data)"
     shown = line if len(line) <= 400 else line[:400] + "..."
     return f"header {shown!r} ({encoding})"
 
@@ -425,5 +430,8 @@ def detect_file(path: Path, layouts: list[Layout], prefer: str | None = None) ->
         reasons.append(result)
     first_layout, first_spec, first_role = candidates[0]
     wide = first_layout.wide_history if first_role == "voters" else None
-    seen = describe_first_line(path, first_spec, wide.wide["pattern"] if wide else None)
+    wide_pattern = wide.wide["pattern"] if wide else None
+    seen = describe_first_line(path, first_spec, wide_pattern)
+    if first_spec.header is not False and first_line_is_data(path, first_spec, wide_pattern):
+        reasons = [reason.split(":", 1)[0] + ": header does not match" for reason in reasons]
     raise LayoutError(f"{path.name} matches no known layout; saw {seen}; tried: " + "; ".join(reasons))

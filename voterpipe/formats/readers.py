@@ -215,12 +215,15 @@ class TextBlocks:
                 piece = piece.replace(b"\x00", b"")
         if piece.isascii():
             return piece
+        encoded = piece.decode("latin-1").encode("utf-8")
+        # C1 controls encode as C2 80..C2 9F: look for them only when a C2 lead byte occurs at all.
+        if b"\xc2" not in encoded:
+            return encoded
         c1 = len(piece) - len(piece.translate(None, _C1_DELETE))
-        text = piece.decode("latin-1")
-        if c1:
-            self.counters.undecodable_replaced += c1
-            text = text.translate(_C1_TABLE)
-        return text.encode("utf-8")
+        if not c1:
+            return encoded
+        self.counters.undecodable_replaced += c1
+        return piece.decode("latin-1").translate(_C1_TABLE).encode("utf-8")
 
 
 # ---- lines within a block ----------------------------------------------------------------------
@@ -414,7 +417,7 @@ def _read_csv_block(block: bytes, delimiter: str, quote: str, ncols: int, includ
     wanted = [f"f{pos}" for pos in include.values()]
     table = pacsv.read_csv(
         pa.py_buffer(block),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=True, block_size=1 << 24),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 22),
         parse_options=pacsv.ParseOptions(
             delimiter=delimiter, quote_char=quote or False, double_quote=True,
             newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=on_invalid,

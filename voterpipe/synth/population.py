@@ -322,9 +322,26 @@ def new_population(profile: StateProfile, voters: int, snapshot: date, seed: int
     people["household_id"] = _household_ids(profile.state, people["household_id"].to_numpy())
     counters = np.zeros(n_counties, dtype=np.int64)
     people = _assign_ids(people, profile.state, 0, counters, dwellings, rng)
+    _concentrate_placeholders(people, profile, rng)
     state = {"next_seq": int(len(people)), "next_household": int(len(all_sizes)),
              "county_counters": counters.tolist()}
     return people[TRUTH_COLUMNS], state
+
+
+def _concentrate_placeholders(people: pd.DataFrame, profile: StateProfile, rng: np.random.Generator) -> None:
+    """Move the state's placeholder registration dates towards the county that has most of them."""
+    code = profile.extras.get("placeholder_county")
+    if not code or not profile.placeholder_share:
+        return
+    target = next(i for i, c in enumerate(profile.counties) if c.county_code == code)
+    county = people["county_index"].to_numpy()
+    in_target = county == target
+    share_target = profile.extras["placeholder_county_share"]
+    n = len(people)
+    p = np.where(in_target, profile.placeholder_share * share_target * n / max(in_target.sum(), 1),
+                 profile.placeholder_share * (1 - share_target) * n / max((~in_target).sum(), 1))
+    street = people["addr_kind"].to_numpy() == "street"
+    people["reg_placeholder"] = (rng.random(n) < p) & street
 
 
 def _household_ids(state: str, numbers: np.ndarray) -> np.ndarray:

@@ -102,6 +102,8 @@ NC = StateProfile(
         _e("2026-11-03", "general", "GENERAL"),
     ),
     placeholder_registration="##/##/####", placeholder_share=0.002,
+    # About 47 % of NC's placeholder registration dates are in Cumberland (formats.md §1.7).
+    extras={"placeholder_county": "26", "placeholder_county_share": 0.47},
 )
 
 OH = StateProfile(

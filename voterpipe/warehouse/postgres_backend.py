@@ -255,6 +255,7 @@ class PostgresWarehouse:
             for table in wt.TABLES:
                 arrow_schema = table_schemas[table.name]
                 existing = self._columns(cur, table.name)
+                changed = existing is None
                 if existing is None:
                     columns = sql.SQL(", ").join(
                         sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(arrow_to_pg_type(f)))
@@ -270,16 +271,22 @@ class PostgresWarehouse:
                             cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
                                 self._name(table.name), sql.Identifier(field.name), sql.SQL(wanted)))
                             existing[field.name] = wanted
+                            changed = True
                             log.info("warehouse postgres: added column %s.%s", table.name, field.name)
                         elif existing[field.name] != wanted and not pa.types.is_null(field.type):
                             raise WarehouseInputError(
                                 f"{table.name}.{field.name} is {existing[field.name]} in the warehouse "
                                 f"but the new data has {wanted}")
                 layouts[table.name] = existing
+                # DDL only where something is missing: even a no-op CREATE INDEX IF NOT EXISTS
+                # or CREATE OR REPLACE VIEW takes locks that queue behind readers and other publishes
                 for columns in self._indexes(table, existing):
-                    cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                        sql.Identifier(_index_name(table.name, columns)), self._name(table.name),
-                        sql.SQL(", ").join(map(sql.Identifier, columns))))
+                    if not self._exists(cur, _index_name(table.name, columns)):
+                        cur.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                            sql.Identifier(_index_name(table.name, columns)), self._name(table.name),
+                            sql.SQL(", ").join(map(sql.Identifier, columns))))
+                if not changed and self._exists(cur, table.view):
+                    continue
                 cur.execute(sql.SQL(
                     "CREATE OR REPLACE VIEW {} AS SELECT t.* FROM {} t JOIN ("
                     "SELECT state, max(snapshot) AS snapshot FROM {} WHERE table_name = {} "
@@ -287,6 +294,10 @@ class PostgresWarehouse:
                 ).format(self._name(table.view), self._name(table.name),
                          self._name(wt.MARKER_TABLE), sql.Literal(table.name)))
         return layouts
+
+    def _exists(self, cur, relation: str) -> bool:
+        cur.execute("SELECT to_regclass(%s)", [self._name(relation).as_string(cur)])
+        return cur.fetchone()[0] is not None
 
     def _columns(self, cur, table: str) -> dict[str, str] | None:
         cur.execute("SELECT to_regclass(%s)", [sql.Identifier(self.schema, table).as_string(cur)])

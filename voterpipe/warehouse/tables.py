@@ -53,7 +53,7 @@ TABLES: tuple[WarehouseTable, ...] = (
                    (("voter_id",), ("election_date",)), "history"),
     WarehouseTable("cohort_turnout", "current_cohort_turnout", ("cohort_turnout",),
                    (("dimension", "cohort"), ("geography_level", "geography"),
-                    ("cohort_scheme", "cohort"), ("geo_level", "geo_code")), "cohort_turnout"),
+                    ("dimension", "cohort"), ("geography_level", "geography")), "cohort_turnout"),
 )
 TABLE_NAMES = tuple(t.name for t in TABLES)
 MARKER_TABLE = "publications"
