@@ -52,8 +52,7 @@ TABLES: tuple[WarehouseTable, ...] = (
     WarehouseTable("vote_history", "current_vote_history", ("history",),
                    (("voter_id",), ("election_date",)), "history"),
     WarehouseTable("cohort_turnout", "current_cohort_turnout", ("cohort_turnout",),
-                   (("dimension", "cohort"), ("geography_level", "geography"),
-                    ("dimension", "cohort"), ("geography_level", "geography")), "cohort_turnout"),
+                   (("dimension", "cohort"), ("geography_level", "geography")), "cohort_turnout"),
 )
 TABLE_NAMES = tuple(t.name for t in TABLES)
 MARKER_TABLE = "publications"
