@@ -482,3 +482,4 @@ def test_rows_with_the_same_key_are_one_address_string_even_when_other_columns_d
     assert result.stats["unique_address_strings"] == 2
     keys = result.voter_addresses["address_key"].to_pylist()
     assert keys[0] == keys[1] and keys[2] == keys[3] and keys[0] != keys[2]
+

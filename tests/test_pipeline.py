@@ -67,3 +67,33 @@ def test_second_snapshot_reuses_caches_and_reports_transitions(nc_drop, data_roo
     assert result.status.name == "SUCCESS", result.summary_text
     geocoded = storage.read_manifest(storage.stage_dir("geocoded", "nc", SECOND))
     assert geocoded["cache_hits"] > geocoded["cache_misses"]
+
+
+@pytest.mark.parametrize("state,layout,snapshot", [
+    ("nc", "nc_pre2022", date(2021, 11, 1)),
+    ("oh", "oh_swvf", FIRST),
+    ("fl", "fl_extract", FIRST),
+    ("mi", "mi_csv", FIRST),
+    ("mi", "mi_fixed", date(2020, 11, 1)),
+    ("wa", "wa_vrdb", FIRST),
+])
+def test_every_shipped_layout_runs_end_to_end(data_root, state, layout, snapshot):
+    summary = synth.write_drop(state=state, voters=2000, snapshot=snapshot, seed=3, layout=layout,
+                               dirty_rate=0.01)
+    import_tiger_dir(storage.cache_dir("synth") / state / "tiger")
+    result = _build(EnrichSnapshot(state=state, snapshot=snapshot))
+    assert result.status.name == "SUCCESS", result.summary_text
+
+    manifest = storage.read_manifest(storage.stage_dir("canonical", state, snapshot))
+    voters = pq.ParquetFile(storage.stage_dir("canonical", state, snapshot) / "voters.parquet").metadata.num_rows
+    rejects = pq.read_table(storage.stage_dir("canonical", state, snapshot) / "rejects.parquet").to_pandas()
+    structural = summary["damaged"].get("extra_fields", 0) + summary["damaged"].get("missing_fields", 0)
+    assert rejects["reason"].str.contains("field|length").sum() == structural
+    assert voters + len(rejects) >= summary["voters"]
+    addresses = storage.stage_dir("addresses", state, snapshot) / "voter_addresses.parquet"
+    assert pq.ParquetFile(addresses).metadata.num_rows == voters
+    geocoded = storage.read_manifest(storage.stage_dir("geocoded", state, snapshot))
+    assert manifest and geocoded
+    geocodes = pq.read_table(storage.stage_dir("geocoded", state, snapshot) / "geocodes.parquet").to_pandas()
+    sent = geocodes[geocodes["status"] != "not_sent"]
+    assert sent["status"].eq("match").mean() > 0.95

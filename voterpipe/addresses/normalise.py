@@ -182,8 +182,11 @@ def _raw_addresses(voters: pa.Table, rows: np.ndarray, use_pieces: np.ndarray) -
     line = col("res_address_line")
     if not use_pieces.any():
         return line
-    pieces = pc.binary_join_element_wise(*[col(c) for c in PIECE_COLUMNS], " ", null_handling="skip")
-    return pc.if_else(pa.array(use_pieces), pc.utf8_trim_whitespace(pieces), line)
+    # null_handling="skip" is avoided: pyarrow 26 returns a shorter array with it.
+    pieces = pc.binary_join_element_wise(*[col(c) for c in PIECE_COLUMNS], " ",
+                                         null_handling="replace", null_replacement="")
+    pieces = pc.utf8_trim_whitespace(pc.replace_substring_regex(pieces, r"\s+", " "))
+    return pc.if_else(pa.array(use_pieces), pieces, line)
 
 
 def _value_counts(values: pa.Array) -> dict[str, int]:
