@@ -8,7 +8,7 @@ SNAPSHOT ?= 2026-11-01
 DATA_ROOT ?= data
 export VOTERPIPE_DATA_ROOT ?= $(DATA_ROOT)
 
-.PHONY: help install demo test bench luigid run clean
+.PHONY: help install demo test bench luigid run query clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -38,3 +38,9 @@ run: $(STAMP) ## run the whole pipeline for STATE= SNAPSHOT= against a running l
 
 clean: ## remove the virtualenv and the demo data root
 	rm -rf $(VENV) data
+
+query: $(STAMP) ## example query on the demo's DuckDB warehouse: NC turnout by age band
+	$(PY) -c "import duckdb, os; c = duckdb.connect(os.path.join('$(VOTERPIPE_DATA_ROOT)', 'warehouse.duckdb'), read_only=True); \
+	c.sql(\"SELECT election_date, cohort AS age_band, registered, voted, round(100 * turnout, 1) AS turnout_pct \
+	FROM current_cohort_turnout WHERE state = 'nc' AND dimension = 'age_band_default' AND geography_level = 'state' \
+	AND election_type = 'general' ORDER BY election_date DESC, cohort LIMIT 16\").show()"
