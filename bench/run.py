@@ -12,11 +12,14 @@ def main(argv: list[str]) -> int:
     failed = []
     for name in names:
         print(f"=== {name}", flush=True)
+        saved_argv, sys.argv = sys.argv, [f"bench/{name}.py"]  # benchmarks read their own argv
         try:
             importlib.import_module(f"bench.{name}").main()
         except Exception as exc:  # one failing benchmark must not hide the others' numbers
             print(f"!!! {name} failed: {exc!r}", flush=True)
             failed.append(name)
+        finally:
+            sys.argv = saved_argv
     if failed:
         print("failed benchmarks:", ", ".join(failed))
     return 1 if failed else 0

@@ -116,6 +116,18 @@ VOTER_ADDRESSES = pa.schema(
     ]
 )
 
+# Census geography of a geocoded point, shared by geocodes and households.
+GEOGRAPHY_FIELDS = [
+    ("state_fips", _s),
+    ("county_fips", _s),
+    ("tract", _s),
+    ("block_group", _s),
+    ("block", _s),
+    ("congressional_district", _s),
+    ("state_senate_district", _s),
+    ("state_house_district", _s),
+]
+
 # 04_geocoded ----------------------------------------------------------------------------------
 GEOCODES = pa.schema(
     [
@@ -127,14 +139,7 @@ GEOCODES = pa.schema(
         ("lat", pa.float64()),
         ("tiger_line_id", pa.int64()),
         ("side", _s),  # L / R
-        ("state_fips", _s),
-        ("county_fips", _s),
-        ("tract", _s),
-        ("block_group", _s),
-        ("block", _s),
-        ("congressional_district", _s),
-        ("state_senate_district", _s),
-        ("state_house_district", _s),
+        *GEOGRAPHY_FIELDS,
         ("backend", _s),
     ]
 )
@@ -161,14 +166,7 @@ HOUSEHOLDS = pa.schema(
         ("geocode_status", _s),
         ("lon", pa.float64()),
         ("lat", pa.float64()),
-        ("state_fips", _s),
-        ("county_fips", _s),
-        ("tract", _s),
-        ("block_group", _s),
-        ("block", _s),
-        ("congressional_district", _s),
-        ("state_senate_district", _s),
-        ("state_house_district", _s),
+        *GEOGRAPHY_FIELDS,
     ]
 )
 
