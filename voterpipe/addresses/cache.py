@@ -68,12 +68,17 @@ class AddressCache:
     def __len__(self) -> int:
         return self.table().num_rows
 
-    def lookup(self, keys: pa.Array) -> tuple[pa.Table, np.ndarray]:
-        """Rows aligned with `keys` (unique strings) and a boolean hit mask."""
+    def positions(self, keys: pa.Array) -> np.ndarray:
+        """The row of each of `keys` in table(), or -1 when it is not cached."""
         cached = self.table()
         if self._index is None:
             self._index = StringIndex(cached["cache_key"].combine_chunks())
-        rows = self._index.positions(keys.cast(_s))
+        return self._index.positions(keys.cast(_s))
+
+    def lookup(self, keys: pa.Array) -> tuple[pa.Table, np.ndarray]:
+        """Rows aligned with `keys` (unique strings) and a boolean hit mask."""
+        cached = self.table()
+        rows = self.positions(keys)
         hit = rows >= 0
         found = cached.take(pa.array(np.maximum(rows, 0))) if cached.num_rows else \
             pa.Table.from_arrays([pa.nulls(len(keys), _s)] * len(CACHE_SCHEMA), schema=CACHE_SCHEMA)

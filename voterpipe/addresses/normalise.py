@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -144,11 +145,12 @@ def parse_misses(cache_keys: list[str], processes: int, progress: Progress | Non
 def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, processes: int,
                        progress: Progress | None = None) -> tuple[pa.Table, int]:
     """CACHE_SCHEMA rows aligned with `unique_keys`; new results are appended to `cache`."""
-    if cache is not None:
-        found, hit = cache.lookup(unique_keys)
+    cached = cache.table() if cache is not None else None
+    if cached is not None and cached.num_rows:
+        rows = cache.positions(unique_keys)
     else:
-        found, hit = None, np.zeros(len(unique_keys), dtype=bool)
-    miss_positions = np.flatnonzero(~hit)
+        rows = np.full(len(unique_keys), -1, dtype=np.int64)
+    miss_positions = np.flatnonzero(rows < 0)
     miss_keys = unique_keys.take(pa.array(miss_positions)).to_pylist() if len(miss_positions) else []
     results = parse_misses(miss_keys, processes, progress)
     columns = list(zip(*results)) if results else [[] for _ in range(len(CACHE_SCHEMA) - 1)]
@@ -158,15 +160,15 @@ def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, proces
         schema=CACHE_SCHEMA)
     if cache is not None:
         cache.append(new_rows)
-    if found is None or len(miss_positions) == len(unique_keys):
+    if len(miss_positions) == len(unique_keys):
         return new_rows, len(miss_keys)
-    if not len(miss_positions):
-        return found, 0
-    # `found` is aligned with the keys (junk at the misses): append the new rows and take once.
-    order = np.arange(len(unique_keys))
-    order[miss_positions] = len(unique_keys) + np.arange(len(miss_positions))
-    combined = pa.concat_tables([found.cast(CACHE_SCHEMA), new_rows])
-    return combined.take(pa.array(order)), len(miss_keys)
+    # One take over the cached rows followed by the new ones; the cache_key column is the probe
+    # itself (lookups are exact), so it is not copied.
+    rows[miss_positions] = cached.num_rows + np.arange(len(miss_positions))
+    value_names = CACHE_SCHEMA.names[1:]
+    combined = pa.concat_tables([cached.select(value_names), new_rows.select(value_names)])
+    values = combined.take(pa.array(rows))
+    return pa.Table.from_arrays([unique_keys, *values.columns], schema=CACHE_SCHEMA), len(miss_keys)
 
 
 def _raw_addresses(voters: pa.Table, rows: np.ndarray, use_pieces: np.ndarray) -> pa.Array:
@@ -273,11 +275,48 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
                                schema.conform(voter_addresses, schema.VOTER_ADDRESSES), stats)
 
 
+def _digest_words(keys: pa.Array) -> np.ndarray | None:
+    """The 128-bit digests written as 32 hex digits in `keys` (no nulls), as (n, 2) uint64 words;
+    None unless every key is exactly that. Equal words <=> equal strings, without hashing."""
+    n = len(keys)
+    if keys.null_count or keys.type != pa.string():
+        return None
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int32, count=n + 1, offset=keys.offset * 4)
+    if n == 0 or not (np.diff(offsets) == 32).all():
+        return None
+    text = np.frombuffer(keys.buffers()[2], dtype=np.uint8, count=32 * n, offset=int(offsets[0]))
+    nibbles = _HEX_VALUE[text]
+    if (nibbles > 15).any():
+        return None
+    nibbles = nibbles.reshape(n, 16, 2)
+    packed = (nibbles[:, :, 0] << 4) | nibbles[:, :, 1]
+    return np.ascontiguousarray(packed).view(np.uint64)
+
+
+_HEX_VALUE = np.full(256, 255, dtype=np.uint8)
+_HEX_VALUE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
+_HEX_VALUE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+
+
+def _group_address_keys(keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """group_strings for address keys: keys are hex digests, so their own bits are the hash."""
+    words = _digest_words(keys)
+    if words is None:
+        return group_strings(keys)
+    codes, uniques = pd.factorize(words[:, 0])
+    codes = codes.astype(np.int64)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # reversed: the first occurrence wins
+    if not (words[first[codes], 1] == words[:, 1]).all():  # equal first halves, different keys
+        return group_strings(keys)
+    return codes, first
+
+
 def _collapse_by_address_key(keyed: pa.Table) -> pa.Table:
     """One row per address_key: the first string's fields, voter counts summed."""
     if keyed.num_rows == 0:
         return keyed
-    groups, first = group_strings(keyed["address_key"].combine_chunks())
+    groups, first = _group_address_keys(keyed["address_key"].combine_chunks())
     if len(first) == keyed.num_rows:
         return keyed
     totals = np.bincount(groups, weights=keyed["voter_count"].to_numpy(), minlength=len(first))
