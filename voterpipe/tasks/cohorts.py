@@ -10,6 +10,9 @@ import pandas as pd
 
 from voterpipe import cohorts, storage
 from voterpipe.tasks.base import SnapshotTask, previous_snapshot
+from voterpipe.tasks.geocode import GeocodeAddresses
+from voterpipe.tasks.households import BuildHouseholds
+from voterpipe.tasks.imports import ImportSnapshot
 
 VOTER_COLUMNS = [
     "voter_id", "county_code", "county_name", "birth_date", "birth_year", "party", "status",
@@ -59,11 +62,6 @@ class AnalyseCohorts(SnapshotTask):
     layer = "cohorts"
 
     def requires(self):
-        # Imported here so this module loads while the upstream stages are still being written.
-        from voterpipe.tasks.geocode import GeocodeAddresses
-        from voterpipe.tasks.households import BuildHouseholds
-        from voterpipe.tasks.imports import ImportSnapshot
-
         return {
             "canonical": ImportSnapshot(state=self.state, snapshot=self.snapshot),
             "geocoded": GeocodeAddresses(state=self.state, snapshot=self.snapshot),
@@ -101,9 +99,6 @@ class ReportSnapshot(SnapshotTask):
     layer = "reporting"
 
     def requires(self):
-        from voterpipe.tasks.geocode import GeocodeAddresses
-        from voterpipe.tasks.imports import ImportSnapshot
-
         return {
             "cohorts": AnalyseCohorts(state=self.state, snapshot=self.snapshot),
             "canonical": ImportSnapshot(state=self.state, snapshot=self.snapshot),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import luigi
 
 from voterpipe.tasks.base import StateParameter
+from voterpipe.tasks.cohorts import ReportSnapshot
+from voterpipe.tasks.publish import PublishSnapshot
 
 
 class EnrichSnapshot(luigi.WrapperTask):
@@ -14,8 +16,5 @@ class EnrichSnapshot(luigi.WrapperTask):
     snapshot = luigi.DateParameter(description="ISO date of the state's drop")
 
     def requires(self):
-        from voterpipe.tasks.cohorts import ReportSnapshot
-        from voterpipe.tasks.publish import PublishSnapshot
-
         return [ReportSnapshot(state=self.state, snapshot=self.snapshot),
                 PublishSnapshot(state=self.state, snapshot=self.snapshot)]
