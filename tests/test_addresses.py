@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import time
 from datetime import date
 
 import luigi
@@ -368,6 +370,14 @@ def test_zip_is_part_of_the_key():
     assert keys[0] != keys[1] and keys[1] == keys[2]
 
 
+def test_zip5_cleaning_agrees_on_clean_and_messy_columns():
+    messy = pa.chunked_array([["27601", None, " 27601 ", "2760", "27602-1234", "ABCDE"]])
+    assert normalise._zip5(messy).to_pylist() == ["27601", None, "27601", "", "27602", ""]
+    clean = pa.chunked_array([["27601", None], ["27602"]])  # the numpy shortcut
+    assert normalise._all_five_digits(clean.combine_chunks())
+    assert normalise._zip5(clean).to_pylist() == ["27601", None, "27602"]
+
+
 def test_piecewise_state_matches_one_line_state():
     pieces = pa.table({
         "voter_id": ["M1", "M2"], "res_house_number": ["123", "123"], "res_house_number_suffix": [None, None],
@@ -426,9 +436,25 @@ def test_cache_ignores_a_half_written_part_and_survives_compaction(tmp_path, mon
     monkeypatch.undo()
     reopened = AddressCache(tmp_path, "v")
     assert len(reopened) == 11  # no double counting from the leftover parts
-    assert len(list(reopened.directory.glob("part-*.parquet"))) == 0  # leftovers cleaned up
+    assert len(list(reopened.directory.glob("part-*"))) == 0  # leftovers cleaned up
     result = normalise.normalise_addresses(_voters(LINES), "nc", reopened, 1)
     assert result.stats["parsed_new"] == 0
+
+
+def test_cache_reads_parquet_parts_of_earlier_versions_and_compacts_them(tmp_path):
+    cache = AddressCache(tmp_path, "v")
+    first = normalise.normalise_addresses(_voters(LINES), "nc", cache, 1)
+    (arrow_part,) = cache.directory.glob("part-*.arrow")
+    legacy = cache.directory / "part-legacy.parquet"
+    pq.write_table(cache_module._read_part(arrow_part), legacy)
+    arrow_part.unlink()
+    again = normalise.normalise_addresses(_voters(LINES + ["9 OAK AVE"]), "nc",
+                                          AddressCache(tmp_path, "v"), 1)
+    assert again.stats["parsed_new"] == 1
+    assert again.voter_addresses.slice(0, 10).equals(first.voter_addresses)
+    AddressCache(tmp_path, "v").compact()
+    assert [p.suffix for p in cache.directory.iterdir()] == [".arrow"]
+    assert len(AddressCache(tmp_path, "v")) == 9
 
 
 def _write_canonical(root, state: str, snapshot: str, voters: pa.Table) -> None:
@@ -452,7 +478,7 @@ def test_luigi_task_writes_the_stage(data_root):
     links = pq.read_table(out.file("voter_addresses.parquet"))
     assert links.schema == schema.VOTER_ADDRESSES and links.num_rows == 10
     assert pq.read_table(out.file("addresses.parquet")).schema == schema.ADDRESSES
-    assert any((storage.cache_dir("addresses") / f"rules-{parse.RULES_VERSION}").glob("*.parquet"))
+    assert any((storage.cache_dir("addresses") / f"rules-{parse.RULES_VERSION}").glob("part-*.arrow"))
 
 
 def test_hash_collisions_never_merge_or_mismatch_strings(monkeypatch):
@@ -468,6 +494,34 @@ def test_hash_collisions_never_merge_or_mismatch_strings(monkeypatch):
     assert list(codes) == [0, 1, 0, 2, 1]
     index = keyhash.StringIndex(pa.array(["c", "a"]))
     assert list(index.positions(pa.array(["c", "a", "z"]))) == [0, -1, -1]  # 'a' is a miss, never 'c'
+
+
+def test_address_key_grouping_is_exact_even_when_the_word_hash_collides(monkeypatch):
+    keys = [normalise.address_keys(parse.normalise_line(f"{i} MAIN ST"), "27601")[0] for i in (1, 2, 1, 3)]
+    expected = ([0, 1, 0, 2], [0, 1, 3])
+    codes, first = normalise._group_address_keys(pa.array(keys))
+    assert (list(codes), list(first)) == expected
+    monkeypatch.setattr(normalise, "_mix_words", lambda words: np.zeros(len(words), dtype=np.uint64))
+    codes, first = normalise._group_address_keys(pa.array(keys))
+    assert (list(codes), list(first)) == expected
+    codes, first = normalise._group_address_keys(pa.array(["abc", "ab", "abc"]))  # not fixed-width
+    assert (list(codes), list(first)) == ([0, 1, 0], [0, 1])
+
+
+def test_a_parsing_process_that_dies_is_reported(monkeypatch):
+    parent = os.getpid()
+    real = normalise.normalise_batch
+
+    def dies_in_a_child(keys):
+        if os.getpid() != parent:
+            os._exit(3)
+        time.sleep(0.05)  # leave batches for the child to claim
+        return real(keys)
+
+    monkeypatch.setattr(normalise, "normalise_batch", dies_in_a_child)
+    monkeypatch.setattr(normalise, "PARALLEL_MIN_MISSES", 10)
+    with pytest.raises(RuntimeError, match="exit code 3"):
+        normalise.parse_misses([f"L\x1f{i} MAIN ST\x1f27601" for i in range(1, 200)], processes=2)
 
 
 def test_rows_with_the_same_key_are_one_address_string_even_when_other_columns_differ():

@@ -1,6 +1,10 @@
 """Persistent parse cache: cache key (raw address + ZIP) -> standardised result, one directory
-per normalisation rules version (parse.RULES_VERSION), made of immutable Parquet part files
-written atomically. Several processes may append at once: each writes its own uniquely named part.
+per normalisation rules version (parse.RULES_VERSION), made of immutable part files written
+atomically. Several processes may append at once: each writes its own uniquely named part.
+
+Parts are uncompressed Arrow IPC files, memory-mapped on load, so opening the cache costs next to
+nothing however large it is; Parquet parts written by earlier versions are still read (and
+merged into an Arrow part by the next compaction).
 
 A crash mid-write leaves at most a hidden temp file (ignored); a part is visible only once
 complete. `compact()` merges parts into one file whose metadata names the parts it replaces, so
@@ -42,26 +46,30 @@ class AddressCache:
         self._index: StringIndex | None = None
 
     def _visible_parts(self) -> list[Path]:
-        parts = sorted(p for p in self.directory.glob("*.parquet") if not p.name.startswith("."))
+        parts = sorted(p for p in self.directory.iterdir()
+                       if p.suffix in _SUFFIXES and not p.name.startswith("."))
         replaced: set[str] = set()
         for part in parts:
             if part.name.startswith("compact-"):
-                meta = pq.read_schema(part).metadata or {}
+                meta = _read_schema(part).metadata or {}
                 replaced.update(json.loads(meta.get(_REPLACES, b"[]")))
         for name in replaced:  # leftovers of a compaction interrupted before its deletes
             with contextlib.suppress(FileNotFoundError):
                 (self.directory / name).unlink()
         return [p for p in parts if p.name not in replaced]
 
+    def _read_parts(self) -> list[pa.Table]:
+        for attempt in range(3):
+            try:
+                return [_read_part(p) for p in self._visible_parts()]
+            except FileNotFoundError:  # another process compacted the parts away: list again
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     def table(self) -> pa.Table:
         if self._table is None:
-            for attempt in range(3):
-                try:
-                    tables = [pq.read_table(p, schema=CACHE_SCHEMA) for p in self._visible_parts()]
-                    break
-                except FileNotFoundError:  # another process compacted the parts away: list again
-                    if attempt == 2:
-                        raise
+            tables = self._read_parts()
             self._table = pa.concat_tables(tables) if tables else CACHE_SCHEMA.empty_table()
         return self._table
 
@@ -75,22 +83,13 @@ class AddressCache:
             self._index = StringIndex(cached["cache_key"].combine_chunks())
         return self._index.positions(keys.cast(_s))
 
-    def lookup(self, keys: pa.Array) -> tuple[pa.Table, np.ndarray]:
-        """Rows aligned with `keys` (unique strings) and a boolean hit mask."""
-        cached = self.table()
-        rows = self.positions(keys)
-        hit = rows >= 0
-        found = cached.take(pa.array(np.maximum(rows, 0))) if cached.num_rows else \
-            pa.Table.from_arrays([pa.nulls(len(keys), _s)] * len(CACHE_SCHEMA), schema=CACHE_SCHEMA)
-        return found, hit
-
     def append(self, rows: pa.Table) -> Path | None:
         """Add new entries as one immutable part file (atomic rename)."""
         if rows.num_rows == 0:
             return None
         rows = rows.select(CACHE_SCHEMA.names).cast(CACHE_SCHEMA)
-        path = self.directory / f"part-{uuid.uuid4().hex}.parquet"
-        storage.write_parquet(rows, path)
+        path = self.directory / f"part-{uuid.uuid4().hex}{_ARROW}"
+        _write_part(rows, path)
         if self._table is not None:
             self._table = pa.concat_tables([self._table, rows])
             self._index = None
@@ -103,14 +102,40 @@ class AddressCache:
         if len(parts) < 2:
             return
         try:
-            merged = pa.concat_tables([pq.read_table(p, schema=CACHE_SCHEMA) for p in parts])
+            merged = pa.concat_tables([_read_part(p) for p in parts])
         except FileNotFoundError:
             return  # another process is compacting the same parts
         meta = {_REPLACES: json.dumps([p.name for p in parts]).encode()}
         merged = merged.replace_schema_metadata(meta)
-        storage.write_parquet(merged, self.directory / f"compact-{uuid.uuid4().hex}.parquet")
+        _write_part(merged, self.directory / f"compact-{uuid.uuid4().hex}{_ARROW}")
         for part in parts:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
         self._table = None
         self._index = None
+
+
+_ARROW = ".arrow"
+_SUFFIXES = (_ARROW, ".parquet")  # .parquet: parts written before the cache moved to Arrow IPC
+
+
+def _read_schema(path: Path) -> pa.Schema:
+    if path.suffix == ".parquet":
+        return pq.read_schema(path)
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).schema
+
+
+def _read_part(path: Path) -> pa.Table:
+    if path.suffix == ".parquet":
+        return pq.read_table(path, schema=CACHE_SCHEMA)
+    # The table keeps the mapping alive; it stays valid even if a compaction unlinks the file.
+    table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+    return table.replace_schema_metadata(None).cast(CACHE_SCHEMA)
+
+
+def _write_part(rows: pa.Table, path: Path) -> None:
+    """One immutable part, made visible by an atomic rename once complete and fsynced."""
+    with storage.atomic_file(path, "wb") as handle:
+        with pa.ipc.new_file(handle, rows.schema) as writer:
+            writer.write_table(rows)

@@ -68,16 +68,23 @@ class StringIndex:
     def __init__(self, values: pa.Array):
         self.values = values
         hashes = pd.Index(string_hashes(values))
-        keep = ~hashes.duplicated()
-        self._positions = np.flatnonzero(keep)
-        self._index = hashes[keep]
+        if hashes.is_unique:  # the usual case: the hash table built by this check serves lookups
+            self._positions = None
+            self._index = hashes
+        else:
+            keep = ~hashes.duplicated()
+            self._positions = np.flatnonzero(keep)
+            self._index = hashes[keep]
 
     def positions(self, probe: pa.Array) -> np.ndarray:
         """Row of each probe string in `values`, or -1 when absent."""
         if len(self._index) == 0 or len(probe) == 0:
             return np.full(len(probe), -1, dtype=np.int64)
-        found = self._index.get_indexer(string_hashes(probe))
-        rows = np.where(found >= 0, self._positions[np.maximum(found, 0)], -1)
+        found = self._index.get_indexer(string_hashes(probe)).astype(np.int64, copy=False)
+        if self._positions is None:
+            rows = found
+        else:
+            rows = np.where(found >= 0, self._positions[np.maximum(found, 0)], -1)
         hit = rows >= 0
         if hit.any():
             candidates = self.values.take(pa.array(np.maximum(rows, 0)))

@@ -2,16 +2,17 @@
 voter -> a VOTER_ADDRESSES row, with a persistent cache so later snapshots parse only new strings.
 
 Work is done on unique cache keys (raw line or pieces, plus ZIP5), never per voter. Grouping and
-cache hits are vectorised hash lookups (keyhash); misses are parsed on `processes` worker
-processes and appended to the cache.
+cache hits are vectorised hash lookups (keyhash); misses are parsed by this process and
+`processes - 1` forked ones and appended to the cache. Cached results are never copied whole:
+the outputs take just the rows and columns they need from the (memory-mapped) cache table.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import os
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -29,7 +30,7 @@ SEP = "\x1f"
 PIECE_COLUMNS = ("res_house_number", "res_house_number_suffix", "res_pre_dir", "res_street_name",
                  "res_street_type", "res_post_dir", "res_unit")
 KEYED_STATUSES = ("ok", "po_box", "rural_route", "ambiguous")
-PARALLEL_MIN_MISSES = 20_000
+PARALLEL_MIN_MISSES = 2_000  # below this, forking costs more than it saves
 BATCH_SIZE = 4_000
 
 Progress = Callable[[float, str], None]
@@ -76,10 +77,33 @@ def normalise_batch(cache_keys: list[str]) -> list[tuple]:
     return [normalise_cache_key(k) for k in cache_keys]
 
 
-def _zip5(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    text = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(column.cast(pa.string())), 0, 5)
+def _zip5(column: pa.ChunkedArray) -> pa.Array:
+    """The first five characters when they are digits (after trimming), else ""; null stays null."""
+    column = column.cast(pa.string()).combine_chunks()
+    if _all_five_digits(column):
+        return column
+    text = pc.utf8_slice_codeunits(pc.utf8_trim_whitespace(column), 0, 5)
     valid = pc.and_(pc.equal(pc.utf8_length(text), 5), pc.utf8_is_digit(text))
     return pc.if_else(valid, text, pa.scalar("", pa.string()))
+
+
+def _all_five_digits(column: pa.Array) -> bool:
+    """Whether every non-null value is exactly five ASCII digits (canonical voter files' ZIP5
+    column): then _zip5 has nothing to change, which numpy checks far faster than Arrow kernels."""
+    n = len(column)
+    if n == 0 or column.type != pa.string():
+        return False
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=n + 1, offset=column.offset * 4)
+    lengths = np.diff(offsets)
+    if column.null_count:
+        valid = column.is_valid().to_numpy(zero_copy_only=False)
+        if not ((lengths == 5) | (~valid & (lengths == 0))).all():
+            return False
+    elif not (lengths == 5).all():
+        return False
+    data = np.frombuffer(column.buffers()[2], dtype=np.uint8, count=int(offsets[-1] - offsets[0]),
+                         offset=int(offsets[0]))
+    return bool(((data >= 0x30) & (data <= 0x39)).all())
 
 
 def voter_cache_keys(voters: pa.Table) -> pa.ChunkedArray:
@@ -107,46 +131,88 @@ def voter_cache_keys(voters: pa.Table) -> pa.ChunkedArray:
     return pc.if_else(use_pieces, piece_key, line_key)
 
 
-def _key_columns(voters: pa.Table) -> list[pa.Array]:
-    """Columns whose values determine a voter's cache key: grouping voters by them groups keys,
-    without building one key string per voter."""
+def _key_columns(voters: pa.Table) -> dict[str, pa.Array]:
+    """Columns whose values determine a voter's cache key (by name; ZIP5 last): grouping voters by
+    them groups keys, without building one key string per voter."""
     present = [c for c in ("res_address_line", *PIECE_COLUMNS) if c in voters.column_names]
-    columns = [voters[c].cast(pa.string()).combine_chunks() for c in present]
-    columns = [c for c in columns if c.null_count < len(c)]
+    columns = {c: voters[c].cast(pa.string()).combine_chunks() for c in present}
+    columns = {c: v for c, v in columns.items() if v.null_count < len(v)}
     zip_column = voters["res_zip5"] if "res_zip5" in voters.column_names else \
         pa.chunked_array([pa.nulls(voters.num_rows, pa.string())])
-    columns.append(_zip5(zip_column).combine_chunks())
+    columns["res_zip5"] = _zip5(zip_column)
     # The key writes a null as "", so null and "" must group together.
-    return [pc.fill_null(c, "") for c in columns]
+    return {c: pc.fill_null(v, "") for c, v in columns.items()}
 
 
 def parse_misses(cache_keys: list[str], processes: int, progress: Progress | None = None) -> list[tuple]:
-    """Parse cache keys, in parallel when there are many."""
+    """Parse cache keys; with processes > 1 and enough keys, this process and processes - 1 forked
+    children take batches from a shared counter until none is left (no pool to start and stop,
+    and a process slowed by other jobs just takes fewer batches)."""
     if not cache_keys:
         return []
     processes = processes or os.cpu_count() or 1
-    batches = [cache_keys[i:i + BATCH_SIZE] for i in range(0, len(cache_keys), BATCH_SIZE)]
-    out: list[tuple] = []
-    if processes == 1 or len(cache_keys) < PARALLEL_MIN_MISSES:
-        for i, batch in enumerate(batches):
-            out.extend(normalise_batch(batch))
-            if progress:
-                progress((i + 1) / len(batches), f"parsed {len(out)} of {len(cache_keys)} new addresses")
-        return out
+    if len(cache_keys) < PARALLEL_MIN_MISSES or multiprocessing.current_process().daemon:
+        processes = 1  # a daemonic process may not have children
+    size = max(1, min(BATCH_SIZE, -(-len(cache_keys) // (4 * processes))))
+    batches = [cache_keys[i:i + size] for i in range(0, len(cache_keys), size)]
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes) as pool:
-        for i, result in enumerate(pool.imap(normalise_batch, batches)):
-            out.extend(result)
-            if progress and (i % 10 == 9 or i + 1 == len(batches)):
-                progress((i + 1) / len(batches), f"parsed {len(out)} of {len(cache_keys)} new addresses")
-    return out
+    claimed = context.Value("q", 0) if processes > 1 else None
+    serial_claims = itertools.count()
+
+    def claim() -> int:
+        if claimed is None:
+            return next(serial_claims)
+        with claimed.get_lock():
+            claimed.value += 1
+            return claimed.value - 1
+
+    def parse_claimed(report: Progress | None) -> dict[int, list[tuple]]:
+        done = {}
+        while (i := claim()) < len(batches):
+            done[i] = normalise_batch(batches[i])
+            if report:
+                report((i + 1) / len(batches),
+                       f"parsing {len(cache_keys)} new addresses, batch {i + 1} of {len(batches)}")
+        return done
+
+    def child(conn) -> None:
+        conn.send(parse_claimed(None))
+        conn.close()
+
+    workers = []
+    finished = False
+    try:
+        for _ in range(processes - 1):
+            reader, writer = context.Pipe(duplex=False)
+            worker = context.Process(target=child, args=(writer,), daemon=True)
+            worker.start()
+            writer.close()
+            workers.append((reader, worker))
+        done = parse_claimed(progress)
+        for reader, worker in workers:
+            try:
+                done.update(reader.recv())
+            except EOFError:
+                worker.join()
+                raise RuntimeError(f"an address parsing process died (exit code {worker.exitcode})") from None
+        finished = True
+    finally:
+        for reader, worker in workers:
+            if not finished:  # stop the others rather than leave them blocked on a full pipe
+                worker.terminate()
+            worker.join()
+            reader.close()
+    return [row for i in range(len(batches)) for row in done[i]]
 
 
 def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, processes: int,
-                       progress: Progress | None = None) -> tuple[pa.Table, int]:
-    """CACHE_SCHEMA rows aligned with `unique_keys`; new results are appended to `cache`."""
-    cached = cache.table() if cache is not None else None
-    if cached is not None and cached.num_rows:
+                       progress: Progress | None = None) -> tuple[pa.Table, np.ndarray, int]:
+    """(results, rows, parsed): `results` holds CACHE_SCHEMA's value columns (everything but
+    cache_key) and results row rows[i] is the result for unique_keys[i]. Misses are parsed and
+    appended to `cache`. The cached rows are not copied: `results` is the cache table followed by
+    the new rows, so callers take only the rows and columns they need."""
+    cached = cache.table() if cache is not None else CACHE_SCHEMA.empty_table()
+    if cached.num_rows:
         rows = cache.positions(unique_keys)
     else:
         rows = np.full(len(unique_keys), -1, dtype=np.int64)
@@ -160,15 +226,11 @@ def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, proces
         schema=CACHE_SCHEMA)
     if cache is not None:
         cache.append(new_rows)
-    if len(miss_positions) == len(unique_keys):
-        return new_rows, len(miss_keys)
-    # One take over the cached rows followed by the new ones; the cache_key column is the probe
-    # itself (lookups are exact), so it is not copied.
     rows[miss_positions] = cached.num_rows + np.arange(len(miss_positions))
     value_names = CACHE_SCHEMA.names[1:]
-    combined = pa.concat_tables([cached.select(value_names), new_rows.select(value_names)])
-    values = combined.take(pa.array(rows))
-    return pa.Table.from_arrays([unique_keys, *values.columns], schema=CACHE_SCHEMA), len(miss_keys)
+    if not cached.num_rows:
+        return new_rows.select(value_names), rows, len(miss_keys)
+    return pa.concat_tables([cached.select(value_names), new_rows.select(value_names)]), rows, len(miss_keys)
 
 
 def _raw_addresses(voters: pa.Table, rows: np.ndarray, use_pieces: np.ndarray) -> pa.Array:
@@ -191,20 +253,20 @@ def _raw_addresses(voters: pa.Table, rows: np.ndarray, use_pieces: np.ndarray) -
     return pc.if_else(pa.array(use_pieces), pieces, line)
 
 
-def _value_counts(values: pa.Array) -> dict[str, int]:
-    counts = pc.value_counts(values)
-    return {v.as_py(): c.as_py() for v, c in zip(counts.field("values"), counts.field("counts"))}
-
-
 def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None = None,
                         processes: int = 0, progress: Progress | None = None) -> NormalisedAddresses:
     """Normalise every voter's residential address (voters: VOTERS columns, at least voter_id,
     res_address_line or the piece columns, res_zip5, res_city)."""
     key_columns = _key_columns(voters)
-    voter_index, first = group_rows(*key_columns)
-    key_source = voters.select([c for c in ("res_address_line", *PIECE_COLUMNS, "res_zip5")
-                                if c in voters.column_names])
-    unique_keys = voter_cache_keys(key_source.take(pa.array(first))).combine_chunks()
+    voter_index, first = group_rows(*key_columns.values())
+    if list(key_columns) == ["res_address_line", "res_zip5"]:  # a one-line state: 'L' keys
+        take_first = pa.array(first)
+        unique_keys = pc.binary_join_element_wise("L", key_columns["res_address_line"].take(take_first),
+                                                  key_columns["res_zip5"].take(take_first), SEP)
+    else:
+        key_source = voters.select([c for c in ("res_address_line", *PIECE_COLUMNS, "res_zip5")
+                                    if c in voters.column_names])
+        unique_keys = voter_cache_keys(key_source.take(pa.array(first))).combine_chunks()
     if len(key_columns) > 2:
         # Line and piece columns both present: rows that differ only in the columns their key
         # ignores share a key; merge those groups.
@@ -216,51 +278,57 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
     n_unique = len(unique_keys)
     if progress:
         progress(0.0, f"{voters.num_rows} voters, {n_unique} unique address strings")
-    resolved, parsed = resolve_cache_keys(unique_keys, cache, processes, progress)
+    results, rows, parsed = resolve_cache_keys(unique_keys, cache, processes, progress)
+    counts = np.bincount(voter_index, minlength=n_unique)
 
-    counts = np.bincount(voter_index, minlength=n_unique).astype(np.int32)
-    take_first = pa.array(first)
+    # Everything below works on row numbers and takes each output column once.
+    status = results["parse_status"].take(pa.array(rows))
+    status_codes = pc.index_in(status, value_set=pa.array(schema.PARSE_STATUSES)) \
+        .to_numpy(zero_copy_only=False).astype(np.int64)
+    keyed = np.isin(status_codes, [schema.PARSE_STATUSES.index(s) for s in KEYED_STATUSES])
+    keyed_positions = np.flatnonzero(keyed)
+    # ADDRESSES: one row per address_key (several raw strings may standardise to one address),
+    # plus one row per unparseable string so it can be inspected; missing ones are left out.
+    address_keys = results["address_key"].take(pa.array(rows[keyed_positions])).combine_chunks()
+    groups, group_first = _group_address_keys(address_keys)
+    unparseable = np.flatnonzero(status_codes == schema.PARSE_STATUSES.index("unparseable"))
+    chosen = np.concatenate([keyed_positions[group_first], unparseable])
+    voter_count = np.concatenate([np.bincount(groups, weights=counts[keyed_positions],
+                                              minlength=len(group_first)), counts[unparseable]])
+    chosen_results = results.take(pa.array(rows[chosen]))
+    chosen_keys = unique_keys.take(pa.array(chosen))
+    take_first = pa.array(first[chosen])
 
     def representative(name: str) -> pa.Array:
         if name in voters.column_names:
             return pc.utf8_upper(voters[name].cast(pa.string()).take(take_first).combine_chunks())
-        return pa.nulls(n_unique, pa.string())
+        return pa.nulls(len(chosen), pa.string())
 
-    use_pieces = pc.starts_with(unique_keys, "P").to_numpy(zero_copy_only=False)
-    zip5 = pc.utf8_slice_codeunits(unique_keys, -5)
-    zip5 = pc.if_else(pc.match_substring_regex(zip5, r"^\d{5}$"), zip5, pa.nulls(n_unique, pa.string()))
-    per_key = pa.table({
-        "address_key": resolved["address_key"], "building_key": resolved["building_key"],
-        "raw_address": _raw_addresses(voters, first, use_pieces),
-        **{f: resolved[f] for f in parse.FIELDS[:7]},
+    # The key ends with the voter's ZIP5 column value ("" when it is invalid or absent).
+    zip5 = key_columns["res_zip5"].take(take_first)
+    zip5 = pc.if_else(pc.equal(zip5, ""), pa.scalar(None, pa.string()), zip5)
+    addresses = pa.table({
+        "address_key": chosen_results["address_key"], "building_key": chosen_results["building_key"],
+        "raw_address": _raw_addresses(voters, first[chosen],
+                                      pc.starts_with(chosen_keys, "P").to_numpy(zero_copy_only=False)),
+        **{f: chosen_results[f] for f in parse.FIELDS[:7]},
         "city": representative("res_city"),
         "state": pc.fill_null(representative("res_state"), state.upper()),
         "zip5": zip5,
-        "standardized_line": resolved["standardized_line"], "parse_status": resolved["parse_status"],
-        "voter_count": pa.array(counts),
+        "standardized_line": chosen_results["standardized_line"],
+        "parse_status": chosen_results["parse_status"],
+        "voter_count": pa.array(voter_count.astype(np.int32)),
     })
 
-    # ADDRESSES: one row per address_key (several raw strings may standardise to one address),
-    # plus one row per unparseable string so it can be inspected; missing ones are left out.
-    keyed = per_key.filter(pc.is_valid(per_key["address_key"]))
-    addresses = _collapse_by_address_key(keyed)
-    unparseable = per_key.filter(pc.equal(per_key["parse_status"], "unparseable"))
-    addresses = pa.concat_tables([schema.conform(addresses, schema.ADDRESSES),
-                                  schema.conform(unparseable, schema.ADDRESSES)])
-
-    idx = pa.array(voter_index)
+    voter_rows = pa.array(rows[voter_index])
     voter_addresses = pa.table({
         "voter_id": voters["voter_id"].cast(pa.string()),
-        "address_key": per_key["address_key"].take(idx),
-        "building_key": per_key["building_key"].take(idx),
-        "parse_status": per_key["parse_status"].take(idx),
+        "address_key": results["address_key"].take(voter_rows),
+        "building_key": results["building_key"].take(voter_rows),
+        "parse_status": results["parse_status"].take(voter_rows),
     })
-    by_string = _value_counts(per_key["parse_status"].combine_chunks())
-    by_voter = Counter()
-    status_codes = pc.index_in(per_key["parse_status"], value_set=pa.array(schema.PARSE_STATUSES))
-    per_status = np.bincount(status_codes.to_numpy(zero_copy_only=False).astype(np.int64),
-                             weights=counts, minlength=len(schema.PARSE_STATUSES))
-    by_voter.update({s: int(per_status[i]) for i, s in enumerate(schema.PARSE_STATUSES)})
+    by_string = np.bincount(status_codes, minlength=len(schema.PARSE_STATUSES))
+    by_voter = np.bincount(status_codes, weights=counts, minlength=len(schema.PARSE_STATUSES))
     stats = {
         "voters": voters.num_rows,
         "unique_address_strings": n_unique,
@@ -268,60 +336,46 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
         "parsed_new": parsed,
         "cache_hits": n_unique - parsed,
         "rules_version": parse.RULES_VERSION,
-        "voters_by_parse_status": {s: int(by_voter.get(s, 0)) for s in schema.PARSE_STATUSES},
-        "address_strings_by_parse_status": {s: int(by_string.get(s, 0)) for s in schema.PARSE_STATUSES},
+        "voters_by_parse_status": dict(zip(schema.PARSE_STATUSES, map(int, by_voter))),
+        "address_strings_by_parse_status": dict(zip(schema.PARSE_STATUSES, map(int, by_string))),
     }
     return NormalisedAddresses(schema.conform(addresses, schema.ADDRESSES),
                                schema.conform(voter_addresses, schema.VOTER_ADDRESSES), stats)
 
 
-def _digest_words(keys: pa.Array) -> np.ndarray | None:
-    """The 128-bit digests written as 32 hex digits in `keys` (no nulls), as (n, 2) uint64 words;
-    None unless every key is exactly that. Equal words <=> equal strings, without hashing."""
+def _fixed_width_words(keys: pa.Array, width: int = 32) -> np.ndarray | None:
+    """The bytes of `keys` as (n, width / 8) uint64 words, when every key is a non-null string of
+    exactly `width` bytes (address keys are 32 hex digits); None otherwise. Equal words <=> equal
+    strings."""
     n = len(keys)
-    if keys.null_count or keys.type != pa.string():
+    if n == 0 or keys.null_count or keys.type != pa.string():
         return None
     offsets = np.frombuffer(keys.buffers()[1], dtype=np.int32, count=n + 1, offset=keys.offset * 4)
-    if n == 0 or not (np.diff(offsets) == 32).all():
+    if not (np.diff(offsets) == width).all():
         return None
-    text = np.frombuffer(keys.buffers()[2], dtype=np.uint8, count=32 * n, offset=int(offsets[0]))
-    nibbles = _HEX_VALUE[text]
-    if (nibbles > 15).any():
-        return None
-    nibbles = nibbles.reshape(n, 16, 2)
-    packed = (nibbles[:, :, 0] << 4) | nibbles[:, :, 1]
-    return np.ascontiguousarray(packed).view(np.uint64)
-
-
-_HEX_VALUE = np.full(256, 255, dtype=np.uint8)
-_HEX_VALUE[np.frombuffer(b"0123456789", np.uint8)] = np.arange(10)
-_HEX_VALUE[np.frombuffer(b"abcdef", np.uint8)] = np.arange(10, 16)
+    data = np.frombuffer(keys.buffers()[2], dtype=np.uint8, count=width * n, offset=int(offsets[0]))
+    if data.ctypes.data % 8:
+        data = data.copy()  # uint64 views need aligned memory
+    return data.view(np.uint64).reshape(n, width // 8)
 
 
 def _group_address_keys(keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """group_strings for address keys: keys are hex digests, so their own bits are the hash."""
-    words = _digest_words(keys)
+    """group_strings for address keys, hashing their fixed-width bytes with numpy instead."""
+    words = _fixed_width_words(keys)
     if words is None:
         return group_strings(keys)
-    codes, uniques = pd.factorize(words[:, 0])
+    codes, uniques = pd.factorize(_mix_words(words))
     codes = codes.astype(np.int64)
     first = np.empty(len(uniques), dtype=np.int64)
     first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # reversed: the first occurrence wins
-    if not (words[first[codes], 1] == words[:, 1]).all():  # equal first halves, different keys
+    if not (words[first[codes]] == words).all():  # a collision of the mix: compare strings
         return group_strings(keys)
     return codes, first
 
 
-def _collapse_by_address_key(keyed: pa.Table) -> pa.Table:
-    """One row per address_key: the first string's fields, voter counts summed."""
-    if keyed.num_rows == 0:
-        return keyed
-    groups, first = _group_address_keys(keyed["address_key"].combine_chunks())
-    if len(first) == keyed.num_rows:
-        return keyed
-    totals = np.bincount(groups, weights=keyed["voter_count"].to_numpy(), minlength=len(first))
-    is_first = np.zeros(keyed.num_rows, dtype=bool)
-    is_first[first] = True  # groups are numbered in first-seen order, so row order = group order
-    out = keyed.filter(pa.array(is_first))
-    return out.set_column(out.schema.get_field_index("voter_count"), "voter_count",
-                          pa.array(totals.astype(np.int32)))
+def _mix_words(words: np.ndarray) -> np.ndarray:
+    """A 64-bit hash per row of uint64 words; any mix will do, callers compare the words."""
+    mixed = words[:, 0].copy()
+    for i in range(1, words.shape[1]):
+        mixed = mixed * np.uint64(0x9E3779B97F4A7C15) ^ words[:, i]
+    return mixed

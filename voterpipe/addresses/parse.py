@@ -168,7 +168,7 @@ def standardize_house_number(number: str, suffix: str = "") -> str:
 
 
 def _line(*parts: str) -> str:
-    return " ".join(p for p in parts if p)
+    return " ".join(filter(None, parts))
 
 
 def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
