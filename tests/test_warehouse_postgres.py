@@ -203,7 +203,8 @@ import os, sys
 from datetime import date
 from pathlib import Path
 from voterpipe.warehouse import PostgresWarehouse, publish_snapshot
-publish_snapshot(PostgresWarehouse(os.environ["VOTERPIPE_PG_DSN"], sys.argv[1]), "nc",
+publish_snapshot(PostgresWarehouse(os.environ["VOTERPIPE_PG_DSN"], sys.argv[1],
+                                   rows_per_connection=int(sys.argv[4])), "nc",
                  date.fromisoformat(sys.argv[2]), Path(sys.argv[3]))
 """
 
@@ -214,8 +215,9 @@ def test_killed_publish_leaves_old_snapshot_readable_and_rerun_completes(pg, war
     _write(data_root, "nc", NOV, 60_000, seed=9)  # a rebuilt, much larger snapshot
 
     env = {**os.environ, "VOTERPIPE_PG_DSN": pg.dsn, "PYTHONPATH": str(REPO_ROOT)}
+    # 20,000 rows per connection: the 60,000 voters load over two connections at once
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, warehouse.schema, NOV.isoformat(),
-                             str(data_root)], env=env, cwd=REPO_ROOT,
+                             str(data_root), "20000"], env=env, cwd=REPO_ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     watcher = psycopg2.connect(pg.dsn)
     watcher.autocommit = True
@@ -253,6 +255,7 @@ def test_killed_publish_leaves_old_snapshot_readable_and_rerun_completes(pg, war
     leftovers = _query(pg, "SELECT tablename FROM pg_tables WHERE schemaname = %s "
                            "AND tablename LIKE %s", [s, "%loading"])
     assert leftovers == []
+    assert _unattached_parts(pg, s) == [("publications",)]
 
 
 def test_password_never_in_logs_or_errors(pg, warehouse, data_root, caplog, capfd, monkeypatch):
@@ -305,7 +308,8 @@ def test_redact_and_describe_dsn():
     assert redact(f"could not connect: {url}", url) == "could not connect: postgresql://loader:***@db.example:5432/vp"
 
 
-def test_two_states_publish_concurrently(pg, warehouse, data_root):
+@pytest.mark.parametrize("rows_per_connection", [250_000, 5_000], ids=["one-connection", "parallel"])
+def test_two_states_publish_concurrently(pg, warehouse, data_root, rows_per_connection):
     """Loads overlap and both swaps lock the same parents: neither may deadlock or fail."""
     import threading
 
@@ -315,7 +319,8 @@ def test_two_states_publish_concurrently(pg, warehouse, data_root):
 
     def publish(state):
         try:
-            PostgresWarehouse(pg.dsn, warehouse.schema).publish(source_files(state, NOV))
+            PostgresWarehouse(pg.dsn, warehouse.schema, rows_per_connection=rows_per_connection).publish(
+                source_files(state, NOV))
         except Exception as exc:  # reported below with the state that failed
             errors.append((state, exc))
 
@@ -343,3 +348,121 @@ def test_schema_migrates_when_upstream_adds_a_column(pg, warehouse, data_root):
                       "GROUP BY 1 ORDER BY 1") == [(OCT, 0, 6), (NOV, 8, 8)]
     assert _query(pg, f"SELECT count(precinct_cluster) FROM {s}.current_voters") == [(8,)]
     assert warehouse.is_published("nc", OCT) and warehouse.is_published("nc", NOV)
+
+
+# -- parallel load: big tables are split by key range over several connections ----------------
+
+def _parallel(pg, warehouse):
+    """The same schema, loading any table of 1,000+ rows over two connections."""
+    return PostgresWarehouse(pg.dsn, warehouse.schema, copy_connections=2, rows_per_connection=1_000)
+
+
+def _unattached_parts(pg, schema):
+    return _query(pg, "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                      "WHERE n.nspname = %s AND c.relkind = 'r' AND NOT c.relispartition", [schema])
+
+
+def test_parallel_load_splits_by_key_and_keeps_every_guarantee(pg, warehouse, data_root):
+    parallel = _parallel(pg, warehouse)
+    s = warehouse.schema
+    _write(data_root, "nc", NOV, 4_000, hostile=True)
+    report = publish_snapshot(parallel, "nc", NOV)
+    assert report["tables"]["voters_enriched"]["copy_connections"] == 2
+    assert report["tables"]["cohort_turnout"]["copy_connections"] == 1
+    stripped = report["tables"]["voters_enriched"]["nul_stripped_by_column"]
+    assert stripped["last_name"] == 1 and stripped["res_address_line"] == 1
+
+    # the slice is itself partitioned by voter_id; each range holds a share of the rows
+    leaves = _query(pg, "SELECT c.relname, count(*) OVER () FROM pg_inherits i "
+                        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+                        "WHERE p.relname = 'voters_enriched__nc_20261101' ORDER BY 1")
+    assert [name for name, _ in leaves] == ["voters_enriched__nc_20261101__p0", "voters_enriched__nc_20261101__p1"]
+    sizes = [_query(pg, f'SELECT count(*) FROM {s}."{name}"')[0][0] for name, _ in leaves]
+    assert sum(sizes) == 4_000 and min(sizes) > 1_000
+    # the parts' indexes serve the parent's partitioned indexes
+    assert _query(pg, "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND tablename = %s",
+                  [s, "voters_enriched__nc_20261101__p1"]) == [(3,)]
+    assert _query(pg, f"SELECT count(*), count(DISTINCT voter_id) FROM {s}.current_voters") == [(4_000, 4_000)]
+    expected = {value.replace("\x00", "") for value in warehouse_data.HOSTILE}
+    assert expected <= {r[0] for r in _query(pg, f"SELECT last_name FROM {s}.voters_enriched")}
+    assert _query(pg, f"SELECT count(*) FROM {s}.voters_enriched WHERE last_name = ''") == [(1,)]
+    assert _query(pg, f"SELECT count(*) FROM {s}.vote_history") == [(4_000,)]
+    assert parallel.is_published("nc", NOV)
+
+    # republishing (now with fewer rows) replaces the slice; nothing is left unattached
+    _write(data_root, "nc", NOV, 3_000, seed=3)
+    publish_snapshot(parallel, "nc", NOV)
+    assert _query(pg, f"SELECT count(*), count(DISTINCT voter_id) FROM {s}.voters_enriched") == [(3_000, 3_000)]
+    assert _unattached_parts(pg, s) == [("publications",)]
+    assert parallel.is_published("nc", NOV)
+
+
+def test_failed_parallel_range_leaves_old_snapshot_and_no_orphan_parts(pg, warehouse, data_root):
+    parallel = _parallel(pg, warehouse)
+    s = warehouse.schema
+    _write(data_root, "nc", NOV, 50)
+    publish_snapshot(parallel, "nc", NOV)
+
+    tables = warehouse_data.upstream_tables("nc", NOV, 4_000, seed=2)
+    voters = tables["voters"]
+    # a birth date PostgreSQL cannot store, in the upper voter_id range only: that range's COPY
+    # fails while the other range's load runs (or has committed) on its own connection
+    births = voters.column("birth_date").to_pylist()
+    ids = voters.column("voter_id").to_pylist()
+    bad = max(range(len(ids)), key=lambda i: ids[i])
+    position = voters.column_names.index("birth_date")
+    days = pa.array([(b - date(1970, 1, 1)).days for b in births], pa.int32()).to_numpy().copy()
+    days[bad] = -3_000_000  # about 6200 BC; PostgreSQL dates start at 4713 BC
+    tables["voters"] = voters.set_column(position, "birth_date", pa.array(days).cast(pa.date32()))
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables)
+
+    with pytest.raises(Exception, match="date out of range") as raised:
+        publish_snapshot(parallel, "nc", NOV)
+    assert "publishing nc 2026-11-01 failed, the published data is unchanged" in str(raised.value)
+    assert _query(pg, f"SELECT count(*) FROM {s}.voters_enriched") == [(50,)]
+    assert _query(pg, f"SELECT count(*) FROM {s}.current_voters") == [(50,)]
+    assert warehouse.is_published("nc", NOV)
+    assert _unattached_parts(pg, s) == [("publications",)]
+
+
+def test_parts_left_by_a_killed_publish_are_dropped_by_the_next(pg, warehouse, data_root):
+    parallel = _parallel(pg, warehouse)
+    s = warehouse.schema
+    _write(data_root, "nc", NOV, 2_500)
+    publish_snapshot(parallel, "nc", NOV)
+    # what a publish killed after its ranges committed leaves behind: committed, unattached parts
+    for name in ("voters_enriched__nc_20261101__p0_0badc0de", "households__nc_20261101__p1_0badc0de"):
+        _query_commit(pg, f'CREATE TABLE {s}."{name}" (LIKE {s}.voters_enriched)')
+    # another slice's in-flight parts are not this publish's to drop
+    _query_commit(pg, f'CREATE TABLE {s}."voters_enriched__oh_20261101__p0_12345678" (x int)')
+    assert warehouse.is_published("nc", NOV)  # readers never see parts
+
+    publish_snapshot(parallel, "nc", NOV)
+    assert sorted(_unattached_parts(pg, s)) == [("publications",), ("voters_enriched__oh_20261101__p0_12345678",)]
+    assert _query(pg, f"SELECT count(*) FROM {s}.voters_enriched") == [(2_500,)]
+    assert parallel.is_published("nc", NOV)
+
+
+def test_types_without_a_binary_rendering_travel_as_csv(pg, warehouse, data_root):
+    from decimal import Decimal
+
+    tables = warehouse_data.upstream_tables("nc", NOV, 1_200)
+    voters = tables["voters"]
+    scores = pa.array([Decimal(i) / 100 for i in range(voters.num_rows)], pa.decimal128(10, 2))
+    tables["voters"] = voters.append_column("score", scores)
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables)
+    for loader in (warehouse, _parallel(pg, warehouse)):
+        publish_snapshot(loader, "nc", NOV)
+        s = warehouse.schema
+        assert _query(pg, f"SELECT sum(score), count(*) FROM {s}.voters_enriched") == [
+            (sum(Decimal(i) / 100 for i in range(1_200)), 1_200)]
+        assert loader.is_published("nc", NOV)
+
+
+def _query_commit(pg, text):
+    conn = psycopg2.connect(pg.dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(text)
+    finally:
+        conn.close()

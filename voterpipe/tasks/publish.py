@@ -5,7 +5,12 @@ from __future__ import annotations
 import luigi
 
 from voterpipe import config
+from voterpipe.tasks.addresses import NormaliseAddresses
 from voterpipe.tasks.base import SnapshotTask, log
+from voterpipe.tasks.cohorts import AnalyseCohorts
+from voterpipe.tasks.geocode import GeocodeAddresses
+from voterpipe.tasks.households import BuildHouseholds
+from voterpipe.tasks.imports import ImportSnapshot
 from voterpipe.warehouse import SourceFiles, Warehouse, open_warehouse
 from voterpipe.warehouse.tables import SOURCES
 
@@ -44,13 +49,6 @@ class PublishSnapshot(SnapshotTask):
         return {"warehouse_duckdb": 1} if config.warehouse().backend == "duckdb" else {}
 
     def requires(self):
-        # imported here so this module loads while the upstream stages are being written
-        from voterpipe.tasks.addresses import NormaliseAddresses
-        from voterpipe.tasks.cohorts import AnalyseCohorts
-        from voterpipe.tasks.geocode import GeocodeAddresses
-        from voterpipe.tasks.households import BuildHouseholds
-        from voterpipe.tasks.imports import ImportSnapshot
-
         params = {"state": self.state, "snapshot": self.snapshot}
         return {"canonical": ImportSnapshot(**params), "addresses": NormaliseAddresses(**params),
                 "geocoded": GeocodeAddresses(**params), "households": BuildHouseholds(**params),

@@ -9,10 +9,18 @@ How a publish stays atomic and idempotent:
   partition of the slice is dropped, the staging table renamed and attached, and the marker rows
   written. Readers see the old slice until COMMIT and the new one after it; a failure or a kill
   at any point rolls everything back, leaving the old slice as it was. Republishing replaces.
+- a big table (rows_per_connection rows or more per connection) is loaded faster over
+  copy_connections connections at once, each COPYing one range of the table's split key into a
+  "part" table it commits itself; the parts are attached (as partitions of the slice, which is
+  then partitioned by the split key) only inside the publishing transaction, so readers still
+  switch from the whole old slice to the whole new one at COMMIT. A failed publish drops its
+  parts; parts a killed process committed are dropped by the next publish of the slice.
+- rows travel in PostgreSQL's binary COPY format (copy_binary.py; the server parses it much
+  faster than CSV), or as CSV for a table with a column type the binary renderer lacks.
 - PostgreSQL text cannot hold NUL (0x00). The loader strips NUL characters, counts them per
   table and column, logs the counts (never the values) and records the table's total in the
   marker column nul_stripped. Every other character (quotes, tabs, backslashes, newlines,
-  carriage returns) arrives intact: rows travel as CSV with every string quoted.
+  carriage returns) arrives intact.
 - The DSN's password never reaches a log line or an exception message (redact()).
 """
 
@@ -24,6 +32,7 @@ import queue
 import re
 import threading
 import time
+import uuid
 from datetime import date, timedelta
 
 import duckdb
@@ -35,6 +44,7 @@ import psycopg2.errors
 import psycopg2.extensions
 from psycopg2 import sql
 
+from voterpipe.warehouse import copy_binary
 from voterpipe.warehouse import tables as wt
 from voterpipe.warehouse.tables import SourceFiles, WarehouseInputError
 
@@ -42,6 +52,8 @@ log = logging.getLogger("voterpipe.warehouse")
 
 BATCH_ROWS = 65_536
 COPY_READ_SIZE = 1 << 20
+COPY_CONNECTIONS = 2  # the server parses COPY on one core per connection
+ROWS_PER_CONNECTION = 250_000  # below this a second connection costs more than it saves
 SCHEMA_LOCK_KEY = 0x766F746572  # pg_advisory_xact_lock key serialising schema changes
 
 _PG_TYPES = {
@@ -101,24 +113,52 @@ def describe_dsn(dsn: str) -> str:
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
-class CsvCopyStream:
-    """A file-like object psycopg2.copy_expert reads: CSV rows rendered from Arrow record batches
-    by a producer thread (so rendering overlaps the server parsing the previous chunk).
+def render_csv(batch: pa.RecordBatch, nul_stripped: collections.Counter) -> bytes:
+    """CSV rows of a batch, NUL characters removed and counted per column.
 
     pyarrow quotes every string and writes null as an empty unquoted field, which is exactly
     PostgreSQL's CSV convention for NULL versus the empty string."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(batch, sink, _CSV_OPTIONS)
+    payload = sink.getvalue().to_pybytes()
+    if b"\x00" in payload:
+        # NUL only ever comes from string data (numbers and dates never render one)
+        for name, column in zip(batch.schema.names, batch.columns):
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                found = pc.sum(pc.count_substring(column, "\x00")).as_py()
+                if found:
+                    nul_stripped[name] += found
+        payload = payload.replace(b"\x00", b"")
+    return payload
 
-    def __init__(self, batches, columns: list[str], queue_depth: int = 3):
+
+def render_binary(batch: pa.RecordBatch, nul_stripped: collections.Counter):
+    """Binary COPY rows of a batch, NUL characters removed and counted per column."""
+    return copy_binary.encode_batch(copy_binary.strip_nul(batch, nul_stripped))
+
+
+class CopyStream:
+    """A file-like object psycopg2.copy_expert reads: COPY rows rendered from Arrow record
+    batches by a producer thread (so rendering overlaps the server parsing the previous chunk).
+
+    binary=True renders PostgreSQL's binary COPY format, otherwise CSV. Setting `abort` makes
+    the next read raise, which ends the COPY with an error (a sibling load failed)."""
+
+    def __init__(self, batches, columns: list[str], binary: bool = False, queue_depth: int = 3,
+                 abort: threading.Event | None = None):
         self.columns = columns
         self.rows = 0
         self.nul_stripped: collections.Counter = collections.Counter()
+        self._render = render_binary if binary else render_csv
+        self._abort = abort
         self._queue: queue.Queue = queue.Queue(maxsize=queue_depth)
         self._stop = threading.Event()
-        self._chunk = b""
+        self._chunk = copy_binary.HEADER if binary else b""
+        self._trailer = copy_binary.TRAILER if binary else b""
         self._pos = 0
         self._finished = False
         self._thread = threading.Thread(target=self._produce, args=(batches,), daemon=True,
-                                        name="csv-copy-producer")
+                                        name="copy-producer")
         self._thread.start()
 
     def _produce(self, batches) -> None:
@@ -128,25 +168,12 @@ class CsvCopyStream:
                     return
                 if batch.num_rows == 0:
                     continue
-                sink = pa.BufferOutputStream()
-                pacsv.write_csv(batch, sink, _CSV_OPTIONS)
-                payload = sink.getvalue().to_pybytes()
-                if b"\x00" in payload:
-                    # NUL only ever comes from string data (numbers and dates never render one)
-                    self._count_nuls(batch)
-                    payload = payload.replace(b"\x00", b"")
-                if not self._put((payload, batch.num_rows)):
+                if not self._put((self._render(batch, self.nul_stripped), batch.num_rows)):
                     return
+            self._put((self._trailer, 0))
             self._put(None)
         except BaseException as exc:  # handed to the reading thread, which raises it
             self._put(exc)
-
-    def _count_nuls(self, batch: pa.RecordBatch) -> None:
-        for name, column in zip(batch.schema.names, batch.columns):
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                found = pc.sum(pc.count_substring(column, "\x00")).as_py()
-                if found:
-                    self.nul_stripped[name] += found
 
     def _put(self, item) -> bool:
         while not self._stop.is_set():
@@ -158,6 +185,8 @@ class CsvCopyStream:
         return False
 
     def read(self, size: int = -1) -> bytes:
+        if self._abort is not None and self._abort.is_set():
+            raise WarehouseLoadError("cancelled because a parallel load of the same table failed")
         while self._pos >= len(self._chunk):
             if self._finished:
                 return b""
@@ -172,7 +201,7 @@ class CsvCopyStream:
             self._pos = 0
             self.rows += rows
         end = len(self._chunk) if size is None or size < 0 else self._pos + size
-        piece = self._chunk[self._pos:end]
+        piece = bytes(self._chunk[self._pos:end])
         self._pos += len(piece)
         return piece
 
@@ -209,12 +238,17 @@ def arrow_to_pg_type(field: pa.Field) -> str:
 class PostgresWarehouse:
     backend = "postgres"
 
-    def __init__(self, dsn: str, schema: str = "voterpipe"):
+    def __init__(self, dsn: str, schema: str = "voterpipe", copy_connections: int = COPY_CONNECTIONS,
+                 rows_per_connection: int = ROWS_PER_CONNECTION):
+        """copy_connections: how many connections load one big table at once (each COPYs a range
+        of the table's split key); a table gets one per rows_per_connection rows, at least one."""
         if not dsn:
             raise WarehouseConnectionError(
                 "no PostgreSQL DSN: set $VOTERPIPE_PG_DSN or [warehouse] dsn in luigi.cfg")
         self._dsn = dsn
         self.schema = schema
+        self.copy_connections = max(1, int(copy_connections))
+        self.rows_per_connection = max(1, int(rows_per_connection))
 
     def __repr__(self) -> str:
         return f"PostgresWarehouse({describe_dsn(self._dsn)!r}, schema={self.schema!r})"
@@ -325,6 +359,7 @@ class PostgresWarehouse:
         log.info("warehouse postgres: publishing %s %s to %s", state, snapshot, self.describe())
         duck = duckdb.connect()
         conn = None
+        parts: list[str] = []  # committed part tables not yet attached (dropped on failure)
         try:
             wt.register_sources(duck, files)
             wt.check_unique_voters(duck, files)
@@ -337,28 +372,42 @@ class PostgresWarehouse:
                 cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
                             [f"voterpipe:{self.schema}:{state}:{snapshot.isoformat()}"])
+                self._drop_orphan_parts(cur, state, snapshot)
                 staged = []
                 for table in wt.TABLES:
                     table_started = time.perf_counter()
                     expected = wt.source_row_count(duck, table.row_source)
-                    stage, loaded, nul_stripped, timings = self._load_stage(
-                        cur, duck, table, selects[table.name], arrow_schemas[table.name],
-                        layouts[table.name], state, snapshot)
+                    bounds = self._part_bounds(duck, table, expected)
+                    if len(bounds) > 1:
+                        loaded, nul_stripped, timings, table_parts = self._load_parts(
+                            files, table, selects[table.name], arrow_schemas[table.name],
+                            layouts[table.name], state, snapshot, bounds, parts)
+                        stage = None
+                    else:
+                        stage, loaded, nul_stripped, timings = self._load_stage(
+                            cur, duck, table, selects[table.name], arrow_schemas[table.name],
+                            layouts[table.name], state, snapshot)
+                        table_parts = []
                     if loaded != expected:
                         raise WarehouseInputError(wt.explain_row_mismatch(duck, table, files, loaded, expected))
                     seconds = time.perf_counter() - table_started
                     checksum = files.digest(table.sources)
-                    staged.append((table, stage, loaded, checksum, nul_stripped))
+                    staged.append((table, stage, table_parts, loaded, checksum, nul_stripped))
                     report["tables"][table.name] = {
                         "rows": loaded, "seconds": round(seconds, 3), "checksum": checksum,
                         "nul_stripped": sum(nul_stripped.values()),
-                        "nul_stripped_by_column": dict(nul_stripped), **timings}
-                    log.info("warehouse postgres %s %s: %s staged %d rows in %.2fs (%.0f rows/s)%s",
-                             state, snapshot, table.name, loaded, seconds, loaded / max(seconds, 1e-9),
+                        "nul_stripped_by_column": dict(nul_stripped), "copy_connections": len(bounds),
+                        **timings}
+                    log.info("warehouse postgres %s %s: %s staged %d rows over %d connection(s) in "
+                             "%.2fs (%.0f rows/s)%s", state, snapshot, table.name, loaded, len(bounds),
+                             seconds, loaded / max(seconds, 1e-9),
                              f", stripped NUL characters {dict(nul_stripped)}" if nul_stripped else "")
                 swap_started = time.perf_counter()
-                for table, stage, loaded, checksum, nul_stripped in staged:
-                    self._swap_in(cur, table, stage, state, snapshot)
+                for table, stage, table_parts, loaded, checksum, nul_stripped in staged:
+                    if table_parts:
+                        self._swap_in_parts(cur, table, table_parts, layouts[table.name], state, snapshot)
+                    else:
+                        self._swap_in(cur, table, stage, state, snapshot)
                     cur.execute(sql.SQL(
                         "INSERT INTO {} (state, snapshot, table_name, row_count, checksum, nul_stripped, "
                         "published_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
@@ -368,14 +417,17 @@ class PostgresWarehouse:
                     ).format(self._name(wt.MARKER_TABLE)),
                         [state, snapshot, table.name, loaded, checksum, sum(nul_stripped.values())])
             conn.commit()
+            parts.clear()
             report["swap_seconds"] = round(time.perf_counter() - swap_started, 3)
         except psycopg2.Error as exc:
             _rollback_quietly(conn)
+            self._drop_parts_quietly(parts)
             raise WarehouseLoadError(
                 f"publishing {state} {snapshot} failed, the published data is unchanged: "
                 f"{redact(_describe_pg_error(exc), self._dsn)}") from None
         except BaseException:
             _rollback_quietly(conn)
+            self._drop_parts_quietly(parts)
             raise
         finally:
             duck.close()
@@ -389,48 +441,243 @@ class PostgresWarehouse:
         final = f"{table}__{state}_{snapshot:%Y%m%d}"
         return final, f"{final}__loading"
 
-    def _load_stage(self, cur, duck, table: wt.WarehouseTable, select: str, arrow_schema: pa.Schema,
-                    layout: dict[str, str], state: str, snapshot: date):
-        final, stage = self._partition_names(table.name, state, snapshot)
-        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(stage)))
+    def _create_stage_table(self, cur, name: str, final: str, layout: dict[str, str], state: str,
+                            snapshot: date, extra_check: sql.Composable | None = None) -> None:
         # spelled out rather than LIKE parent: LIKE would hold a lock on the parent for the whole
         # load, and two publishes of different states would then deadlock at their swaps
-        definitions = [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(pg_type))
-                       for name, pg_type in layout.items()]
-        cur.execute(sql.SQL("CREATE TABLE {} ({}, CONSTRAINT {} CHECK (state = {} AND snapshot = {}))").format(
-            self._name(stage), sql.SQL(", ").join(definitions), sql.Identifier(f"{final}__slice"),
-            sql.Literal(state), sql.Literal(snapshot)))
-        columns = arrow_schema.names
-        timings = {}
-        started = time.perf_counter()
-        reader = duck.sql(select).to_arrow_reader(BATCH_ROWS)
-        stream = CsvCopyStream(reader, columns)
+        definitions = [sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(pg_type))
+                       for column, pg_type in layout.items()]
+        check = sql.SQL("state = {} AND snapshot = {}").format(sql.Literal(state), sql.Literal(snapshot))
+        if extra_check is not None:
+            check = sql.SQL("{} AND {}").format(check, extra_check)
+        cur.execute(sql.SQL("CREATE TABLE {} ({}, CONSTRAINT {} CHECK ({}))").format(
+            self._name(name), sql.SQL(", ").join(definitions), sql.Identifier(f"{final}__slice"), check))
+
+    def _copy_into(self, cur, name: str, batches, columns: list[str], binary: bool,
+                   abort: threading.Event | None = None) -> tuple[int, collections.Counter]:
+        """COPY the batches into a table created in this transaction; (rows, NULs stripped)."""
+        stream = CopyStream(batches, columns, binary=binary, abort=abort)
         try:
-            cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, FREEZE true)").format(
-                self._name(stage), sql.SQL(", ").join(map(sql.Identifier, columns))).as_string(cur),
+            cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT {}, FREEZE true)").format(
+                self._name(name), sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL("binary" if binary else "csv")).as_string(cur),
                 stream, size=COPY_READ_SIZE)
             copied = cur.rowcount
         finally:
             stream.close()
-            reader.close()
         if copied != stream.rows:
-            raise WarehouseLoadError(f"{table.name}: COPY reported {copied} rows, {stream.rows} were sent")
-        timings["copy_seconds"] = round(time.perf_counter() - started, 3)
+            raise WarehouseLoadError(f"{name}: COPY reported {copied} rows, {stream.rows} were sent")
+        return copied, stream.nul_stripped
+
+    def _index_and_analyse(self, cur, name: str, table: wt.WarehouseTable, columns: list[str],
+                           timings: dict, unique_names: bool = False) -> None:
+        """unique_names: name each index after the table. PostgreSQL's own choice truncates long
+        names to 63 characters, so two parts loading at once would pick the same name and the
+        second COMMIT would fail (neither transaction sees the other's index)."""
         started = time.perf_counter()
         index_columns = self._indexes(table, columns)
-        for key in index_columns:
-            cur.execute(sql.SQL("CREATE INDEX ON {} ({})").format(
-                self._name(stage), sql.SQL(", ").join(map(sql.Identifier, key))))
+        for position, key in enumerate(index_columns):
+            index_name = sql.Identifier(f"{name}__i{position}") if unique_names else sql.SQL("")
+            cur.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                index_name, self._name(name), sql.SQL(", ").join(map(sql.Identifier, key))))
+        timings["index_seconds"] = round(time.perf_counter() - started, 3)
         # statistics for the columns queries filter and join on, so the first queries after a
         # publish plan well; autovacuum analyses the rest (a full ANALYZE of ~80 columns costs
         # about as much as one index build)
-        timings["index_seconds"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
         analysed = list(dict.fromkeys(["state", "snapshot", *(c for key in index_columns for c in key)]))
         cur.execute(sql.SQL("ANALYZE {} ({})").format(
-            self._name(stage), sql.SQL(", ").join(map(sql.Identifier, analysed))))
+            self._name(name), sql.SQL(", ").join(map(sql.Identifier, analysed))))
         timings["analyze_seconds"] = round(time.perf_counter() - started, 3)
-        return stage, copied, stream.nul_stripped, timings
+
+    def _load_stage(self, cur, duck, table: wt.WarehouseTable, select: str, arrow_schema: pa.Schema,
+                    layout: dict[str, str], state: str, snapshot: date):
+        """One COPY into a staging table created inside the publishing transaction."""
+        final, stage = self._partition_names(table.name, state, snapshot)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(stage)))
+        self._create_stage_table(cur, stage, final, layout, state, snapshot)
+        columns = arrow_schema.names
+        timings = {}
+        started = time.perf_counter()
+        reader = duck.sql(select).to_arrow_reader(BATCH_ROWS)
+        try:
+            copied, nul_stripped = self._copy_into(cur, stage, reader, columns,
+                                                   copy_binary.supports(arrow_schema))
+        finally:
+            reader.close()
+        timings["copy_seconds"] = round(time.perf_counter() - started, 3)
+        self._index_and_analyse(cur, stage, table, columns, timings)
+        return stage, copied, nul_stripped, timings
+
+    # parallel load ----------------------------------------------------------------------------
+    #
+    # A big table is split into ranges of its split key; each range is loaded by its own
+    # connection into a "part" table that it commits (one connection cannot write into another's
+    # uncommitted table). Parts stay invisible to readers: they are attached, as the partitions of
+    # a slice partitioned by the split key, only in the publishing transaction. A failed publish
+    # drops its parts; parts left by a killed process are dropped by the next publish of the slice.
+
+    def _part_bounds(self, duck, table: wt.WarehouseTable, expected: int) -> list[tuple]:
+        """[(low, high), ...] split-key ranges (None = unbounded), one per connection; one range
+        when the table is small, has no split key, or the key has NULLs (a range holds none)."""
+        connections = min(self.copy_connections, expected // max(self.rows_per_connection, 1))
+        if table.split_key is None or connections < 2:
+            return [(None, None)]
+        key = wt.quote_ident(table.split_key)
+        fractions = ", ".join(str(i / connections) for i in range(1, connections))
+        nulls, splits = duck.execute(
+            f"SELECT count(*) - count({key}), quantile_disc({key}, [{fractions}]) "
+            f"FROM {wt.quote_ident('src_' + table.row_source)}").fetchall()[0]
+        splits = sorted(set(s for s in splits or [] if s is not None))
+        if nulls or not splits:
+            return [(None, None)]
+        edges = [None, *splits, None]
+        return list(zip(edges[:-1], edges[1:]))
+
+    def _load_parts(self, files: SourceFiles, table: wt.WarehouseTable, select: str,
+                    arrow_schema: pa.Schema, layout: dict[str, str], state: str, snapshot: date,
+                    bounds: list[tuple], parts: list[str]):
+        """Load the table's key ranges concurrently, one connection each; record every committed
+        part in `parts` (the caller drops them if the publish fails)."""
+        final, _ = self._partition_names(table.name, state, snapshot)
+        token = uuid.uuid4().hex[:8]
+        names = [f"{final}__p{i}_{token}" for i in range(len(bounds))]
+        abort = threading.Event()
+        results: list = [None] * len(bounds)
+        lock = threading.Lock()
+
+        def load(index: int) -> None:
+            try:
+                results[index] = self._load_part(files, table, select, arrow_schema, layout, state,
+                                                 snapshot, names[index], bounds[index], abort,
+                                                 lambda: _append_locked(lock, parts, names[index]))
+            except BaseException as exc:
+                abort.set()
+                results[index] = exc
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=load, args=(i,), name=f"copy-{table.name}-{i}")
+                   for i in range(len(bounds))]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        except BaseException:  # interrupted: stop the loads before the caller drops their parts
+            abort.set()
+            for thread in threads:
+                if thread.is_alive():
+                    thread.join()
+            raise
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            # the first failure is the cause; the others were cancelled because of it
+            first = next((e for e in errors if "cancelled because" not in str(e)), errors[0])
+            raise first
+        loaded = sum(r[0] for r in results)
+        nul_stripped: collections.Counter = collections.Counter()
+        for r in results:
+            nul_stripped.update(r[1])
+        timings = {"parts_seconds": [r[2] for r in results],
+                   "load_seconds": round(time.perf_counter() - started, 3)}
+        return loaded, nul_stripped, timings, list(zip(names, bounds))
+
+    def _load_part(self, files: SourceFiles, table: wt.WarehouseTable, select: str,
+                   arrow_schema: pa.Schema, layout: dict[str, str], state: str, snapshot: date,
+                   name: str, bound: tuple, abort: threading.Event, committed):
+        final, _ = self._partition_names(table.name, state, snapshot)
+        started = time.perf_counter()
+        key = table.split_key
+        duck = duckdb.connect()
+        conn = self.connect()
+        try:
+            wt.register_sources(duck, files)
+            low, high = bound
+            where = [f"{wt.quote_ident(key)} >= {wt.quote_literal(low)}" if low is not None else None,
+                     f"{wt.quote_ident(key)} < {wt.quote_literal(high)}" if high is not None else None]
+            where = " AND ".join(w for w in where if w)
+            # the range is compared byte-wise ("C" collation), as DuckDB compares the strings
+            in_range = sql.SQL(" AND ").join(
+                [sql.SQL("{} IS NOT NULL").format(sql.Identifier(key))]
+                + ([sql.SQL('({} COLLATE "C") >= {}').format(sql.Identifier(key), sql.Literal(low))]
+                   if low is not None else [])
+                + ([sql.SQL('({} COLLATE "C") < {}').format(sql.Identifier(key), sql.Literal(high))]
+                   if high is not None else []))
+            with conn.cursor() as cur:
+                cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                self._create_stage_table(cur, name, final, layout, state, snapshot, in_range)
+                reader = duck.sql(f"SELECT * FROM ({select}) WHERE {where}").to_arrow_reader(BATCH_ROWS)
+                try:
+                    copied, nul_stripped = self._copy_into(cur, name, reader, arrow_schema.names,
+                                                           copy_binary.supports(arrow_schema), abort)
+                finally:
+                    reader.close()
+                timings = {"copy_seconds": round(time.perf_counter() - started, 3)}
+                self._index_and_analyse(cur, name, table, arrow_schema.names, timings, unique_names=True)
+            if abort.is_set():
+                raise WarehouseLoadError("cancelled because a parallel load of the same table failed")
+            committed()  # recorded before COMMIT: if COMMIT's answer is lost the part may exist
+            conn.commit()
+        except BaseException:
+            _rollback_quietly(conn)
+            raise
+        finally:
+            conn.close()
+            duck.close()
+        timings["seconds"] = round(time.perf_counter() - started, 3)
+        return copied, nul_stripped, timings
+
+    def _swap_in_parts(self, cur, table: wt.WarehouseTable, table_parts: list[tuple[str, tuple]],
+                       layout: dict[str, str], state: str, snapshot: date) -> None:
+        """Replace the slice with a table partitioned by the split key whose partitions are the
+        parts (their indexes become the partitions of the parent's indexes; nothing is rebuilt)."""
+        final, _ = self._partition_names(table.name, state, snapshot)
+        cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(final)))
+        definitions = [sql.SQL("{} {}").format(sql.Identifier(column), sql.SQL(pg_type))
+                       for column, pg_type in layout.items()]
+        cur.execute(sql.SQL('CREATE TABLE {} ({}) PARTITION BY RANGE ({} COLLATE "C")').format(
+            self._name(final), sql.SQL(", ").join(definitions), sql.Identifier(table.split_key)))
+        for index, (name, (low, high)) in enumerate(table_parts):
+            part = f"{final}__p{index}"
+            cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(self._name(name), sql.Identifier(part)))
+            cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}) TO ({})").format(
+                self._name(final), self._name(part),
+                sql.Literal(low) if low is not None else sql.SQL("MINVALUE"),
+                sql.Literal(high) if high is not None else sql.SQL("MAXVALUE")))
+        cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}, {}) TO ({}, {})").format(
+            self._name(table.name), self._name(final), sql.Literal(state), sql.Literal(snapshot),
+            sql.Literal(state), sql.Literal(snapshot + timedelta(days=1))))
+
+    def _drop_orphan_parts(self, cur, state: str, snapshot: date) -> None:
+        """Drop part tables of this slice that a killed publish committed but never attached
+        (the caller holds the slice's lock, so no live publish of the slice owns them)."""
+        prefixes = [f"{self._partition_names(t.name, state, snapshot)[0]}__p" for t in wt.TABLES]
+        cur.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = %s AND c.relkind = 'r' AND NOT c.relispartition",
+                    [self.schema])
+        for (name,) in cur.fetchall():
+            if any(name.startswith(prefix) for prefix in prefixes):
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(name)))
+                log.info("warehouse postgres: dropped %s.%s left by an interrupted publish",
+                         self.schema, name)
+
+    def _drop_parts_quietly(self, parts: list[str]) -> None:
+        """Best effort after a failed publish; what is missed here the next publish drops."""
+        if not parts:
+            return
+        try:
+            conn = self.connect()
+        except WarehouseConnectionError:
+            return
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                for name in parts:
+                    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(name)))
+        except psycopg2.Error:
+            pass
+        finally:
+            conn.close()
 
     def _swap_in(self, cur, table: wt.WarehouseTable, stage: str, state: str, snapshot: date) -> None:
         final, _ = self._partition_names(table.name, state, snapshot)
@@ -516,3 +763,8 @@ def _describe_pg_error(exc: psycopg2.Error) -> str:
     # the primary message can also quote a value ("invalid input syntax for type date: "...")
     primary = re.sub(r':\s*".*"$', ": <value withheld>", primary, flags=re.S)
     return f"{type(exc).__name__}: {primary}{where}"
+
+
+def _append_locked(lock: threading.Lock, items: list, item) -> None:
+    with lock:
+        items.append(item)

@@ -37,6 +37,8 @@ class WarehouseTable:
     sources: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...]  # column lists; an index is built if its columns exist
     row_source: str  # the upstream table whose row count this table must equal
+    # a text column of row_source to split big loads by (ranges loaded concurrently), or None
+    split_key: str | None = None
 
 
 TABLES: tuple[WarehouseTable, ...] = (
@@ -44,13 +46,15 @@ TABLES: tuple[WarehouseTable, ...] = (
                    ("voters", "voter_addresses", "addresses", "geocodes", "voter_households",
                     "households", "voter_cohorts"),
                    (("voter_id",), ("household_id",), ("county_fips", "tract", "block_group")),
-                   "voters"),
+                   "voters", "voter_id"),
     WarehouseTable("households", "current_households", ("households",),
-                   (("household_id",), ("county_fips", "tract", "block_group")), "households"),
+                   (("household_id",), ("county_fips", "tract", "block_group")), "households",
+                   "household_id"),
     WarehouseTable("addresses", "current_addresses", ("addresses", "geocodes"),
-                   (("address_key",), ("county_fips", "tract", "block_group")), "addresses"),
+                   (("address_key",), ("county_fips", "tract", "block_group")), "addresses",
+                   "address_key"),
     WarehouseTable("vote_history", "current_vote_history", ("history",),
-                   (("voter_id",), ("election_date",)), "history"),
+                   (("voter_id",), ("election_date",)), "history", "voter_id"),
     WarehouseTable("cohort_turnout", "current_cohort_turnout", ("cohort_turnout",),
                    (("dimension", "cohort"), ("geography_level", "geography")), "cohort_turnout"),
 )

@@ -1,0 +1,191 @@
+"""PostgreSQL binary COPY rows rendered from Arrow record batches (numba kernels copy each field
+into place), so the server parses fixed-size fields instead of CSV text.
+
+Format (PostgreSQL docs, "COPY ... Binary Format"): a signature header; per row an int16 field
+count, then per field an int32 byte length (-1 for NULL) and the value in network byte order:
+text as its UTF-8 bytes, date as int32 days since 2000-01-01, smallint/integer/bigint as
+int16/32/64, real/double as IEEE float4/8, boolean as one byte; then an int16 -1 trailer.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+TRAILER = b"\xff\xff"
+_PG_EPOCH_DAYS = 10_957
+
+# Arrow integer/float type -> the big-endian numpy type of the PostgreSQL column it is stored in
+# (must agree with postgres_backend._PG_TYPES: int8 -> smallint, uint32 -> bigint, ...)
+_FIXED = {
+    pa.int8(): ">i2", pa.uint8(): ">i2", pa.int16(): ">i2", pa.uint16(): ">i4", pa.int32(): ">i4",
+    pa.uint32(): ">i8", pa.int64(): ">i8", pa.float32(): ">f4", pa.float64(): ">f8",
+}
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+
+
+def supports(arrow_schema: pa.Schema) -> bool:
+    """Whether every column has a binary rendering here (others go as CSV)."""
+    return all(_is_text(f.type) or f.type in _FIXED or pa.types.is_date32(f.type)
+               or pa.types.is_boolean(f.type) or pa.types.is_null(f.type) for f in arrow_schema)
+
+
+def _put_text(out, cursor, data, offsets, valid):
+    """Length word + bytes of each row's string at cursor[row]; advances the cursors."""
+    has_nulls = valid.size > 0
+    for row in range(cursor.size):
+        at = cursor[row]
+        if has_nulls and not valid[row]:
+            out[at] = 0xFF
+            out[at + 1] = 0xFF
+            out[at + 2] = 0xFF
+            out[at + 3] = 0xFF
+            cursor[row] = at + 4
+            continue
+        start = offsets[row]
+        length = offsets[row + 1] - start
+        out[at] = (length >> 24) & 0xFF
+        out[at + 1] = (length >> 16) & 0xFF
+        out[at + 2] = (length >> 8) & 0xFF
+        out[at + 3] = length & 0xFF
+        at += 4
+        for i in range(length):
+            out[at + i] = data[start + i]
+        cursor[row] = at + length
+
+
+def _put_fixed(out, cursor, values, valid):
+    """Length word + the big-endian bytes (values is rows x width uint8) at cursor[row]."""
+    has_nulls = valid.size > 0
+    width = values.shape[1]
+    for row in range(cursor.size):
+        at = cursor[row]
+        if has_nulls and not valid[row]:
+            out[at] = 0xFF
+            out[at + 1] = 0xFF
+            out[at + 2] = 0xFF
+            out[at + 3] = 0xFF
+            cursor[row] = at + 4
+            continue
+        out[at] = 0
+        out[at + 1] = 0
+        out[at + 2] = 0
+        out[at + 3] = width
+        at += 4
+        for i in range(width):
+            out[at + i] = values[row, i]
+        cursor[row] = at + width
+
+
+_kernels_lock = threading.Lock()
+
+
+def _kernels():
+    """The field-copy loops compiled by numba (imported here: it takes a moment to load, and
+    only the PostgreSQL loader needs it). nogil: encoding overlaps the COPY being sent."""
+    with _kernels_lock:  # parallel loads share one compiled pair
+        if not _compiled:
+            import numba
+
+            compile_ = numba.njit(nogil=True, cache=True)
+            _compiled.extend([compile_(_put_text), compile_(_put_fixed)])
+        return _compiled
+
+
+_compiled: list = []
+
+
+_NO_NULLS = np.zeros(0, np.bool_)
+
+
+def _validity(column: pa.Array) -> np.ndarray:
+    if column.null_count == 0:
+        return _NO_NULLS
+    return np.asarray(column.is_valid())
+
+
+def _text_buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(data bytes, row offsets into them) of a string array, without copying."""
+    rows = len(column)
+    _, offsets_buffer, data_buffer = column.buffers()
+    offset_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, offset_type, count=column.offset + rows + 1)[column.offset:]
+    data = np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    return data, offsets
+
+
+def _fixed_bytes(column: pa.Array) -> np.ndarray:
+    """rows x width uint8: each value in its PostgreSQL column's network byte order."""
+    arrow_type = column.type
+    if pa.types.is_date32(arrow_type):
+        values = column.cast(pa.int32()).fill_null(0).to_numpy() - _PG_EPOCH_DAYS
+        big_endian = values.astype(">i4")
+    elif pa.types.is_boolean(arrow_type):
+        big_endian = column.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
+    else:
+        big_endian = column.fill_null(0).to_numpy().astype(_FIXED[arrow_type])
+    return big_endian.view(np.uint8).reshape(len(column), big_endian.dtype.itemsize)
+
+
+def strip_nul(batch: pa.RecordBatch, stripped: collections.Counter) -> pa.RecordBatch:
+    """The batch without NUL characters in its strings (PostgreSQL text cannot hold them),
+    counting what was removed per column in `stripped`."""
+    columns = list(batch.columns)
+    changed = False
+    for index, (name, column) in enumerate(zip(batch.schema.names, columns)):
+        if not _is_text(column.type) or len(column) == 0:
+            continue
+        data, offsets = _text_buffers(column)
+        found = int(np.count_nonzero(data[offsets[0]:offsets[-1]] == 0))
+        if found:
+            stripped[name] += found
+            columns[index] = pc.replace_substring(column, "\x00", "")
+            changed = True
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch
+
+
+def encode_batch(batch: pa.RecordBatch) -> memoryview:
+    """The binary COPY rows of a batch (no file header/trailer); strings must hold no NUL."""
+    rows = batch.num_rows
+    sizes = np.full(rows, 2 + 4 * batch.num_columns, np.int64)
+    prepared = []
+    for column in batch.columns:
+        valid = _validity(column)
+        if pa.types.is_null(column.type):
+            prepared.append(("null", None, None))
+            continue
+        if _is_text(column.type):
+            data, offsets = _text_buffers(column)
+            lengths = np.diff(offsets)
+            sizes += lengths if valid.size == 0 else np.where(valid, lengths, 0)
+            prepared.append(("text", (data, offsets), valid))
+        else:
+            values = _fixed_bytes(column)
+            sizes += values.shape[1] if valid.size == 0 else np.where(valid, values.shape[1], 0)
+            prepared.append(("fixed", values, valid))
+    starts = np.zeros(rows + 1, np.int64)
+    np.cumsum(sizes, out=starts[1:])
+    out = np.empty(int(starts[-1]), np.uint8)
+    count = np.frombuffer(np.array([batch.num_columns], ">i2").tobytes(), np.uint8)
+    if rows:
+        out[starts[:-1]] = count[0]
+        out[starts[:-1] + 1] = count[1]
+    cursor = starts[:-1] + 2
+    put_text, put_fixed = _kernels()
+    all_null = np.zeros(rows, np.bool_)  # valid mask for a column of Arrow type null
+    for kind, values, valid in prepared:
+        if kind == "text":
+            put_text(out, cursor, values[0], values[1], valid)
+        elif kind == "fixed":
+            put_fixed(out, cursor, values, valid)
+        else:
+            put_fixed(out, cursor, np.zeros((rows, 0), np.uint8), all_null)
+    return memoryview(out)
