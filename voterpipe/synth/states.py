@@ -1,6 +1,6 @@
 """Per-state facts the generator needs: counties, code tables, id formats and election calendars.
 
-Codes and labels follow /work/shared/reference/formats.md (NC §1, OH §2, FL §3, MI §4, WA §5).
+Codes and labels follow shared/reference/formats.md (NC §1, OH §2, FL §3, MI §4, WA §5).
 """
 
 from __future__ import annotations
