@@ -98,17 +98,12 @@ class DuckDBWarehouse:
             markers = dict(con.execute(
                 f"SELECT table_name, row_count FROM {wt.MARKER_TABLE} WHERE state = ? AND snapshot = ?",
                 [state, snapshot]).fetchall())
-            for name in wt.TABLE_NAMES:
-                if name not in markers:
-                    return False
-                actual = con.execute(
-                    f"SELECT count(*) FROM {quote_ident(name)} WHERE state = ? AND snapshot = ?",
-                    [state, snapshot]).fetchall()[0][0]
-                if actual != markers[name]:
-                    log.warning("warehouse duckdb %s %s: %s holds %d rows, marker says %d",
-                                state, snapshot, name, actual, markers[name])
-                    return False
-            return True
+
+            def count_rows(name: str) -> int:
+                return con.execute(f"SELECT count(*) FROM {quote_ident(name)} WHERE state = ? AND snapshot = ?",
+                                   [state, snapshot]).fetchall()[0][0]
+
+            return wt.counts_agree_with_marker(markers, count_rows, f"duckdb {state} {snapshot}")
         finally:
             con.close()
 

@@ -701,20 +701,16 @@ class PostgresWarehouse:
                 cur.execute(sql.SQL("SELECT table_name, row_count FROM {} WHERE state = %s AND snapshot = %s")
                             .format(self._name(wt.MARKER_TABLE)), [state, snapshot])
                 markers = dict(cur.fetchall())
-                for name in wt.TABLE_NAMES:
-                    if name not in markers:
-                        return False
+
+                def count_rows(name: str) -> int | None:
                     try:
                         cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE state = %s AND snapshot = %s")
                                     .format(self._name(name)), [state, snapshot])
                     except psycopg2.errors.UndefinedTable:
-                        return False  # the marker outlived a dropped table
-                    actual = cur.fetchone()[0]
-                    if actual != markers[name]:
-                        log.warning("warehouse postgres %s %s: %s holds %d rows, marker says %d",
-                                    state, snapshot, name, actual, markers[name])
-                        return False
-                return True
+                        return None  # the marker outlived a dropped table
+                    return cur.fetchone()[0]
+
+                return wt.counts_agree_with_marker(markers, count_rows, f"postgres {state} {snapshot}")
         finally:
             conn.close()
 

@@ -5,6 +5,7 @@ builds each table from them (run by DuckDB, which both backends use to read Parq
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,8 @@ import pyarrow.parquet as pq
 
 from voterpipe import schema, storage
 from voterpipe.warehouse import enriched
+
+log = logging.getLogger("voterpipe.warehouse")
 
 # upstream name -> (layer, file name, Arrow schema the file is conformed to, or None if open)
 SOURCES: dict[str, tuple[str, str, pa.Schema | None]] = {
@@ -84,6 +87,24 @@ class SourceFiles:
 
 
 _digest_cache: dict[tuple[str, int, int], str] = {}
+
+
+def counts_agree_with_marker(markers: dict[str, int], count_rows, where: str) -> bool:
+    """Every table has a marker row and holds exactly the rows it records.
+
+    count_rows(table_name) returns the table's row count for the slice, or None when the table
+    is gone; `where` names the backend and slice in the log line.
+    """
+    for name in TABLE_NAMES:
+        if name not in markers:
+            return False
+        actual = count_rows(name)
+        if actual is None:
+            return False
+        if actual != markers[name]:
+            log.warning("warehouse %s: %s holds %d rows, marker says %d", where, name, actual, markers[name])
+            return False
+    return True
 
 
 def _file_digest(path: Path) -> str:
