@@ -326,7 +326,7 @@ def test_luigi_tasks_write_cohorts_transitions_and_report(data_root):
     transitions = pq.read_table(cohorts_dir.file("transitions.parquet")).to_pandas()
     totals = transitions[transitions["dimension"] == "all"].set_index("change")["voters"].to_dict()
     assert totals == {"new_registrant": 1, "party_switch": 1}  # no address keys before: no moves
-    assert (storage.stage_dir("reporting", "nc", SNAPSHOT) / "report.html").stat().st_size > 10_000
+    assert (storage.stage_dir("reporting/report", "nc", SNAPSHOT) / "report.html").stat().st_size > 10_000
 
 
 def test_band_lookup_for_large_whole_number_arrays_matches_the_plain_rule(config):

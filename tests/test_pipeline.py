@@ -46,7 +46,7 @@ def test_every_voter_reaches_every_stage_and_rerun_does_nothing(nc_drop, data_ro
     assert _rows("households", "voter_households.parquet", FIRST) == voters
     assert _rows("cohorts", "voter_cohorts.parquet", FIRST) == voters
     assert canonical  # provenance is recorded
-    assert (storage.stage_dir("reporting", "nc", FIRST) / "report.html").stat().st_size > 10_000
+    assert (storage.stage_dir("reporting/report", "nc", FIRST) / "report.html").stat().st_size > 10_000
 
     geocodes = pq.read_table(storage.stage_dir("geocoded", "nc", FIRST) / "geocodes.parquet").to_pandas()
     addresses = pq.read_table(storage.stage_dir("addresses", "nc", FIRST) / "addresses.parquet").to_pandas()

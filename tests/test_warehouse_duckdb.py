@@ -14,11 +14,12 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import warehouse_data  # noqa: E402
 
-from voterpipe import schema  # noqa: E402
+from voterpipe import schema, storage  # noqa: E402
 from voterpipe.warehouse import (  # noqa: E402
     TABLE_NAMES, DuckDBWarehouse, WarehouseInputError, publish_snapshot, source_files,
 )
-from voterpipe.warehouse.enriched import build_voters_enriched  # noqa: E402
+from voterpipe.warehouse.enriched import build_voters_enriched, write_voters_enriched  # noqa: E402
+from voterpipe.warehouse.tables import ENRICHED_INPUTS  # noqa: E402
 
 NOV = date(2026, 11, 1)
 OCT = date(2026, 10, 1)
@@ -171,25 +172,28 @@ def test_complete_cross_checks_row_counts(data_root):
     assert not warehouse.is_published("nc", NOV)  # the marker alone is not trusted
 
 
-def test_bad_input_is_rejected_and_old_slice_kept(data_root):
+def test_bad_input_is_rejected_and_old_slice_kept(data_root, tmp_path):
     _write(data_root, "nc", NOV, 10)
     warehouse = DuckDBWarehouse(data_root / "warehouse.duckdb")
     publish_snapshot(warehouse, "nc", NOV)
 
     tables = warehouse_data.upstream_tables("nc", NOV, 16, seed=3)
-    # a geocoder bug returns two rows for one address: voters would be duplicated by the join
-    tables["geocodes"] = pa.concat_tables([tables["geocodes"], tables["geocodes"].slice(0, 1)])
     warehouse_data.write_upstream(data_root, "nc", NOV, tables)
+    # a geocoder bug returns two rows for one address: the addresses table would repeat it
+    geocodes = storage.stage_dir("geocoded", "nc", NOV, data_root) / "geocodes.parquet"
+    storage.write_parquet(pa.concat_tables([tables["geocodes"], tables["geocodes"].slice(0, 1)]), geocodes)
     with pytest.raises(WarehouseInputError, match=r"geocodes\.parquet: 1 repeated address_key"):
         publish_snapshot(warehouse, "nc", NOV)
     assert _query(warehouse, "SELECT count(*) FROM voters_enriched") == [(10,)]
     assert warehouse.is_published("nc", NOV)
+    # ... and the voter file, whose join would repeat voters, is not built from it
+    with pytest.raises(WarehouseInputError, match=r"geocodes\.parquet: 1 repeated address_key"):
+        write_voters_enriched(source_files("nc", NOV, data_root, ENRICHED_INPUTS), tmp_path / "v.parquet")
 
     tables = warehouse_data.upstream_tables("nc", NOV, 16, seed=3)
     tables["voters"] = pa.concat_tables([tables["voters"], tables["voters"].slice(2, 1)])
-    warehouse_data.write_upstream(data_root, "nc", NOV, tables)
     with pytest.raises(WarehouseInputError, match=r"voters\.parquet: 1 repeated voter_id"):
-        publish_snapshot(warehouse, "nc", NOV)
+        warehouse_data.write_upstream(data_root, "nc", NOV, tables)
     assert _query(warehouse, "SELECT count(*) FROM voters_enriched") == [(10,)]
 
 

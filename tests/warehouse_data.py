@@ -39,6 +39,11 @@ def _pick(values: np.ndarray, n: int, rng: np.random.Generator) -> pa.Array:
     return pa.array(values[rng.integers(0, len(values), n)])
 
 
+def _sometimes(values: pa.Array, filled: float, rng: np.random.Generator) -> pa.Array:
+    """`values` with about (1 - filled) of them null, as a real roll leaves optional fields."""
+    return pa.array(values.to_numpy(zero_copy_only=False), mask=rng.random(len(values)) >= filled)
+
+
 def upstream_tables(state: str, snapshot: date, voters: int, seed: int = 1,
                     history_per_voter: int = 1, hostile: bool = False) -> dict[str, pa.Table]:
     rng = np.random.default_rng(seed)
@@ -66,7 +71,9 @@ def upstream_tables(state: str, snapshot: date, voters: int, seed: int = 1,
         "county_code": pa.array(np.char.zfill((addr_index % 100).astype(str), 3)),
         "county_name": _pick(np.array(["ALAMANCE", "BUNCOMBE", "WAKE"]), n, rng),
         "last_name": last, "first_name": first,
-        "middle_name": _pick(FIRST, n, rng),
+        # filled about as often as in a real NC roll (the fields NC leaves empty stay null)
+        "middle_name": _sometimes(_pick(FIRST, n, rng), 0.8, rng),
+        "name_suffix": _sometimes(_pick(np.array(["JR", "SR", "III"]), n, rng), 0.02, rng),
         "birth_year": pa.array(birth_year),
         "birth_date": pa.array((birth_year.astype("int64") - 1970) * 365, pa.int32()).cast(pa.date32()),
         "gender": _pick(np.array(["M", "F", "U"]), n, rng),
@@ -76,8 +83,12 @@ def upstream_tables(state: str, snapshot: date, voters: int, seed: int = 1,
         "registered_on": snap,
         "res_address_line": line, "res_city": _pick(np.array(["RALEIGH", "DURHAM"]), n, rng),
         "res_state": pa.array([state.upper()] * n), "res_zip5": pa.array(["27601"] * n),
+        "res_zip4": _sometimes(pa.array(np.char.zfill((addr_index % 9999).astype(str), 4)), 0.15, rng),
+        **_mail_columns(n, rng),
         "precinct": _pick(np.array(["01", "02", "03A"]), n, rng),
         "congressional_district": _pick(np.array(["1", "2", "13"]), n, rng),
+        "state_senate_district": _pick(np.array(["4", "15", "38"]), n, rng),
+        "state_house_district": _pick(np.array(["12", "33", "101"]), n, rng),
         "source_file": pa.array(["ncvoter_statewide.txt"] * n),
         "source_line": pa.array(np.arange(2, n + 2)),
     }), schema.VOTERS)
@@ -115,12 +126,16 @@ def upstream_tables(state: str, snapshot: date, voters: int, seed: int = 1,
         "state_fips": pa.array(["37"] * n_addr), "county_fips": county_fips, "tract": tract,
         "block_group": pa.array(["1"] * n_addr), "block": pa.array(["1001"] * n_addr),
         "backend": pa.array(["tiger"] * n_addr),
+        "congressional_district": _pick(np.array(["1", "2", "13"]), n_addr, rng),
+        "state_senate_district": _pick(np.array(["4", "15", "38"]), n_addr, rng),
+        "state_house_district": _pick(np.array(["12", "33", "101"]), n_addr, rng),
     }), schema.GEOCODES)
     households = schema.conform(pa.table({
         "household_id": address_key, "building_key": building_key,
         "voter_count": pa.array(np.full(n_addr, 2, dtype=np.int32)),
         "party_mix": _pick(np.array(["single_party", "mixed"]), n_addr, rng),
         "likely_group_quarters": pa.array(np.zeros(n_addr, dtype=bool)),
+        "building_multi_unit": pa.array(np.arange(n_addr) % 5 == 0),
         "geocode_status": pa.array(["match"] * n_addr),
         "county_fips": county_fips, "tract": tract, "block_group": pa.array(["1"] * n_addr),
     }), schema.HOUSEHOLDS)
@@ -132,8 +147,19 @@ def upstream_tables(state: str, snapshot: date, voters: int, seed: int = 1,
     bands = np.array(["18-25", "26-40", "41-65", "66+"])
     voter_cohorts = schema.conform(pa.table({
         "voter_id": voter_id, "age_band_default": _pick(bands, n, rng), "age_band": _pick(bands, n, rng),
+        "age": pa.array((2026 - birth_year).astype(np.int16)),
+        "age_method": pa.array(["birth_year"] * n),
+        "age_band_ncsbe": _pick(np.array(["18-25", "26-40", "41-65", "66+"]), n, rng),
+        "age_band_cps": _pick(np.array(["18-24", "25-44", "45-64", "65+"]), n, rng),
         "generation": _pick(np.array(["Gen Z", "Millennial", "Gen X", "Boomer"]), n, rng),
+        "tenure_years": pa.array(rng.integers(0, 40, n).astype(np.int16)),
         "tenure_band": _pick(np.array(["<2y", "2-5y", "5y+"]), n, rng),
+        "generals_eligible": pa.array(np.full(n, 4, np.int8)),
+        "generals_voted": pa.array(rng.integers(0, 5, n).astype(np.int8)),
+        "turnout_cohort": _pick(np.array(["super_voter", "consistent", "sporadic", "lapsed"]), n, rng),
+        "household_size": pa.array(np.full(n, 2, np.int32)),
+        "geocoded": pa.array(np.ones(n, bool)),
+        "district_source": pa.array(["geocode"] * n),
     }), cohort_schema)
     turnout_schema = getattr(schema, "COHORT_TURNOUT", None) or COHORT_TURNOUT_FALLBACK
     cohort_turnout = schema.conform(pa.table({
@@ -150,15 +176,33 @@ def upstream_tables(state: str, snapshot: date, voters: int, seed: int = 1,
             "cohort_turnout": cohort_turnout}
 
 
-def write_upstream(root: Path, state: str, snapshot: date, tables: dict[str, pa.Table]) -> None:
-    """Write the tables where the upstream stages publish them, each directory with a manifest."""
-    from voterpipe.warehouse.tables import SOURCES
+def _mail_columns(n: int, rng: np.random.Generator) -> dict[str, pa.Array]:
+    """A mailing address for about four voters in five, as in NC's roll."""
+    has_mail = rng.random(n) < 0.81
+    boxes = np.char.add("PO BOX ", rng.integers(1, 9999, n).astype(str))
+    return {"mail_address_line": pa.array(boxes, mask=~has_mail),
+            "mail_city": pa.array(np.full(n, "RALEIGH"), mask=~has_mail),
+            "mail_state": pa.array(np.full(n, "NC"), mask=~has_mail),
+            "mail_zip": pa.array(np.full(n, "27602"), mask=~has_mail)}
+
+
+def write_upstream(root: Path, state: str, snapshot: date, tables: dict[str, pa.Table],
+                   voter_file: bool = True) -> None:
+    """Write the tables where the upstream stages publish them, each directory with a manifest,
+    then (voter_file) build the voter file from them as BuildVoterFile does."""
+    from voterpipe.warehouse.enriched import write_voters_enriched
+    from voterpipe.warehouse.tables import ENRICHED_INPUTS, SOURCES, source_files
 
     by_dir: dict[Path, list[str]] = {}
-    for name, (layer, file, _) in SOURCES.items():
-        directory = storage.stage_dir(layer, state, snapshot, root)
+    for name, (stage, file, _) in SOURCES.items():
+        directory = storage.stage_dir(stage, state, snapshot, root)
         directory.mkdir(parents=True, exist_ok=True)
-        storage.write_parquet(tables[name], directory / file)
+        if name == "voters_enriched":
+            if not voter_file:
+                continue
+            write_voters_enriched(source_files(state, snapshot, root, ENRICHED_INPUTS), directory / file)
+        else:
+            storage.write_parquet(tables[name], directory / file)
         by_dir.setdefault(directory, []).append(file)
     for directory, files in by_dir.items():
         storage.write_manifest(directory, {"state": state, "snapshot": snapshot.isoformat(),

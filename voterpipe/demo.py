@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
           f"data root: {os.environ[DATA_ROOT_ENV]}")
     if ok:
         for state, snapshot in runs:
-            print(f"  report: {storage.stage_dir('reporting', state, snapshot) / 'report.html'}")
+            print(f"  report: {storage.stage_dir('reporting/report', state, snapshot) / 'report.html'}")
         print("  warehouse (DuckDB): "
               f"{storage.data_root() / 'warehouse.duckdb'}  -- try: make query")
     return 0 if ok else 1

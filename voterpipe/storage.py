@@ -49,8 +49,13 @@ def layer_dir(layer: str, root: Path | None = None) -> Path:
     return (root or data_root()) / name
 
 
-def stage_dir(layer: str, state: str, snapshot: date | str, root: Path | None = None) -> Path:
-    return layer_dir(layer, root) / state.lower() / _snapshot_text(snapshot)
+def stage_dir(stage: str, state: str, snapshot: date | str, root: Path | None = None) -> Path:
+    """`stage` is a layer ('canonical': 02_canonical/<state>/<snapshot>/), or 'layer/name' for
+    one of several stages a layer holds per snapshot ('reporting/report':
+    07_reporting/<state>/<snapshot>/report/)."""
+    layer, _, name = stage.partition("/")
+    directory = layer_dir(layer, root) / state.lower() / _snapshot_text(snapshot)
+    return directory / name if name else directory
 
 
 def raw_dir(state: str, snapshot: date | str, root: Path | None = None) -> Path:
@@ -182,6 +187,14 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     """Write one Parquet file (inside a staging directory, or atomically on its own)."""
     with atomic_file(path, "wb") as handle:
         pq.write_table(table, handle, compression=PARQUET_COMPRESSION)
+
+
+def write_query_parquet(con: Any, query: str, path: Path, row_group_size: int = 122_880) -> None:
+    """Write a DuckDB query's result to one Parquet file, streamed out of core; use only inside a
+    staging directory from publish_dir(). Row groups of DuckDB's vector-aligned size let readers
+    scan in parallel and skip groups by their min/max statistics."""
+    con.execute(f"COPY ({query}) TO '{str(path).replace(chr(39), chr(39) * 2)}' "
+                f"(FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION}, ROW_GROUP_SIZE {int(row_group_size)})")
 
 
 def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:

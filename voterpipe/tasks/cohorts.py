@@ -1,4 +1,4 @@
-"""AnalyseCohorts (06_cohorts) and ReportSnapshot (07_reporting): thin tasks over
+"""AnalyseCohorts (06_cohorts) and ReportSnapshot (07_reporting/.../report): thin tasks over
 voterpipe.cohorts and voterpipe.report."""
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ class AnalyseCohorts(SnapshotTask):
 
 
 class ReportSnapshot(SnapshotTask):
-    """07_reporting/<state>/<snapshot>/report.html with every chart's numbers as CSV beside it."""
+    """07_reporting/<state>/<snapshot>/report/report.html with every chart's numbers as CSV beside it."""
 
-    layer = "reporting"
+    layer = "reporting/report"
 
     def requires(self):
         return {

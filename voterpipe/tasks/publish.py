@@ -5,14 +5,10 @@ from __future__ import annotations
 import luigi
 
 from voterpipe import config
-from voterpipe.tasks.addresses import NormaliseAddresses
 from voterpipe.tasks.base import SnapshotTask, log
-from voterpipe.tasks.cohorts import AnalyseCohorts
-from voterpipe.tasks.geocode import GeocodeAddresses
-from voterpipe.tasks.households import BuildHouseholds
-from voterpipe.tasks.imports import ImportSnapshot
-from voterpipe.warehouse import SourceFiles, Warehouse, open_warehouse
-from voterpipe.warehouse.tables import SOURCES
+from voterpipe.tasks.voter_file import input_files, stage_requirements
+from voterpipe.warehouse import Warehouse, open_warehouse
+from voterpipe.warehouse.tables import PUBLISH_SOURCES
 
 
 def configured_warehouse() -> Warehouse:
@@ -49,18 +45,13 @@ class PublishSnapshot(SnapshotTask):
         return {"warehouse_duckdb": 1} if config.warehouse().backend == "duckdb" else {}
 
     def requires(self):
-        params = {"state": self.state, "snapshot": self.snapshot}
-        return {"canonical": ImportSnapshot(**params), "addresses": NormaliseAddresses(**params),
-                "geocoded": GeocodeAddresses(**params), "households": BuildHouseholds(**params),
-                "cohorts": AnalyseCohorts(**params)}
+        return stage_requirements(self, PUBLISH_SOURCES)
 
     def output(self) -> WarehouseTarget:
         return WarehouseTarget(configured_warehouse(), self.state, self.snapshot)
 
     def run(self) -> None:
-        inputs = self.input()
-        files = SourceFiles(self.state, self.snapshot,
-                            {name: inputs[layer].file(file) for name, (layer, file, _) in SOURCES.items()})
+        files = input_files(self, PUBLISH_SOURCES)
         warehouse = self.output().warehouse
         self.progress(0.0, f"publishing to {warehouse.backend}")
         report = warehouse.publish(files)

@@ -46,7 +46,6 @@ class DuckDBWarehouse:
             # in parallel with less buffering
             con.execute("SET preserve_insertion_order = false")
             wt.register_sources(con, files)
-            wt.check_unique_voters(con, files)
             con.execute("BEGIN TRANSACTION")
             _ensure_marker_table(con)
             for table in wt.TABLES:

@@ -1,15 +1,20 @@
 """voters_enriched: one row per voter with its address, geocode, household and cohort labels.
 
 A pure function of the upstream tables, written once as SQL so DuckDB runs it both on Parquet
-files (out of core, for publishing) and on in-memory Arrow tables (build_voters_enriched).
+files (out of core: write_voters_enriched, the voter file both warehouses load) and on in-memory
+Arrow tables (build_voters_enriched).
 """
 
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
+
+from voterpipe import storage
 
 # (source alias, source column, enriched column)
 LOOKUP_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -75,19 +80,56 @@ def voters_enriched_sql(voter_columns: list[str], cohort_columns: list[str], sta
     )
 
 
+def _enriched_select(con: duckdb.DuckDBPyConnection, state: str, snapshot: date) -> str:
+    from voterpipe.warehouse.tables import source_columns
+
+    select = voters_enriched_sql(source_columns(con, "voters"), source_columns(con, "voter_cohorts"),
+                                 state, snapshot)
+    # voter_id order: a reader of one voter_id range (a parallel PostgreSQL load, a lookup) skips
+    # the row groups outside it by their statistics
+    return f"{select}\nORDER BY v.voter_id"
+
+
 def build_voters_enriched(state: str, snapshot: date, tables: dict[str, pa.Table]) -> pa.Table:
     """voters_enriched from in-memory upstream tables keyed voters, voter_addresses, addresses,
-    geocodes, voter_households, households, voter_cohorts (others are ignored), sorted by voter_id."""
+    geocodes, voter_households, households, voter_cohorts (a missing one counts as empty),
+    sorted by voter_id."""
     from voterpipe.warehouse import tables as warehouse_tables
 
     con = duckdb.connect()
     try:
-        needed = dict(tables)
-        for name, (_, _, expected) in warehouse_tables.SOURCES.items():
-            if name not in needed:
-                needed[name] = (expected or pa.schema([("voter_id", pa.string())])).empty_table()
+        needed = {}
+        for name in warehouse_tables.ENRICHED_INPUTS:
+            expected = warehouse_tables.SOURCES[name][2] or pa.schema([("voter_id", pa.string())])
+            needed[name] = tables[name] if name in tables else expected.empty_table()
         warehouse_tables.register_tables(con, needed)
-        sql = warehouse_tables.table_sql(con, "voters_enriched", state, snapshot)
-        return con.sql(f"SELECT * FROM ({sql}) ORDER BY voter_id").to_arrow_table()
+        return con.sql(_enriched_select(con, state, snapshot)).to_arrow_table()
+    finally:
+        con.close()
+
+
+def write_voters_enriched(files, path: Path) -> dict:
+    """Build voters_enriched from the upstream Parquet files (a tables.SourceFiles holding
+    ENRICHED_INPUTS) into one Parquet file at `path`, sorted by voter_id; return its row and
+    column counts. Refuses a roll that repeats or lacks a voter_id, and checks that the file has
+    exactly one row per voter."""
+    from voterpipe.warehouse import tables as warehouse_tables
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET preserve_insertion_order = true")  # keep the ORDER BY in the file
+        warehouse_tables.register_sources(con, files)
+        warehouse_tables.check_unique_voters(con, files)
+        voters = warehouse_tables.source_row_count(con, "voters")
+        storage.write_query_parquet(con, _enriched_select(con, files.state, files.snapshot), path)
+        metadata = pq.read_metadata(path)
+        if metadata.num_rows != voters:
+            table = next(t for t in warehouse_tables.TABLES if t.name == "voters_enriched")
+            lookups = warehouse_tables.WarehouseTable(
+                table.name, table.view, warehouse_tables.ENRICHED_INPUTS, (), "voters")
+            raise warehouse_tables.WarehouseInputError(warehouse_tables.explain_row_mismatch(
+                con, lookups, files, metadata.num_rows, voters))
+        return {"rows": metadata.num_rows, "columns": metadata.num_columns,
+                "row_groups": metadata.num_row_groups}
     finally:
         con.close()

@@ -362,7 +362,6 @@ class PostgresWarehouse:
         parts: list[str] = []  # committed part tables not yet attached (dropped on failure)
         try:
             wt.register_sources(duck, files)
-            wt.check_unique_voters(duck, files)
             selects = {t.name: wt.table_sql(duck, t.name, state, snapshot) for t in wt.TABLES}
             arrow_schemas = {name: duck.sql(f"SELECT * FROM ({select}) LIMIT 0").to_arrow_table().schema
                              for name, select in selects.items()}

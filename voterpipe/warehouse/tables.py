@@ -15,11 +15,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voterpipe import schema, storage
-from voterpipe.warehouse import enriched
 
 log = logging.getLogger("voterpipe.warehouse")
 
-# upstream name -> (layer, file name, Arrow schema the file is conformed to, or None if open)
+# upstream name -> (stage, file name, Arrow schema the file is conformed to, or None if open)
 SOURCES: dict[str, tuple[str, str, pa.Schema | None]] = {
     "voters": ("canonical", "voters.parquet", schema.VOTERS),
     "history": ("canonical", "history.parquet", schema.HISTORY),
@@ -30,7 +29,13 @@ SOURCES: dict[str, tuple[str, str, pa.Schema | None]] = {
     "voter_households": ("households", "voter_households.parquet", schema.VOTER_HOUSEHOLDS),
     "voter_cohorts": ("cohorts", "voter_cohorts.parquet", getattr(schema, "VOTER_COHORTS", None)),
     "cohort_turnout": ("cohorts", "cohort_turnout.parquet", getattr(schema, "COHORT_TURNOUT", None)),
+    "voters_enriched": ("reporting/voter_file", "voters_enriched.parquet", None),
 }
+# what the voter file (voters_enriched.parquet) is built from
+ENRICHED_INPUTS = ("voters", "voter_addresses", "addresses", "geocodes", "voter_households",
+                   "households", "voter_cohorts")
+# what a publish reads
+PUBLISH_SOURCES = ("voters_enriched", "history", "addresses", "geocodes", "households", "cohort_turnout")
 
 
 @dataclass(frozen=True)
@@ -45,11 +50,9 @@ class WarehouseTable:
 
 
 TABLES: tuple[WarehouseTable, ...] = (
-    WarehouseTable("voters_enriched", "current_voters",
-                   ("voters", "voter_addresses", "addresses", "geocodes", "voter_households",
-                    "households", "voter_cohorts"),
+    WarehouseTable("voters_enriched", "current_voters", ("voters_enriched",),
                    (("voter_id",), ("household_id",), ("county_fips", "tract", "block_group")),
-                   "voters", "voter_id"),
+                   "voters_enriched", "voter_id"),
     WarehouseTable("households", "current_households", ("households",),
                    (("household_id",), ("county_fips", "tract", "block_group")), "households",
                    "household_id"),
@@ -72,7 +75,7 @@ class WarehouseInputError(ValueError):
 
 @dataclass(frozen=True)
 class SourceFiles:
-    """The upstream Parquet files of one (state, snapshot)."""
+    """Upstream Parquet files of one (state, snapshot), by SOURCES name."""
 
     state: str
     snapshot: date
@@ -115,10 +118,11 @@ def _file_digest(path: Path) -> str:
     return _digest_cache[key]
 
 
-def source_files(state: str, snapshot: date, root: Path | None = None) -> SourceFiles:
-    """Locate the upstream files under the data root; raise naming every missing one."""
-    paths = {name: storage.stage_dir(layer, state, snapshot, root) / file
-             for name, (layer, file, _) in SOURCES.items()}
+def source_files(state: str, snapshot: date, root: Path | None = None,
+                 names: tuple[str, ...] = PUBLISH_SOURCES) -> SourceFiles:
+    """Locate the named upstream files under the data root; raise naming every missing one."""
+    paths = {name: storage.stage_dir(SOURCES[name][0], state, snapshot, root) / SOURCES[name][1]
+             for name in names}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise WarehouseInputError(f"cannot publish {state} {snapshot}: missing {', '.join(missing)}")
@@ -158,15 +162,16 @@ def _conformed_select(path: Path, expected: pa.Schema | None) -> str:
 
 def register_sources(con: duckdb.DuckDBPyConnection, files: SourceFiles) -> None:
     """Create temp views src_<name> over the upstream Parquet files on this connection."""
-    for name, (_, _, expected) in SOURCES.items():
+    for name, path in files.paths.items():
+        expected = SOURCES[name][2]
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident('src_' + name)} AS "
-                    + _conformed_select(files.paths[name], expected))
+                    + _conformed_select(path, expected))
 
 
 def register_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
-    """Like register_sources, from in-memory Arrow tables (pure-function use and tests)."""
-    for name, (_, _, expected) in SOURCES.items():
-        table = tables[name]
+    """Like register_sources, from in-memory Arrow tables keyed by SOURCES name."""
+    for name, table in tables.items():
+        expected = SOURCES[name][2]
         if expected is not None:
             extra = [c for c in table.column_names if c not in expected.names]
             conformed = schema.conform(table, expected)
@@ -212,13 +217,10 @@ def addresses_sql(con, state: str, snapshot: date) -> str:
 
 def table_sql(con: duckdb.DuckDBPyConnection, table: str, state: str, snapshot: date) -> str:
     """The SELECT producing one warehouse table for the slice, over the registered sources."""
-    if table == "voters_enriched":
-        return enriched.voters_enriched_sql(source_columns(con, "voters"),
-                                            source_columns(con, "voter_cohorts"), state, snapshot)
     if table == "addresses":
         return addresses_sql(con, state, snapshot)
-    source = {"households": "households", "vote_history": "history",
-              "cohort_turnout": "cohort_turnout"}[table]
+    source = {"voters_enriched": "voters_enriched", "households": "households",
+              "vote_history": "history", "cohort_turnout": "cohort_turnout"}[table]
     return _slice_select(con, source, state, snapshot)
 
 
@@ -226,7 +228,7 @@ def table_sql(con: duckdb.DuckDBPyConnection, table: str, state: str, snapshot: 
 UNIQUE_KEYS = {
     "voters": "voter_id", "voter_addresses": "voter_id", "addresses": "address_key",
     "geocodes": "address_key", "voter_households": "voter_id", "households": "household_id",
-    "voter_cohorts": "voter_id",
+    "voter_cohorts": "voter_id", "voters_enriched": "voter_id",
 }
 
 
