@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import luigi
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -85,6 +86,45 @@ def test_enriched_joins_address_geocode_household_and_cohort_labels():
     assert missing["address_key"] is None and missing["address_parse_status"] == "missing"
     assert missing["geocode_status"] is None and missing["household_id"] is None
     assert missing["generation"] == "Boomer"
+
+
+def test_voter_file_is_one_row_per_voter_sorted_by_voter_id(data_root, tmp_path):
+    tables = warehouse_data.upstream_tables("nc", NOV, 300, seed=5)
+    # the roll arrives in file order, not voter_id order
+    tables["voters"] = tables["voters"].take(pa.array(list(range(299, -1, -1))))
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
+    path = tmp_path / "voters_enriched.parquet"
+
+    written = write_voters_enriched(source_files("nc", NOV, data_root, ENRICHED_INPUTS), path)
+
+    in_memory = build_voters_enriched("nc", NOV, tables)
+    on_disk = pq.read_table(path)
+    assert written == {"rows": 300, "columns": in_memory.num_columns, "row_groups": 1}
+    assert on_disk.column_names == in_memory.column_names
+    assert on_disk.to_pylist() == in_memory.to_pylist()
+    ids = on_disk.column("voter_id").to_pylist()
+    assert ids == sorted(ids) and len(set(ids)) == 300
+    # voter_cohorts.household_size repeats households.voter_count: published once
+    assert "household_size" not in on_disk.column_names
+    assert "household_voter_count" in on_disk.column_names
+
+
+def test_voter_file_task_runs_before_publish(data_root):
+    from voterpipe.tasks.publish import PublishSnapshot
+    from voterpipe.tasks.voter_file import BuildVoterFile
+
+    warehouse_data.write_upstream(data_root, "nc", NOV,
+                                  warehouse_data.upstream_tables("nc", NOV, 30), voter_file=False)
+    voter_file = BuildVoterFile(state="nc", snapshot=NOV)
+    assert not voter_file.complete()
+    assert luigi.build([PublishSnapshot(state="nc", snapshot=NOV)], local_scheduler=True,
+                       log_level="WARNING")
+    assert voter_file.complete()
+    manifest = voter_file.output().manifest()
+    assert manifest["rows"] == 30 and manifest["files"] == ["voters_enriched.parquet"]
+    assert voter_file.output().path == data_root / "07_reporting" / "nc" / NOV.isoformat() / "voter_file"
+    assert _query(DuckDBWarehouse(data_root / "warehouse.duckdb"),
+                  "SELECT count(*) FROM current_voters") == [(30,)]
 
 
 # -- publishing ---------------------------------------------------------------------------------

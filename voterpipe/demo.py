@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if ok:
         for state, snapshot in runs:
             print(f"  report: {storage.stage_dir('reporting/report', state, snapshot) / 'report.html'}")
+            print(f"  voter file: {storage.stage_dir('reporting/voter_file', state, snapshot) / 'voters_enriched.parquet'}")
         print("  warehouse (DuckDB): "
               f"{storage.data_root() / 'warehouse.duckdb'}  -- try: make query")
     return 0 if ok else 1

@@ -103,6 +103,14 @@ def _kernels():
 _compiled: list = []
 
 
+def warm_up() -> threading.Thread:
+    """Load (or compile) the kernels in a background thread, so a publish can overlap the
+    half second numba takes with its schema work; encode_batch waits for it if needed."""
+    thread = threading.Thread(target=_kernels, name="copy-binary-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 _NO_NULLS = np.zeros(0, np.bool_)
 
 

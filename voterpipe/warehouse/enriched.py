@@ -44,6 +44,9 @@ LOOKUP_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("h", "building_multi_unit", "household_building_multi_unit"),
 )
 _KEYS_OF_COHORTS = ("voter_id", "state", "snapshot")
+# voter_cohorts columns that repeat a lookup under another name (household_size is the
+# household's voter_count, already household_voter_count)
+_REPEATED_IN_COHORTS = ("household_size",)
 
 
 def _q(name: str) -> str:
@@ -55,7 +58,8 @@ def cohort_label_columns(voter_columns: list[str], cohort_columns: list[str]) ->
 
     voter_cohorts repeats some voter, household and district columns for its own grouping;
     voters_enriched keeps the upstream originals of those and adds only the labels."""
-    taken = set(voter_columns) | {target for _, _, target in LOOKUP_COLUMNS} | set(_KEYS_OF_COHORTS)
+    taken = (set(voter_columns) | {target for _, _, target in LOOKUP_COLUMNS} | set(_KEYS_OF_COHORTS)
+             | set(_REPEATED_IN_COHORTS))
     return [column for column in cohort_columns if column not in taken]
 
 

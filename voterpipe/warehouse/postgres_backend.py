@@ -360,6 +360,7 @@ class PostgresWarehouse:
         duck = duckdb.connect()
         conn = None
         parts: list[str] = []  # committed part tables not yet attached (dropped on failure)
+        copy_binary.warm_up()
         try:
             wt.register_sources(duck, files)
             selects = {t.name: wt.table_sql(duck, t.name, state, snapshot) for t in wt.TABLES}
