@@ -45,6 +45,7 @@ def test_every_voter_reaches_every_stage_and_rerun_does_nothing(nc_drop, data_ro
     assert _rows("addresses", "voter_addresses.parquet", FIRST) == voters
     assert _rows("households", "voter_households.parquet", FIRST) == voters
     assert _rows("cohorts", "voter_cohorts.parquet", FIRST) == voters
+    assert _rows("reporting/voter_file", "voters_enriched.parquet", FIRST) == voters
     assert canonical  # provenance is recorded
     assert (storage.stage_dir("reporting/report", "nc", FIRST) / "report.html").stat().st_size > 10_000
 
