@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voterpipe import storage
+from voterpipe.warehouse import tables as warehouse_tables
 
 # (source alias, source column, enriched column)
 LOOKUP_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -85,10 +86,8 @@ def voters_enriched_sql(voter_columns: list[str], cohort_columns: list[str], sta
 
 
 def _enriched_select(con: duckdb.DuckDBPyConnection, state: str, snapshot: date) -> str:
-    from voterpipe.warehouse.tables import source_columns
-
-    select = voters_enriched_sql(source_columns(con, "voters"), source_columns(con, "voter_cohorts"),
-                                 state, snapshot)
+    select = voters_enriched_sql(warehouse_tables.source_columns(con, "voters"),
+                                 warehouse_tables.source_columns(con, "voter_cohorts"), state, snapshot)
     # voter_id order: a reader of one voter_id range (a parallel PostgreSQL load, a lookup) skips
     # the row groups outside it by their statistics
     return f"{select}\nORDER BY v.voter_id"
@@ -98,8 +97,6 @@ def build_voters_enriched(state: str, snapshot: date, tables: dict[str, pa.Table
     """voters_enriched from in-memory upstream tables keyed voters, voter_addresses, addresses,
     geocodes, voter_households, households, voter_cohorts (a missing one counts as empty),
     sorted by voter_id."""
-    from voterpipe.warehouse import tables as warehouse_tables
-
     con = duckdb.connect()
     try:
         needed = {}
@@ -117,8 +114,6 @@ def write_voters_enriched(files, path: Path) -> dict:
     ENRICHED_INPUTS) into one Parquet file at `path`, sorted by voter_id; return its row and
     column counts. Refuses a roll that repeats or lacks a voter_id, and checks that the file has
     exactly one row per voter."""
-    from voterpipe.warehouse import tables as warehouse_tables
-
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")  # keep the ORDER BY in the file
@@ -128,11 +123,11 @@ def write_voters_enriched(files, path: Path) -> dict:
         storage.write_query_parquet(con, _enriched_select(con, files.state, files.snapshot), path)
         metadata = pq.read_metadata(path)
         if metadata.num_rows != voters:
-            table = next(t for t in warehouse_tables.TABLES if t.name == "voters_enriched")
-            lookups = warehouse_tables.WarehouseTable(
-                table.name, table.view, warehouse_tables.ENRICHED_INPUTS, (), "voters")
+            # the join repeated voters: name the input whose key repeats
+            joined = warehouse_tables.WarehouseTable(
+                "voters_enriched", "current_voters", warehouse_tables.ENRICHED_INPUTS, (), "voters")
             raise warehouse_tables.WarehouseInputError(warehouse_tables.explain_row_mismatch(
-                con, lookups, files, metadata.num_rows, voters))
+                con, joined, files, metadata.num_rows, voters))
         return {"rows": metadata.num_rows, "columns": metadata.num_columns,
                 "row_groups": metadata.num_row_groups}
     finally:
