@@ -92,6 +92,8 @@ def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2) -> dict:
     voters_enriched = next(t for t in wt.TABLES if t.name == "voters_enriched")
     columns = ", ".join(f'"{f.name}" {arrow_to_pg_type(f)}' for f in table.schema)
     bounds = [round(i * table.num_rows / parts) for i in range(parts + 1)]
+    # the columns the loader analyses: the slice and every indexed column
+    analysed = list(dict.fromkeys(["state", "snapshot", *(c for key in voters_enriched.indexes for c in key)]))
     payloads = []
     for low, high in zip(bounds[:-1], bounds[1:]):
         chunks = [bytes(copy_binary.encode_batch(batch)) for batch in table.slice(low, high - low).to_batches(65_536)]
@@ -112,7 +114,7 @@ def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2) -> dict:
         for key in voters_enriched.indexes:
             cur.execute(f"CREATE INDEX ON {names[index]} ({', '.join(key)})")
         indexed = time.perf_counter()
-        cur.execute(f"ANALYZE {names[index]} (state, snapshot, voter_id, household_id, county_fips, tract, block_group)")
+        cur.execute(f"ANALYZE {names[index]} ({', '.join(analysed)})")
         connections[index].commit()
         timings[index] = {"copy_seconds": round(copied - started, 3),
                           "index_seconds": round(indexed - copied, 3),

@@ -644,9 +644,7 @@ class PostgresWarehouse:
                 self._name(final), self._name(part),
                 sql.Literal(low) if low is not None else sql.SQL("MINVALUE"),
                 sql.Literal(high) if high is not None else sql.SQL("MAXVALUE")))
-        cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}, {}) TO ({}, {})").format(
-            self._name(table.name), self._name(final), sql.Literal(state), sql.Literal(snapshot),
-            sql.Literal(state), sql.Literal(snapshot + timedelta(days=1))))
+        self._attach_slice(cur, table.name, final, state, snapshot)
 
     def _drop_orphan_parts(self, cur, state: str, snapshot: date) -> None:
         """Drop part tables of this slice that a killed publish committed but never attached
@@ -679,13 +677,16 @@ class PostgresWarehouse:
         finally:
             conn.close()
 
+    def _attach_slice(self, cur, table_name: str, final: str, state: str, snapshot: date) -> None:
+        cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}, {}) TO ({}, {})").format(
+            self._name(table_name), self._name(final), sql.Literal(state), sql.Literal(snapshot),
+            sql.Literal(state), sql.Literal(snapshot + timedelta(days=1))))
+
     def _swap_in(self, cur, table: wt.WarehouseTable, stage: str, state: str, snapshot: date) -> None:
         final, _ = self._partition_names(table.name, state, snapshot)
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(final)))
         cur.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(self._name(stage), sql.Identifier(final)))
-        cur.execute(sql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES FROM ({}, {}) TO ({}, {})").format(
-            self._name(table.name), self._name(final), sql.Literal(state), sql.Literal(snapshot),
-            sql.Literal(state), sql.Literal(snapshot + timedelta(days=1))))
+        self._attach_slice(cur, table.name, final, state, snapshot)
 
     # completeness ---------------------------------------------------------------------------
 
@@ -695,8 +696,7 @@ class PostgresWarehouse:
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass(%s)", [self._name(wt.MARKER_TABLE).as_string(cur)])
-                if cur.fetchone()[0] is None:
+                if not self._exists(cur, wt.MARKER_TABLE):
                     return False
                 cur.execute(sql.SQL("SELECT table_name, row_count FROM {} WHERE state = %s AND snapshot = %s")
                             .format(self._name(wt.MARKER_TABLE)), [state, snapshot])
@@ -719,8 +719,7 @@ class PostgresWarehouse:
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass(%s)", [self._name(wt.MARKER_TABLE).as_string(cur)])
-                if cur.fetchone()[0] is None:
+                if not self._exists(cur, wt.MARKER_TABLE):
                     return []
                 cur.execute(sql.SQL("SELECT * FROM {} ORDER BY state, snapshot, table_name")
                             .format(self._name(wt.MARKER_TABLE)))
