@@ -31,9 +31,10 @@ from voterpipe.geocode.census import (
     geocode_with_census,
     request_rows,
 )
-from voterpipe.geocode.service import FaultPlan, make_server
+from voterpipe.geocode.service import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from geocoder_faults import FaultPlan  # noqa: E402
 from geocoder_server import ADDRESS_COLUMNS, SPEC  # noqa: E402
 
 BASE_LATENCY = 0.3

@@ -9,6 +9,7 @@ import censusgeocode
 import pandas as pd
 import pytest
 
+from geocoder_faults import FaultPlan
 from geocoder_server import addresses_frame, expected_geocodes, synthetic_geocoder
 from voterpipe import schema
 from voterpipe.config import geocoder
@@ -26,7 +27,7 @@ from voterpipe.geocode.census import (
     parse_batch_response,
     request_rows,
 )
-from voterpipe.geocode.service import FaultPlan, make_server
+from voterpipe.geocode.service import make_server
 
 COMPARED = ["status", "match_type", "matched_address", "lon", "lat", "tiger_line_id", "side",
             "state_fips", "county_fips", "tract", "block_group", "block"]

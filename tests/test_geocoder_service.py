@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import requests
 
+from geocoder_faults import FaultPlan
 from geocoder_server import synthetic_geocoder
 from voterpipe.config import geocoder
 from voterpipe.geocode.census import ConfiguredCensusGeocode, geocode_one_line
-from voterpipe.geocode.service import FaultPlan, make_server, split_one_line
+from voterpipe.geocode.service import make_server, split_one_line
 
 QUOTED_ROW = re.compile(r'^"[^"]*"(,"[^"]*")*$')
 
@@ -160,7 +161,8 @@ def test_fault_plan_schedule_and_validation(geo):
     assert [plan.fault_for(n) for n in range(4)] == ["http_500", None, "html", "html"]
     with pytest.raises(ValueError, match="unknown fault"):
         FaultPlan(schedule=["explode"])
-    server = make_server("127.0.0.1", 0, geo.engine, FaultPlan(schedule=["drop", "truncate"])).start()
+    faults = FaultPlan(schedule=["drop", "truncate"])
+    server = make_server("127.0.0.1", 0, geo.engine, faults).start()
     try:
         text, _ = batch_file(geo, houses=3)
         with pytest.raises(requests.ConnectionError):
@@ -168,7 +170,30 @@ def test_fault_plan_schedule_and_validation(geo):
         with pytest.raises(requests.exceptions.ChunkedEncodingError):
             post_batch(server, text).content
         assert post_batch(server, text).status_code == 200
-        assert [r.fault for r in server.requests] == ["drop", "truncate", None]
+        assert faults.faults_served() == ["drop", "truncate", None]
         assert [r.rows for r in server.requests] == [5, 5, 5]
+    finally:
+        server.stop()
+
+
+def test_a_hook_sees_each_batch_request_and_may_answer_it(geo):
+    seen = []
+
+    def hook(call):
+        seen.append((call.number, call.returntype, len(call.rows)))
+        if call.number == 0:
+            call.send(503, b"busy", "text/plain")
+            return True
+        answer = call.answer_rows()
+        call.send_rows(answer[:1])  # the hook may alter the service's own answer
+        return True
+
+    server = make_server("127.0.0.1", 0, geo.engine, hook).start()
+    try:
+        text, rows = batch_file(geo, houses=3)
+        assert post_batch(server, text).status_code == 503
+        response = post_batch(server, text, "locations")
+        assert response.status_code == 200 and len(response.text.splitlines()) == 1
+        assert seen == [(0, "geographies", len(rows)), (1, "locations", len(rows))]
     finally:
         server.stop()

@@ -1,5 +1,6 @@
 """A Census-compatible geocoding HTTP service answered by the offline TIGER engine, so an organisation
-can host one shared geocoder; with a FaultPlan it misbehaves on purpose for the backend's tests.
+can host one shared geocoder. A batch hook (see BatchCall) may answer a request itself; tests use it
+to inject faults, and the service itself holds no fault logic.
 
 Endpoints (same paths, form fields, CSV layout and JSON shape as geocoding.geo.census.gov):
   POST /geocoder/{locations,geographies}/addressbatch    multipart addressFile, benchmark, vintage
@@ -15,10 +16,8 @@ import json
 import logging
 import random
 import re
-import socket
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,12 +49,8 @@ LAYER_SLDL = "2024 State Legislative Districts - Lower"
 DEFAULT_LAYERS = (LAYER_STATES, LAYER_COUNTIES, LAYER_TRACTS, LAYER_BLOCKS)
 ALL_LAYERS = (LAYER_STATES, LAYER_COUNTIES, LAYER_TRACTS, LAYER_BLOCK_GROUPS, LAYER_BLOCKS,
               LAYER_CD, LAYER_SLDU, LAYER_SLDL)
-FAULTS = ("http_500", "http_503", "http_400", "html", "truncate", "truncate_clean", "drop",
-          "missing_ids", "duplicate_ids", "slow", "no_match_all")
 ENGINE_COLUMNS = ["address_key", "house_number", "pre_dir", "street_name", "street_type",
                   "post_dir", "zip5", "city", "state"]
-HTML_ERROR_PAGE = (b"<!DOCTYPE html><html><head><title>Error</title></head><body>"
-                   b"<h1>The server encountered an internal error</h1></body></html>")
 
 
 # -- free-text addresses -> parts ----------------------------------------------------------------
@@ -98,42 +93,41 @@ def split_one_line(address: str) -> dict:
     return split_address(pieces[0], city, state, zip_code)
 
 
-# -- fault injection ------------------------------------------------------------------------------
-@dataclass
-class FaultPlan:
-    """How the service misbehaves, decided per batch request (numbered from 0 in arrival order).
-
-    schedule[n] is the fault of batch request n (None = behave); later requests get `default`.
-    `latency_seconds + latency_per_row * rows` is added to every batch answer (realistic slowness);
-    `slow_seconds` is the delay of the 'slow' fault (set it above the client's timeout).
-    """
-
-    schedule: list[str | None] = field(default_factory=list)
-    default: str | None = None
-    latency_seconds: float = 0.0
-    latency_per_row: float = 0.0
-    slow_seconds: float = 5.0
-    shuffle: bool = True
-    seed: int = 0
-
-    def __post_init__(self):
-        for fault in [*self.schedule, self.default]:
-            if fault is not None and fault not in FAULTS:
-                raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
-
-    def fault_for(self, request_number: int) -> str | None:
-        if request_number < len(self.schedule):
-            return self.schedule[request_number]
-        return self.default
-
-
+# -- batch requests and the hook ------------------------------------------------------------------
 @dataclass
 class BatchRequestRecord:
     number: int
     returntype: str
     rows: int
     ids: list[str]
-    fault: str | None
+
+
+@dataclass
+class BatchCall:
+    """One addressbatch request as a hook sees it: its number (arrival order from 0), rows, and
+    ways to answer. A hook returns True when it has answered (or hung up) itself."""
+
+    number: int
+    returntype: str
+    rows: list[list[str]]
+    handler: "GeocoderHandler"
+
+    def answer_rows(self) -> list[list[str]]:
+        """The service's own answer rows, in the shuffled order the live service also uses."""
+        results = geocode_rows(self.handler.server.engine, self.rows)
+        answer = batch_answer_rows(self.rows, results, self.returntype)
+        random.Random(self.number).shuffle(answer)
+        return answer
+
+    def send_rows(self, answer: list[list[str]]) -> None:
+        headers = {"Content-Disposition": "attachment; filename=GeocodeResults.csv"}
+        self.handler.send(200, render_csv(answer), "text/plain", headers)
+
+    def send(self, status: int, body: bytes, content_type: str) -> None:
+        self.handler.send(status, body, content_type)
+
+
+BatchHook = Callable[[BatchCall], bool]
 
 
 # -- answering -------------------------------------------------------------------------------------
@@ -285,7 +279,7 @@ class GeocoderHandler(BaseHTTPRequestHandler):
             return parts[1], parts[2]
         return None
 
-    def _send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
+    def send(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -295,7 +289,7 @@ class GeocoderHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _error(self, status: int, message: str) -> None:
-        self._send(status, message.encode(), "text/plain; charset=utf-8")
+        self.send(status, message.encode(), "text/plain; charset=utf-8")
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         route = self._route()
@@ -319,7 +313,7 @@ class GeocoderHandler(BaseHTTPRequestHandler):
             input_address = {k: query.get(k, "") for k in ("street", "city", "state", "zip")}
         body = single_answer(self.server.engine, returntype, parts, input_address, benchmark,
                              vintage, query.get("layers"))
-        self._send(200, json.dumps(body).encode(), "application/json;charset=utf-8")
+        self.send(200, json.dumps(body).encode(), "application/json;charset=utf-8")
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         route = self._route()
@@ -336,58 +330,11 @@ class GeocoderHandler(BaseHTTPRequestHandler):
         rows = [r for r in csv.reader(io.StringIO(address_file.decode("utf-8", errors="replace"))) if r]
         if len(rows) > BATCH_LIMIT:
             return self._error(400, f"more than {BATCH_LIMIT} records in the address file")
-        number, fault = self.server.next_batch_request(returntype, rows)
-        plan = self.server.faults
-        if plan is not None:
-            delay = plan.latency_seconds + plan.latency_per_row * len(rows)
-            if fault == "slow":
-                delay += plan.slow_seconds
-            if delay > 0:
-                time.sleep(delay)
-        if fault == "drop":
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if fault in ("http_500", "http_503", "http_400"):
-            return self._send(int(fault[5:]), b"Internal error: the service is unavailable",
-                              "text/plain")
-        if fault == "html":
-            return self._send(200, HTML_ERROR_PAGE, "text/html;charset=utf-8")
-        results = geocode_rows(self.server.engine, rows)
-        answer = batch_answer_rows(rows, results, returntype)
-        if fault == "no_match_all":
-            answer = [[r[0], r[1], "No_Match"] for r in answer]
-        if fault == "missing_ids" and answer:
-            answer = answer[:-1] if len(answer) > 1 else []
-        if fault == "duplicate_ids" and answer:
-            answer = answer + answer[:1]
-        if plan is None or plan.shuffle:
-            random.Random(number if plan is None else plan.seed + number).shuffle(answer)
-        payload = render_csv(answer)
-        headers = {"Content-Disposition": "attachment; filename=GeocodeResults.csv"}
-        if fault == "truncate":
-            # Declares the full length, sends half, hangs up: the client sees an incomplete read.
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload[: len(payload) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        if fault == "truncate_clean":
-            # No length at all and cut mid-row: only the content shows the loss.
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Connection", "close")
-            self.end_headers()
-            newline = payload.find(b"\n", len(payload) // 2)
-            cut = newline + 6 if 0 <= newline < len(payload) - 6 else max(1, len(payload) - 5)
-            self.wfile.write(payload[:cut])  # a few bytes into a row, inside its quoted id
-            self.close_connection = True
-            return
-        self._send(200, payload, "text/plain", headers)
+        number = self.server.next_batch_request(returntype, rows)
+        call = BatchCall(number, returntype, rows, self)
+        hook = self.server.hook
+        if hook is None or not hook(call):
+            call.send_rows(call.answer_rows())
 
     def handle_one_request(self) -> None:
         try:
@@ -411,15 +358,16 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, bytes]:
 
 
 class GeocoderServer(ThreadingHTTPServer):
-    """The service; `requests` records every batch request (number, rows, ids, fault)."""
+    """The service; `requests` records every batch request (number, rows, ids); `hook`, when set,
+    is consulted for each batch request before the service answers it."""
 
     daemon_threads = True  # a 'slow' answer nobody waits for must not block shutdown
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], engine: Any, faults: FaultPlan | None = None):
+    def __init__(self, address: tuple[str, int], engine: Any, hook: BatchHook | None = None):
         super().__init__(address, GeocoderHandler)
         self.engine = engine
-        self.faults = faults
+        self.hook = hook
         self.requests: list[BatchRequestRecord] = []
         self.single_requests = 0  # onelineaddress/address calls
         self._lock = threading.Lock()
@@ -430,13 +378,12 @@ class GeocoderServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/geocoder/"
 
-    def next_batch_request(self, returntype: str, rows: list[list[str]]) -> tuple[int, str | None]:
+    def next_batch_request(self, returntype: str, rows: list[list[str]]) -> int:
         with self._lock:
             number = len(self.requests)
-            fault = self.faults.fault_for(number) if self.faults is not None else None
             self.requests.append(BatchRequestRecord(number, returntype, len(rows),
-                                                    [r[0] for r in rows], fault))
-        return number, fault
+                                                    [r[0] for r in rows]))
+        return number
 
     def count_single_request(self) -> None:
         with self._lock:
@@ -456,11 +403,11 @@ class GeocoderServer(ThreadingHTTPServer):
             self._thread.join(timeout=5)
 
 
-def make_server(host: str, port: int, engine: Any, faults: FaultPlan | None = None) -> GeocoderServer:
+def make_server(host: str, port: int, engine: Any, hook: BatchHook | None = None) -> GeocoderServer:
     """A service bound to host:port (0 = an ephemeral port) answering from `engine`
     (anything with TigerGeocoder's geocode(frame) -> GEOCODES frame). Call .start()/.stop() or
-    .serve_forever()."""
-    return GeocoderServer((host, port), engine, faults)
+    .serve_forever(). `hook` sees every batch request first (see BatchCall)."""
+    return GeocoderServer((host, port), engine, hook)
 
 
 def serve_forever(host: str = "127.0.0.1", port: int = 8080,
