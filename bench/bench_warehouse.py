@@ -43,7 +43,7 @@ from voterpipe.warehouse import DuckDBWarehouse, PostgresWarehouse, source_files
 from voterpipe.warehouse import copy_binary  # noqa: E402
 from voterpipe.warehouse import tables as wt  # noqa: E402
 from voterpipe.warehouse.enriched import write_voters_enriched  # noqa: E402
-from voterpipe.warehouse.postgres_backend import arrow_to_pg_type  # noqa: E402
+from voterpipe.warehouse.pg_copy import arrow_to_pg_type  # noqa: E402
 
 SNAPSHOT = date(2026, 11, 1)
 BASELINE_ROWS = 100_000

@@ -29,7 +29,7 @@ from voterpipe.warehouse import (  # noqa: E402
     TABLE_NAMES, PostgresWarehouse, WarehouseConnectionError, WarehouseInputError,
     publish_snapshot, source_files,
 )
-from voterpipe.warehouse.postgres_backend import describe_dsn, redact  # noqa: E402
+from voterpipe.warehouse.pg_dsn import describe_dsn, redact  # noqa: E402
 
 pytestmark = pytest.mark.postgres
 

@@ -21,7 +21,7 @@ TRAILER = b"\xff\xff"
 _PG_EPOCH_DAYS = 10_957
 
 # Arrow integer/float type -> the big-endian numpy type of the PostgreSQL column it is stored in
-# (must agree with postgres_backend._PG_TYPES: int8 -> smallint, uint32 -> bigint, ...)
+# (must agree with pg_copy._PG_TYPES: int8 -> smallint, uint32 -> bigint, ...)
 _FIXED = {
     pa.int8(): ">i2", pa.uint8(): ">i2", pa.int16(): ">i2", pa.uint16(): ">i4", pa.int32(): ">i4",
     pa.uint32(): ">i8", pa.int64(): ">i8", pa.float32(): ">f4", pa.float64(): ">f8",

@@ -15,21 +15,15 @@ How a publish stays atomic and idempotent:
   then partitioned by the split key) only inside the publishing transaction, so readers still
   switch from the whole old slice to the whole new one at COMMIT. A failed publish drops its
   parts; parts a killed process committed are dropped by the next publish of the slice.
-- rows travel in PostgreSQL's binary COPY format (copy_binary.py; the server parses it much
-  faster than CSV), or as CSV for a table with a column type the binary renderer lacks.
-- PostgreSQL text cannot hold NUL (0x00). The loader strips NUL characters, counts them per
-  table and column, logs the counts (never the values) and records the table's total in the
-  marker column nul_stripped. Every other character (quotes, tabs, backslashes, newlines,
-  carriage returns) arrives intact.
-- The DSN's password never reaches a log line or an exception message (redact()).
+- the marker column nul_stripped records how many NUL characters the COPY stripped from the
+  table (pg_copy.py: how rows are rendered, and why NUL cannot be loaded).
+- The DSN's password never reaches a log line or an exception message (pg_dsn.py).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import queue
-import re
 import threading
 import time
 import uuid
@@ -37,203 +31,25 @@ from datetime import date, timedelta
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import psycopg2
 import psycopg2.errors
-import psycopg2.extensions
 from psycopg2 import sql
 
 from voterpipe.warehouse import copy_binary
+from voterpipe.warehouse import pg_dsn
 from voterpipe.warehouse import tables as wt
+from voterpipe.warehouse.pg_copy import (
+    BATCH_ROWS, WarehouseLoadError, arrow_to_pg_type, copy_batches, describe_pg_error,
+)
+from voterpipe.warehouse.pg_dsn import WarehouseConnectionError, describe_dsn, redact
 from voterpipe.warehouse.tables import SourceFiles, WarehouseInputError
 
 log = logging.getLogger("voterpipe.warehouse")
 
-BATCH_ROWS = 65_536
-COPY_READ_SIZE = 1 << 20
 COPY_CONNECTIONS = 2  # the server parses COPY on one core per connection
 ROWS_PER_CONNECTION = 250_000  # below this a second connection costs more than it saves
 SCHEMA_LOCK_KEY = 0x766F746572  # pg_advisory_xact_lock key serialising schema changes
 
-_PG_TYPES = {
-    pa.string(): "text", pa.large_string(): "text", pa.string_view(): "text",
-    pa.date32(): "date", pa.int8(): "smallint", pa.int16(): "smallint", pa.int32(): "integer",
-    pa.int64(): "bigint", pa.uint8(): "smallint", pa.uint16(): "integer", pa.uint32(): "bigint",
-    pa.float32(): "real", pa.float64(): "double precision", pa.bool_(): "boolean",
-    pa.null(): "text",
-}
-
-
-class WarehouseConnectionError(RuntimeError):
-    """The warehouse cannot be reached; the message names the server but never the password."""
-
-
-class WarehouseLoadError(RuntimeError):
-    """PostgreSQL refused the data; the message names table, line and column, not the value."""
-
-
-# -- DSN handling ---------------------------------------------------------------------------------
-
-def _dsn_secrets(dsn: str) -> list[str]:
-    secrets = []
-    try:
-        password = psycopg2.extensions.parse_dsn(dsn).get("password")
-        if password:
-            secrets.append(password)
-    except psycopg2.Error:
-        pass
-    # also catch what parse_dsn could not parse (a malformed DSN is echoed in its error)
-    secrets += re.findall(r"password\s*=\s*'((?:[^'\\]|\\.)*)'", dsn)
-    secrets += re.findall(r"password\s*=\s*([^\s']+)", dsn)
-    secrets += re.findall(r"://[^:/@\s]*:([^@\s]+)@", dsn)
-    secrets += re.findall(r"[?&]password=([^&\s]+)", dsn)
-    return sorted({s for s in secrets if s}, key=len, reverse=True)
-
-
-def redact(text: str, dsn: str) -> str:
-    """`text` with every form of the DSN's password replaced by ***."""
-    for secret in _dsn_secrets(dsn):
-        text = text.replace(secret, "***")
-    return text
-
-
-def describe_dsn(dsn: str) -> str:
-    """host/port/dbname/user of a DSN, for log lines. Never includes the password."""
-    try:
-        parts = psycopg2.extensions.parse_dsn(dsn)
-    except psycopg2.Error:
-        return "<unparseable DSN>"
-    shown = [f"{key}={parts[key]}" for key in ("host", "port", "dbname", "user") if parts.get(key)]
-    return " ".join(shown) or "<default libpq connection>"
-
-
-# -- COPY payload ---------------------------------------------------------------------------------
-
-_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
-
-
-def render_csv(batch: pa.RecordBatch, nul_stripped: collections.Counter) -> bytes:
-    """CSV rows of a batch, NUL characters removed and counted per column.
-
-    pyarrow quotes every string and writes null as an empty unquoted field, which is exactly
-    PostgreSQL's CSV convention for NULL versus the empty string."""
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(batch, sink, _CSV_OPTIONS)
-    payload = sink.getvalue().to_pybytes()
-    if b"\x00" in payload:
-        # NUL only ever comes from string data (numbers and dates never render one)
-        for name, column in zip(batch.schema.names, batch.columns):
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                found = pc.sum(pc.count_substring(column, "\x00")).as_py()
-                if found:
-                    nul_stripped[name] += found
-        payload = payload.replace(b"\x00", b"")
-    return payload
-
-
-def render_binary(batch: pa.RecordBatch, nul_stripped: collections.Counter):
-    """Binary COPY rows of a batch, NUL characters removed and counted per column."""
-    return copy_binary.encode_batch(copy_binary.strip_nul(batch, nul_stripped))
-
-
-class CopyStream:
-    """A file-like object psycopg2.copy_expert reads: COPY rows rendered from Arrow record
-    batches by a producer thread (so rendering overlaps the server parsing the previous chunk).
-
-    binary=True renders PostgreSQL's binary COPY format, otherwise CSV. Setting `abort` makes
-    the next read raise, which ends the COPY with an error (a sibling load failed)."""
-
-    def __init__(self, batches, columns: list[str], binary: bool = False, queue_depth: int = 3,
-                 abort: threading.Event | None = None):
-        self.columns = columns
-        self.rows = 0
-        self.nul_stripped: collections.Counter = collections.Counter()
-        self._render = render_binary if binary else render_csv
-        self._abort = abort
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_depth)
-        self._stop = threading.Event()
-        self._chunk = copy_binary.HEADER if binary else b""
-        self._trailer = copy_binary.TRAILER if binary else b""
-        self._pos = 0
-        self._finished = False
-        self._thread = threading.Thread(target=self._produce, args=(batches,), daemon=True,
-                                        name="copy-producer")
-        self._thread.start()
-
-    def _produce(self, batches) -> None:
-        try:
-            for batch in batches:
-                if self._stop.is_set():
-                    return
-                if batch.num_rows == 0:
-                    continue
-                if not self._put((self._render(batch, self.nul_stripped), batch.num_rows)):
-                    return
-            self._put((self._trailer, 0))
-            self._put(None)
-        except BaseException as exc:  # handed to the reading thread, which raises it
-            self._put(exc)
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read(self, size: int = -1) -> bytes:
-        if self._abort is not None and self._abort.is_set():
-            raise WarehouseLoadError("cancelled because a parallel load of the same table failed")
-        while self._pos >= len(self._chunk):
-            if self._finished:
-                return b""
-            item = self._queue.get()
-            if item is None:
-                self._finished = True
-                return b""
-            if isinstance(item, BaseException):
-                self._finished = True
-                raise item
-            self._chunk, rows = item
-            self._pos = 0
-            self.rows += rows
-        end = len(self._chunk) if size is None or size < 0 else self._pos + size
-        piece = bytes(self._chunk[self._pos:end])
-        self._pos += len(piece)
-        return piece
-
-    def readline(self, size: int = -1) -> bytes:  # part of the file protocol; COPY uses read()
-        return self.read(size)
-
-    def close(self) -> None:
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self._thread.join()
-
-
-def arrow_to_pg_type(field: pa.Field) -> str:
-    arrow_type = field.type
-    if pa.types.is_dictionary(arrow_type):
-        arrow_type = arrow_type.value_type
-    if pa.types.is_timestamp(arrow_type):
-        return "timestamp with time zone" if arrow_type.tz else "timestamp without time zone"
-    if pa.types.is_decimal(arrow_type):
-        return "numeric"
-    try:
-        return _PG_TYPES[arrow_type]
-    except KeyError:
-        raise WarehouseInputError(f"column {field.name!r} has type {arrow_type}, "
-                                  "which the PostgreSQL warehouse cannot store") from None
-
-
-# -- the warehouse --------------------------------------------------------------------------------
 
 class PostgresWarehouse:
     backend = "postgres"
@@ -257,15 +73,7 @@ class PostgresWarehouse:
         return f"{describe_dsn(self._dsn)} schema={self.schema}"
 
     def connect(self):
-        try:
-            conn = psycopg2.connect(self._dsn, application_name="voterpipe-warehouse")
-        except psycopg2.Error as exc:
-            message = redact(str(exc).strip(), self._dsn)
-            # `from None`: the original exception text is not chained into tracebacks or logs
-            raise WarehouseConnectionError(
-                f"cannot connect to PostgreSQL ({describe_dsn(self._dsn)}): {message}") from None
-        conn.set_client_encoding("UTF8")
-        return conn
+        return pg_dsn.connect(self._dsn, application_name="voterpipe-warehouse")
 
     def _name(self, name: str) -> sql.Composed:
         return sql.Identifier(self.schema, name)
@@ -375,47 +183,18 @@ class PostgresWarehouse:
                 self._drop_orphan_parts(cur, state, snapshot)
                 staged = []
                 for table in wt.TABLES:
-                    table_started = time.perf_counter()
-                    expected = wt.source_row_count(duck, table.row_source)
-                    bounds = self._part_bounds(duck, table, expected)
-                    if len(bounds) > 1:
-                        loaded, nul_stripped, timings, table_parts = self._load_parts(
-                            files, table, selects[table.name], arrow_schemas[table.name],
-                            layouts[table.name], state, snapshot, bounds, parts)
-                        stage = None
-                    else:
-                        stage, loaded, nul_stripped, timings = self._load_stage(
-                            cur, duck, table, selects[table.name], arrow_schemas[table.name],
-                            layouts[table.name], state, snapshot)
-                        table_parts = []
-                    if loaded != expected:
-                        raise WarehouseInputError(wt.explain_row_mismatch(duck, table, files, loaded, expected))
-                    seconds = time.perf_counter() - table_started
-                    checksum = files.digest(table.sources)
-                    staged.append((table, stage, table_parts, loaded, checksum, nul_stripped))
-                    report["tables"][table.name] = {
-                        "rows": loaded, "seconds": round(seconds, 3), "checksum": checksum,
-                        "nul_stripped": sum(nul_stripped.values()),
-                        "nul_stripped_by_column": dict(nul_stripped), "copy_connections": len(bounds),
-                        **timings}
-                    log.info("warehouse postgres %s %s: %s staged %d rows over %d connection(s) in "
-                             "%.2fs (%.0f rows/s)%s", state, snapshot, table.name, loaded, len(bounds),
-                             seconds, loaded / max(seconds, 1e-9),
-                             f", stripped NUL characters {dict(nul_stripped)}" if nul_stripped else "")
+                    table_staged, report["tables"][table.name] = self._stage_table(
+                        cur, duck, files, table, selects[table.name], arrow_schemas[table.name],
+                        layouts[table.name], parts)
+                    staged.append(table_staged)
                 swap_started = time.perf_counter()
                 for table, stage, table_parts, loaded, checksum, nul_stripped in staged:
                     if table_parts:
                         self._swap_in_parts(cur, table, table_parts, layouts[table.name], state, snapshot)
                     else:
                         self._swap_in(cur, table, stage, state, snapshot)
-                    cur.execute(sql.SQL(
-                        "INSERT INTO {} (state, snapshot, table_name, row_count, checksum, nul_stripped, "
-                        "published_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
-                        "ON CONFLICT (state, snapshot, table_name) DO UPDATE SET "
-                        "row_count = EXCLUDED.row_count, checksum = EXCLUDED.checksum, "
-                        "nul_stripped = EXCLUDED.nul_stripped, published_at = EXCLUDED.published_at"
-                    ).format(self._name(wt.MARKER_TABLE)),
-                        [state, snapshot, table.name, loaded, checksum, sum(nul_stripped.values())])
+                    self._write_marker(cur, state, snapshot, table.name, loaded, checksum,
+                                       sum(nul_stripped.values()))
             conn.commit()
             parts.clear()
             report["swap_seconds"] = round(time.perf_counter() - swap_started, 3)
@@ -424,7 +203,7 @@ class PostgresWarehouse:
             self._drop_parts_quietly(parts)
             raise WarehouseLoadError(
                 f"publishing {state} {snapshot} failed, the published data is unchanged: "
-                f"{redact(_describe_pg_error(exc), self._dsn)}") from None
+                f"{redact(describe_pg_error(exc), self._dsn)}") from None
         except BaseException:
             _rollback_quietly(conn)
             self._drop_parts_quietly(parts)
@@ -436,6 +215,47 @@ class PostgresWarehouse:
         report["seconds"] = round(time.perf_counter() - started, 3)
         log.info("warehouse postgres: published %s %s in %.2fs", state, snapshot, report["seconds"])
         return report
+
+    def _stage_table(self, cur, duck, files: SourceFiles, table: wt.WarehouseTable, select: str,
+                     arrow_schema: pa.Schema, layout: dict[str, str], parts: list[str]):
+        """Load one table's new slice (a staging table in this transaction, or committed parts over
+        several connections) and check its row count; return what the swap needs, and the
+        table's report entry."""
+        state, snapshot = files.state, files.snapshot
+        table_started = time.perf_counter()
+        expected = wt.source_row_count(duck, table.row_source)
+        bounds = self._part_bounds(duck, table, expected)
+        if len(bounds) > 1:
+            loaded, nul_stripped, timings, table_parts = self._load_parts(
+                files, table, select, arrow_schema, layout, state, snapshot, bounds, parts)
+            stage = None
+        else:
+            stage, loaded, nul_stripped, timings = self._load_stage(
+                cur, duck, table, select, arrow_schema, layout, state, snapshot)
+            table_parts = []
+        if loaded != expected:
+            raise WarehouseInputError(wt.explain_row_mismatch(duck, table, files, loaded, expected))
+        seconds = time.perf_counter() - table_started
+        checksum = files.digest(table.sources)
+        entry = {"rows": loaded, "seconds": round(seconds, 3), "checksum": checksum,
+                 "nul_stripped": sum(nul_stripped.values()),
+                 "nul_stripped_by_column": dict(nul_stripped), "copy_connections": len(bounds),
+                 **timings}
+        log.info("warehouse postgres %s %s: %s staged %d rows over %d connection(s) in "
+                 "%.2fs (%.0f rows/s)%s", state, snapshot, table.name, loaded, len(bounds),
+                 seconds, loaded / max(seconds, 1e-9),
+                 f", stripped NUL characters {dict(nul_stripped)}" if nul_stripped else "")
+        return (table, stage, table_parts, loaded, checksum, nul_stripped), entry
+
+    def _write_marker(self, cur, state: str, snapshot: date, table_name: str, rows: int,
+                      checksum: str, nul_stripped: int) -> None:
+        cur.execute(sql.SQL(
+            "INSERT INTO {} (state, snapshot, table_name, row_count, checksum, nul_stripped, "
+            "published_at) VALUES (%s, %s, %s, %s, %s, %s, now()) "
+            "ON CONFLICT (state, snapshot, table_name) DO UPDATE SET "
+            "row_count = EXCLUDED.row_count, checksum = EXCLUDED.checksum, "
+            "nul_stripped = EXCLUDED.nul_stripped, published_at = EXCLUDED.published_at"
+        ).format(self._name(wt.MARKER_TABLE)), [state, snapshot, table_name, rows, checksum, nul_stripped])
 
     def _partition_names(self, table: str, state: str, snapshot: date) -> tuple[str, str]:
         final = f"{table}__{state}_{snapshot:%Y%m%d}"
@@ -452,22 +272,6 @@ class PostgresWarehouse:
             check = sql.SQL("{} AND {}").format(check, extra_check)
         cur.execute(sql.SQL("CREATE TABLE {} ({}, CONSTRAINT {} CHECK ({}))").format(
             self._name(name), sql.SQL(", ").join(definitions), sql.Identifier(f"{final}__slice"), check))
-
-    def _copy_into(self, cur, name: str, batches, columns: list[str], binary: bool,
-                   abort: threading.Event | None = None) -> tuple[int, collections.Counter]:
-        """COPY the batches into a table created in this transaction; (rows, NULs stripped)."""
-        stream = CopyStream(batches, columns, binary=binary, abort=abort)
-        try:
-            cur.copy_expert(sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT {}, FREEZE true)").format(
-                self._name(name), sql.SQL(", ").join(map(sql.Identifier, columns)),
-                sql.SQL("binary" if binary else "csv")).as_string(cur),
-                stream, size=COPY_READ_SIZE)
-            copied = cur.rowcount
-        finally:
-            stream.close()
-        if copied != stream.rows:
-            raise WarehouseLoadError(f"{name}: COPY reported {copied} rows, {stream.rows} were sent")
-        return copied, stream.nul_stripped
 
     def _index_and_analyse(self, cur, name: str, table: wt.WarehouseTable, columns: list[str],
                            timings: dict, unique_names: bool = False) -> None:
@@ -501,8 +305,8 @@ class PostgresWarehouse:
         started = time.perf_counter()
         reader = duck.sql(select).to_arrow_reader(BATCH_ROWS)
         try:
-            copied, nul_stripped = self._copy_into(cur, stage, reader, columns,
-                                                   copy_binary.supports(arrow_schema))
+            copied, nul_stripped = copy_batches(cur, self.schema, stage, reader, columns,
+                                                 copy_binary.supports(arrow_schema))
         finally:
             reader.close()
         timings["copy_seconds"] = round(time.perf_counter() - started, 3)
@@ -608,8 +412,8 @@ class PostgresWarehouse:
                 self._create_stage_table(cur, name, final, layout, state, snapshot, in_range)
                 reader = duck.sql(f"SELECT * FROM ({select}) WHERE {where}").to_arrow_reader(BATCH_ROWS)
                 try:
-                    copied, nul_stripped = self._copy_into(cur, name, reader, arrow_schema.names,
-                                                           copy_binary.supports(arrow_schema), abort)
+                    copied, nul_stripped = copy_batches(cur, self.schema, name, reader, arrow_schema.names,
+                                                         copy_binary.supports(arrow_schema), abort)
                 finally:
                     reader.close()
                 timings = {"copy_seconds": round(time.perf_counter() - started, 3)}
@@ -741,23 +545,6 @@ def _rollback_quietly(conn) -> None:
 
 def _index_name(table: str, columns: tuple[str, ...]) -> str:
     return f"{table}__{'_'.join(columns)}__idx"[:63]
-
-
-def _describe_pg_error(exc: psycopg2.Error) -> str:
-    """The server's primary message plus where in the COPY data it happened, without the value
-    (PostgreSQL's CONTEXT line quotes the offending field, which may be a name or address)."""
-    diag = getattr(exc, "diag", None)
-    primary = (diag.message_primary if diag is not None else None) or str(exc).strip().splitlines()[0]
-    where = ""
-    context = diag.context if diag is not None else None
-    if context:
-        found = re.search(r"COPY (\S+), line (\d+)(?:, column (\S+?):)?", context)
-        if found:
-            where = f" (table {found.group(1)}, data line {found.group(2)}" + (
-                f", column {found.group(3)})" if found.group(3) else ")")
-    # the primary message can also quote a value ("invalid input syntax for type date: "...")
-    primary = re.sub(r':\s*".*"$', ": <value withheld>", primary, flags=re.S)
-    return f"{type(exc).__name__}: {primary}{where}"
 
 
 def _append_locked(lock: threading.Lock, items: list, item) -> None:
