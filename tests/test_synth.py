@@ -14,10 +14,18 @@ import pytest
 
 from voterpipe import storage
 from voterpipe.synth import counties_for, networks_for, read_truth, write_drop
-from voterpipe.synth.layouts import mi, nc, oh, wa
+from voterpipe.formats.layouts import load_layouts
+from voterpipe.synth.layouts.writer import written_columns
 from voterpipe.synth.states import PROFILES
 
 SNAPSHOT = "2026-11-01"
+LAYOUTS = load_layouts()
+
+
+def _columns(layout: str, role: str = "voters", snapshot: str = SNAPSHOT) -> list[str]:
+    """The columns the synthetic writer puts in a file of this layout (from its TOML)."""
+    spec = LAYOUTS[layout].voters if role == "voters" else LAYOUTS[layout].history
+    return written_columns(spec, LAYOUTS[layout].synth.get(role, {}), pd.Timestamp(snapshot).date())
 
 
 def _drop(root: Path, state: str, layout: str | None = None, voters: int = 1200, seed: int = 1,
@@ -52,7 +60,8 @@ def test_nc_current_layout_and_planted_damage(nc_drop):
     assert sorted(p.name for p in directory.iterdir()) == ["manifest.json", "ncvhis_Statewide.txt",
                                                            "ncvoter_Statewide.txt"]
     lines = _latin1_lines(directory / "ncvoter_Statewide.txt")
-    assert lines[0].split("\t") == nc.CURRENT_COLUMNS and len(nc.CURRENT_COLUMNS) == 67
+    assert lines[0].split("\t") == _columns("nc_current") == list(LAYOUTS["nc_current"].voters.columns)
+    assert len(_columns("nc_current")) == 67
     assert len(lines) - 1 == summary["voters"] == 2000
     damaged = summary["damaged"]
     assert all(damaged[k] > 0 for k in damaged) and summary["damaged_total"] == 40
@@ -84,7 +93,7 @@ def test_nc_current_layout_and_planted_damage(nc_drop):
 def test_nc_history_file(nc_drop):
     _, summary, directory = nc_drop
     lines = _latin1_lines(directory / "ncvhis_Statewide.txt")
-    assert lines[0].split("\t") == nc.HISTORY_COLUMNS
+    assert lines[0].split("\t") == _columns("nc_current", "history")
     rows = [line.split("\t") for line in lines[1:]]
     assert len(rows) == summary["history_rows"] and {len(r) for r in rows} == {15}
     elections = {r[4] for r in rows}
@@ -123,7 +132,7 @@ def test_households_share_the_network_address(nc_drop):
     # What the file says is the dwelling's network address, and members of a household agree.
     lines = _latin1_lines(directory / "ncvoter_Statewide.txt")[1:]
     rows = pd.DataFrame([line.split("\t") for line in lines if len(line.split("\t")) == 67],
-                        columns=nc.CURRENT_COLUMNS)
+                        columns=_columns("nc_current"))
     merged = rows.merge(truth, left_on="ncid", right_on="voter_id")
     street = merged[(merged["addr_kind"] == "street") & ~merged["zip_code"].isin(["ABCDE", "123"])]
     expected = (street["house_number"] + "  " + (street["pre_dir"] + " " + street["street_name"] + " "
@@ -158,14 +167,15 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
 
 def test_nc_pre2022_is_quoted_utf16(tmp_path):
     summary, directory = _drop(tmp_path, "nc", layout="nc_pre2022", voters=800)
-    for name, columns in (("ncvoter_Statewide.txt", nc.PRE2022_COLUMNS), ("ncvhis_Statewide.txt", nc.HISTORY_COLUMNS)):
+    for name, columns in (("ncvoter_Statewide.txt", _columns("nc_pre2022")),
+                          ("ncvhis_Statewide.txt", _columns("nc_pre2022", "history"))):
         raw = (directory / name).read_bytes()
         assert raw[:2] == b"\xff\xfe"
         lines = raw[2:].decode("utf-16-le").split("\r\n")[:-1]
         assert lines[0] == "\t".join(f'"{c}"' for c in columns)
         assert all(line.startswith('"') and line.endswith('"') for line in lines if "EXTRA" not in line)
     lines = (directory / "ncvoter_Statewide.txt").read_bytes()[2:].decode("utf-16-le").split("\r\n")[1:-1]
-    assert len(nc.PRE2022_COLUMNS) == 71
+    assert len(_columns("nc_pre2022")) == 71
     assert _split_counts(lines, "\t")[71] == summary["voters"] - summary["damaged"]["extra_fields"] \
         - summary["damaged"]["missing_fields"]
 
@@ -177,7 +187,7 @@ def test_ohio_split_files_and_wide_history(tmp_path):
     for path in directory.glob("SWVF_*"):
         rows = list(csv.reader(io.StringIO(path.read_bytes().decode("latin-1"), newline="")))
         header = rows[0]
-        assert header[:46] == oh.FIXED_COLUMNS
+        assert header[:46] == _columns("oh_swvf")
         history = header[46:]
         assert all(re.fullmatch(r"(PRIMARY|GENERAL|SPECIAL)-\d\d/\d\d/\d{4}", h) for h in history)
         assert len(history) >= 6
@@ -224,17 +234,21 @@ def test_michigan_csv_and_fixed_width(tmp_path):
     summary, directory = _drop(tmp_path / "csv", "mi", layout="mi_csv", voters=1200)
     rows = list(csv.reader(io.StringIO((directory / "EntireStateVoters.csv").read_bytes().decode("latin-1"),
                                        newline="")))
-    assert rows[0] == mi.voter_columns(pd.Timestamp(SNAPSHOT).date())
+    assert rows[0] == _columns("mi_csv")
+    assert "IS_PERM_AV_BALLOT_VOTER" in rows[0] and "STATUS_REASON" in rows[0]
+    older = _columns("mi_csv", snapshot="2022-06-01")
+    assert "IS_PERMANENT_ABSENTEE_VOTER" in older and "CANCELLATION_REASON" in older
+    assert "IS_PERM_AV_APP_VOTER" not in older
     width = len(rows[0])
     assert sum(len(r) == width for r in rows[1:]) == 1200 - summary["damaged"]["extra_fields"] \
         - summary["damaged"]["missing_fields"]
     assert any(", MI " in r[19] for r in rows[1:] if len(r) == width)  # quoted comma in a mailing line
     hist = list(csv.reader(io.StringIO((directory / "EntireStateVoterHistory.csv").read_text("latin-1"))))
-    assert hist[0] == mi.HISTORY_COLUMNS and len(hist) - 1 == summary["history_rows"]
+    assert hist[0] == _columns("mi_csv", "history") and len(hist) - 1 == summary["history_rows"]
 
     summary, directory = _drop(tmp_path / "fixed", "mi", layout="mi_fixed", voters=1200)
     lengths = [len(line) for line in _latin1_lines(directory / "entire_state_v.lst")]
-    assert sum(w for _, w in mi.FIXED_LAYOUT) == 520
+    assert LAYOUTS["mi_fixed"].voters.widths[-1][2] == 520
     assert lengths.count(520) == 1200 - summary["damaged"]["extra_fields"] - summary["damaged"]["missing_fields"]
     line = next(line for line in _latin1_lines(directory / "entire_state_v.lst") if len(line) == 520)
     assert re.fullmatch(r"\d{13}", line[448:461]) and re.fullmatch(r"\d{8}", line[83:91])
@@ -247,12 +261,15 @@ def test_michigan_csv_and_fixed_width(tmp_path):
 def test_washington_delimiter_follows_the_seed(tmp_path, seed, delimiter):
     summary, directory = _drop(tmp_path, "wa", voters=800, seed=seed)
     lines = _latin1_lines(directory / "20261101_VRDB_Extract.txt")
-    assert lines[0].split(delimiter) == wa.voter_columns(pd.Timestamp(SNAPSHOT).date())
+    header = lines[0].split(delimiter)
+    assert header == _columns("wa_vrdb") and "Birthyear" in header
+    assert "Birthdate" in _columns("wa_vrdb", snapshot="2023-01-01")
     assert _split_counts(lines[1:], delimiter)[33] == 800 - summary["damaged"]["extra_fields"] \
         - summary["damaged"]["missing_fields"]
     history = _latin1_lines(directory / "20261101_VotingHistoryExtract.txt")
-    assert history[0].split(delimiter) == wa.HISTORY_COLUMNS
-    statuses = {r.split(delimiter)[32] for r in lines[1:] if len(r.split(delimiter)) == 33}
+    assert history[0].split(delimiter) == _columns("wa_vrdb", "history")
+    at = header.index("StatusCode")
+    statuses = {r.split(delimiter)[at] for r in lines[1:] if len(r.split(delimiter)) == 33}
     assert len(statuses) >= 4
 
 

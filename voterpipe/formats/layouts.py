@@ -80,6 +80,7 @@ class Layout:
     aux: dict[str, FileSpec]
     codes: dict[str, CodeTable]
     source: Path
+    synth: dict = field(default_factory=dict)  # the synthetic generator's quirks ([synth] table)
 
     def file_specs(self) -> list[FileSpec]:
         specs = [self.voters]
@@ -153,10 +154,41 @@ def _build_layout(path: Path, doc: dict) -> Layout:
     layout = Layout(
         name=doc["name"], state=doc["state"].lower(), description=doc.get("description", ""),
         priority=int(doc.get("priority", 100)), voters=voters, history=history, aux=aux,
-        codes=codes, source=path,
+        codes=codes, source=path, synth=_synth_table(where, doc.get("synth", {})),
     )
     _validate(where, layout)
     return layout
+
+
+SYNTH_KEYS = {"people", "damage", "address"}
+SYNTH_FILE_KEYS = {"file", "file_groups", "quoting", "encoding", "newline", "delimiter", "delimiter_by_seed",
+                   "add_columns", "vintages", "columns", "column_name", "voting_methods", "did_not_vote"}
+SYNTH_VALUE_KEYS = {"source", "value", "date", "map", "default", "template", "offset", "pad", "confidential",
+                    "blank_every", "placeholder"}
+
+
+def _synth_table(where: str, table: dict) -> dict:
+    """The optional [synth] table: how the synthetic generator writes this layout (not read by the importer)."""
+    if not isinstance(table, dict):
+        raise LayoutError(f"{where}: [synth] must be a table")
+    files = {"voters": table.get("voters", {}), "history": table.get("history", {}), **{
+        f"aux.{name}": spec for name, spec in table.get("aux", {}).items()}}
+    unknown = set(table) - SYNTH_KEYS - {"voters", "history", "aux"}
+    if unknown:
+        raise LayoutError(f"{where}: [synth] has unknown keys {sorted(unknown)}")
+    for role, spec in files.items():
+        unknown = set(spec) - SYNTH_FILE_KEYS
+        if unknown:
+            raise LayoutError(f"{where}: [synth.{role}] has unknown keys {sorted(unknown)}")
+        for column, value in spec.get("columns", {}).items():
+            if isinstance(value, str):
+                continue
+            if not isinstance(value, dict) or set(value) - SYNTH_VALUE_KEYS:
+                raise LayoutError(f"{where}: [synth.{role}.columns] {column} must be a source name or a table "
+                                  f"with keys from {sorted(SYNTH_VALUE_KEYS)}")
+            if "source" in value and "value" in value:
+                raise LayoutError(f"{where}: [synth.{role}.columns] {column} has both source and value")
+    return table
 
 
 def _code_table(where: str, name: str, table: dict) -> CodeTable:

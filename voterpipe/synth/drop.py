@@ -24,8 +24,9 @@ import pyarrow as pa
 from voterpipe import storage
 from voterpipe.config import data_root
 from voterpipe.synth.geography import buildings_per_county_for, dwellings_for, networks_for
-from voterpipe.synth.layouts import layout_writer
+from voterpipe.formats.layouts import Layout, layouts_for_state
 from voterpipe.synth.layouts.common import DropContext
+from voterpipe.synth.layouts.writer import damage_kinds, write_layout
 from voterpipe.synth.population import new_population, next_population, simulate_history
 from voterpipe.synth.render import DAMAGE_KINDS, write_text_file
 from voterpipe.synth.states import Election, StateProfile, profile_for
@@ -73,8 +74,8 @@ def _special_between(profile: StateProfile, start: date, end: date) -> dict:
 
 
 def _plan_damage(people: pd.DataFrame, rows: np.ndarray, dirty_rate: float, seed: int,
-                 profile: StateProfile, snapshot: date) -> np.ndarray:
-    """Damage code per written row (0 = clean), spread evenly over DAMAGE_KINDS."""
+                 profile: StateProfile, snapshot: date, kinds: list[str]) -> np.ndarray:
+    """Damage code per written row (0 = clean), spread evenly over `kinds` (of DAMAGE_KINDS)."""
     damage = np.zeros(len(rows), dtype=np.int8)
     total = int(round(len(rows) * dirty_rate))
     if total <= 0:
@@ -84,7 +85,9 @@ def _plan_damage(people: pd.DataFrame, rows: np.ndarray, dirty_rate: float, seed
     eligible = np.flatnonzero((kind == "street") & ~placeholder)
     rng = np.random.default_rng(np.random.SeedSequence([seed, int(profile.fips), snapshot.toordinal(), 3]))
     chosen = rng.permutation(rng.choice(eligible, size=min(total, len(eligible)), replace=False))
-    damage[chosen] = (np.arange(len(chosen)) % len(DAMAGE_KINDS) + 1).astype(np.int8)
+    codes = np.array([DAMAGE_KINDS.index(k) + 1 for k in kinds], dtype=np.int8)
+    if len(codes):
+        damage[chosen] = codes[np.arange(len(chosen)) % len(codes)]
     return damage
 
 
@@ -107,21 +110,33 @@ def _quirk_counts(people: pd.DataFrame, rows: np.ndarray, profile: StateProfile)
     return counts
 
 
+def choose_layout(state: str, layout: str | None, formats_dir: Path | None = None) -> Layout:
+    """The layout a drop is written in: the named one, else the state's preferred one, from config/formats/."""
+    found = layouts_for_state(state, formats_dir)
+    by_name = {item.name: item for item in found}
+    if layout is None and found:
+        return found[0]
+    if layout not in by_name:
+        raise ValueError(f"layout {layout!r} is not a {state.upper()} layout; use one of {sorted(by_name)}")
+    return by_name[layout]
+
+
 def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout: str | None = None,
                dirty_rate: float = 0.001, from_snapshot: date | str | None = None,
-               root: Path | None = None) -> dict:
+               root: Path | None = None, formats_dir: Path | None = None) -> dict:
     """Write one synthetic drop of `state` into 01_raw/<state>/<snapshot>/ and return its summary.
 
-    With `from_snapshot`, continue that earlier synthetic snapshot of the same state (movers,
-    new registrants, removals, name and party changes, one more election); `voters` is then
-    ignored. The same arguments always give the same bytes.
+    The files follow the state's layout in config/formats/ (or `formats_dir`). With
+    `from_snapshot`, continue that earlier synthetic snapshot of the same state (movers, new
+    registrants, removals, name and party changes, one more election); `voters` is then ignored.
+    The same arguments always give the same bytes.
     """
-    profile = profile_for(state)
-    state = profile.state
+    state = state.lower()
+    chosen = choose_layout(state, layout, formats_dir)
+    layout = chosen.name
+    # A layout may borrow another state's synthetic people (counties, codes, election calendar).
+    profile = profile_for(chosen.synth.get("people", state))
     snapshot = _as_date(snapshot)
-    layout = layout or profile.default_layout
-    if layout not in profile.layouts:
-        raise ValueError(f"layout {layout!r} is not a {state.upper()} layout; use one of {list(profile.layouts)}")
     if from_snapshot is None and voters < 1:
         raise ValueError(f"voters must be at least 1, got {voters}")
     if not 0.0 <= dirty_rate <= 0.2:
@@ -140,7 +155,7 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
                                     f"write that snapshot first")
         meta = storage.read_json(previous_dir / META_FILE)
         network_seed, buildings = int(meta["network_seed"]), int(meta["buildings_per_county"])
-        networks = networks_for(state, network_seed, buildings)
+        networks = networks_for(profile.state, network_seed, buildings)
         dwellings = dwellings_for(networks)
         previous = pd.read_parquet(previous_dir / TRUTH_FILE, columns=None)
         previous = previous[[c for c in previous.columns if c not in ADDRESS_COLUMNS]]
@@ -150,8 +165,8 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
         people, counters, churn = next_population(profile, previous, meta["counters"], dwellings,
                                                   from_snapshot, snapshot, seed)
     else:
-        network_seed, buildings = seed, buildings_per_county_for(state, voters)
-        networks = networks_for(state, network_seed, buildings)
+        network_seed, buildings = seed, buildings_per_county_for(profile.state, voters)
+        networks = networks_for(profile.state, network_seed, buildings)
         dwellings = dwellings_for(networks)
         people, counters = new_population(profile, voters, snapshot, seed, dwellings)
         extra = []
@@ -159,12 +174,12 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
     elections = elections_for(profile, snapshot, extra)
 
     rows = _file_order(people)
-    damage = _plan_damage(people, rows, dirty_rate, seed, profile, snapshot)
+    damage = _plan_damage(people, rows, dirty_rate, seed, profile, snapshot, damage_kinds(chosen))
     history = simulate_history(people, elections, network_seed)
     clock.lap("history")
     ctx = DropContext(profile=profile, snapshot=snapshot, seed=seed, people=people, rows=rows,
                       dwellings=dwellings, history=history, elections=elections, damage=damage)
-    files = layout_writer(layout)(ctx)
+    files = write_layout(ctx, chosen)
     clock.lap("columns")
 
     raw = storage.raw_dir(state, snapshot, root)

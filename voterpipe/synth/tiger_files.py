@@ -1,4 +1,5 @@
-"""Write a synthetic county network as TIGER/Line ADDRFEAT, EDGES and FACES shapefiles.
+"""Write a synthetic county network as TIGER/Line ADDRFEAT, EDGES and FACES shapefiles and the
+FEATNAMES relationship file (every edge's primary name, plus alternate names for some streets).
 
 File names and field names follow the real Census files (tl_2024_<SSCCC>_addrfeat.shp etc.), so
 `voterpipe tiger import` reads synthetic and downloaded counties through the same code.
@@ -48,6 +49,45 @@ FACES_FIELDS = [
     ("INTPTLAT", "C", 11), ("INTPTLON", "C", 12),
 ]
 
+FEATNAMES_FIELDS = [
+    ("TLID", "N", 10), ("FULLNAME", "C", 100), ("NAME", "C", 100), ("PREDIRABRV", "C", 15),
+    ("PRETYPABRV", "C", 50), ("PREQUALABR", "C", 15), ("SUFDIRABRV", "C", 15),
+    ("SUFTYPABRV", "C", 50), ("SUFQUALABR", "C", 15), ("LINEARID", "C", 22), ("MTFCC", "C", 5),
+    ("PAFLAG", "C", 1),
+]
+# Alternate names, as FEATNAMES lists them for real roads: route numbers and older names.
+ALTERNATE_NAMES = {
+    "HIGHWAY 54": ("NC Hwy 54", "Old Raleigh Rd"),
+    "MARTIN LUTHER KING JR BLVD": ("MLK Jr Blvd",),
+    "OLD US 1 HWY": ("Old Wake Forest Rd",),
+    "CHURCH BLVD": ("Old Church Rd",),
+    "MILL WAY": ("Mill Pond Rd",),
+}
+_DIRECTIONS = {"N", "S", "E", "W", "NE", "NW", "SE", "SW"}
+
+
+def alternate_names_of(fullname: str) -> tuple[str, ...]:
+    """The alternate FEATNAMES names the synthetic writer gives a street (FULLNAME, any
+    directional ignored, as in ALTERNATE_NAMES)."""
+    words = str(fullname).upper().split()
+    while len(words) > 1 and words[0] in _DIRECTIONS:
+        words = words[1:]
+    return ALTERNATE_NAMES.get(" ".join(words), ())
+
+
+def _write_featnames(edges: pd.DataFrame, path: Path, linear_ids: dict) -> None:
+    """FEATNAMES is a .dbf-only relationship file: one row per name of each edge."""
+    with open(path, "wb") as dbf:
+        writer = shapefile.Writer(dbf=dbf, encoding="latin1")
+        for name, kind, size in FEATNAMES_FIELDS:
+            writer.field(name, kind, size, 0)
+        for rec in edges.itertuples(index=False):
+            names = [(rec.FULLNAME, "P"), *((alt, "A") for alt in alternate_names_of(rec.FULLNAME))]
+            for fullname, flag in names:
+                writer.record(int(rec.TLID), fullname, fullname, "", "", "", "", "", "",
+                              linear_ids.get(rec.FULLNAME, ""), _road_mtfcc(rec.FULLNAME), flag)
+        writer.close()
+
 
 def _writer(path: Path, shape_type: int, fields: list[tuple]) -> shapefile.Writer:
     writer = shapefile.Writer(str(path), shapeType=shape_type, encoding="latin1")
@@ -74,7 +114,8 @@ def _face_cells(network: CountyNetwork) -> pd.DataFrame:
 
 
 def write_tiger_files(network: CountyNetwork, out_dir: Path, year: int = TIGER_YEAR) -> list[Path]:
-    """ADDRFEAT, EDGES (lines) and FACES (polygons) for the network's county; returns the paths."""
+    """ADDRFEAT, EDGES (lines), FACES (polygons) and FEATNAMES (.dbf) for the network's county;
+    returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     edges, faces = network.edges, network.faces
@@ -105,6 +146,9 @@ def write_tiger_files(network: CountyNetwork, out_dir: Path, year: int = TIGER_Y
     for writer, kind in ((addrfeat, "addrfeat"), (edge_file, "edges")):
         writer.close()
         written += [Path(f"{stem}_{kind}{ext}") for ext in (".shp", ".shx", ".dbf")]
+
+    _write_featnames(edges, Path(f"{stem}_featnames.dbf"), linear_ids)
+    written.append(Path(f"{stem}_featnames.dbf"))
 
     cells = _face_cells(network)
     face_file = _writer(Path(f"{stem}_faces"), shapefile.POLYGON, FACES_FIELDS)

@@ -1,26 +1,8 @@
-"""State file layouts: each turns a DropContext into the TextFiles of that state's real delivery."""
+"""Synthetic files in a state's layout: the generic writer reads config/formats/*.toml; state modules add hooks."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Callable
-
 from voterpipe.synth.layouts.common import DropContext
-from voterpipe.synth.render import TextFile
+from voterpipe.synth.layouts.writer import damage_kinds, write_layout
 
-LAYOUTS = {
-    "nc_current": ("nc", "write_current"),
-    "nc_pre2022": ("nc", "write_pre2022"),
-    "oh_swvf": ("oh", "write_swvf"),
-    "fl_extract": ("fl", "write_extract"),
-    "mi_csv": ("mi", "write_csv"),
-    "mi_fixed": ("mi", "write_fixed"),
-    "wa_vrdb": ("wa", "write_vrdb"),
-}
-
-
-def layout_writer(layout: str) -> Callable[[DropContext], list[TextFile]]:
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown synthetic layout {layout!r}; known: {sorted(LAYOUTS)}")
-    module, function = LAYOUTS[layout]
-    return getattr(importlib.import_module(f"voterpipe.synth.layouts.{module}"), function)
+__all__ = ["DropContext", "write_layout", "damage_kinds"]

@@ -160,14 +160,14 @@ class AddressParts:
         return choose(zip9 & self.street_kind, concat(self.zip5, self.zip4), self.zip5)
 
 
-def address_parts(ctx: DropContext, mixed_case: bool = True) -> AddressParts:
+def address_parts(ctx: DropContext, mixed_case: bool = True, spelled_types: bool = True) -> AddressParts:
     """The residential address of each written row from its dwelling, with the state's quirks."""
     street_kind = ctx.is_value("addr_kind", "street")
     confidential = ctx.is_value("addr_kind", "confidential")
     style = ctx.column("type_style")
     street_type = ctx.dwelling_text("street_type")
     spelled = by_unique(street_type, lambda t: SPELLED_TYPES.get(t, t))
-    type_out = choose(style == 1, spelled, street_type)
+    type_out = choose(style == 1, spelled, street_type) if spelled_types else street_type
     name_out = ctx.dwelling_text("street_name")
     if mixed_case:
         title = style == 2
