@@ -13,9 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from voterpipe import schema, storage
+from voterpipe.catalog import stage as catalog_stage
 from voterpipe.formats.importer import DropError, import_drop
 from voterpipe.formats.layouts import LayoutError, load_layouts
 from voterpipe.tasks.imports import ImportSnapshot, RawDrop
+
+CANONICAL = catalog_stage("canonical")
 
 SNAPSHOT = date(2026, 11, 1)
 LAYOUTS = load_layouts()
@@ -141,7 +144,7 @@ def _import(tmp_path: Path, state: str, make=None, **kwargs):
     raw, out = tmp_path / "raw", tmp_path / "out"
     (make or DROPS[state])(raw, **kwargs)
     out.mkdir()
-    manifest = import_drop(raw, out, state, SNAPSHOT, chunk_rows=2)
+    manifest = import_drop(raw, CANONICAL.files_in(out), state, SNAPSHOT, chunk_rows=2)
     tables = {name: pq.read_table(out / f"{name}.parquet") for name in ("voters", "history", "rejects")}
     return manifest, tables
 
@@ -150,7 +153,7 @@ def _check_counts(manifest: dict, tables: dict) -> None:
     for entry in manifest["files"]:
         assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"]
         assert entry["rows_rejected"] == sum(entry["rejected_by_reason"].values())
-        assert len(entry["sha256"]) == 64 and entry["bytes"] > 0
+        assert len(entry["sha256"]) == 64 and entry["size"] > 0
     totals = manifest["totals"]
     assert totals["rows_read"] == totals["rows_loaded"] + totals["rows_rejected"]
     assert tables["voters"].schema.equals(schema.VOTERS)
@@ -287,22 +290,22 @@ def test_empty_drop_and_unknown_layout_are_clear_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DropError, match="is empty"):
-        import_drop(empty, tmp_path, "nc", SNAPSHOT)
+        import_drop(empty, CANONICAL.files_in(tmp_path), "nc", SNAPSHOT)
     stray = tmp_path / "stray"
     stray.mkdir()
     (stray / "notes.txt").write_text("hello\n")
     with pytest.raises(DropError, match="no voter file"):
-        import_drop(stray, tmp_path, "nc", SNAPSHOT)
+        import_drop(stray, CANONICAL.files_in(tmp_path), "nc", SNAPSHOT)
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "ncvoter_Statewide.txt").write_text("id\tname\n1\tx\n")
     with pytest.raises(LayoutError, match=r"ncvoter_Statewide.txt matches no known layout.*'id\\tname'"):
-        import_drop(bad, tmp_path, "nc", SNAPSHOT)
+        import_drop(bad, CANONICAL.files_in(tmp_path), "nc", SNAPSHOT)
     header_only = tmp_path / "header_only"
     header_only.mkdir()
     (header_only / "ncvoter_Statewide.txt").write_text("\t".join(LAYOUTS["nc_current"].voters.columns) + "\n")
     with pytest.raises(DropError, match="no data rows"):
-        import_drop(header_only, tmp_path, "nc", SNAPSHOT)
+        import_drop(header_only, CANONICAL.files_in(tmp_path), "nc", SNAPSHOT)
 
 
 # ---- the Luigi task -----------------------------------------------------------------------------
@@ -384,7 +387,7 @@ def test_killed_import_leaves_nothing_complete_and_rerun_matches(data_root, tmp_
     other_root = tmp_path / "other"
     out = other_root / "out"
     out.mkdir(parents=True)
-    manifest = import_drop(storage.raw_dir("nc", SNAPSHOT, data_root), out, "nc", SNAPSHOT,
+    manifest = import_drop(storage.raw_dir("nc", SNAPSHOT, data_root), CANONICAL.files_in(out), "nc", SNAPSHOT,
                            chunk_rows=luigi.configuration.get_config().getint("voterpipe", "chunk_rows"))
     for name in ("voters.parquet", "history.parquet", "rejects.parquet"):
         assert (out / name).read_bytes() == rerun[name]

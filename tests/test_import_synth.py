@@ -34,11 +34,11 @@ def test_synthetic_drop_imports_and_rejects_match_the_damage_ledger(data_root, s
         assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"]
         if entry["role"] != "voters":
             continue
-        damage = ledger[ledger["file"] == entry["file"]]
+        damage = ledger[ledger["file"] == entry["name"]]
         kinds = Counter(damage["kind"])
         shape_damage = damage[damage["kind"].isin(FIELD_COUNT_DAMAGE)]
-        rejected = rejects[rejects["source_file"] == entry["file"]]
-        assert sorted(rejected["line_number"]) == sorted(shape_damage["line"]), entry["file"]
+        rejected = rejects[rejects["source_file"] == entry["name"]]
+        assert sorted(rejected["line_number"]) == sorted(shape_damage["line"]), entry["name"]
         assert entry["nul_bytes_stripped"] == kinds["nul_bytes"]
         nulled = entry["values_nulled"]
         assert nulled.get("res_zip5", {}).get("bad_zip", 0) == kinds["bad_zip"]

@@ -7,8 +7,6 @@ blocks, normalises each block and appends it to the output files, and returns th
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,15 +17,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voterpipe import schema, storage
+from voterpipe import schema
+from voterpipe.formats.background import BackgroundWriter, prefetch
 from voterpipe.formats.layouts import Detected, FileSpec, Layout, LayoutError, detect_file, layouts_for_state
 from voterpipe.formats.normalise import AuxTable, NullCounts, build_fields, clean_text, map_codes, parse_dates
 from voterpipe.formats.readers import ParsedBlock, Reject, TextBlocks, parse_delimited, parse_fixed_width
+from voterpipe.manifests import FileRecord, ImportManifest, ImportTotals
 
 log = logging.getLogger("voterpipe.import")
 
 Progress = Callable[[float, str], None]
-OUTPUT_FILES = {"voters": "voters.parquet", "history": "history.parquet", "rejects": "rejects.parquet"}
 
 
 class DropError(ValueError):
@@ -88,52 +87,11 @@ def plan_drop(directory: Path, state: str, formats_dir: Path | None = None) -> D
     return DropPlan(directory, detected, ignored)
 
 
-_DONE = object()
-
-
-class _BackgroundWriter:
-    """A Parquet writer fed through a short queue, so compression overlaps the next block's parsing.
-
-    One thread writes the tables in the order they were given, so the file's bytes do not depend
-    on timing.
-    """
-
-    def __init__(self, path: Path, table_schema: pa.Schema):
-        self._writer = storage.parquet_writer(path, table_schema)
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"write-{path.name}", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            table = self._queue.get()
-            if table is _DONE:
-                return
-            if self._error is None:
-                try:
-                    self._writer.write_table(table)
-                except BaseException as exc:  # re-raised in the importing thread
-                    self._error = exc
-
-    def write_table(self, table: pa.Table) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(table)
-
-    def close(self) -> None:
-        self._queue.put(_DONE)
-        self._thread.join()
-        self._writer.close()
-        if self._error is not None:
-            raise self._error
-
-
 class _Writers:
-    def __init__(self, out_dir: Path):
-        self.voters = _BackgroundWriter(out_dir / OUTPUT_FILES["voters"], schema.VOTERS)
-        self.history = _BackgroundWriter(out_dir / OUTPUT_FILES["history"], schema.HISTORY)
-        self.rejects = _BackgroundWriter(out_dir / OUTPUT_FILES["rejects"], schema.REJECTS)
+    def __init__(self, outputs: dict[str, Path]):
+        self.voters = BackgroundWriter(outputs["voters"], schema.VOTERS)
+        self.history = BackgroundWriter(outputs["history"], schema.HISTORY)
+        self.rejects = BackgroundWriter(outputs["rejects"], schema.REJECTS)
 
     def close(self) -> None:
         errors = []
@@ -146,50 +104,9 @@ class _Writers:
             raise errors[0]
 
 
-def _prefetch(iterable, depth: int = 1):
-    """Iterate `iterable` in a background thread, `depth` items ahead (file reading and decoding
-    overlap the parsing of the previous block)."""
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in iterable:
-                while not stop.is_set():
-                    try:
-                        items.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            items.put(("done", None))
-        except BaseException as exc:
-            items.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = items.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                items.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        thread.join()
-
-
 @dataclass
 class FileReport:
-    """One input file's entry in the manifest."""
+    """One input file's counts while it is read; record() gives its manifest entry."""
 
     file: str
     role: str
@@ -201,89 +118,101 @@ class FileReport:
     nulled: NullCounts = field(default_factory=NullCounts)
     history_rows: int = 0  # from wide history columns of a voter file
 
-    def as_dict(self, detected: Detected, blocks: TextBlocks) -> dict:
-        entry = {
-            "file": self.file, "role": self.role, "layout": self.layout,
-            "bytes": blocks.total_bytes, "sha256": blocks.sha256,
-            "encoding": blocks.encoding, "bom": blocks.bom,
-            "delimiter": detected.delimiter, "fixed_width": detected.spec.fixed_width,
-            "header": detected.has_header, "columns": detected.field_count,
-            "rows_read": self.rows_read, "rows_loaded": self.rows_loaded,
-            "rows_rejected": self.rows_rejected,
-            "rejected_by_reason": dict(sorted(self.rejected_by_reason.items())),
-            "values_nulled": self.nulled.as_dict(),
-            "nul_bytes_stripped": blocks.counters.nul_stripped,
-            "undecodable_bytes_replaced": blocks.counters.undecodable_replaced,
-            "stray_cr_replaced": blocks.counters.stray_cr_replaced,
-        }
-        if self.role == "voters" and detected.wide_columns:
-            entry["history_rows_from_wide_columns"] = self.history_rows
-            entry["wide_history_columns"] = len(detected.wide_columns)
-        return entry
+    def record(self, detected: Detected, blocks: TextBlocks) -> FileRecord:
+        wide = self.role == "voters" and bool(detected.wide_columns)
+        return FileRecord(
+            name=self.file, role=self.role, layout=self.layout,
+            size=blocks.total_bytes, sha256=blocks.sha256, encoding=blocks.encoding, bom=blocks.bom,
+            delimiter=detected.delimiter, fixed_width=detected.spec.fixed_width,
+            header=detected.has_header, columns=detected.field_count,
+            rows_read=self.rows_read, rows_loaded=self.rows_loaded, rows_rejected=self.rows_rejected,
+            rejected_by_reason=dict(sorted(self.rejected_by_reason.items())),
+            values_nulled=self.nulled.as_dict(),
+            nul_bytes_stripped=blocks.counters.nul_stripped,
+            undecodable_bytes_replaced=blocks.counters.undecodable_replaced,
+            stray_cr_replaced=blocks.counters.stray_cr_replaced,
+            history_rows_from_wide_columns=self.history_rows if wide else None,
+            wide_history_columns=len(detected.wide_columns) if wide else None,
+        )
 
 
 def import_drop(
-    raw_directory: Path, out_dir: Path, state: str, snapshot: date, chunk_rows: int = 200_000,
-    progress: Progress | None = None, formats_dir: Path | None = None,
+    raw_directory: Path, outputs: dict[str, Path], state: str, snapshot: date,
+    chunk_rows: int = 200_000, progress: Progress | None = None, formats_dir: Path | None = None,
 ) -> dict:
-    """Write voters/history/rejects Parquet into `out_dir`; return the manifest body."""
+    """Write the voters, history and rejects Parquet files at the paths `outputs` gives by those
+    names (inside a staging directory); return the manifest body (manifests.ImportManifest)."""
     state = state.lower()
     plan = plan_drop(raw_directory, state, formats_dir)
-    total_bytes = sum(d.path.stat().st_size for d in plan.files) or 1
-    done_bytes = 0
-    report = progress or (lambda fraction, message: None)
     layout = next(d.layout for d in plan.files if d.role == "voters")
     aux_tables: dict[str, AuxTable] = {}
-    entries = []
-    totals = Counter()
-    writers = _Writers(Path(out_dir))
+    records: list[FileRecord] = []
+    totals = ImportTotals()
+    tracker = _Progress(progress, sum(d.path.stat().st_size for d in plan.files) or 1)
+    writers = _Writers({name: Path(path) for name, path in outputs.items()})
     try:
         for detected in plan.files:
-            name = detected.path.name
-            file_report = FileReport(name, detected.role, detected.layout.name)
-            blocks = TextBlocks(detected.path, detected.encoding, chunk_rows,
-                                strip_nul=not detected.spec.fixed_width)
-            context = _Context(state, snapshot, name, layout, detected, aux_tables, writers, file_report)
-            aux_chunks = []
-            for parsed in _parse_blocks(blocks, detected):
-                if detected.role == "voters":
-                    _load_voters(context, parsed)
-                elif detected.role == "history":
-                    _load_history(context, parsed)
-                else:
-                    aux_chunks.append(_load_aux(context, parsed))
-                fraction = (done_bytes + blocks.bytes_read) / total_bytes
-                report(min(fraction, 1.0), f"{name}: {file_report.rows_read} rows read")
-            if detected.role not in ("voters", "history"):
-                aux_tables[detected.role] = _aux_table(detected.spec, aux_chunks)
-            if file_report.rows_read != file_report.rows_loaded + file_report.rows_rejected:
-                raise AssertionError(f"{name}: rows read {file_report.rows_read} != loaded "
-                                     f"{file_report.rows_loaded} + rejected {file_report.rows_rejected}")
-            if file_report.rows_read == 0 and detected.role == "voters":
-                raise DropError(f"{name}: voter file has no data rows")
-            done_bytes += blocks.total_bytes
-            entries.append(file_report.as_dict(detected, blocks))
-            totals["rows_read"] += file_report.rows_read
-            totals["rows_loaded"] += file_report.rows_loaded
-            totals["rows_rejected"] += file_report.rows_rejected
-            totals[f"{detected.role}_loaded" if detected.role in ("voters", "history") else "aux_loaded"] += file_report.rows_loaded
-            totals["history_loaded"] += file_report.history_rows
-            log.info("%s: read %d, loaded %d, rejected %d", name, file_report.rows_read,
-                     file_report.rows_loaded, file_report.rows_rejected)
+            context = _Context(state, snapshot, detected.path.name, layout, detected, aux_tables, writers,
+                               FileReport(detected.path.name, detected.role, detected.layout.name))
+            record = _import_file(context, chunk_rows, tracker)
+            records.append(record)
+            _add_to_totals(totals, record, context.report.history_rows)
     finally:
         writers.close()
-    if totals["rows_read"] != totals["rows_loaded"] + totals["rows_rejected"]:
+    if totals.rows_read != totals.rows_loaded + totals.rows_rejected:
         raise AssertionError("rows read != loaded + rejected")
-    report(1.0, f"imported {totals['voters_loaded']} voters, {totals['history_loaded']} history rows")
-    return {
-        "layout": layout.name,
-        "layout_file": layout.source.name,
-        "files": entries,
-        "ignored_files": plan.ignored,
-        "totals": {key: totals[key] for key in
-                   ("rows_read", "rows_loaded", "rows_rejected", "voters_loaded", "history_loaded")},
-        "outputs": dict(OUTPUT_FILES),
-    }
+    tracker.report(1.0, f"imported {totals.voters_loaded} voters, {totals.history_loaded} history rows")
+    return ImportManifest(
+        layout=layout.name, layout_file=layout.source.name, files=records, ignored_files=list(plan.ignored),
+        totals=totals, outputs={name: Path(path).name for name, path in outputs.items()},
+    ).to_json()
+
+
+class _Progress:
+    """Progress over the whole drop, by bytes read."""
+
+    def __init__(self, progress: Progress | None, total_bytes: int):
+        self.report = progress or (lambda fraction, message: None)
+        self.total_bytes = total_bytes
+        self.done_bytes = 0  # of the files already read
+
+
+def _import_file(context: "_Context", chunk_rows: int, tracker: _Progress) -> FileRecord:
+    """Read one file of the drop into the writers (an auxiliary table into context.aux)."""
+    detected, file_report, name = context.detected, context.report, context.source_file
+    blocks = TextBlocks(detected.path, detected.encoding, chunk_rows, strip_nul=not detected.spec.fixed_width)
+    aux_chunks = []
+    for parsed in _parse_blocks(blocks, detected):
+        if detected.role == "voters":
+            _load_voters(context, parsed)
+        elif detected.role == "history":
+            _load_history(context, parsed)
+        else:
+            aux_chunks.append(_load_aux(context, parsed))
+        fraction = (tracker.done_bytes + blocks.bytes_read) / tracker.total_bytes
+        tracker.report(min(fraction, 1.0), f"{name}: {file_report.rows_read} rows read")
+    if detected.role not in ("voters", "history"):
+        context.aux[detected.role] = _aux_table(detected.spec, aux_chunks)
+    if file_report.rows_read != file_report.rows_loaded + file_report.rows_rejected:
+        raise AssertionError(f"{name}: rows read {file_report.rows_read} != loaded "
+                             f"{file_report.rows_loaded} + rejected {file_report.rows_rejected}")
+    if file_report.rows_read == 0 and detected.role == "voters":
+        raise DropError(f"{name}: voter file has no data rows")
+    tracker.done_bytes += blocks.total_bytes
+    log.info("%s: read %d, loaded %d, rejected %d", name, file_report.rows_read,
+             file_report.rows_loaded, file_report.rows_rejected)
+    return file_report.record(detected, blocks)
+
+
+def _add_to_totals(totals: ImportTotals, record: FileRecord, wide_history_rows: int) -> None:
+    totals.rows_read += record.rows_read
+    totals.rows_loaded += record.rows_loaded
+    totals.rows_rejected += record.rows_rejected
+    if record.role == "voters":
+        totals.voters_loaded += record.rows_loaded
+    elif record.role == "history":
+        totals.history_loaded += record.rows_loaded
+    totals.history_loaded += wide_history_rows
 
 
 # ---- per-block work -----------------------------------------------------------------------------
@@ -305,7 +234,7 @@ def _parse_blocks(blocks: TextBlocks, detected: Detected):
     spec = detected.spec
     next_line = 1
     wanted = _wanted_columns(detected)
-    for block in _prefetch(blocks):
+    for block in prefetch(blocks):
         if next_line == 1 and detected.has_header:
             cut = block.find(b"\n")
             block = block[cut + 1:]
