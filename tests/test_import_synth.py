@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from voterpipe.formats.layouts import FORMATS_DIR_ENV
 from voterpipe.synth import read_truth, truth_dir, write_drop
 from voterpipe.tasks.imports import ImportSnapshot
 
@@ -22,6 +23,11 @@ FIELD_COUNT_DAMAGE = {"extra_fields", "missing_fields"}
 @pytest.mark.parametrize("state,layout", LAYOUTS)
 def test_synthetic_drop_imports_and_rejects_match_the_damage_ledger(data_root, state, layout):
     write_drop(state, 1500, SNAPSHOT, seed=7, layout=layout, dirty_rate=0.02, root=data_root)
+    _import_and_reconcile(data_root, state, layout)
+
+
+def _import_and_reconcile(data_root, state: str, layout: str) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Import the drop; every file reconciles, rejects are the planted bad lines; (voters, truth, manifest)."""
     task = ImportSnapshot(state=state, snapshot=SNAPSHOT)
     assert luigi.build([task], local_scheduler=True)
     manifest = task.output().manifest()
@@ -57,3 +63,160 @@ def test_synthetic_drop_imports_and_rejects_match_the_damage_ledger(data_root, s
     assert set(voters["status"].unique()) <= {"active", "inactive", "removed", "other"}
     assert voters["res_zip5"].notna().mean() > 0.9
     assert len(truth) >= len(voters)
+    return voters, truth, manifest
+
+
+# ---- a state that exists only as a layout TOML written here: no Python knows it -----------------
+
+MADE_UP_CSV = """
+name = "zz_roll"
+state = "zz"
+description = "Made-up state: semicolon CSV with a header, UTF-8, long history"
+
+[voters]
+patterns = ["ZZ_VOTERS_*.csv"]
+encoding = "utf-8"
+delimiter = ";"
+quote = '"'
+header = true
+columns = ["VOTER_KEY", "COUNTY", "SURNAME", "GIVEN", "MIDDLE", "BORN", "SEX", "STATUS", "REG_DATE",
+           "ADDRESS", "UNIT", "TOWN", "POSTCODE", "DISTRICT_US", "NOTE"]
+
+[voters.fields]
+voter_id = "VOTER_KEY"
+county_code = "COUNTY"
+last_name = "SURNAME"
+first_name = "GIVEN"
+middle_name = "MIDDLE"
+birth_date = { column = "BORN", date = ["%Y%m%d"] }
+gender = { column = "SEX", codes = "gender" }
+status = { column = "STATUS", codes = "status" }
+registered_on = { column = "REG_DATE", date = ["%d.%m.%Y"] }
+res_address_line = "ADDRESS"
+res_unit = "UNIT"
+res_city = "TOWN"
+res_zip5 = { column = "POSTCODE", zip = "zip5" }
+res_zip4 = { column = "POSTCODE", zip = "zip4" }
+congressional_district = "DISTRICT_US"
+
+[history]
+shape = "long"
+patterns = ["ZZ_HISTORY_*.csv"]
+encoding = "utf-8"
+delimiter = ";"
+quote = '"'
+header = true
+columns = ["VOTER_KEY", "ELECTION_DAY", "KIND", "HOW"]
+
+[history.fields]
+voter_id = "VOTER_KEY"
+election_date = { column = "ELECTION_DAY", date = ["%Y-%m-%d"] }
+election_type = { column = "KIND", codes = "election_type" }
+voting_method = { column = "HOW", codes = "voting_method" }
+
+[codes.status]
+exact = { A = "active", ACTIVE = "active", I = "inactive", INACTIVE = "inactive" }
+default = "other"
+
+[codes.gender]
+exact = { M = "M", F = "F" }
+default = "U"
+empty = "U"
+
+[codes.election_type]
+contains = [["PRIMARY", "primary"], ["GENERAL", "general"], ["SPECIAL", "special"]]
+default = "other"
+
+[codes.voting_method]
+exact = { P = "in_person", M = "absentee" }
+default = "other"
+empty = "unknown"
+
+[synth]
+people = "wa"   # counties, codes and election calendar of the Washington synthetic people
+
+[synth.voters]
+file = "ZZ_VOTERS_{stamp}.csv"
+
+[synth.voters.columns]
+NOTE = { value = "made up; synthetic" }   # a delimiter inside a value: the field is quoted
+
+[synth.history]
+file = "ZZ_HISTORY_{stamp}.csv"
+voting_methods = { P = 0.7, M = 0.3 }
+"""
+
+MADE_UP_FIXED = """
+name = "zy_tape"
+state = "zy"
+description = "Made-up state: fixed-width voter and history tapes"
+
+[voters]
+patterns = ["ZYVOTERS.DAT"]
+encoding = "latin-1"
+fixed_width = true
+line_length = [80, 80]
+widths = [["ID", 0, 12], ["LAST", 12, 37], ["FIRST", 37, 52], ["DOB", 52, 60], ["REG", 60, 68],
+          ["ZIP", 68, 73], ["ST", 73, 75], ["PTY", 75, 78], ["CTY", 78, 80]]
+
+[voters.fields]
+voter_id = "ID"
+last_name = "LAST"
+first_name = "FIRST"
+birth_date = { column = "DOB", date = ["%Y%m%d"] }
+registered_on = { column = "REG", date = ["%m%d%Y"] }
+res_zip5 = { column = "ZIP", zip = "zip5" }
+status = { column = "ST", codes = "status" }
+party = { column = "PTY", codes = "party" }
+county_code = "CTY"
+
+[history]
+shape = "long"
+patterns = ["ZYHISTORY.DAT"]
+encoding = "latin-1"
+fixed_width = true
+line_length = [20, 20]
+widths = [["ID", 0, 12], ["DAY", 12, 20]]
+
+[history.fields]
+voter_id = "ID"
+election_date = { column = "DAY", date = ["%Y%m%d"] }
+
+[codes.status]
+exact = { A = "active", I = "inactive", R = "removed" }
+default = "other"
+
+[codes.party]
+exact = { DEM = "DEM", REP = "REP", UNA = "UNA" }
+default = "OTH"
+
+[synth]
+people = "nc"
+"""
+
+
+@pytest.mark.parametrize("state,layout,toml", [("zz", "zz_roll", MADE_UP_CSV), ("zy", "zy_tape", MADE_UP_FIXED)])
+def test_a_made_up_state_layout_gets_a_drop_and_imports_with_no_python_change(
+        data_root, tmp_path, monkeypatch, state, layout, toml):
+    formats = tmp_path / "formats"
+    formats.mkdir()
+    (formats / f"{layout}.toml").write_text(toml)
+    summary = write_drop(state, 1200, SNAPSHOT, seed=5, dirty_rate=0.02, root=data_root, formats_dir=formats)
+    assert summary["layout"] == layout and summary["damaged_total"] == 24
+    with pytest.raises(ValueError, match="not a ZZ layout"):
+        write_drop("zz", 100, SNAPSHOT, seed=5, layout="nc_current", root=data_root, formats_dir=formats)
+
+    monkeypatch.setenv(FORMATS_DIR_ENV, str(formats))  # the importer reads the same layout
+    voters, truth, manifest = _import_and_reconcile(data_root, state, layout)
+    assert manifest["totals"]["history_loaded"] == summary["history_rows"]
+    # Clean rows carry the truth's values through the made-up layout and back.
+    ledger = pd.read_parquet(truth_dir(state, SNAPSHOT, data_root) / "damage.parquet")
+    merged = voters.merge(truth, on="voter_id", suffixes=("", "_truth"))
+    clean = merged[~merged["voter_id"].isin(set(ledger["voter_id"])) & (merged["addr_kind"] == "street")]
+    assert len(clean) > 1000
+    assert (pd.to_datetime(clean["registered_on"]) == clean["registered_on_truth"]).all()
+    assert (pd.to_datetime(clean["birth_date"]) == clean["birth_date_truth"]).all()
+    assert (clean["res_zip5"] == clean["zip5"]).all()
+    if state == "zz":
+        assert (clean["last_name"] == clean["last_name_truth"]).all()
+        assert (clean["res_city"] == clean["city"]).all()

@@ -1,4 +1,4 @@
-"""What every state layout shares: the drop context and vectorised address and district strings.
+"""What every synthetic file draws on: the drop context and vectorised address and district strings.
 
 String columns stay in Arrow (take/concat kernels); numpy is used for numbers and masks. Values
 with few distinct members (codes, districts, dates) are formatted once per distinct value.
@@ -214,20 +214,10 @@ def mailing(ctx: DropContext, parts: AddressParts, state_postal: str) -> dict[st
     }
 
 
-def precinct_numbers(ctx: DropContext, rows: np.ndarray | None = None) -> np.ndarray:
-    """A precinct number per row (positions in ctx.people), unique within a county."""
-    return ctx.dwelling("precinct", rows).astype(np.int64)
-
-
 def pick(u: np.ndarray, shares: list[float]) -> np.ndarray:
     """Index of the share that uniform `u` falls into."""
     cumulative = np.cumsum(np.asarray(shares, dtype=float))
     return np.minimum(np.searchsorted(cumulative / cumulative[-1], u, side="right"), len(shares) - 1)
-
-
-def labels(values: list[str], index: np.ndarray) -> pa.Array:
-    """values[index] as an Arrow string array."""
-    return pa.array(values, type=pa.string()).take(pa.array(np.asarray(index, dtype=np.int64)))
 
 
 def history_rows(ctx: DropContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from voterpipe.synth.layouts.common import (
     AddressParts, DropContext, address_parts, by_unique, dates, election_dates, mailing, pick)
-from voterpipe.synth.render import Column, choose, concat, text, zero_pad
+from voterpipe.synth.render import Column, choose, concat, text
 
 HOOK_MODULES = ("nc", "oh", "fl", "mi", "wa")
 Value = pa.Array | np.ndarray | str
@@ -263,6 +263,3 @@ def _row_overrides(frame: Frame, values: Column, spec: dict) -> Column:
     if "blank_every" in spec:
         values = choose(frame.column("seq") % int(spec["blank_every"]) == 0, "", values)
     return values
-
-
-__all__ = ["Frame", "SOURCES", "source", "evaluate", "bad_date", "election_code", "concat", "zero_pad"]
