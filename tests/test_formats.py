@@ -53,6 +53,24 @@ def test_a_malformed_layout_file_is_rejected_with_its_name(tmp_path):
         load_layouts(tmp_path)
 
 
+def test_synth_table_is_optional_inherited_and_checked(tmp_path):
+    layouts = load_layouts()
+    current, pre2022 = layouts["nc_current"].synth, layouts["nc_pre2022"].synth
+    assert pre2022["voters"]["columns"] == current["voters"]["columns"]  # extends merges [synth] too
+    assert pre2022["voters"]["encoding"] == "utf-16" and "encoding" not in current["voters"]
+    base = 'name = "xx_ok"\nstate = "xx"\n[voters]\npatterns = ["a.txt"]\ncolumns = ["id"]\n' \
+           '[voters.fields]\nvoter_id = "id"\n'
+    (tmp_path / "xx_ok.toml").write_text(base)
+    assert load_layouts(tmp_path)["xx_ok"].synth == {}
+    for bad, reason in (('[synth]\ncolour = "red"\n', r"\[synth\] has unknown keys \['colour'\]"),
+                        ('[synth.voters]\nfiles = "a.txt"\n', r"\[synth.voters\] has unknown keys"),
+                        ('[synth.voters.columns]\nid = { source = "voter_id", size = 3 }\n', "id must be"),
+                        ('[synth.voters.columns]\nid = { source = "voter_id", value = "1" }\n', "both")):
+        (tmp_path / "xx_ok.toml").write_text(base + bad)
+        with pytest.raises(LayoutError, match=r"xx_ok.toml: .*" + reason):
+            load_layouts(tmp_path)
+
+
 NC_COLUMNS = load_layouts()["nc_current"].voters.columns
 
 

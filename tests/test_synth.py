@@ -336,3 +336,18 @@ def test_cli_synth_writes_a_drop(data_root, capsys):
     assert main(["synth", "--state", "wa", "--voters", "300", "--snapshot", SNAPSHOT, "--seed", "1"]) == 0
     assert storage.is_published(data_root / "01_raw" / "wa" / SNAPSHOT)
     assert "'voters': 300" in capsys.readouterr().out
+
+
+def test_unknown_synthetic_source_names_the_layout_and_column(tmp_path):
+    (tmp_path / "xx_min.toml").write_text(
+        'name = "xx_min"\nstate = "xx"\n[voters]\npatterns = ["XX.txt"]\ncolumns = ["id", "note"]\n'
+        '[voters.fields]\nvoter_id = "id"\n[synth]\npeople = "oh"\n'
+        '[synth.voters.columns]\nnote = "horoscope"\n')
+    with pytest.raises(ValueError, match=r"xx_min.toml \[voters\] note: unknown synthetic source 'horoscope'"):
+        write_drop("xx", 200, SNAPSHOT, 1, root=tmp_path / "data", formats_dir=tmp_path)
+    (tmp_path / "xx_min.toml").write_text((tmp_path / "xx_min.toml").read_text().replace("horoscope", "last_name"))
+    summary = write_drop("xx", 200, SNAPSHOT, 1, root=tmp_path / "data", formats_dir=tmp_path, dirty_rate=0.05)
+    lines = _latin1_lines(Path(summary["directory"]) / "XX.txt")
+    assert lines[0] == "id\tnote" and len(lines) == 201
+    # Only shape damage can be planted: the layout maps no date, ZIP or name column.
+    assert {k for k, v in summary["damaged"].items() if v} == {"extra_fields", "missing_fields"}
