@@ -30,9 +30,10 @@ import re
 import usaddress
 
 from voterpipe.addresses import pub28
+from voterpipe.addresses.repeats import resolve_repeats
 
 # Bump when any rule in this module or pub28 changes: it keys the persistent parse cache.
-RULES_VERSION = f"1.{pub28.STREET_RULES_VERSION}"
+RULES_VERSION = f"2.{pub28.STREET_RULES_VERSION}"
 
 # One parse result: these fields, in this order.
 FIELDS = ("house_number", "pre_dir", "street_name", "street_type", "post_dir", "unit_type",
@@ -48,6 +49,7 @@ _RURAL_GROUPS = {"RR": "RR", "R R": "RR", "RURAL ROUTE": "RR", "RURAL RT": "RR",
 
 _TRANSLATE = str.maketrans({".": "", "'": "", "`": "", ",": " ", "\t": " ", "\x00": " "})
 _NC_UNIT = re.compile(r"^(.*?\S)\s*#\s*([A-Z0-9][A-Z0-9-]{0,9})$")
+_HASH_DESIGNATOR = re.compile(r"^(.*?\S)\s*#\s*([A-Z]+)\s+([A-Z0-9][A-Z0-9-]{0,9})$")
 _FRACTION = re.compile(r"^\d+/\d+$")
 
 MISSING_RESULT = ("", "", "", "", "", "", "", "", "missing")
@@ -61,6 +63,9 @@ def preprocess_line(raw: str | None) -> tuple[str, str, str]:
     text = " ".join(raw.upper().translate(_TRANSLATE).split())
     if "#" not in text:
         return text, "", ""
+    m = _HASH_DESIGNATOR.match(text)
+    if m and m.group(2) in pub28.SECONDARY_UNITS and "#" not in m.group(1):
+        return m.group(1), m.group(2), m.group(3)  # "# APT 2": the designator names the unit
     m = _NC_UNIT.match(text)
     if not m:
         return text, "", ""
@@ -141,6 +146,9 @@ def tag_full(text: str) -> tuple[dict[str, str], str, bool]:
         labels, kind = usaddress.tag(text)
         return dict(labels), kind, False
     except usaddress.RepeatedLabelError as err:
+        resolved = resolve_repeats([(label, token) for token, label in err.parsed_string])
+        if resolved is not None:
+            return resolved, "Street Address", False
         labels: dict[str, str] = {}
         previous = None
         for token, label in err.parsed_string:
@@ -156,9 +164,25 @@ def tag_full(text: str) -> tuple[dict[str, str], str, bool]:
 
 # --- standardisation --------------------------------------------------------------------------
 
+# House numbers written as words ("ONE S DEARBORN ST"), rewritten as digits.
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "ZERO ONE TWO THREE FOUR FIVE SIX SEVEN EIGHT NINE TEN ELEVEN TWELVE THIRTEEN FOURTEEN FIFTEEN "
+    "SIXTEEN SEVENTEEN EIGHTEEN NINETEEN".split())}
+_NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate(
+    "_ _ TWENTY THIRTY FORTY FIFTY SIXTY SEVENTY EIGHTY NINETY".split()) if i > 1})
+# A valid primary number: digits first (123, 123A, 123-45, 8938-40), one letter then digits (A1075),
+# or a Wisconsin grid number (N79W5406; "W156 N9762" is written without the space).
+_HOUSE_NUMBER = re.compile(r"^(\d|[A-Z]\d+[A-Z]?$|[NSEW]\d+[NSEW]\d+$)")
+
+
+def is_house_number(number: str) -> bool:
+    return bool(_HOUSE_NUMBER.match(number))
+
+
 def standardize_house_number(number: str, suffix: str = "") -> str:
-    number = " ".join((number or "").upper().split()).replace(" ", "")
-    suffix = " ".join((suffix or "").upper().split())
+    number = " ".join((number or "").upper().split())
+    number = _NUMBER_WORDS.get(number, number).replace(" ", "").rstrip("-")
+    suffix = " ".join((suffix or "").upper().split()).strip("-")
     if number[:1] == "0":
         stripped = number.lstrip("0")
         number = stripped if stripped[:1].isdigit() else ("0" + stripped if stripped else "0")
@@ -192,13 +216,58 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
     if kind not in ("Street Address", "Ambiguous") and not ambiguous:
         return UNPARSEABLE_RESULT
     number = standardize_house_number(get("AddressNumber", ""), get("AddressNumberSuffix", ""))
-    name = _line(get("StreetNamePreModifier", ""), get("StreetNamePreType", ""), get("StreetName", ""))
+    if "OccupancyIdentifier" in labels and "OccupancyType" not in labels:
+        labels = _undesignated_id_repairs(labels)
+        get = labels.get
+    # A post-modifier ("AVON ST EXT", "HIGHWAY A1A ALT") stays with the name, as TIGER keeps it.
+    name = _line(get("StreetNamePreModifier", ""), get("StreetNamePreType", ""), get("StreetName", ""),
+                 get("StreetNamePostModifier", ""))
     pre, street, stype, post = pub28.standardize_street_parts(
         get("StreetNamePreDirectional", ""), name, get("StreetNamePostType", ""),
         get("StreetNamePostDirectional", ""))
-    if not number or not number[:1].isdigit() or not street:
+    if not is_house_number(number) or not street:
         return UNPARSEABLE_RESULT
-    unit_type, unit_number = "", ""
+    unit_type, unit_number = _units(labels, nc_unit_type, nc_unit)
+    line = _line(number, pre, street, stype, post, unit_type, unit_number)
+    return (number, pre, street, stype, post, unit_type, unit_number, line,
+            "ambiguous" if ambiguous else "ok")
+
+
+_ORDINAL_NAME = re.compile(r"^\d+(ST|ND|RD|TH)$")
+
+
+def _undesignated_id_repairs(labels: dict[str, str]) -> dict[str, str]:
+    """usaddress reads the number of a numbered street as a unit without designator; put it back:
+    - Pub 28 237 highways: ``7355 AL HIGHWAY 157`` (type HIGHWAY, unit 157) -> name AL HIGHWAY 157,
+      when the words before HIGHWAY only say whose highway it is (``DIXIE HWY 3`` keeps unit 3);
+    - Pub 28 235 numeric streets: ``1600 NE 4TH`` (only a directional, unit 4TH) -> NE + 4TH."""
+    ident = labels["OccupancyIdentifier"]
+    units = ("SubaddressType", "SubaddressIdentifier")
+    if any(u in labels for u in units):
+        return labels
+    stype = pub28.standardize_suffix(labels.get("StreetNamePostType", ""))
+    qualifiers = pub28.clean_text(labels.get("StreetName", "")).split()
+    if (stype in pub28.ROUTE_TYPES and ident.isdigit() and "StreetNamePostDirectional" not in labels
+            and all(word in pub28.HIGHWAY_QUALIFIERS for word in qualifiers)):
+        fixed = {k: v for k, v in labels.items() if k not in ("StreetNamePostType", "OccupancyIdentifier")}
+        fixed["StreetName"] = _line(labels.get("StreetName", ""), labels["StreetNamePostType"], ident)
+        return fixed
+    street = [k for k in labels if k.startswith("StreetName")]
+    lone_dir = labels[street[0]] if len(street) == 1 else ""
+    if (_ORDINAL_NAME.match(ident.upper()) and street[:1] != ["StreetNamePreType"]
+            and pub28.clean_text(lone_dir) in pub28.DIRECTIONALS):
+        fixed = {k: v for k, v in labels.items() if k not in ("OccupancyIdentifier", street[0])}
+        fixed["StreetNamePreDirectional"] = lone_dir
+        fixed["StreetName"] = ident
+        return fixed
+    return labels
+
+
+def _units(labels: dict[str, str], nc_unit_type: str, nc_unit: str) -> tuple[str, str]:
+    """(unit_type, unit_number). Several levels keep the order written: the first level's
+    designator, then its id and each later level as designator + id ('#' left out):
+    ``BLDG 2 APT 4`` -> (BLDG, '2 APT 4'); ``STE 200 # B`` -> (STE, '200 B')."""
+    get = labels.get
     occ_type, occ_id = get("OccupancyType", ""), get("OccupancyIdentifier", "")
     place = get("PlaceName", "")
     if not (occ_type or occ_id) and place.split(" ", 1)[0] in pub28.SECONDARY_UNITS:
@@ -206,24 +275,21 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
         # ("123 MAIN ST BSMT"); any other place name is dropped.
         occ_type, _, occ_id = place.partition(" ")
     sub_type, sub_id = get("SubaddressType", ""), get("SubaddressIdentifier", "")
+    levels = []
     if occ_type or occ_id:
-        unit_type, unit_number = pub28.standardize_unit(occ_type, occ_id)
+        levels.append(pub28.standardize_unit(occ_type, occ_id))
     if sub_type or sub_id:
-        s_type, s_id = pub28.standardize_unit(sub_type, sub_id)
-        if unit_type or unit_number:
-            unit_number = _line(s_id, unit_type if unit_type != "#" else "", unit_number)
-        else:
-            unit_number = s_id
-        unit_type = s_type
+        sub = pub28.standardize_unit(sub_type, sub_id)
+        first = next(k for k in labels if k.startswith(("Occupancy", "Subaddress")))
+        levels.insert(0 if first.startswith("Subaddress") else len(levels), sub)
     if nc_unit:
-        n_type, n_id = pub28.standardize_unit(nc_unit_type, nc_unit)
-        if unit_type or unit_number:
-            unit_number = "-".join(p for p in (unit_number, n_id) if p)
-        else:
-            unit_type, unit_number = n_type, n_id
-    line = _line(number, pre, street, stype, post, unit_type, unit_number)
-    return (number, pre, street, stype, post, unit_type, unit_number, line,
-            "ambiguous" if ambiguous else "ok")
+        levels.append(pub28.standardize_unit(nc_unit_type, nc_unit))
+    if not levels:
+        return "", ""
+    unit_type, unit_number = levels[0]
+    for designator, ident in levels[1:]:
+        unit_number = _line(unit_number, designator if designator != "#" else "", ident)
+    return unit_type, unit_number
 
 
 def normalise_line(raw: str | None, fast: bool = True) -> tuple:
@@ -261,7 +327,7 @@ def normalise_pieces(house_number: str | None, house_number_suffix: str | None, 
             unit_type, unit_number = pub28.standardize_unit(words[0], words[1] if len(words) > 1 else "")
         else:
             unit_type, unit_number = pub28.standardize_unit("", unit_text)
-    if not number or not number[:1].isdigit() or not street:
+    if not is_house_number(number) or not street:
         return UNPARSEABLE_RESULT
     line = _line(number, pre, street, stype, post, unit_type, unit_number)
     return (number, pre, street, stype, post, unit_type, unit_number, line, "ok")

@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-STREET_RULES_VERSION = 1
+STREET_RULES_VERSION = 2
 
 # C1: standard abbreviation -> every spelling Pub 28 lists for it (the full name included).
 _C1 = {
@@ -76,7 +76,7 @@ _C1 = {
     "COR": "COR CORNER",
     "CORS": "CORNERS CORS",
     "CRSE": "COURSE CRSE",
-    "CT": "COURT CT",
+    "CT": "COURT CRT CT",
     "CTS": "COURTS CTS",
     "CV": "COVE CV",
     "CVS": "COVES CVS",
@@ -322,7 +322,13 @@ _TENS_VALUE = {w: 10 * i for i, w in enumerate(_TENS_CARDINAL) if w}
 _NUMERIC_ORDINAL = re.compile(r"^0*(\d+)(ST|ND|RD|TH)$")
 _PUNCTUATION = str.maketrans({".": "", ",": " ", "'": "", "`": ""})
 _HIGHWAY_WORDS = frozenset({"HWY", "HIGHWAY", "HIGHWY", "HIWAY", "HIWY", "HWAY"})
-_ROUTE_TYPES = frozenset({"HWY", "RTE"})
+ROUTE_TYPES = frozenset({"HWY", "RTE"})
+# USPS state and territory abbreviations (Pub 28 appendix B).
+STATE_CODES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
+    "NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY AS GU MP PR VI".split())
+# Words that say whose highway it is (US HIGHWAY 50, AL HIGHWAY 157), not what it is called.
+HIGHWAY_QUALIFIERS = STATE_CODES | frozenset({"US", "STATE", "COUNTY", "CNTY", "ST", "OLD"})
 
 
 def clean_text(value: str | None) -> str:
@@ -419,11 +425,14 @@ def standardize_street_parts(pre_dir: str, street_name: str, street_type: str,
         pre_raw = tokens.pop(0)
     if not stype_raw and len(tokens) >= 2 and tokens[-1] in STREET_SUFFIXES:
         stype_raw = tokens.pop()
+    if (not stype_raw and not post_raw and len(tokens) >= 2 and tokens[-1] in DIRECTIONALS
+            and any(c.isdigit() for c in tokens[-2])):
+        post_raw = tokens.pop()  # FM 2972 WEST: the directional after a route number is the post
     pre = DIRECTIONALS.get(pre_raw, pre_raw)
     post = DIRECTIONALS.get(post_raw, post_raw)
     stype = STREET_SUFFIXES.get(stype_raw, stype_raw)
     tokens = _standardize_name_tokens(tokens)
-    if stype in _ROUTE_TYPES and len(tokens) == 1 and tokens[0].isdigit():
+    if stype in ROUTE_TYPES and len(tokens) == 1 and tokens[0].isdigit():
         tokens = ["HIGHWAY" if stype == "HWY" else "ROUTE", tokens[0]]
         stype = ""
     return pre, " ".join(tokens), stype, post

@@ -1,0 +1,136 @@
+"""One test per address rule added against the labelled-corpus failures (issue 12). Each input is
+written here, not taken from the corpus; the fast and full paths must agree on every one."""
+
+from __future__ import annotations
+
+import pytest
+
+from voterpipe.addresses import parse, pub28, repeats
+
+
+def parts(raw: str) -> str:
+    result = parse.normalise_line(raw)
+    assert parse.normalise_line(raw, fast=False) == result
+    return "|".join(result[:7])
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("N79W5406 BYWATER LN", "N79W5406||BYWATER|LN|||"),
+    ("W156 N9762 PILGRIM RD", "W156N9762||PILGRIM|RD|||"),
+    ("S12W300 OAK CT", "S12W300||OAK|CT|||"),
+])
+def test_wisconsin_grid_numbers_are_house_numbers(raw, expected):
+    assert parts(raw) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("ONE S DEARBORN ST", "1|S|DEARBORN|ST|||"),
+    ("Six Concourse Parkway Suite 2500", "6||CONCOURSE|PKWY||STE|2500"),
+    ("TWENTY MAIN ST", "20||MAIN|ST|||"),
+])
+def test_number_words_become_digits(raw, expected):
+    assert parts(raw) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("A1075 MAIN ST", "A1075||MAIN|ST|||"),
+    ("123A MAIN ST", "123A||MAIN|ST|||"),
+    ("8938-40 MAIN ST", "8938-40||MAIN|ST|||"),
+])
+def test_letter_and_hyphen_numbers(raw, expected):
+    assert parts(raw) == expected
+
+
+def test_a_trailing_hyphen_is_not_part_of_the_number():
+    assert parse.standardize_house_number("439", "B-") == "439B"
+    assert parse.standardize_house_number("12-") == "12"
+
+
+def test_a_word_or_bare_letter_is_still_no_house_number():
+    assert not parse.is_house_number("MAIN")
+    assert not parse.is_house_number("B")
+    assert parts("HOMELESS") == "||||||"
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("410 PIEDMONT AVE # APT 2", "410||PIEDMONT|AVE||APT|2"),
+    ("12 OAK ST #LOT 9", "12||OAK|ST||LOT|9"),
+    ("12 OAK ST # STE 4B", "12||OAK|ST||STE|4B"),
+])
+def test_hash_before_a_designator_keeps_the_unit(raw, expected):
+    assert parts(raw) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("123 US HIGHWAY 50 E", "123||US HIGHWAY 50||E||"),
+    ("123 COUNTY ROAD 12 N", "123||COUNTY ROAD 12||N||"),
+    ("123 STATE ROUTE 9 W", "123||STATE ROUTE 9||W||"),
+    ("379 FM 2972 WEST", "379||FM 2972||W||"),
+])
+def test_highway_forms_keep_their_post_directional(raw, expected):
+    assert parts(raw) == expected
+
+
+def test_a_directional_after_a_route_number_is_the_post_directional():
+    assert pub28.standardize_street_parts("", "FM 2972 WEST", "", "") == ("", "FM 2972", "", "W")
+    # Not after a word, and not when the street has a type: WEST is then part of the name.
+    assert pub28.standardize_street_parts("", "OAK WEST", "", "") == ("", "OAK WEST", "", "")
+
+
+def test_a_number_after_a_qualified_highway_is_the_route_number():
+    assert parts("7355 AL HIGHWAY 157") == "7355||AL HIGHWAY 157||||"
+    assert parts("10 US HWY 1") == "10||US HIGHWAY 1||||"
+    # A named highway keeps a designator-less unit: DIXIE is a name, not a jurisdiction.
+    assert parts("517 S DIXIE HWY 3") == "517|S|DIXIE|HWY||#|3"
+
+
+def test_crt_is_court_and_suite_is_ste():
+    assert parts("123 OAK CRT") == "123||OAK|CT|||"
+    assert parts("123 MAIN ST SUITE 4") == "123||MAIN|ST||STE|4"
+    assert pub28.standardize_unit("SUITE", "") == ("STE", "")
+
+
+def test_multi_word_names_take_the_suffix_abbreviation():
+    assert parts("123 PINE RIDGE PARKWAY") == "123||PINE RIDGE|PKWY|||"
+    assert parts("123 RIDGE PARKWAY") == "123||RIDGE|PKWY|||"
+
+
+def test_ordinal_streets_keep_their_type_and_directional():
+    assert parts("198 E 161st St") == "198|E|161ST|ST|||"
+    assert parts("1600 NE 4TH") == "1600|NE|4TH||||"
+    assert parts("20 SW 12TH") == "20|SW|12TH||||"
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("343 PARK AVE 2 EAST", "343||PARK|AVE||#|2EAST"),
+    ("12 MAIN ST REAR", "12||MAIN|ST||REAR|"),
+    ("12 MAIN ST FRNT", "12||MAIN|ST||FRNT|"),
+    ("12 MAIN ST LOBBY", "12||MAIN|ST||LBBY|"),
+])
+def test_units_without_a_designator(raw, expected):
+    assert parts(raw) == expected
+
+
+def test_a_post_modifier_stays_with_the_name():
+    assert parts("1821 AVON ST EXT STE 200") == "1821||AVON EXT|ST||STE|200"
+
+
+def test_several_unit_levels_keep_the_order_written():
+    assert parts("180 WATER ST, 14TH FLOOR, ROOM 1418") == "180||WATER|ST||FL|14TH RM 1418"
+    assert parts("12 MAIN ST BLDG B # 670") == "12||MAIN|ST||BLDG|B 670"
+    assert parts("12 MAIN ST BLDG 2 APT 4") == "12||MAIN|ST||BLDG|2 APT 4"
+    # The same designator twice names two dwellings: still ambiguous, the first one kept.
+    assert parse.normalise_line("12 MAIN ST APT 1 APT 2")[5:7] == ("APT", "1")
+    assert parse.normalise_line("12 MAIN ST APT 1 APT 2")[8] == "ambiguous"
+
+
+def test_unit_levels_pair_designators_and_ids():
+    pairs = [("OccupancyIdentifier", "14TH"), ("OccupancyType", "FLOOR"),
+             ("OccupancyType", "ROOM"), ("OccupancyIdentifier", "1418")]
+    assert repeats.unit_levels(pairs) == [["FLOOR", "14TH"], ["ROOM", "1418"]]
+    assert repeats.unit_levels([("OccupancyIdentifier", "#"), ("OccupancyType", "APT"),
+                                ("OccupancyIdentifier", "2")]) == [["APT", "2"]]
+
+
+def test_only_the_last_type_word_is_the_suffix():
+    assert parts("5191 RIVER RD LIBERTY GROVE RD") == "5191||RIVER RD LIBERTY GROVE|RD|||"
