@@ -20,7 +20,8 @@ import pandas as pd
 import pyarrow as pa
 
 from bench.common import record
-from voterpipe import cohorts, report, schema, storage
+from voterpipe import catalog, cohorts, report, schema, storage
+from voterpipe.manifests import FileRecord, ImportManifest
 
 VOTERS = int(os.environ.get("BENCH_COHORT_VOTERS", 1_000_000))
 SNAPSHOT = date(2026, 11, 1)
@@ -141,7 +142,8 @@ def main() -> None:
         _write(tables["voters"], schema.VOTERS, canonical / "voters.parquet")
         _write(tables["history"], schema.HISTORY, canonical / "history.parquet")
         _write(tables["rejects"], schema.REJECTS, canonical / "rejects.parquet")
-        storage.write_manifest(canonical, {"sources": [{"file": "ncvoter_Statewide.txt", "sha256": "0" * 64}]})
+        storage.write_manifest(canonical, ImportManifest(layout="nc_synthetic", files=[FileRecord(
+            name="ncvoter_Statewide.txt", role="voters", sha256="0" * 64)]).to_json())
         _write(tables["voter_households"], schema.VOTER_HOUSEHOLDS, households_dir / "voter_households.parquet")
         _write(tables["households"], schema.HOUSEHOLDS, households_dir / "households.parquet")
         _write(tables["geocodes"], schema.GEOCODES, geocoded / "geocodes.parquet")
@@ -168,8 +170,11 @@ def main() -> None:
         t2 = time.perf_counter()
         out = root / "06"
         out.mkdir()
-        written = cohorts.write_cohort_tables(result, out, "nc", SNAPSHOT)
-        storage.write_manifest(out, result.summary)
+        written = cohorts.cohort_arrow_tables(result, "nc", SNAPSHOT)
+        for name, path in catalog.stage("cohorts").files_in(out).items():
+            if name in written:
+                storage.write_parquet(written[name], path)
+        storage.write_manifest(out, cohorts.cohort_manifest(result, written, config).to_json())
         t_written = time.perf_counter()
         # A second snapshot's transitions against this one (1% churn) are part of the steady state;
         # building the stand-in previous table is not timed.
@@ -202,7 +207,7 @@ def main() -> None:
             "total_seconds": round(total, 2),
             "target_seconds": 20,
             "meets_target": total < 20,
-            "cohort_turnout_rows": written["cohort_turnout.parquet"],
+            "cohort_turnout_rows": written["cohort_turnout"].num_rows,
             "baseline_pandas_state_age_turnout_seconds": round(baseline, 2),
             "ratio_total_to_baseline": round(total / baseline, 2),
             "ratio_analyse_to_baseline": round((t2 - t1) / baseline, 2),

@@ -10,8 +10,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from voterpipe import cohorts, schema, storage
+from voterpipe import catalog, cohorts, schema, storage
 from voterpipe.ages import MAX_PLAUSIBLE_AGE, MIN_PLAUSIBLE_AGE
+from voterpipe.manifests import CohortManifest
 
 SNAPSHOT = date(2026, 11, 1)
 G20, G22, G24, P24 = date(2020, 11, 3), date(2022, 11, 8), date(2024, 11, 5), date(2024, 3, 5)
@@ -273,18 +274,37 @@ def test_no_general_elections_gives_unknown_turnout_cohort(config):
     assert set(labels.values()) == {"unknown"}
 
 
-def test_written_files_follow_the_schemas(tables, tmp_path):
-    written = cohorts.write_cohort_tables(tables, tmp_path, "nc", SNAPSHOT)
-    assert written["voter_cohorts.parquet"] == 10
-    assert "transitions.parquet" not in written
-    voter_cohorts = pq.read_table(tmp_path / "voter_cohorts.parquet")
-    assert voter_cohorts.schema.equals(schema.VOTER_COHORTS)
-    turnout = pq.read_table(tmp_path / "cohort_turnout.parquet")
-    assert turnout.schema.equals(schema.COHORT_TURNOUT)
-    assert turnout.num_rows == len(tables.cohort_turnout)
-    rows = voter_cohorts.to_pandas().set_index("voter_id")
+def test_arrow_tables_follow_the_catalogue_schemas_and_the_manifest_counts_them(tables, config):
+    arrow = cohorts.cohort_arrow_tables(tables, "nc", SNAPSHOT)
+    assert "transitions" not in arrow  # no previous roll
+    for name, table in arrow.items():
+        assert table.schema.equals(catalog.dataset(name)[1].schema), name
+    assert arrow["voter_cohorts"].schema.equals(schema.VOTER_COHORTS)
+    assert arrow["cohort_turnout"].num_rows == len(tables.cohort_turnout)
+    rows = arrow["voter_cohorts"].to_pandas().set_index("voter_id")
     assert rows.loc["v9", "age_band_default"] == "18-24" and rows.loc["v5", "generation"] == "unknown"
     assert rows.loc["v1", "tract"] == "37001020100" and rows.loc["v1", "snapshot"] == SNAPSHOT
+    manifest = cohorts.cohort_manifest(tables, arrow, config)
+    assert manifest.files["voter_cohorts.parquet"] == 10 and "transitions.parquet" not in manifest.files
+    assert manifest.previous_snapshot is None and manifest.config == "cohorts.toml"
+    assert manifest.turnout_cohorts["super_voter"] == 2
+    # The task layer adds stage, state, snapshot and fingerprint; reading back ignores them.
+    body = {"stage": "AnalyseCohorts", "fingerprint": {"value": "x"}, **manifest.to_json()}
+    assert CohortManifest.from_json(body) == manifest
+
+
+def test_transitions_table_carries_the_previous_snapshot(tables, config):
+    previous = tables.voter_cohorts[tables.voter_cohorts["voter_id"] != "v4"]
+    voter_households, households, geocodes = _households()
+    later = cohorts.analyse_cohorts(_voters(), _history(), voter_households, households, geocodes,
+                                    state="nc", snapshot=SNAPSHOT, config=config, previous=previous)
+    earlier = date(2026, 10, 1)
+    arrow = cohorts.cohort_arrow_tables(later, "nc", SNAPSHOT, earlier)
+    assert arrow["transitions"].schema.equals(schema.COHORT_TRANSITIONS)
+    assert set(arrow["transitions"].column("previous_snapshot").to_pylist()) == {earlier}
+    manifest = cohorts.cohort_manifest(later, arrow, config, earlier)
+    assert manifest.previous_snapshot == "2026-10-01"
+    assert manifest.files["transitions.parquet"] == arrow["transitions"].num_rows
 
 
 def test_luigi_tasks_write_cohorts_transitions_and_report(data_root):

@@ -1,0 +1,141 @@
+"""Everything the cohort stage produces for one snapshot: the tables (CohortTables), the same as
+Arrow tables in their schemas by catalogue dataset name, and the stage's manifest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from voterpipe import catalog, schema
+from voterpipe.cohorts.config import CohortConfig, load_cohort_config
+from voterpipe.cohorts.geography import voter_households_and_geography
+from voterpipe.cohorts.roll import Roll
+from voterpipe.cohorts.rules import assign_cohorts
+from voterpipe.cohorts.summaries import geocode_coverage_by_county, household_size_distribution, party_mix_by_cohort
+from voterpipe.cohorts.transitions import TRANSITION_DIMENSIONS, snapshot_transitions
+from voterpipe.cohorts.turnout import cohort_turnout
+from voterpipe.cohorts.votes import VoteIndex, index_votes
+from voterpipe.manifests import CohortManifest
+
+
+@dataclass
+class CohortTables:
+    voter_cohorts: pd.DataFrame
+    cohort_turnout: pd.DataFrame
+    elections: pd.DataFrame
+    household_sizes: pd.DataFrame
+    household_party_mix: pd.DataFrame
+    geocode_coverage: pd.DataFrame
+    transitions: pd.DataFrame | None
+    summary: dict  # the counts of CohortManifest, by field name
+
+
+def cohorts_for_roll(voters: pd.DataFrame, history: pd.DataFrame, snapshot: date,
+                     config: CohortConfig) -> tuple[pd.DataFrame, VoteIndex, Roll]:
+    """Per-voter cohorts for one roll and its history (no households or geography)."""
+    roll = Roll(voters, config)
+    votes = index_votes(voters["voter_id"], history, snapshot, config)
+    return assign_cohorts(voters, votes, snapshot, config, roll), votes, roll
+
+
+def analyse_cohorts(
+    voters: pd.DataFrame, history: pd.DataFrame, voter_households: pd.DataFrame,
+    households: pd.DataFrame, geocodes: pd.DataFrame, *, state: str, snapshot: date,
+    config: CohortConfig | None = None, previous: pd.DataFrame | None = None,
+) -> CohortTables:
+    """All cohort outputs for one snapshot. `previous` is the earlier snapshot's voter_cohorts
+    table (or the same columns rebuilt from its canonical files), or None."""
+    config = config or load_cohort_config()
+    cohorts, votes, roll = cohorts_for_roll(voters, history, snapshot, config)
+    place = voter_households_and_geography(voters, voter_households, households, geocodes)
+    for column in place.columns:
+        cohorts[column] = place[column].array
+    cohorts.insert(0, "snapshot", pd.Timestamp(snapshot))
+    cohorts.insert(0, "state", state.lower())
+    turnout = cohort_turnout(cohorts, votes, roll, state, config)
+    dims = [d for d in config.dimensions() if d != "tenure_band"]
+    transitions = None
+    if previous is not None:
+        transitions = snapshot_transitions(previous, cohorts, TRANSITION_DIMENSIONS)
+    return CohortTables(
+        voter_cohorts=cohorts,
+        cohort_turnout=turnout,
+        elections=votes.elections.copy(),
+        household_sizes=household_size_distribution(households, config.household_top_size),
+        household_party_mix=party_mix_by_cohort(cohorts, dims),
+        geocode_coverage=geocode_coverage_by_county(cohorts),
+        transitions=transitions,
+        summary=_summary(cohorts, votes),
+    )
+
+
+def _summary(cohorts: pd.DataFrame, votes: VoteIndex) -> dict:
+    elections = votes.elections
+    return {
+        "voters": int(len(cohorts)),
+        "history_rows": int(votes.history_rows),
+        "history_rows_not_on_roll": int(votes.orphan_rows),
+        "history_rows_on_or_after_snapshot": int(votes.rows_after_snapshot),
+        "elections": int(len(elections)),
+        "generals_considered": [d.date().isoformat() for d in
+                                elections.loc[elections["is_general_considered"], "election_date"].sort_values()],
+        "age_methods": {k: int(v) for k, v in cohorts["age_method"].value_counts(sort=False).items() if v},
+        "turnout_cohorts": {k: int(v) for k, v in cohorts["turnout_cohort"].value_counts(sort=False).items()},
+        "district_sources": {k: int(v) for k, v in pd.Series(cohorts["district_source"]).value_counts().items()},
+        "voters_geocoded": int(cohorts["geocoded"].sum()),
+        "voters_with_household": int(cohorts["household_id"].notna().sum()),
+        "denominator": "current roll, registered on or before election day (removed voters absent)",
+    }
+
+
+def _arrow(frame: pd.DataFrame, target: pa.Schema) -> pa.Table:
+    columns = {}
+    for field_ in target:
+        if field_.name not in frame:
+            continue
+        series = frame[field_.name]
+        if pa.types.is_date32(field_.type):
+            series = pd.to_datetime(series, errors="coerce")
+        columns[field_.name] = pa.array(series, from_pandas=True)
+    if not columns:
+        return schema.empty_table(target)
+    return schema.conform(pa.table(columns), target)
+
+
+def cohort_arrow_tables(tables: CohortTables, state: str, snapshot: date,
+                        previous_snapshot: date | None = None) -> dict[str, pa.Table]:
+    """Each table as Arrow in its schema (schema.VOTER_COHORTS, COHORT_TURNOUT, ...), by catalogue
+    dataset name; 'transitions' only when there was a previous roll."""
+    turnout = tables.cohort_turnout.copy()
+    turnout["state"] = state.lower()
+    turnout["snapshot"] = pd.Timestamp(snapshot)
+    frames = {
+        "voter_cohorts": (tables.voter_cohorts, schema.VOTER_COHORTS),
+        "cohort_turnout": (turnout, schema.COHORT_TURNOUT),
+        "elections": (tables.elections, schema.COHORT_ELECTIONS),
+        "household_sizes": (tables.household_sizes, schema.HOUSEHOLD_SIZES),
+        "household_party_mix": (tables.household_party_mix, schema.HOUSEHOLD_PARTY_MIX),
+        "geocode_coverage": (tables.geocode_coverage, schema.GEOCODE_COVERAGE),
+    }
+    if tables.transitions is not None:
+        transitions = tables.transitions.copy()
+        transitions["previous_snapshot"] = pd.Timestamp(previous_snapshot) if previous_snapshot else pd.NaT
+        frames["transitions"] = (transitions, schema.COHORT_TRANSITIONS)
+    return {name: _arrow(frame, target) for name, (frame, target) in frames.items()}
+
+
+def cohort_manifest(tables: CohortTables, arrow_tables: dict[str, pa.Table], config: CohortConfig,
+                    previous_snapshot: date | None = None) -> CohortManifest:
+    """The stage's manifest: rows of each file written (`arrow_tables` from cohort_arrow_tables),
+    the cohort definitions file, the snapshot compared with, and the summary counts."""
+    stage = catalog.stage("cohorts")
+    return CohortManifest(
+        files={stage.dataset(name).file: table.num_rows for name, table in arrow_tables.items()},
+        config=Path(config.source).name,
+        previous_snapshot=previous_snapshot.isoformat() if previous_snapshot else None,
+        **tables.summary,
+    )

@@ -1,0 +1,113 @@
+"""Vote history matched to the roll: the distinct (voter, election) pairs before the snapshot, the
+elections big enough to count, and G, the general elections the turnout cohorts look at."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from voterpipe.cohorts.arrays import day_number, day_numbers, voter_positions
+from voterpipe.cohorts.config import CohortConfig
+
+
+@dataclass
+class VoteIndex:
+    """De-duplicated (voter, election) pairs for the elections before the snapshot.
+
+    elections: election_id, election_date, election_type, voters (distinct), is_general_considered.
+    """
+
+    elections: pd.DataFrame
+    voter_index: np.ndarray  # row of the voter in the roll, one per (voter, election)
+    election_id: np.ndarray
+    has_history: np.ndarray  # per voter: any matched history row before the snapshot
+    generals: list[int]  # election ids of G, newest first
+    history_rows: int = 0
+    orphan_rows: int = 0  # history rows whose voter_id is not on the current roll
+    rows_after_snapshot: int = 0
+    rows_in_minor_elections: int = 0
+
+    def voted(self, election_id: int, n: int) -> np.ndarray:
+        mask = np.zeros(n, dtype=bool)
+        start, stop = np.searchsorted(self.election_id, [election_id, election_id + 1])
+        mask[self.voter_index[start:stop]] = True
+        return mask
+
+
+def index_votes(voter_ids: pd.Series, history: pd.DataFrame, snapshot: date, config: CohortConfig) -> VoteIndex:
+    """Match history to the roll, keep elections strictly before the snapshot, drop elections with
+    fewer than min_election_share of the roll voting, and pick G (the generals considered)."""
+    n = len(voter_ids)
+    position = voter_positions(voter_ids.reset_index(drop=True), history["voter_id"].reset_index(drop=True))
+    days = day_numbers(history["election_date"].reset_index(drop=True))
+    type_codes, type_names = _election_type_codes(history["election_type"])
+    on_roll = position >= 0
+    before = ~np.isnan(days) & (days < day_number(snapshot))
+    keep = on_roll & before
+    has_history = np.zeros(n, dtype=bool)
+    has_history[position[keep]] = True
+
+    # One integer per (date, type): sorting it sorts elections by date, then type.
+    composite = days[keep].astype(np.int64) * len(type_names) + type_codes[keep]
+    found, election_of, voter_of = _distinct_votes(composite, position[keep], n)
+    voters_per = np.bincount(election_of, minlength=len(found))
+    major = voters_per >= max(1, math.ceil(config.min_election_share * n))
+    new_id = np.full(len(found), -1, dtype=np.int64)
+    new_id[major] = np.arange(int(major.sum()))
+    elections = _elections_table(found[major], type_names, voters_per[major])
+    mapped = new_id[election_of]
+    in_major = mapped >= 0
+    generals = _generals_considered(elections, config)
+    elections["is_general_considered"] = elections["election_id"].isin(generals)
+    return VoteIndex(
+        elections=elections, voter_index=voter_of[in_major], election_id=mapped[in_major],
+        has_history=has_history, generals=generals, history_rows=len(history),
+        orphan_rows=int((~on_roll).sum()), rows_after_snapshot=int((on_roll & ~before).sum()),
+        rows_in_minor_elections=int(voters_per[~major].sum()),
+    )
+
+
+def _election_type_codes(types: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Integer code of each history row's election type (missing -> 'other') and the type names."""
+    codes, uniques = pd.factorize(types.reset_index(drop=True))
+    names = [str(t) for t in uniques]
+    if "other" not in names:
+        names.append("other")
+    return np.where(codes < 0, names.index("other"), codes).astype(np.int64), names
+
+
+def _distinct_votes(composite: np.ndarray, voter_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sorted distinct elections, election index and voter row of each distinct vote)."""
+    election_code, uniques = pd.factorize(composite, sort=True)
+    # (election, voter) pairs as one integer, sorted and de-duplicated: election-major order,
+    # so each election's voters are one contiguous slice.
+    key = election_code.astype(np.int64) * max(n, 1) + voter_rows
+    key.sort()
+    if len(key):
+        key = key[np.concatenate(([True], key[1:] != key[:-1]))]
+    return np.asarray(uniques, dtype=np.int64), key // max(n, 1), key % max(n, 1)
+
+
+def _elections_table(composites: np.ndarray, type_names: list[str], voters: np.ndarray) -> pd.DataFrame:
+    """election_id, election_date, election_type, voters of the elections kept, in date order."""
+    days = composites // len(type_names)
+    types = np.array(type_names, dtype=object)[composites % len(type_names)]
+    return pd.DataFrame({
+        "election_id": np.arange(len(composites), dtype=np.int64),
+        "election_date": (days.astype("datetime64[D]")).astype("datetime64[s]"),
+        "election_type": pd.Series(types, dtype=object),
+        "voters": voters.astype(np.int64),
+    })
+
+
+def _generals_considered(elections: pd.DataFrame, config: CohortConfig) -> list[int]:
+    """G: the ids of the latest `generals_considered` general elections, newest first."""
+    general = (elections["election_type"] == "general").to_numpy()
+    if config.even_years_only:
+        general = general & (elections["election_date"].dt.year % 2 == 0).to_numpy()
+    candidates = elections[general].sort_values("election_date", ascending=False)
+    return candidates["election_id"].head(config.generals_considered).tolist()
