@@ -1,18 +1,17 @@
-"""The offline TIGER/Line geocoder: import ADDRFEAT/EDGES/FACES into a range table, then match.
+"""The offline TIGER/Line geocoder: match standardised addresses against imported range tables.
 
-Matching is vectorised: street key + ZIP + parity + house-number range via searchsorted, the point
-is interpolated along the edge (FROMHN at the start vertex) and moved 10 m to the matched side,
-and the geographies come from the face on that side (TFIDL/TFIDR -> FACES), with no polygon
+Exact matches take a vectorised fast path: full street key + ZIP + parity + house-number range
+via searchsorted. The rest go through the candidate search (tiger_search.py: misspellings,
+missing suffixes and directionals, alternate names, neighbouring ZIPs), which never guesses. The
+point is interpolated along the edge (FROMHN at the start vertex) and moved 10 m to the matched
+side; the geographies come from the face on that side (TFIDL/TFIDR -> FACES), with no polygon
 operations. block_group is the one-digit BLKGRPCE code, like tract (6) and block (4).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
-import re
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,24 +19,21 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import shapefile
 
 from voterpipe import schema, storage
+from voterpipe.geocode.tiger_import import (  # noqa: F401 - the import API, re-exported
+    PARITY_BOTH, PARITY_EVEN, PARITY_ODD, RANGES_FILE, VERTICES_FILE, TigerImportError,
+    import_tiger_dir, read_tiger_file)
 from voterpipe.geocode.tiger_names import KEY_COLUMNS, fullname_keys, street_keys, street_rules_version
+from voterpipe.geocode.tiger_streets import METHODS, REASONS, StreetCatalogue
 
 log = logging.getLogger("voterpipe.geocode")
 
-ENGINE_VERSION = "1"  # bump when matching or interpolation rules change: it keys the geocode cache
+# Bump when matching or interpolation rules change: it keys the geocode cache.
+# 2: candidate search, match_method / match_score / reason.
+ENGINE_VERSION = "2"
 SIDE_OFFSET_METRES = 10.0
 CANDIDATE_WINDOW = 4  # ranges checked below the searchsorted position; more go to the slow path
-FILE_PATTERN = re.compile(r"^tl_(\d{4})_(\d{5})_(addrfeat|edges|faces)\.(zip|shp|dbf)$", re.I)
-PARITY_ODD, PARITY_EVEN, PARITY_BOTH = 1, 2, 3
-RANGES_FILE, VERTICES_FILE = "ranges.parquet", "vertices.parquet"
-# (street key column, scope) tried in order; only the first is an exact match. Scope 'zip' needs
-# the same ZIP; 'state' relaxes the ZIP within the input's state; 'any' (every imported county)
-# only serves inputs that carry no state, so one state's addresses never tie with another's.
-MATCH_LEVELS = tuple((key, scope) for key in ("key_full", "key_nodir", "key_base")
-                     for scope in ("zip", "state", "any"))
 
 STATE_POSTAL = {
     "01": "AL", "02": "AK", "04": "AZ", "05": "AR", "06": "CA", "08": "CO", "09": "CT", "10": "DE",
@@ -48,224 +44,6 @@ STATE_POSTAL = {
     "45": "SC", "46": "SD", "47": "TN", "48": "TX", "49": "UT", "50": "VT", "51": "VA", "53": "WA",
     "54": "WV", "55": "WI", "56": "WY", "60": "AS", "66": "GU", "69": "MP", "72": "PR", "78": "VI",
 }
-
-
-class TigerImportError(ValueError):
-    """A TIGER file that cannot be used; the message names the file and the reason."""
-
-
-# -- reading TIGER/Line files -------------------------------------------------------------------
-@dataclass
-class ShapeTable:
-    records: pd.DataFrame
-    shapes: list | None  # point lists per record, or None when only the .dbf was read
-
-
-def find_county_files(directory: Path) -> dict[tuple[str, str], dict[str, Path]]:
-    """{(year, SSCCC): {'addrfeat'|'edges'|'faces': path}} for tl_YYYY_SSCCC_kind.zip/.shp/.dbf."""
-    found: dict[tuple[str, str], dict[str, Path]] = {}
-    for path in sorted(Path(directory).rglob("*")):
-        match = FILE_PATTERN.match(path.name)
-        if not match or not path.is_file():
-            continue
-        year, county, kind, ext = match.group(1), match.group(2), match.group(3).lower(), match.group(4).lower()
-        slot = found.setdefault((year, county), {})
-        # Prefer a .shp (geometry) or .zip over a lone .dbf for the same file.
-        if kind not in slot or ext in ("shp", "zip"):
-            slot[kind] = path
-    return found
-
-
-def read_tiger_file(path: Path, geometry: bool = True) -> ShapeTable:
-    """Read a TIGER/Line shapefile (.shp/.dbf, or the Census .zip) with Latin-1 text."""
-    path = Path(path)
-    try:
-        if path.suffix.lower() == ".zip":
-            with zipfile.ZipFile(path) as archive:
-                members = {Path(n).suffix.lower(): n for n in archive.namelist()}
-                if ".dbf" not in members:
-                    raise TigerImportError(f"{path}: the zip holds no .dbf file")
-                streams = {ext[1:]: io.BytesIO(archive.read(members[ext]))
-                           for ext in (".shp", ".shx", ".dbf") if ext in members and (geometry or ext == ".dbf")}
-            reader = shapefile.Reader(**streams, encoding="latin1")
-        else:
-            stem = path.with_suffix("")
-            streams = {"dbf": open(stem.with_suffix(".dbf"), "rb")}
-            if geometry and stem.with_suffix(".shp").exists():
-                streams["shp"] = open(stem.with_suffix(".shp"), "rb")
-                if stem.with_suffix(".shx").exists():
-                    streams["shx"] = open(stem.with_suffix(".shx"), "rb")
-            reader = shapefile.Reader(**streams, encoding="latin1")
-    except (shapefile.ShapefileException, zipfile.BadZipFile, OSError) as exc:
-        raise TigerImportError(f"{path}: cannot read TIGER file: {exc}") from exc
-    with reader:
-        names = [f[0] for f in reader.fields[1:]]
-        records = pd.DataFrame([list(r) for r in reader.iterRecords()], columns=names)
-        shapes = None
-        if geometry and reader.shp is not None:
-            shapes = [s.points for s in reader.iterShapes()]
-            if len(shapes) != len(records):
-                raise TigerImportError(f"{path}: {len(shapes)} shapes but {len(records)} records")
-    return ShapeTable(records, shapes)
-
-
-def _text(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), "").astype(str).str.strip()
-
-
-def _house_number(series: pd.Series) -> pd.Series:
-    """The numeric part of a house number or range end (first run of digits); NaN if none."""
-    digits = _text(series).str.extract(r"(\d+)", expand=False)
-    return pd.to_numeric(digits, errors="coerce")
-
-
-def _first_present(frame: pd.DataFrame, *names: str) -> pd.Series:
-    for name in names:
-        if name in frame.columns:
-            return _text(frame[name])
-    return pd.Series("", index=frame.index)
-
-
-def face_codes(faces: pd.DataFrame) -> pd.DataFrame:
-    """TFID -> state, county, tract, block group, block, CD, SLDU, SLDL from a FACES table."""
-    columns = set(faces.columns)
-    # Keep tract, block group and block from one vintage: 2020 blocks when present.
-    suffix = "20" if "BLOCKCE20" in columns else ""
-    cd_columns = sorted((c for c in columns if re.fullmatch(r"CD\d{3}FP", c)), reverse=True)
-    return pd.DataFrame({
-        "tfid": pd.to_numeric(faces["TFID"], errors="coerce").astype("Int64"),
-        "state_fips": _first_present(faces, "STATEFP", f"STATEFP{suffix}", "STATEFP20"),
-        "county_fips": _first_present(faces, "COUNTYFP", f"COUNTYFP{suffix}", "COUNTYFP20"),
-        "tract": _first_present(faces, f"TRACTCE{suffix}", "TRACTCE"),
-        "block_group": _first_present(faces, f"BLKGRPCE{suffix}", "BLKGRPCE"),
-        "block": _first_present(faces, f"BLOCKCE{suffix}", "BLOCKCE"),
-        "congressional_district": _first_present(faces, *cd_columns) if cd_columns else "",
-        "state_senate_district": _first_present(faces, "SLDUST"),
-        "state_house_district": _first_present(faces, "SLDLST"),
-    }).dropna(subset=["tfid"]).drop_duplicates("tfid")
-
-
-def build_county_tables(addrfeat: ShapeTable, edges: pd.DataFrame | None, faces: pd.DataFrame | None,
-                        state_fips: str, county_fips: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The range table (one row per ADDRFEAT record and side) and its edge vertices."""
-    feat = addrfeat.records.reset_index(drop=True)
-    if addrfeat.shapes is None:
-        raise TigerImportError("ADDRFEAT needs its .shp geometry to interpolate points")
-    missing = {"TLID", "FULLNAME", "LFROMHN", "LTOHN", "RFROMHN", "RTOHN"} - set(feat.columns)
-    if missing:
-        raise TigerImportError(f"ADDRFEAT lacks fields {sorted(missing)}")
-
-    # Vertices: one geometry per ADDRFEAT record (coincident records repeat the same edge).
-    counts = np.fromiter((len(points) for points in addrfeat.shapes), dtype=np.int64, count=len(feat))
-    flat = [xy for points in addrfeat.shapes for xy in points]
-    coords = np.asarray(flat, dtype=np.float64).reshape(-1, 2) if flat else np.zeros((0, 2))
-    vertices = pd.DataFrame({
-        "geom": np.repeat(np.arange(len(feat), dtype=np.int32), counts),
-        "x": coords[:, 0], "y": coords[:, 1]})
-
-    tlid = pd.to_numeric(feat["TLID"], errors="coerce").astype("Int64")
-    # TFIDs: EDGES is authoritative (some ADDRFEAT layouts omit them).
-    tfid = {"L": pd.Series(pd.NA, index=feat.index, dtype="Int64"),
-            "R": pd.Series(pd.NA, index=feat.index, dtype="Int64")}
-    for side in ("L", "R"):
-        if f"TFID{side}" in feat.columns:
-            tfid[side] = pd.to_numeric(feat[f"TFID{side}"], errors="coerce").astype("Int64")
-    if edges is not None and {"TLID", "TFIDL", "TFIDR"} <= set(edges.columns):
-        by_tlid = edges.assign(TLID=pd.to_numeric(edges["TLID"], errors="coerce")).drop_duplicates(
-            "TLID").set_index("TLID")
-        for side in ("L", "R"):
-            from_edges = pd.to_numeric(tlid.map(by_tlid[f"TFID{side}"]), errors="coerce").astype("Int64")
-            tfid[side] = from_edges.fillna(tfid[side])
-
-    fullname = _text(feat["FULLNAME"])
-    keys = fullname_keys(fullname)
-
-    sides = []
-    for side in ("L", "R"):
-        frm, to = _house_number(feat[f"{side}FROMHN"]), _house_number(feat[f"{side}TOHN"])
-        parity_text = _first_present(feat, f"PARITY{side}").str.upper()
-        inferred = np.where((frm % 2 == 1) & (to % 2 == 1), PARITY_ODD,
-                            np.where((frm % 2 == 0) & (to % 2 == 0), PARITY_EVEN, PARITY_BOTH))
-        parity = np.select([parity_text == "O", parity_text == "E", parity_text == "B"],
-                           [PARITY_ODD, PARITY_EVEN, PARITY_BOTH], inferred)
-        sides.append(pd.DataFrame({
-            "tlid": tlid, "side": side, "tfid": tfid[side],
-            "zip": _first_present(feat, f"ZIP{side}"),
-            "from_hn": frm, "to_hn": to, "parity": parity.astype(np.int8),
-            "geom": np.arange(len(feat), dtype=np.int32), "fullname": fullname,
-        }).join(keys[KEY_COLUMNS]))
-    ranges = pd.concat(sides, ignore_index=True)
-    has_geometry = counts[ranges["geom"].to_numpy()] > 0
-    ranges = ranges[ranges["from_hn"].notna() & ranges["to_hn"].notna() & ranges["tlid"].notna()
-                    & (ranges["key_full"] != "") & has_geometry]
-    ranges = ranges.assign(
-        from_hn=ranges["from_hn"].astype(np.int64), to_hn=ranges["to_hn"].astype(np.int64))
-    ranges["lo"] = np.minimum(ranges["from_hn"], ranges["to_hn"])
-    ranges["hi"] = np.maximum(ranges["from_hn"], ranges["to_hn"])
-    ranges = ranges.drop_duplicates(["key_full", "zip", "tlid", "side", "lo", "hi", "parity"])
-
-    if faces is not None:
-        ranges = ranges.merge(face_codes(faces), on="tfid", how="left")
-    for column in ("state_fips", "county_fips", "tract", "block_group", "block",
-                   "congressional_district", "state_senate_district", "state_house_district"):
-        if column not in ranges.columns:
-            ranges[column] = ""
-        ranges[column] = _text(ranges[column])
-    ranges.loc[ranges["state_fips"] == "", "state_fips"] = state_fips
-    ranges.loc[ranges["county_fips"] == "", "county_fips"] = county_fips
-    ranges = ranges.sort_values(["key_full", "zip", "lo"], kind="stable").reset_index(drop=True)
-    used = np.unique(ranges["geom"].to_numpy())
-    vertices = vertices[vertices["geom"].isin(used)].reset_index(drop=True)
-    return ranges, vertices
-
-
-def import_tiger_dir(directory: str | Path, root: Path | None = None) -> dict:
-    """Import every county found in `directory` into storage.cache_dir('tiger'), atomically.
-
-    Each county becomes cache/tiger/<year>_<SSCCC>/ (ranges.parquet sorted by street key + ZIP,
-    vertices.parquet, manifest.json); re-importing a county replaces only that county.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise TigerImportError(f"{directory}: not a directory")
-    counties = find_county_files(directory)
-    if not counties:
-        raise TigerImportError(
-            f"{directory}: no tl_YYYY_SSCCC_addrfeat/edges/faces .zip/.shp/.dbf files found")
-    target_root = storage.cache_dir("tiger", root)
-    summary = {"directory": str(target_root), "counties": [], "ranges": 0, "skipped": []}
-    for (year, county), files in sorted(counties.items()):
-        if "addrfeat" not in files:
-            summary["skipped"].append({"county": county, "year": year, "reason": "no ADDRFEAT file"})
-            log.warning("TIGER %s %s: no ADDRFEAT file, county skipped", year, county)
-            continue
-        addrfeat = read_tiger_file(files["addrfeat"])
-        edges = read_tiger_file(files["edges"], geometry=False).records if "edges" in files else None
-        faces = read_tiger_file(files["faces"], geometry=False).records if "faces" in files else None
-        if faces is None:
-            log.warning("TIGER %s %s: no FACES file, geographies will be empty", year, county)
-        try:
-            ranges, vertices = build_county_tables(addrfeat, edges, faces, county[:2], county[2:])
-        except TigerImportError as exc:
-            raise TigerImportError(f"{files['addrfeat']}: {exc}") from exc
-        sources = {kind: {"file": path.name, "sha256": storage.file_sha256(path)}
-                   for kind, path in sorted(files.items())}
-        manifest = {
-            "tiger_year": year, "county": county, "engine_version": ENGINE_VERSION,
-            "street_rules_version": street_rules_version(),
-            "sources": sources, "addrfeat_records": len(addrfeat.records), "ranges": len(ranges),
-            "vertices": len(vertices), "faces": 0 if faces is None else len(faces),
-            "edges": 0 if edges is None else len(edges),
-        }
-        with storage.publish_dir(target_root / f"{year}_{county}") as staging:
-            storage.write_parquet(pa.Table.from_pandas(ranges, preserve_index=False), staging / RANGES_FILE)
-            storage.write_parquet(pa.Table.from_pandas(vertices, preserve_index=False), staging / VERTICES_FILE)
-            storage.write_manifest(staging, manifest)
-        log.info("TIGER %s %s: %d ranges from %d ADDRFEAT records", year, county, len(ranges),
-                 len(addrfeat.records))
-        summary["counties"].append(county)
-        summary["ranges"] += len(ranges)
-    return summary
 
 
 # -- the geocoder -------------------------------------------------------------------------------
@@ -298,6 +76,33 @@ class TigerGeocoder:
         self._is_left = (r["side"] == "L").to_numpy()
         self._geom = r["geom"].to_numpy(np.int64)
         self._identity = self._tlid * 2 + self._is_left
+        kind = r["name_kind"] if "name_kind" in r.columns else pd.Series("P", index=r.index)
+        self._is_alt = (kind == "A").to_numpy()
+        self._catalogue: StreetCatalogue | None = None
+        self.resolved: dict[tuple, object] = {}  # candidate search memo, by query keys and scope
+
+    def scope_qualifiers(self, scope: str) -> pd.Series:
+        """Each range's qualifier in `scope`: ZIP, SSCCC county, state postal code, or ''."""
+        r = self.ranges
+        if scope == "zip":
+            return r["zip"]
+        if scope == "county":
+            return r["state_fips"] + r["county_fips"]
+        if scope == "state":
+            return r["state_fips"].map(STATE_POSTAL).fillna("")
+        return pd.Series("", index=r.index)
+
+    @property
+    def catalogue(self) -> StreetCatalogue:
+        """The distinct streets per scope, built on first use (only the candidate search needs it)."""
+        if self._catalogue is None:
+            r = self.ranges
+            streets = pd.DataFrame({
+                "key_full": r["key_full"], "key_nodir": r["key_nodir"], "key_base": r["key_base"],
+                "zip": r["zip"], "county": self.scope_qualifiers("county"),
+                "state": self.scope_qualifiers("state")}).drop_duplicates()
+            self._catalogue = StreetCatalogue(streets)
+        return self._catalogue
 
     # loading ------------------------------------------------------------------------------------
     @classmethod
@@ -373,7 +178,7 @@ class TigerGeocoder:
         rows = np.flatnonzero(accepts)
         group_text = r[key].to_numpy(object)[rows]
         if scope != "any":
-            qualifier = r["zip"] if scope == "zip" else r["state_fips"].map(STATE_POSTAL).fillna("")
+            qualifier = self.scope_qualifiers(scope)
             group_text = (r[key].iloc[rows] + "|" + qualifier.iloc[rows]).to_numpy(object)
         codes, groups = pd.factorize(group_text)
         combined = (codes.astype(np.int64) << 32) | np.clip(self._lo[rows], 0, 2**31 - 1)
@@ -437,10 +242,11 @@ class TigerGeocoder:
         """One schema.GEOCODES row per input row (same order), backend 'tiger'.
 
         Input columns: address_key, house_number, pre_dir, street_name, street_type, post_dir,
-        zip5, optionally city and state. Exact = full street name + ZIP; Non_Exact = the ZIP or
-        the directions/type had to be relaxed, or the house number had letters or fractions.
+        zip5, optionally city and state. match_type is exact only for an exact-method match with
+        a plain house number; match_method says which rule found the street (tiger_streets).
         """
-        n_rows = len(addresses)
+        from voterpipe.geocode.tiger_search import Queries, Outcome, candidate_search
+
         text = {c: _arrow_text(addresses, c) for c in (
             "address_key", "house_number", "pre_dir", "street_name", "street_type", "post_dir",
             "zip5", "city", "state")}
@@ -449,7 +255,6 @@ class TigerGeocoder:
         has_number = pc.is_valid(digits).to_numpy(zero_copy_only=False)
         number = pc.cast(pc.fill_null(digits, "0"), pa.int64()).to_numpy()
         clean_number = pc.match_substring_regex(number_text, r"^\d+$").to_numpy(zero_copy_only=False)
-        zip5 = pc.utf8_slice_codeunits(text["zip5"], 0, 5)
 
         # Standardise each distinct street once; rows carry the index of their street.
         joined = pc.binary_join_element_wise(
@@ -457,37 +262,33 @@ class TigerGeocoder:
         street_codes, street_uniques = _dictionary(joined)
         parts = pd.DataFrame([u.split("\x1f") for u in street_uniques] or None,
                              columns=["pre_dir", "street_name", "street_type", "post_dir"])
-        street = street_keys(parts) if len(parts) else parts
-        qualifiers = {"zip": _dictionary(zip5), "state": _dictionary(_state_postal(text["state"]))}
-        has_state = qualifiers["state"][0] != qualifiers["state"][1].index("") \
-            if "" in qualifiers["state"][1] else np.ones(n_rows, dtype=bool)
-        scope_rows = {"zip": np.ones(n_rows, dtype=bool), "state": has_state, "any": ~has_state}
+        street = street_keys(parts) if len(parts) else pd.DataFrame(columns=KEY_COLUMNS)
+        zip_codes, zip_uniques = _dictionary(pc.utf8_slice_codeunits(text["zip5"], 0, 5))
+        state_codes, state_uniques = _dictionary(_state_postal(text["state"]))
+        queries = Queries(number, has_number, street_codes, street, zip_codes, zip_uniques,
+                          state_codes, state_uniques)
+        outcome = Outcome.empty(len(number))
+        self._fast_path(queries, outcome)
+        candidate_search(self, queries, outcome)
+        return self._results(text, number, clean_number, outcome)
 
-        row = np.full(n_rows, -1, dtype=np.int64)
-        outcome = np.zeros(n_rows, dtype=np.int8)  # 0 none, 1 match, 2 tie
-        level_of = np.full(n_rows, -1, dtype=np.int8)
-        pending = has_number.copy()
-        odd = number % 2 == 1
-        for level_no, (key, scope) in enumerate(MATCH_LEVELS):
-            if not pending.any() or len(street) == 0:
-                break
-            street_key = street[key].to_numpy(object)
-            for parity, mask in ((PARITY_ODD, odd), (PARITY_EVEN, ~odd)):
-                todo = np.flatnonzero(pending & mask & scope_rows[scope])
-                if len(todo) == 0:
-                    continue
-                level = self._level(key, scope, parity)
-                codes, uniques = qualifiers.get(scope, (None, None))
-                code = _group_codes(level, street_key, street_codes[todo], uniques,
-                                    None if codes is None else codes[todo])
-                found_row, count = self._candidates(level, code, number[todo])
-                hit = count > 0
-                done = todo[hit]
-                row[done] = found_row[hit]
-                outcome[done] = np.where(count[hit] >= 2, 2, 1)
-                level_of[done] = level_no
-                pending[done] = False
-        return self._results(text, number, clean_number, row, outcome, level_of)
+    def _fast_path(self, q, outcome) -> None:
+        """Exact full street key + ZIP for every row with a number, vectorised."""
+        if len(q.street) == 0:
+            return
+        street_key = q.street["key_full"].to_numpy(object)
+        odd = q.number % 2 == 1
+        for parity, mask in ((PARITY_ODD, odd), (PARITY_EVEN, ~odd)):
+            todo = np.flatnonzero(q.has_number & mask)
+            if len(todo) == 0:
+                continue
+            level = self._level("key_full", "zip", parity)
+            code = _group_codes(level, street_key, q.street_codes[todo], q.zip_uniques,
+                                q.zip_codes[todo])
+            found_row, count = self._candidates(level, code, q.number[todo])
+            hit = count > 0
+            outcome.settle(todo[hit], found_row[hit], count[hit] >= 2, "exact", 1.0,
+                           self._is_alt)
 
     def _interpolate(self, rows: np.ndarray, number: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """PostGIS interpolate_from_address: fraction of length from FROMHN, 10 m to the side."""
@@ -517,18 +318,20 @@ class TigerGeocoder:
             offset_lat = np.where(norm > 0, dx_m / norm, 0.0) * SIDE_OFFSET_METRES * sign / 110_540.0
         return lon + offset_lon, lat + offset_lat
 
-    def _results(self, text: dict, number, clean_number, row, outcome, level_of) -> pd.DataFrame:
-        n_rows = len(row)
-        matched = np.flatnonzero(outcome == 1)
-        match_rows = np.where(outcome == 1, row, -1)
+    def _results(self, text: dict, number, clean_number, outcome) -> pd.DataFrame:
+        n_rows = len(number)
+        matched_mask = outcome.status == 1
+        matched = np.flatnonzero(matched_mask)
+        match_rows = np.where(matched_mask, outcome.row, -1)
         take = pa.array(match_rows, mask=match_rows < 0)  # null index -> null value
-        status = pc.take(pa.array(["no_match", "match", "tie"]), pa.array(outcome))
-        exact = ((level_of == 0) & clean_number).astype(np.int8)
-        match_type = pc.take(pa.array(["non_exact", "exact"]), pa.array(exact, mask=outcome != 1))
+        status = pc.take(pa.array(["no_match", "match", "tie"]), pa.array(outcome.status))
+        exact = ((outcome.method == 0) & clean_number).astype(np.int8)
+        match_type = pc.take(pa.array(["non_exact", "exact"]), pa.array(exact, mask=~matched_mask))
+        score = np.where(clean_number, outcome.score, outcome.score * 0.98)
         lon = np.full(n_rows, np.nan)
         lat = np.full(n_rows, np.nan)
         if len(matched):
-            lon[matched], lat[matched] = self._interpolate(row[matched], number[matched])
+            lon[matched], lat[matched] = self._interpolate(outcome.row[matched], number[matched])
         r = self._arrow_ranges
         state = _state_postal(text["state"])
         postal = pc.take(r["state_postal"], take)
@@ -540,8 +343,11 @@ class TigerGeocoder:
             "address_key": text["address_key"],
             "status": status,
             "match_type": match_type,
+            "match_method": pc.take(pa.array(METHODS), pa.array(outcome.method, mask=~matched_mask)),
+            "match_score": pa.array(score.astype(np.float32), mask=~matched_mask),
+            "reason": pc.take(pa.array(REASONS), pa.array(outcome.reason, mask=outcome.reason < 0)),
             "matched_address": matched_address,
-            "lon": pa.array(lon, mask=outcome != 1), "lat": pa.array(lat, mask=outcome != 1),
+            "lon": pa.array(lon, mask=~matched_mask), "lat": pa.array(lat, mask=~matched_mask),
             "tiger_line_id": pc.take(r["tlid"], take),
             "side": pc.take(r["side"], take),
         }

@@ -8,6 +8,7 @@ are then built from the joined tokens, so "N ST" matches whether a parser split 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import pandas as pd
 
@@ -66,6 +67,16 @@ def canonical_key(*parts: str) -> str:
     return " ".join(_TOKEN_CANON.get(token, token) for token in text.split(" ") if token)
 
 
+@lru_cache(maxsize=65536)
+def _part_key(part: str) -> str:
+    """canonical_key of one part; keys of joined parts are the join of the parts' keys."""
+    return canonical_key(part)
+
+
+def _joined(*keys: str) -> str:
+    return " ".join(k for k in keys if k)
+
+
 def parse_fullname(fullname: str) -> tuple[str, str, str, str]:
     """Split a TIGER FULLNAME ("N Main St", "US Hwy 1 N") into (pre_dir, name, type, post_dir).
 
@@ -114,8 +125,9 @@ def street_keys(parts: pd.DataFrame) -> pd.DataFrame:
     for text in uniques:
         pre, name, stype, post = standardize_parts(*text.split("\x1f"))
         full = " ".join(p for p in (pre, name, stype, post) if p)
-        rows.append((pre, name, stype, post, full, canonical_key(pre, name, stype, post),
-                     canonical_key(name, stype), canonical_key(name)))
+        pre_key, name_key, type_key, post_key = (_part_key(p) for p in (pre, name, stype, post))
+        rows.append((pre, name, stype, post, full, _joined(pre_key, name_key, type_key, post_key),
+                     _joined(name_key, type_key), name_key))
     names = ["std_pre_dir", "std_street_name", "std_street_type", "std_post_dir", "std_fullname",
              "key_full", "key_nodir", "key_base"]
     table = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame(columns=names)
@@ -145,3 +157,19 @@ def fullname_keys(fullnames: pd.Series) -> pd.DataFrame:
     taken = keys.iloc[codes] if len(codes) else pd.DataFrame(columns=KEY_COLUMNS)
     taken.index = fullnames.index
     return taken
+
+
+_SPELLINGS: dict[str, list[str]] = {}
+for _spelling, _canon in _TOKEN_CANON.items():
+    if _spelling != _canon and _spelling.isalpha() and len(_spelling) > len(_canon):
+        _SPELLINGS.setdefault(_canon, []).append(_spelling)
+
+
+def key_spellings(key: str, limit: int = 8) -> list[str]:
+    """`key` and the ways it may have been written before canonicalisation ("ML" -> "MILL"), so a
+    misspelling can be compared with the words a person typed. At most `limit` variants."""
+    variants = [""]
+    for token in key.split(" "):
+        options = [token, *_SPELLINGS.get(token, ())]
+        variants = [f"{v} {o}".strip() for v in variants for o in options][:limit]
+    return variants

@@ -1,0 +1,190 @@
+"""The candidate search of the TIGER engine, for the rows the exact fast path did not settle.
+
+Scopes are tried in order: the delivered ZIP, then the county (or counties) of that ZIP; a ZIP
+missing or unknown to the imported data goes to the input's state instead (every imported county
+when there is no state). In each scope tiger_streets.StreetCatalogue names the candidate streets;
+the house number then picks the range. A number outside every range of the found street moves on
+to the next scope and, if nothing contains it, is a no_match with reason number_out_of_range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from voterpipe.geocode.tiger_streets import METHODS, REASONS, ZIP_FALLBACK_FACTOR, Resolution
+
+_METHOD = {m: n for n, m in enumerate(METHODS)}
+_REASON = {r: n for n, r in enumerate(REASONS)}
+PARITY_ODD, PARITY_EVEN = 1, 2
+
+
+@dataclass
+class Queries:
+    """The input rows, coded: numbers, distinct streets (with their keys), ZIPs and states."""
+
+    number: np.ndarray
+    has_number: np.ndarray
+    street_codes: np.ndarray
+    street: pd.DataFrame  # per distinct street: key_full, key_nodir, key_base, ...
+    zip_codes: np.ndarray
+    zip_uniques: list[str]
+    state_codes: np.ndarray
+    state_uniques: list[str]
+
+
+@dataclass
+class Outcome:
+    """Per row: range row, status (0 none, 1 match, 2 tie), method and reason codes (-1 = none),
+    score, whether a found street lacked the number, and whether the row is still open."""
+
+    row: np.ndarray
+    status: np.ndarray
+    method: np.ndarray
+    reason: np.ndarray
+    score: np.ndarray
+    out_of_range: np.ndarray
+    pending: np.ndarray
+
+    @classmethod
+    def empty(cls, n: int) -> "Outcome":
+        return cls(np.full(n, -1, np.int64), np.zeros(n, np.int8), np.full(n, -1, np.int8),
+                   np.full(n, -1, np.int8), np.zeros(n), np.zeros(n, bool), np.ones(n, bool))
+
+    def settle(self, rows: np.ndarray, found_row: np.ndarray, tie: np.ndarray, method,
+               score, is_alt: np.ndarray) -> None:
+        """Record matches (and range ties) for `rows`; an exact match on an alternate name is
+        alt_name. `method`/`score` are one value or one per row."""
+        method = np.broadcast_to(np.asarray([_METHOD[m] for m in np.atleast_1d(method)]), rows.shape)
+        score = np.broadcast_to(np.asarray(score, dtype=float), rows.shape)
+        self.row[rows] = found_row
+        self.status[rows] = np.where(tie, 2, 1)
+        alt = ~tie & is_alt[np.maximum(found_row, 0)] & (method == _METHOD["exact"])
+        self.method[rows] = np.where(alt, _METHOD["alt_name"], method)
+        self.score[rows] = np.where(alt, 0.98, score)
+        self.reason[rows] = np.where(tie, _REASON["several_ranges"], -1)
+        self.pending[rows] = False
+
+
+def candidate_search(engine: Any, q: Queries, outcome: Outcome) -> None:
+    """Settle the rows the fast path left open; what stays open ends as no_match with a reason."""
+    open_rows = outcome.pending & q.has_number
+    if open_rows.any() and len(q.street):
+        zip_known = np.array([engine.catalogue.has_scope("zip", z) for z in q.zip_uniques])
+        known = zip_known[q.zip_codes]
+        has_state = np.array([s != "" for s in q.state_uniques])[q.state_codes]
+        _stage(engine, q, outcome, "zip", known)
+        _stage(engine, q, outcome, "county", known)
+        _stage(engine, q, outcome, "state", ~known & has_state)
+        _stage(engine, q, outcome, "any", ~known & ~has_state)
+    left = outcome.pending
+    outcome.reason[left] = np.where(~q.has_number[left], _REASON["no_house_number"],
+                                    np.where(outcome.out_of_range[left],
+                                             _REASON["number_out_of_range"],
+                                             _REASON["street_not_found"]))
+    outcome.pending[:] = False
+
+
+def _qualifiers(engine: Any, q: Queries, scope: str, rows: np.ndarray) -> tuple[np.ndarray, list]:
+    """(qualifier group per row, the qualifiers of each group): ZIP, its counties, or the state."""
+    if scope in ("zip", "county"):
+        codes, uniques = q.zip_codes[rows], q.zip_uniques
+        if scope == "zip":
+            return codes, [(z,) for z in uniques]
+        return codes, [engine.catalogue.zip_counties.get(z, ()) for z in uniques]
+    if scope == "state":
+        return q.state_codes[rows], [(s,) for s in q.state_uniques]
+    return np.zeros(len(rows), np.int64), [("",)]
+
+
+def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple) -> Resolution:
+    """One street query in every qualifier of its scope; memoised on the engine."""
+    memo = engine.resolved
+    found = []
+    for qualifier in qualifiers:
+        key = (*keys, scope, qualifier)
+        if key not in memo:
+            memo[key] = engine.catalogue.resolve(*keys, scope, qualifier)
+        found.append((qualifier, memo[key]))
+    if any(r.tie for _, r in found):
+        return Resolution((), None, 0.0, tie=True)
+    hits = [(qualifier, r) for qualifier, r in found if r.streets]
+    if not hits:
+        return Resolution((), None, 0.0)
+    method, score = hits[0][1].method, hits[0][1].score
+    return Resolution(tuple((s, qualifier) for qualifier, r in hits for s in r.streets), method, score)
+
+
+def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.ndarray) -> None:
+    rows = np.flatnonzero(outcome.pending & q.has_number & eligible)
+    if len(rows) == 0:
+        return
+    group_codes, groups = _qualifiers(engine, q, scope, rows)
+    combo = q.street_codes[rows] * (len(groups) + 1) + group_codes
+    distinct, inverse = np.unique(combo, return_inverse=True)
+    keys = q.street[["key_full", "key_nodir", "key_base"]].to_numpy(object)
+    resolutions = [_resolve(engine, tuple(keys[c // (len(groups) + 1)]), scope,
+                            groups[c % (len(groups) + 1)]) for c in distinct]
+    per_row = [resolutions[i] for i in inverse]
+    tie = np.array([r.tie for r in per_row], bool)
+    if tie.any():
+        outcome.status[rows[tie]] = 2
+        outcome.reason[rows[tie]] = _REASON["several_streets"]
+        outcome.pending[rows[tie]] = False
+    has_streets = np.array([bool(r.streets) for r in per_row], bool)
+    _lookup(engine, q, outcome, scope, rows[has_streets],
+            [r for r, keep in zip(per_row, has_streets) if keep])
+
+
+def _lookup(engine: Any, q: Queries, outcome: Outcome, scope: str, rows: np.ndarray,
+            resolutions: list[Resolution]) -> None:
+    """Find the number in the candidate streets' ranges; several edge sides are a tie."""
+    if len(rows) == 0:
+        return
+    counts = np.array([len(r.streets) for r in resolutions])
+    ex_row = np.repeat(rows, counts)
+    group_text = np.array([street if scope == "any" else f"{street}|{qualifier}"
+                           for r in resolutions for street, qualifier in r.streets], dtype=object)
+    number = q.number[ex_row]
+    found_row = np.full(len(ex_row), -1, np.int64)
+    count = np.zeros(len(ex_row), np.int8)
+    for parity, mask in ((PARITY_ODD, number % 2 == 1), (PARITY_EVEN, number % 2 == 0)):
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            level = engine._level("key_full", scope, parity)
+            code = level.groups.get_indexer(group_text[idx])
+            found_row[idx], count[idx] = engine._candidates(level, code, number[idx])
+    chosen, n_sides = _per_row(engine, ex_row, found_row, count)
+    method = np.array([r.method for r in resolutions], object)
+    score = np.array([r.score for r in resolutions])
+    if scope != "zip":
+        method = np.where(np.isin(method, ("exact", "alt_name", "directional")), "zip_fallback", method)
+        score = score * ZIP_FALLBACK_FACTOR
+    settled = n_sides[rows] > 0
+    outcome.settle(rows[settled], chosen[rows[settled]], n_sides[rows[settled]] >= 2,
+                   method[settled], score[settled], engine._is_alt)
+    outcome.out_of_range[rows[~settled]] = True
+
+
+def _per_row(engine: Any, ex_row: np.ndarray, found_row: np.ndarray, count: np.ndarray):
+    """For exploded candidates: each row's chosen range row and its number of distinct edge
+    sides (2 = two or more), over all of the row's candidate streets."""
+    n = int(ex_row.max()) + 1 if len(ex_row) else 0
+    n_sides = np.zeros(n, np.int64)
+    chosen = np.full(n, -1, np.int64)
+    np.maximum.at(n_sides, ex_row[count >= 2], 2)
+    single = count == 1
+    rows_i, found_i = ex_row[single], found_row[single]
+    identity = engine._identity[found_i]
+    # Prefer a primary name's row over an alternate's for the same edge side.
+    order = np.lexsort((engine._is_alt[found_i], identity, rows_i))
+    rows_i, identity, found_i = rows_i[order], identity[order], found_i[order]
+    first = np.r_[True, (rows_i[1:] != rows_i[:-1]) | (identity[1:] != identity[:-1])] \
+        if len(rows_i) else np.zeros(0, bool)
+    distinct_rows = rows_i[first]
+    np.add.at(n_sides, distinct_rows, 1)
+    chosen[distinct_rows[::-1]] = found_i[first][::-1]
+    return chosen, n_sides
