@@ -134,6 +134,9 @@ GEOCODES = pa.schema(
         ("address_key", _s),
         ("status", _s),  # one of GEOCODE_STATUSES
         ("match_type", _s),  # exact / non_exact; null unless matched
+        ("match_method", _s),  # tiger: one of geocode.tiger_streets.METHODS; null unless matched
+        ("match_score", pa.float32()),  # 0..1, lower the more the address had to be relaxed
+        ("reason", _s),  # tiger tie/no_match: one of geocode.tiger_streets.REASONS
         ("matched_address", _s),
         ("lon", pa.float64()),
         ("lat", pa.float64()),
