@@ -47,7 +47,6 @@ class StateProfile:
     state: str
     fips: str
     counties: tuple[CountySpec, ...]
-    layouts: tuple[str, ...]  # first is the default
     statuses: tuple[StatusCode, ...]
     removed_status: str | None  # raw code a removed voter keeps in the file; None = dropped from it
     parties: tuple[PartyCode, ...] = ()
@@ -55,10 +54,6 @@ class StateProfile:
     placeholder_registration: str | None = None  # a placeholder registration date this state writes
     placeholder_share: float = 0.0
     extras: dict = field(default_factory=dict)
-
-    @property
-    def default_layout(self) -> str:
-        return self.layouts[0]
 
 
 def _e(iso: str, kind: str, label: str) -> Election:
@@ -74,7 +69,6 @@ NC = StateProfile(
         CountySpec("37", "063", "32", "DURHAM", 27701, ("DURHAM", "BAHAMA"), (-78.95, 35.95)),
         CountySpec("37", "051", "26", "CUMBERLAND", 28301, ("FAYETTEVILLE", "HOPE MILLS"), (-78.93, 35.02)),
     ),
-    layouts=("nc_current", "nc_pre2022"),
     statuses=(
         StatusCode("A", "active", 0.82, "ACTIVE", NC_REASONS_ACTIVE),
         StatusCode("I", "inactive", 0.10, "INACTIVE", (("IN", "CONFIRMATION NOT RETURNED"),
@@ -113,7 +107,6 @@ OH = StateProfile(
         CountySpec("39", "041", "21", "DELAWARE", 43015, ("DELAWARE", "POWELL"), (-83.10, 40.28)),
         CountySpec("39", "049", "25", "FRANKLIN", 43201, ("COLUMBUS", "WORTHINGTON"), (-83.05, 39.93)),
     ),
-    layouts=("oh_swvf",),
     statuses=(StatusCode("ACTIVE", "active", 0.88), StatusCode("CONFIRMATION", "inactive", 0.12)),
     removed_status=None,
     parties=(
@@ -140,7 +133,6 @@ FL = StateProfile(
         CountySpec("12", "073", "LEO", "LEON", 32301, ("TALLAHASSEE", "WOODVILLE"), (-84.32, 30.41)),
         CountySpec("12", "086", "DAD", "MIAMI-DADE", 33125, ("MIAMI", "HIALEAH"), (-80.30, 25.74)),
     ),
-    layouts=("fl_extract",),
     statuses=(StatusCode("ACT", "active", 0.86), StatusCode("INA", "inactive", 0.14),
               StatusCode("PRE", "other", 0.0)),  # PRE is given by age (16-17), not drawn
     removed_status=None,
@@ -168,7 +160,6 @@ MI = StateProfile(
         CountySpec("26", "081", "41", "KENT", 49503, ("GRAND RAPIDS", "WYOMING"), (-85.70, 42.93)),
         CountySpec("26", "161", "81", "WASHTENAW", 48103, ("ANN ARBOR", "YPSILANTI"), (-83.78, 42.25)),
     ),
-    layouts=("mi_csv", "mi_fixed"),
     statuses=(
         StatusCode("A", "active", 0.86, "ACTIVE"), StatusCode("V", "inactive", 0.06, "VERIFY"),
         StatusCode("C", "removed", 0.05, "CANCELLED"), StatusCode("CH", "other", 0.02, "CHALLENGED"),
@@ -194,7 +185,6 @@ WA = StateProfile(
         CountySpec("53", "063", "SP", "SPOKANE", 99201, ("SPOKANE", "CHENEY"), (-117.47, 47.62)),
         CountySpec("53", "067", "TH", "THURSTON", 98501, ("OLYMPIA", "LACEY"), (-122.95, 47.00)),
     ),
-    layouts=("wa_vrdb",),
     statuses=(
         StatusCode("A", "active", 0.55), StatusCode("Active", "active", 0.25), StatusCode("A-DUP", "active", 0.01),
         StatusCode("I", "inactive", 0.08), StatusCode("Inactive", "inactive", 0.05),

@@ -35,6 +35,7 @@ class Frame:
     election: np.ndarray | None = None
     u: np.ndarray | None = None
     role: str = "voters"
+    column_spec: dict = field(default_factory=dict)  # the options of the column being written
     _cache: dict = field(default_factory=dict, repr=False)
 
     def cached(self, key: str, make: Callable):
@@ -205,7 +206,7 @@ def _voting_method(f: Frame) -> pa.Array:
 @source("election_date_and_type")
 def _dated_label(f: Frame) -> pa.Array:
     """'11/08/2016 GENERAL' (the date in the column's date format)."""
-    fmt = f.cached("column_date", lambda: "%m/%d/%Y")
+    fmt = f.column_spec.get("date", "%m/%d/%Y")
     return by_unique(f.election, lambda k: f"{f.ctx.elections[k].on.strftime(fmt)} {f.ctx.elections[k].label}")
 
 
@@ -230,7 +231,7 @@ def evaluate(frame: Frame, spec: dict, where: str) -> Column:
             hooks()
         if name not in SOURCES:
             raise ValueError(f"{where}: unknown synthetic source {name!r}")
-        frame._cache["column_date"] = spec.get("date", "%m/%d/%Y")
+        frame.column_spec = spec
         values = _as_text(SOURCES[name](frame), spec)
     if "map" in spec:
         table, default = spec["map"], spec.get("default")
