@@ -16,6 +16,7 @@ from voterpipe import schema, storage
 from voterpipe.catalog import stage as catalog_stage
 from voterpipe.formats.importer import DropError, import_drop
 from voterpipe.formats.layouts import LayoutError, load_layouts
+from voterpipe.manifests import ImportManifest
 from voterpipe.tasks.imports import ImportSnapshot, RawDrop
 
 CANONICAL = catalog_stage("canonical")
@@ -200,6 +201,58 @@ def test_nc_import_policy(tmp_path, variant):
     assert [(h["voter_id"], h["election_type"], h["voting_method"]) for h in history] == [
         ("AA100", "general", "early"), ("AA100", "primary", "in_person"), ("ZZ999", "general", "early")]
     assert history[0]["voting_method_raw"] == "ABSENTEE ONESTOP" and history[0]["election_date"] == date(2016, 11, 8)
+
+
+def test_import_manifest_reads_back_typed_and_the_report_lists_exactly_its_files(tmp_path):
+    from voterpipe.report import file_provenance
+
+    raw = tmp_path / "raw"
+    nc_drop(raw)
+    (raw / "README.txt").write_text("not a voter file\n")
+    body, _ = _import(tmp_path, "nc", make=lambda directory: None)
+    manifest = ImportManifest.from_json({"stage": "ImportSnapshot", "fingerprint": {"value": "x"}, **body})
+    assert manifest.to_json() == body  # the task's extra keys are ignored, nothing else is lost
+    assert manifest.ignored_files == ["README.txt"]
+    assert manifest.outputs == {"voters": "voters.parquet", "history": "history.parquet",
+                                "rejects": "rejects.parquet"}
+    by_name = {record.name: record for record in manifest.files}
+    assert set(by_name) == {p.name for p in raw.iterdir()} - {"README.txt"}
+    for name, record in by_name.items():
+        assert record.sha256 == storage.file_sha256(raw / name) and record.size == (raw / name).stat().st_size
+    assert manifest.totals.rows_read == sum(r.rows_read for r in manifest.files)
+    provenance = file_provenance(manifest).set_index("file")
+    assert sorted(provenance.index) == sorted(by_name)
+    for name, record in by_name.items():
+        assert provenance.loc[name, "sha256"] == record.sha256
+        assert provenance.loc[name, "rows_rejected"] == record.rows_rejected
+
+
+def test_background_helpers_keep_order_and_raise_in_the_caller(tmp_path):
+    import pyarrow as pa
+
+    from voterpipe.formats.background import BackgroundWriter, prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+    stopped = prefetch(iter(range(10**6)))
+    assert next(stopped) == 0
+    stopped.close()  # stopping early ends the reading thread instead of hanging
+
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        list(prefetch(broken()))
+    table_schema = pa.schema([("x", pa.int64())])
+    writer = BackgroundWriter(tmp_path / "ok.parquet", table_schema)
+    for start in range(0, 30, 10):
+        writer.write_table(pa.table({"x": list(range(start, start + 10))}, schema=table_schema))
+    writer.close()
+    assert pq.read_table(tmp_path / "ok.parquet").column("x").to_pylist() == list(range(30))
+    writer = BackgroundWriter(tmp_path / "bad.parquet", table_schema)
+    writer.write_table(pa.table({"y": ["not the schema"]}))
+    with pytest.raises(ValueError):
+        writer.close()
 
 
 def test_oh_wide_history_columns_become_long_rows(tmp_path):

@@ -9,7 +9,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from voterpipe import cohorts, report, schema, storage
+from voterpipe import catalog, cohorts, report, schema, storage
+from voterpipe.manifests import FileRecord, GeocodeManifest, ImportManifest, ImportTotals, MatchRate
 from test_cohorts import SNAPSHOT, _history, _households, _voters  # hand-built tables
 
 CHART_SLUGS = [
@@ -21,7 +22,7 @@ CHART_SLUGS = [
 @pytest.fixture
 def stage_dirs(tmp_path):
     """06_cohorts written from the hand-built tables (with a previous snapshot), plus a canonical
-    directory with rejects and a manifest, a geocode manifest, and a raw drop to checksum."""
+    directory with rejects and an import manifest, and a geocode manifest."""
     config = cohorts.load_cohort_config()
     voters = _voters()
     voters["source_file"] = "ncvoter_Statewide.txt"
@@ -35,8 +36,11 @@ def stage_dirs(tmp_path):
                                      state="nc", snapshot=SNAPSHOT, config=config, previous=previous)
     cohorts_dir = tmp_path / "06"
     cohorts_dir.mkdir()
-    cohorts.write_cohort_tables(tables, cohorts_dir, "nc", SNAPSHOT, date(2026, 10, 25))
-    storage.write_manifest(cohorts_dir, tables.summary)
+    arrow = cohorts.cohort_arrow_tables(tables, "nc", SNAPSHOT, date(2026, 10, 25))
+    for name, path in catalog.stage("cohorts").files_in(cohorts_dir).items():
+        storage.write_parquet(arrow[name], path)
+    manifest = cohorts.cohort_manifest(tables, arrow, config, date(2026, 10, 25))
+    storage.write_manifest(cohorts_dir, {"stage": "AnalyseCohorts", **manifest.to_json()})
 
     canonical = tmp_path / "02"
     canonical.mkdir()
@@ -52,22 +56,22 @@ def stage_dirs(tmp_path):
         "reason": ["bad date in registr_dt", "wrong field count", "wrong field count", "unknown ncid"],
     })
     storage.write_parquet(schema.conform(pa.Table.from_pandas(rejects), schema.REJECTS), canonical / "rejects.parquet")
-    storage.write_manifest(canonical, {  # the shape voterpipe.formats.importer writes
-        "layout": "nc_ncvoter_2022", "totals": {"rows_read": 30, "rows_loaded": 26, "rows_rejected": 4},
-        "files": [
-            {"file": "ncvoter_Statewide.txt", "role": "voters", "rows_read": 13, "rows_loaded": 10,
-             "rows_rejected": 3, "sha256": "ab" * 32},
-            {"file": "ncvhis_Statewide.txt", "role": "history", "rows_read": 17, "rows_loaded": 16,
-             "rows_rejected": 1}]})  # no checksum recorded: the report computes it from 01_raw
+    imported = ImportManifest(
+        layout="nc_ncvoter_2022", totals=ImportTotals(rows_read=30, rows_loaded=26, rows_rejected=4),
+        files=[FileRecord(name="ncvoter_Statewide.txt", role="voters", rows_read=13, rows_loaded=10,
+                          rows_rejected=3, sha256="ab" * 32),
+               FileRecord(name="ncvhis_Statewide.txt", role="history", rows_read=17, rows_loaded=16,
+                          rows_rejected=1, sha256="cd" * 32)],
+        ignored_files=["ignored_readme.txt"])
+    # The task layer adds these keys beside the manifest body; readers ignore them.
+    storage.write_manifest(canonical, {"stage": "ImportSnapshot", "state": "nc", "snapshot": SNAPSHOT.isoformat(),
+                                       "fingerprint": {"value": "sha256:0"}, **imported.to_json()})
     geocoded = tmp_path / "04"
     geocoded.mkdir()
-    storage.write_manifest(geocoded, {"match_rate_by_county": {
-        "001": {"addresses": 3, "match": 1, "match_rate": 0.5}, "002": {"addresses": 1, "match": 1, "match_rate": 1.0}}})
-    raw = tmp_path / "01"
-    raw.mkdir()
-    (raw / "ncvhis_Statewide.txt").write_text("synthetic history bytes\n")
-    (raw / "ignored_readme.txt").write_text("not a source the importer listed\n")
-    return {"cohorts_dir": cohorts_dir, "canonical_dir": canonical, "geocoded_dir": geocoded, "raw_dir": raw}
+    storage.write_manifest(geocoded, GeocodeManifest(match_rate_by_county={
+        "001": MatchRate(addresses=3, match=1, no_match=2, match_rate=0.5),
+        "002": MatchRate(addresses=1, match=1, match_rate=1.0)}).to_json())
+    return {"cohorts_dir": cohorts_dir, "canonical_dir": canonical, "geocoded_dir": geocoded}
 
 
 def test_report_embeds_every_chart_and_writes_their_csvs(stage_dirs, tmp_path):
@@ -82,10 +86,9 @@ def test_report_embeds_every_chart_and_writes_their_csvs(stage_dirs, tmp_path):
     for slug in CHART_SLUGS:
         assert (out / f"{slug}.csv").is_file() and (out / f"{slug}.png").stat().st_size > 5000
         assert f"href='{slug}.csv'" in page
-    assert "2026-11-01" in page and "ncvoter_Statewide.txt" in page and "ab" * 32 in page
-    # The history file's checksum is computed from the raw drop; unlisted raw files are left out.
-    assert storage.file_sha256(stage_dirs["raw_dir"] / "ncvhis_Statewide.txt") in page
-    assert "ignored_readme.txt" not in page
+    assert "2026-11-01" in page and "ncvoter_Statewide.txt" in page
+    assert "ab" * 32 in page and "cd" * 32 in page  # checksums from the import manifest
+    assert "ignored_readme.txt" not in page  # files the importer ignored are no source
     assert "REP -&gt; DEM" in page  # the party switch table
 
     turnout = pd.read_csv(out / "01_turnout_by_age.csv")

@@ -202,8 +202,9 @@ def parquet_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
     return pq.ParquetWriter(path, schema, compression=PARQUET_COMPRESSION)
 
 
-def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
-    return pq.read_table(path, columns=columns)
+def read_parquet(path: Path, columns: list[str] | None = None, **options: Any) -> pa.Table:
+    """`options` go to pyarrow.parquet.read_table (filters, read_dictionary)."""
+    return pq.read_table(path, columns=columns, **options)
 
 
 def file_sha256(path: Path, block_size: int = 1 << 20) -> str:
