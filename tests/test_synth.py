@@ -345,6 +345,11 @@ def test_unknown_synthetic_source_names_the_layout_and_column(tmp_path):
         '[synth.voters.columns]\nnote = "horoscope"\n')
     with pytest.raises(ValueError, match=r"xx_min.toml \[voters\] note: unknown synthetic source 'horoscope'"):
         write_drop("xx", 200, SNAPSHOT, 1, root=tmp_path / "data", formats_dir=tmp_path)
+    toml = (tmp_path / "xx_min.toml").read_text()
+    (tmp_path / "xx_min.toml").write_text(toml.replace('people = "oh"', ""))
+    with pytest.raises(ValueError, match=r"xx_min.toml: no synthetic people for state 'xx'; set \[synth\] people"):
+        write_drop("xx", 200, SNAPSHOT, 1, root=tmp_path / "data", formats_dir=tmp_path)
+    (tmp_path / "xx_min.toml").write_text(toml)
     (tmp_path / "xx_min.toml").write_text((tmp_path / "xx_min.toml").read_text().replace("horoscope", "last_name"))
     summary = write_drop("xx", 200, SNAPSHOT, 1, root=tmp_path / "data", formats_dir=tmp_path, dirty_rate=0.05)
     lines = _latin1_lines(Path(summary["directory"]) / "XX.txt")

@@ -29,7 +29,7 @@ from voterpipe.synth.layouts.common import DropContext
 from voterpipe.synth.layouts.writer import damage_kinds, write_layout
 from voterpipe.synth.population import new_population, next_population, simulate_history
 from voterpipe.synth.render import DAMAGE_KINDS, write_text_file
-from voterpipe.synth.states import Election, StateProfile, profile_for
+from voterpipe.synth.states import PROFILES, Election, StateProfile, profile_for
 
 log = logging.getLogger("voterpipe.synth")
 
@@ -135,7 +135,11 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
     chosen = choose_layout(state, layout, formats_dir)
     layout = chosen.name
     # A layout may borrow another state's synthetic people (counties, codes, election calendar).
-    profile = profile_for(chosen.synth.get("people", state))
+    people = chosen.synth.get("people", state)
+    if people not in PROFILES:
+        raise ValueError(f"{chosen.source.name}: no synthetic people for state {people!r}; set [synth] people "
+                         f"to one of {sorted(PROFILES)}")
+    profile = profile_for(people)
     snapshot = _as_date(snapshot)
     if from_snapshot is None and voters < 1:
         raise ValueError(f"voters must be at least 1, got {voters}")

@@ -235,8 +235,8 @@ def evaluate(frame: Frame, spec: dict, where: str) -> Column:
         values = _as_text(SOURCES[name](frame), spec)
     if "map" in spec:
         table, default = spec["map"], spec.get("default")
-        values = by_unique(values, lambda v: table.get(v, v if default is None else default)) \
-            if not isinstance(values, str) else table.get(values, values)
+        lookup = lambda v: table.get(v, v if default is None else default)  # noqa: E731
+        values = lookup(values) if isinstance(values, str) else by_unique(values, lookup)
     if "template" in spec and not isinstance(values, str):
         values = by_unique(values, lambda v: spec["template"].format(v) if v else "")
     if "pad" in spec and not isinstance(values, str):

@@ -57,7 +57,7 @@ def written_columns(spec: FileSpec, synth_file: dict, snapshot: date) -> list[st
         return [name for name, _, _ in spec.widths]
     columns = list(spec.columns) + list(synth_file.get("add_columns", []))
     for vintage in synth_file.get("vintages", []):
-        if snapshot < vintage["before"]:
+        if snapshot < date.fromisoformat(str(vintage["before"])):
             drop, rename = set(vintage.get("drop", [])), vintage.get("rename", {})
             columns = [rename.get(c, c) for c in columns if c not in drop]
     return columns
@@ -138,10 +138,18 @@ def _file_name(spec: FileSpec, synth_file: dict, where: str) -> str:
     return plain[0]
 
 
+def fixed_widths(spec: FileSpec) -> list[int]:
+    """Each field's width; a gap before the next field's start is padded as part of the field."""
+    starts = [start for _, start, _ in spec.widths]
+    if starts[0] != 0 or any(end > nxt for (_, _, end), nxt in zip(spec.widths, starts[1:])):
+        raise ValueError(f"[{spec.role}] fixed-width fields must start at 0 and not overlap")
+    return [nxt - start for start, nxt in zip(starts, starts[1:])] + [spec.widths[-1][2] - starts[-1]]
+
+
 def _format(spec: FileSpec, synth_file: dict, seed: int, written: list[str]) -> dict:
     """TextFile keyword arguments for the file's physical format."""
     if spec.fixed_width:
-        return {"widths": [end - start for _, start, end in spec.widths], "header": None,
+        return {"widths": fixed_widths(spec), "header": None,
                 "encoding": synth_file.get("encoding", spec.encoding), "newline": synth_file.get("newline", "\n")}
     return {"sep": _delimiter(spec, synth_file, seed), "header": written if spec.header is not False else None,
             "quoting": synth_file.get("quoting", "minimal" if spec.quote else "none"),
@@ -253,7 +261,10 @@ def _did_not_vote(ctx: DropContext, county_code: str) -> np.ndarray:
     """Written voters of one county registered before the latest general who did not vote in it."""
     k = _latest_general(ctx)
     index = next((i for i, c in enumerate(ctx.profile.counties) if c.county_code == county_code), None)
-    if k < 0 or index is None:
+    if index is None:
+        raise ValueError(f"[synth.history] did_not_vote: no county {county_code!r} among "
+                         f"{[c.county_code for c in ctx.profile.counties]}")
+    if k < 0:
         return np.zeros(0, dtype=np.int64)
     people = ctx.people
     rows = ctx.rows[people["county_index"].to_numpy()[ctx.rows] == index]
