@@ -413,12 +413,11 @@ KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from datetime import date
     import luigi
-    import voterpipe.formats.importer as importer
+    import voterpipe.formats.loading as loading
     from voterpipe.tasks.imports import ImportSnapshot
-    real = importer._load_history
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)  # killed mid-write: voters.parquet is half written
-    importer._load_history = die
+    loading.load_history = die
     luigi.build([ImportSnapshot(state="nc", snapshot=date(2026, 11, 1))], local_scheduler=True)
 """)
 

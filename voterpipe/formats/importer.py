@@ -1,27 +1,23 @@
 """Import one raw state drop into canonical voters, history and rejects Parquet files, streaming.
 
 import_drop() is the whole stage without Luigi: it detects each file's layout, reads it in
-blocks, normalises each block and appends it to the output files, and returns the manifest body.
+blocks, normalises each block and appends it to the output files (the per-block work is in
+formats/loading.py), and returns the manifest body.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from voterpipe import schema
-from voterpipe.formats.background import BackgroundWriter, prefetch
-from voterpipe.formats.layouts import Detected, FileSpec, Layout, LayoutError, detect_file, layouts_for_state
-from voterpipe.formats.normalise import AuxTable, NullCounts, build_fields, clean_text, map_codes, parse_dates
-from voterpipe.formats.readers import ParsedBlock, Reject, TextBlocks, parse_delimited, parse_fixed_width
+from voterpipe.formats import loading
+from voterpipe.formats.layouts import Detected, LayoutError, detect_file, layouts_for_state
+from voterpipe.formats.loading import FileReport, LoadContext, Writers
+from voterpipe.formats.normalise import AuxTable
+from voterpipe.formats.readers import TextBlocks
 from voterpipe.manifests import FileRecord, ImportManifest, ImportTotals
 
 log = logging.getLogger("voterpipe.import")
@@ -87,54 +83,6 @@ def plan_drop(directory: Path, state: str, formats_dir: Path | None = None) -> D
     return DropPlan(directory, detected, ignored)
 
 
-class _Writers:
-    def __init__(self, outputs: dict[str, Path]):
-        self.voters = BackgroundWriter(outputs["voters"], schema.VOTERS)
-        self.history = BackgroundWriter(outputs["history"], schema.HISTORY)
-        self.rejects = BackgroundWriter(outputs["rejects"], schema.REJECTS)
-
-    def close(self) -> None:
-        errors = []
-        for writer in (self.voters, self.history, self.rejects):
-            try:
-                writer.close()
-            except BaseException as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
-
-@dataclass
-class FileReport:
-    """One input file's counts while it is read; record() gives its manifest entry."""
-
-    file: str
-    role: str
-    layout: str
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_rejected: int = 0
-    rejected_by_reason: Counter = field(default_factory=Counter)
-    nulled: NullCounts = field(default_factory=NullCounts)
-    history_rows: int = 0  # from wide history columns of a voter file
-
-    def record(self, detected: Detected, blocks: TextBlocks) -> FileRecord:
-        wide = self.role == "voters" and bool(detected.wide_columns)
-        return FileRecord(
-            name=self.file, role=self.role, layout=self.layout,
-            size=blocks.total_bytes, sha256=blocks.sha256, encoding=blocks.encoding, bom=blocks.bom,
-            delimiter=detected.delimiter, fixed_width=detected.spec.fixed_width,
-            header=detected.has_header, columns=detected.field_count,
-            rows_read=self.rows_read, rows_loaded=self.rows_loaded, rows_rejected=self.rows_rejected,
-            rejected_by_reason=dict(sorted(self.rejected_by_reason.items())),
-            values_nulled=self.nulled.as_dict(),
-            nul_bytes_stripped=blocks.counters.nul_stripped,
-            undecodable_bytes_replaced=blocks.counters.undecodable_replaced,
-            stray_cr_replaced=blocks.counters.stray_cr_replaced,
-            history_rows_from_wide_columns=self.history_rows if wide else None,
-            wide_history_columns=len(detected.wide_columns) if wide else None,
-        )
-
 
 def import_drop(
     raw_directory: Path, outputs: dict[str, Path], state: str, snapshot: date,
@@ -149,11 +97,11 @@ def import_drop(
     records: list[FileRecord] = []
     totals = ImportTotals()
     tracker = _Progress(progress, sum(d.path.stat().st_size for d in plan.files) or 1)
-    writers = _Writers({name: Path(path) for name, path in outputs.items()})
+    writers = Writers({name: Path(path) for name, path in outputs.items()})
     try:
         for detected in plan.files:
-            context = _Context(state, snapshot, detected.path.name, layout, detected, aux_tables, writers,
-                               FileReport(detected.path.name, detected.role, detected.layout.name))
+            context = LoadContext(state, snapshot, detected.path.name, layout, detected, aux_tables, writers,
+                                  FileReport(detected.path.name, detected.role, detected.layout.name))
             record = _import_file(context, chunk_rows, tracker)
             records.append(record)
             _add_to_totals(totals, record, context.report.history_rows)
@@ -177,22 +125,22 @@ class _Progress:
         self.done_bytes = 0  # of the files already read
 
 
-def _import_file(context: "_Context", chunk_rows: int, tracker: _Progress) -> FileRecord:
+def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> FileRecord:
     """Read one file of the drop into the writers (an auxiliary table into context.aux)."""
     detected, file_report, name = context.detected, context.report, context.source_file
     blocks = TextBlocks(detected.path, detected.encoding, chunk_rows, strip_nul=not detected.spec.fixed_width)
     aux_chunks = []
-    for parsed in _parse_blocks(blocks, detected):
+    for parsed in loading.parse_blocks(blocks, detected):
         if detected.role == "voters":
-            _load_voters(context, parsed)
+            loading.load_voters(context, parsed)
         elif detected.role == "history":
-            _load_history(context, parsed)
+            loading.load_history(context, parsed)
         else:
-            aux_chunks.append(_load_aux(context, parsed))
+            aux_chunks.append(loading.load_aux(context, parsed))
         fraction = (tracker.done_bytes + blocks.bytes_read) / tracker.total_bytes
         tracker.report(min(fraction, 1.0), f"{name}: {file_report.rows_read} rows read")
     if detected.role not in ("voters", "history"):
-        context.aux[detected.role] = _aux_table(detected.spec, aux_chunks)
+        context.aux[detected.role] = loading.aux_table(detected.spec, aux_chunks)
     if file_report.rows_read != file_report.rows_loaded + file_report.rows_rejected:
         raise AssertionError(f"{name}: rows read {file_report.rows_read} != loaded "
                              f"{file_report.rows_loaded} + rejected {file_report.rows_rejected}")
@@ -213,247 +161,3 @@ def _add_to_totals(totals: ImportTotals, record: FileRecord, wide_history_rows: 
     elif record.role == "history":
         totals.history_loaded += record.rows_loaded
     totals.history_loaded += wide_history_rows
-
-
-# ---- per-block work -----------------------------------------------------------------------------
-
-@dataclass
-class _Context:
-    state: str
-    snapshot: date
-    source_file: str
-    layout: Layout
-    detected: Detected
-    aux: dict[str, AuxTable]
-    writers: _Writers
-    report: FileReport
-
-
-def _parse_blocks(blocks: TextBlocks, detected: Detected):
-    """ParsedBlocks of a file; the header line (if any) is skipped but counted as line 1."""
-    spec = detected.spec
-    next_line = 1
-    wanted = _wanted_columns(detected)
-    for block in prefetch(blocks):
-        if next_line == 1 and detected.has_header:
-            cut = block.find(b"\n")
-            block = block[cut + 1:]
-            next_line = 2
-            if not block:
-                continue
-        if spec.fixed_width:
-            parsed = parse_fixed_width(block, next_line, widths=list(spec.widths),
-                                       line_length=spec.line_length, include=set(wanted))
-        else:
-            include = {name: detected.column_index[name] for name in wanted if name in detected.column_index}
-            for position, _, _ in detected.wide_columns:
-                include[f"__wide_{position}"] = position
-            parsed = parse_delimited(block, next_line, delimiter=detected.delimiter, quote=spec.quote,
-                                     ncols=detected.field_count, include=include)
-        next_line += parsed.lines
-        yield parsed
-
-
-def _wanted_columns(detected: Detected) -> list[str]:
-    """Layout columns the field specs read: never the never_load ones (e.g. NC ssn)."""
-    spec = detected.spec
-    wanted: list[str] = []
-    for field_spec in spec.fields.values():
-        if "lookup" in field_spec:
-            wanted.append(field_spec["key"])
-        elif "column" in field_spec:
-            wanted.append(field_spec["column"])
-        for column in field_spec.get("join", []) + field_spec.get("concat", []):
-            wanted.append(column)
-    wanted += list(spec.skip_values)
-    if spec.key:
-        wanted += list(spec.columns)
-    return [c for c in dict.fromkeys(wanted) if c not in spec.never_load]
-
-
-def _redact(raw_line: str, detected: Detected) -> str:
-    """Blank never_load values (e.g. ssn) in a rejected raw line before it is stored."""
-    spec = detected.spec
-    if not spec.never_load or detected.delimiter is None:
-        return raw_line
-    parts = raw_line.split(detected.delimiter)
-    positions = {detected.column_index[c] for c in spec.never_load if c in detected.column_index}
-    if len(parts) != detected.field_count:
-        # Fields are shifted: blank anything that could be the value, around its position too.
-        positions = {p + shift for p in positions for shift in range(-3, 4)} | {
-            i for i, part in enumerate(parts) if sum(ch.isdigit() for ch in part) >= 4}
-    return detected.delimiter.join("" if i in positions else part for i, part in enumerate(parts))
-
-
-def _write_rejects(context: _Context, rejects: list[Reject]) -> None:
-    if not rejects:
-        return
-    rejects = sorted(rejects, key=lambda r: r.line_number)
-    for reject in rejects:
-        context.report.rejected_by_reason[reject.reason.split(":", 1)[0]] += 1
-    context.report.rows_rejected += len(rejects)
-    n = len(rejects)
-    table = pa.table({
-        "state": pa.array([context.state] * n, pa.string()),
-        "snapshot": pa.array([context.snapshot] * n, pa.date32()),
-        "source_file": pa.array([context.source_file] * n, pa.string()),
-        "line_number": pa.array([r.line_number for r in rejects], pa.int64()),
-        "raw_line": pa.array([_redact(r.raw_line.replace("\x00", ""), context.detected) for r in rejects],
-                             pa.string()),
-        "reason": pa.array([r.reason for r in rejects], pa.string()),
-    })
-    context.writers.rejects.write_table(schema.conform(table, schema.REJECTS))
-
-
-def _reject_rows(context: _Context, parsed: ParsedBlock, mask: np.ndarray, reason: str) -> ParsedBlock:
-    """Move rows where `mask` holds into the rejects; return the rest."""
-    if not mask.any():
-        return parsed
-    parsed.rejects.extend(Reject(int(line), parsed.raw_line(int(line)), reason)
-                          for line in parsed.line_numbers[mask])
-    return parsed.filter(~mask)
-
-
-def _skip_rows(context: _Context, parsed: ParsedBlock, spec: FileSpec) -> ParsedBlock:
-    """Lines that are not records (FL history code N = did not vote) are rejected with the value."""
-    for column, values in spec.skip_values.items():
-        for value in values:
-            upper = pc.utf8_upper(clean_text(parsed.columns[column]))
-            mask = pc.fill_null(pc.equal(upper, value), False).to_numpy(zero_copy_only=False)
-            parsed = _reject_rows(context, parsed, mask, f"not_a_vote: {column}={value}")
-    return parsed
-
-
-def _finish(context: _Context, parsed: ParsedBlock, spec: FileSpec, target: pa.Schema
-            ) -> tuple[dict[str, pa.Array], ParsedBlock]:
-    """Canonical fields of the block's rows; rows without a voter id are rejected."""
-    parsed = _skip_rows(context, parsed, spec)
-    nulled = NullCounts()
-    fields = build_fields(parsed.columns, spec, context.layout.codes, context.aux, context.snapshot, target, nulled)
-    missing = fields["voter_id"].is_null().to_numpy(zero_copy_only=False)
-    if missing.any():
-        parsed = _reject_rows(context, parsed, missing, "missing_voter_id")
-        # Recompute on the kept rows so null counts describe loaded rows only.
-        nulled = NullCounts()
-        fields = build_fields(parsed.columns, spec, context.layout.codes, context.aux, context.snapshot, target, nulled)
-    context.report.nulled.merge(nulled)
-    return fields, parsed
-
-
-def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
-    return pa.repeat(pa.scalar(value, type_), n) if n else pa.array([], type_)
-
-
-def _stamp(context: _Context, fields: dict[str, pa.Array], line_numbers: np.ndarray) -> dict[str, pa.Array]:
-    n = len(line_numbers)
-    fields["state"] = _constant(context.state, n, pa.string())
-    fields["snapshot"] = _constant(context.snapshot, n, pa.date32())
-    fields["source_file"] = _constant(context.source_file, n, pa.string())
-    fields["source_line"] = pa.array(line_numbers, pa.int64())
-    return fields
-
-
-def _load_voters(context: _Context, parsed: ParsedBlock) -> None:
-    report = context.report
-    report.rows_read += parsed.lines
-    spec = context.detected.spec
-    fields, parsed = _finish(context, parsed, spec, schema.VOTERS)
-    if "birth_date" in fields:
-        derived = pc.cast(pc.year(fields["birth_date"]), pa.int16())
-        fields["birth_year"] = pc.coalesce(fields["birth_year"], derived) if "birth_year" in fields else derived
-    _stamp(context, fields, parsed.line_numbers)
-    table = schema.conform(pa.table(fields), schema.VOTERS)
-    if table.num_rows:
-        context.writers.voters.write_table(table)
-    report.rows_loaded += table.num_rows
-    _write_rejects(context, parsed.rejects)
-    if context.detected.wide_columns:
-        _load_wide_history(context, parsed, fields["voter_id"])
-
-
-def _load_history(context: _Context, parsed: ParsedBlock) -> None:
-    report = context.report
-    report.rows_read += parsed.lines
-    fields, parsed = _finish(context, parsed, context.detected.spec, schema.HISTORY)
-    _history_defaults(fields, len(parsed.line_numbers))
-    _stamp(context, fields, parsed.line_numbers)
-    table = schema.conform(pa.table(fields), schema.HISTORY)
-    if table.num_rows:
-        context.writers.history.write_table(table)
-    report.rows_loaded += table.num_rows
-    _write_rejects(context, parsed.rejects)
-
-
-def _history_defaults(fields: dict[str, pa.Array], n: int) -> None:
-    if "election_type" not in fields:
-        fields["election_type"] = _constant("other", n, pa.string())
-    if "voting_method" not in fields:
-        fields["voting_method"] = _constant("unknown", n, pa.string())
-
-
-def _load_wide_history(context: _Context, parsed: ParsedBlock, voter_ids: pa.Array) -> None:
-    """One history row per non-blank election cell of the voter rows (OH TYPE-MM/DD/YYYY columns)."""
-    wide = context.layout.wide_history.wide
-    codes = context.layout.codes
-    pieces = []
-    for order, (position, type_raw, date_text) in enumerate(context.detected.wide_columns):
-        cells = clean_text(parsed.columns[f"__wide_{position}"])
-        voted = cells.is_valid()
-        count = _count_true(voted)
-        if not count:
-            continue
-        cells = pc.filter(cells, voted)
-        election_date, bad, out_of_range = parse_dates(pa.array([date_text]), wide["date"], latest=context.snapshot)
-        if bad or out_of_range:
-            context.report.nulled.add("election_date", "bad_date" if bad else "date_out_of_range", count)
-        type_value = type_raw
-        if wide.get("election_type_codes"):
-            mapped, _ = map_codes(pa.array([type_raw.upper()]), codes[wide["election_type_codes"]])
-            type_value = mapped[0].as_py()
-        upper = pc.utf8_upper(cells)
-        no_party = pc.is_in(upper, value_set=pa.array(list(wide["no_party_values"]) or [""], pa.string()))
-        party = pc.if_else(no_party, pa.scalar(None, pa.string()), upper)
-        if wide.get("party_codes"):
-            mapped, _ = map_codes(party, codes[wide["party_codes"]])
-            party = pc.if_else(party.is_valid(), mapped, pa.scalar(None, pa.string()))
-        pieces.append(pa.table({
-            "voter_id": pc.filter(voter_ids, voted),
-            "election_date": pa.repeat(election_date[0], count) if count else election_date[:0],
-            "election_type": _constant(type_value or "other", count, pa.string()),
-            "election_type_raw": _constant(type_raw, count, pa.string()),
-            "voting_method": _constant("unknown", count, pa.string()),
-            "party_ballot": party,
-            "source_line": pa.array(parsed.line_numbers[voted.to_numpy(zero_copy_only=False)], pa.int64()),
-            "_column_order": pa.array(np.full(count, order, dtype=np.int32)),
-        }))
-    if not pieces:
-        return
-    table = pa.concat_tables(pieces).sort_by([("source_line", "ascending"), ("_column_order", "ascending")])
-    n = table.num_rows
-    table = table.append_column("state", _constant(context.state, n, pa.string()))
-    table = table.append_column("snapshot", _constant(context.snapshot, n, pa.date32()))
-    table = table.append_column("source_file", _constant(context.source_file, n, pa.string()))
-    context.writers.history.write_table(schema.conform(table, schema.HISTORY))
-    context.report.history_rows += n
-
-
-def _count_true(mask: pa.Array) -> int:
-    return int(pc.sum(mask).as_py() or 0)
-
-
-def _load_aux(context: _Context, parsed: ParsedBlock) -> pa.Table:
-    report = context.report
-    report.rows_read += parsed.lines
-    key = context.detected.spec.key
-    keys = clean_text(parsed.columns[key])
-    missing = keys.is_null().to_numpy(zero_copy_only=False)
-    parsed = _reject_rows(context, parsed, missing, f"missing_key: {key}")
-    _write_rejects(context, parsed.rejects)
-    report.rows_loaded += parsed.num_rows
-    return pa.table({name: clean_text(values) for name, values in parsed.columns.items()})
-
-
-def _aux_table(spec: FileSpec, chunks: list[pa.Table]) -> AuxTable:
-    table = pa.concat_tables(chunks) if chunks else pa.table({c: pa.array([], pa.string()) for c in spec.columns})
-    return AuxTable(table.column(spec.key).combine_chunks(),
-                    {name: table.column(name).combine_chunks() for name in table.column_names})
