@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -23,8 +24,8 @@ import pyarrow as pa
 
 from voterpipe import storage
 from voterpipe.config import data_root
-from voterpipe.synth.geography import buildings_per_county_for, dwellings_for, networks_for
 from voterpipe.formats.layouts import Layout, layouts_for_state
+from voterpipe.synth.geography import buildings_per_county_for, dwellings_for, networks_for
 from voterpipe.synth.layouts.common import DropContext
 from voterpipe.synth.layouts.writer import damage_kinds, write_layout
 from voterpipe.synth.population import new_population, next_population, simulate_history
@@ -133,13 +134,7 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
     """
     state = state.lower()
     chosen = choose_layout(state, layout, formats_dir)
-    layout = chosen.name
-    # A layout may borrow another state's synthetic people (counties, codes, election calendar).
-    people = chosen.synth.get("people", state)
-    if people not in PROFILES:
-        raise ValueError(f"{chosen.source.name}: no synthetic people for state {people!r}; set [synth] people "
-                         f"to one of {sorted(PROFILES)}")
-    profile = profile_for(people)
+    profile = _people_profile(chosen, state)
     snapshot = _as_date(snapshot)
     if from_snapshot is None and voters < 1:
         raise ValueError(f"voters must be at least 1, got {voters}")
@@ -148,45 +143,97 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
     root = Path(root) if root is not None else data_root()
 
     clock = _Clock()
-    churn: dict = {}
     if from_snapshot is not None:
         from_snapshot = _as_date(from_snapshot)
-        if from_snapshot >= snapshot:
-            raise ValueError(f"from_snapshot {from_snapshot} must be before snapshot {snapshot}")
-        previous_dir = truth_dir(state, from_snapshot, root)
-        if not (previous_dir / META_FILE).is_file():
-            raise FileNotFoundError(f"no synthetic truth for {state} {from_snapshot} at {previous_dir}; "
-                                    f"write that snapshot first")
-        meta = storage.read_json(previous_dir / META_FILE)
-        network_seed, buildings = int(meta["network_seed"]), int(meta["buildings_per_county"])
-        networks = networks_for(profile.state, network_seed, buildings)
-        dwellings = dwellings_for(networks)
-        previous = pd.read_parquet(previous_dir / TRUTH_FILE, columns=None)
-        previous = previous[[c for c in previous.columns if c not in ADDRESS_COLUMNS]]
-        extra = list(meta.get("extra_elections", []))
-        if not any(from_snapshot <= e.on < snapshot for e in elections_for(profile, snapshot, extra)):
-            extra.append(_special_between(profile, from_snapshot, snapshot))
-        people, counters, churn = next_population(profile, previous, meta["counters"], dwellings,
-                                                  from_snapshot, snapshot, seed)
+        population = _continued_population(profile, state, from_snapshot, snapshot, seed, root)
     else:
-        network_seed, buildings = seed, buildings_per_county_for(profile.state, voters)
-        networks = networks_for(profile.state, network_seed, buildings)
-        dwellings = dwellings_for(networks)
-        people, counters = new_population(profile, voters, snapshot, seed, dwellings)
-        extra = []
+        population = _first_population(profile, voters, snapshot, seed)
     clock.lap("population")
-    elections = elections_for(profile, snapshot, extra)
-
+    people = population.people
+    elections = elections_for(profile, snapshot, population.extra_elections)
     rows = _file_order(people)
     damage = _plan_damage(people, rows, dirty_rate, seed, profile, snapshot, damage_kinds(chosen))
-    history = simulate_history(people, elections, network_seed)
+    history = simulate_history(people, elections, population.network_seed)
     clock.lap("history")
     ctx = DropContext(profile=profile, snapshot=snapshot, seed=seed, people=people, rows=rows,
-                      dwellings=dwellings, history=history, elections=elections, damage=damage)
+                      dwellings=population.dwellings, history=history, elections=elections, damage=damage)
     files = write_layout(ctx, chosen)
     clock.lap("columns")
 
-    raw = storage.raw_dir(state, snapshot, root)
+    summary = {"state": state, "snapshot": snapshot.isoformat(), "layout": chosen.name, "seed": seed,
+               "from_snapshot": from_snapshot.isoformat() if from_snapshot else None}
+    ledger = _publish_files(files, storage.raw_dir(state, snapshot, root), summary, ctx, population.churn)
+    clock.lap("write_files")
+    _save_truth(state, snapshot, root, people, population.dwellings, ledger, {
+        **{k: summary[k] for k in ("state", "snapshot", "layout", "seed")},
+        "network_seed": population.network_seed, "buildings_per_county": population.buildings,
+        "counters": population.counters, "extra_elections": population.extra_elections,
+        "from_snapshot": summary["from_snapshot"]})
+    summary["directory"] = str(storage.raw_dir(state, snapshot, root))
+    summary["truth"] = str(truth_dir(state, snapshot, root))
+    clock.lap("truth")
+    summary["tiger"] = _write_tiger(state, population.networks, root, population.network_seed, population.buildings)
+    clock.lap("tiger")
+    summary["seconds"] = clock.laps  # wall-clock, so kept out of the manifest
+    log.info("synthetic %s %s: %d voter rows, %d history rows, %d damaged", state, snapshot,
+             summary["voters"], summary["history_rows"], summary["damaged_total"])
+    return summary
+
+
+def _people_profile(layout: Layout, state: str) -> StateProfile:
+    """Whose synthetic people fill the drop: the state's, or those [synth] people names."""
+    people = layout.synth.get("people", state)
+    if people not in PROFILES:
+        raise ValueError(f"{layout.source.name}: no synthetic people for state {people!r}; set [synth] people "
+                         f"to one of {sorted(PROFILES)}")
+    return profile_for(people)
+
+
+@dataclass
+class _Population:
+    people: pd.DataFrame
+    counters: dict
+    churn: dict
+    extra_elections: list[dict]
+    network_seed: int
+    buildings: int
+    networks: list
+    dwellings: pd.DataFrame
+
+
+def _first_population(profile: StateProfile, voters: int, snapshot: date, seed: int) -> _Population:
+    buildings = buildings_per_county_for(profile.state, voters)
+    networks = networks_for(profile.state, seed, buildings)
+    dwellings = dwellings_for(networks)
+    people, counters = new_population(profile, voters, snapshot, seed, dwellings)
+    return _Population(people, counters, {}, [], seed, buildings, networks, dwellings)
+
+
+def _continued_population(profile: StateProfile, state: str, from_snapshot: date, snapshot: date, seed: int,
+                          root: Path) -> _Population:
+    """The people of `from_snapshot`'s truth, a snapshot later (same networks, one more election)."""
+    if from_snapshot >= snapshot:
+        raise ValueError(f"from_snapshot {from_snapshot} must be before snapshot {snapshot}")
+    previous_dir = truth_dir(state, from_snapshot, root)
+    if not (previous_dir / META_FILE).is_file():
+        raise FileNotFoundError(f"no synthetic truth for {state} {from_snapshot} at {previous_dir}; "
+                                f"write that snapshot first")
+    meta = storage.read_json(previous_dir / META_FILE)
+    network_seed, buildings = int(meta["network_seed"]), int(meta["buildings_per_county"])
+    networks = networks_for(profile.state, network_seed, buildings)
+    dwellings = dwellings_for(networks)
+    previous = pd.read_parquet(previous_dir / TRUTH_FILE, columns=None)
+    previous = previous[[c for c in previous.columns if c not in ADDRESS_COLUMNS]]
+    extra = list(meta.get("extra_elections", []))
+    if not any(from_snapshot <= e.on < snapshot for e in elections_for(profile, snapshot, extra)):
+        extra.append(_special_between(profile, from_snapshot, snapshot))
+    people, counters, churn = next_population(profile, previous, meta["counters"], dwellings,
+                                              from_snapshot, snapshot, seed)
+    return _Population(people, counters, churn, extra, network_seed, buildings, networks, dwellings)
+
+
+def _publish_files(files: list, raw: Path, summary: dict, ctx: DropContext, churn: dict) -> list[dict]:
+    """Write the files and the manifest into the raw drop directory; fill `summary`; return the damage ledger."""
     written, ledger = [], []
     with storage.publish_dir(raw) as staging:
         for tf in files:
@@ -195,36 +242,20 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
             written.append({**result, "kind": tf.meta.get("kind", "voters"), **{k: v for k, v in tf.meta.items()
                                                                               if k != "kind"}})
         damaged = {k: sum(1 for d in ledger if d["kind"] == k) for k in DAMAGE_KINDS}
-        summary = {
-            "state": state, "snapshot": snapshot.isoformat(), "layout": layout, "seed": seed,
-            "from_snapshot": from_snapshot.isoformat() if from_snapshot else None,
+        summary.update({
             "files": written,
             "voters": sum(f["rows"] for f in written if f["kind"] in ("voters", "voters_with_history")),
-            "people": int(len(people)),
+            "people": int(len(ctx.people)),
             "history_rows": sum(f["history_cells"] if f["kind"] == "voters_with_history" else f["rows"]
                                 for f in written if f["kind"] in ("history", "voters_with_history")),
-            "votes_cast": int(len(history)),
+            "votes_cast": int(len(ctx.history)),
             "damaged": damaged, "damaged_total": sum(damaged.values()),
-            "quirks": _quirk_counts(people, rows, profile),
-            "elections": [{"date": e.on.isoformat(), "kind": e.kind, "label": e.label} for e in elections],
+            "quirks": _quirk_counts(ctx.people, ctx.rows, ctx.profile),
+            "elections": [{"date": e.on.isoformat(), "kind": e.kind, "label": e.label} for e in ctx.elections],
             "churn": churn,
-        }
+        })
         storage.write_manifest(staging, {"stage": "SyntheticDrop", **summary})
-
-    clock.lap("write_files")
-    _save_truth(state, snapshot, root, people, dwellings, ledger, {
-        "state": state, "snapshot": snapshot.isoformat(), "layout": layout, "seed": seed,
-        "network_seed": network_seed, "buildings_per_county": buildings, "counters": counters,
-        "extra_elections": extra, "from_snapshot": summary["from_snapshot"]})
-    summary["directory"] = str(raw)
-    summary["truth"] = str(truth_dir(state, snapshot, root))
-    clock.lap("truth")
-    summary["tiger"] = _write_tiger(state, networks, root, network_seed, buildings)
-    clock.lap("tiger")
-    summary["seconds"] = clock.laps  # wall-clock, so kept out of the manifest
-    log.info("synthetic %s %s: %d voter rows, %d history rows, %d damaged", state, snapshot,
-             summary["voters"], summary["history_rows"], summary["damaged_total"])
-    return summary
+    return ledger
 
 
 class _Clock:
