@@ -28,6 +28,7 @@ class SyntheticGeocoder:
     engine: TigerGeocoder
     network: CountyNetwork
     tie_edge: pd.Series  # an edge whose twin (same name, range, ZIP) makes its addresses Ties
+    tiger_dir: Path  # the imported TIGER data (cache/tiger)
 
 
 @lru_cache(maxsize=1)
@@ -46,7 +47,7 @@ def synthetic_geocoder(buildings: int = 1200, seed: int = 5) -> SyntheticGeocode
     write_tiger_files(with_twin, base / "files")
     import_tiger_dir(base / "files", root=base / "data")
     engine = TigerGeocoder.load(base / "data" / "cache" / "tiger")
-    return SyntheticGeocoder(engine, network, tie_edge)
+    return SyntheticGeocoder(engine, network, tie_edge, base / "data" / "cache" / "tiger")
 
 
 def addresses_frame(geo: SyntheticGeocoder, houses: int = 150, seed: int = 1) -> pd.DataFrame:

@@ -47,6 +47,11 @@ def geo():
     return synthetic_geocoder()
 
 
+@pytest.fixture(autouse=True)
+def _no_imported_tiger(data_root):
+    """An empty data root: districts come from TIGER faces only where a test imports them."""
+
+
 @pytest.fixture(scope="module")
 def addresses(geo):
     return addresses_frame(geo)
@@ -292,6 +297,25 @@ def test_districts_come_from_one_json_lookup_per_block(serve, tmp_path, addresse
     geocode_with_census(pd.concat([addresses, fresh]), settings, cache, stats=stats, districts=True,
                         **FAST)
     assert stats.district_requests == 0 and server.single_requests == blocks
+
+
+def test_districts_join_the_imported_tiger_faces_with_no_request(serve, tmp_path, addresses, expected,
+                                                                  geo):
+    server = serve()
+    settings = settings_for(server, batches_in_flight=2)
+    stats = CensusRunStats()
+    result = geocode_with_census(addresses, settings, cache_in(tmp_path, settings), stats=stats,
+                                 districts=True, tiger_dir=geo.tiger_dir, **FAST)
+    assert_complete_and_correct(result, addresses, expected)
+    got = result.set_index("address_key")
+    matched = got["status"] == "match"
+    want = expected.reindex(got.index)
+    for column in ("congressional_district", "state_senate_district", "state_house_district"):
+        assert got.loc[matched, column].notna().all()
+        assert (got.loc[matched, column] == want.loc[matched, column]).all(), column
+    assert stats.district_requests == 0 and server.single_requests == 0
+    distinct = len(addresses) - 60 - 1  # units share requests; the PO box is not sent
+    assert stats.offline_district_rows == distinct - 3  # every matched request; not the Tie, No_Matches
 
 
 def test_errors_never_carry_the_address_of_a_single_lookup():

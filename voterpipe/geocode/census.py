@@ -24,6 +24,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import censusgeocode
@@ -33,7 +34,7 @@ import pyarrow as pa
 import requests
 from requests_toolbelt.multipart.encoder import MultipartEncoder
 
-from voterpipe import schema
+from voterpipe import schema, storage
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class CensusRunStats:
     recheck_matches: int = 0
     cached_keys: int = 0
     district_requests: int = 0
+    offline_district_rows: int = 0  # matches whose districts came from imported TIGER faces
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, name: str, amount: int = 1) -> None:
@@ -260,6 +262,7 @@ class CensusBatchSender:
         self.client = census_client(settings)
         self.districts = districts
         self.block_districts: dict[str, tuple] = {}  # block GEOID -> DISTRICT_COLUMNS values
+        self.offline_districts: dict[str, tuple] = {}  # the same, from imported TIGER faces
         self._blocks_lock = threading.Lock()
         self._blocks_pending: dict[str, threading.Event] = {}
         self.timeout = float(settings.timeout_seconds)
@@ -388,17 +391,27 @@ class CensusBatchSender:
         block, so one address per block answers for all of them; a lookup that fails for good
         leaves that block's districts empty rather than failing the batch.
         """
-        matched = result[(result["status"] == "match") & result["block"].notna()]
+        matched = result[(result["status"] == "match") & result["block"].notna()
+                         & result["congressional_district"].isna()]
         if matched.empty:
             return result
-        geoid = (matched["state_fips"].fillna("") + matched["county_fips"].fillna("")
-                 + matched["tract"].fillna("") + matched["block"].fillna(""))
+        geoid = _block_geoid(matched)
         sent = rows.set_index("id")
         for block, ids in geoid.groupby(geoid, sort=False).groups.items():
             known = self._block_districts_once(block, sent.loc[ids[0]])
             if known is None:
                 continue
             result.loc[ids, list(DISTRICT_COLUMNS)] = known
+        return result
+
+    def join_offline_districts(self, result: pd.DataFrame) -> pd.DataFrame:
+        """Districts of the matches whose block is in the imported TIGER faces: a join, no call."""
+        matched = result[(result["status"] == "match") & result["block"].notna()]
+        found = _block_geoid(matched).map(self.offline_districts).dropna()
+        if len(found):
+            result.loc[found.index, list(DISTRICT_COLUMNS)] = pd.DataFrame(
+                found.tolist(), index=found.index, columns=list(DISTRICT_COLUMNS))
+            self.stats.count("offline_district_rows", len(found))
         return result
 
     def geocode_batch(self, rows: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -423,8 +436,11 @@ class CensusBatchSender:
                     continue
                 result = pd.concat([result.drop(index=second.index), second])
                 self.stats.count("recheck_matches", int((second["status"] == "match").sum()))
+        result = result.astype({c: object for c in DISTRICT_COLUMNS})
+        if self.offline_districts:
+            result = self.join_offline_districts(result)
         if self.districts:
-            result = self.fill_districts(result.astype({c: object for c in DISTRICT_COLUMNS}), rows)
+            result = self.fill_districts(result, rows)
         self.stats.count("batches_done")
         return result.reset_index()
 
@@ -440,6 +456,28 @@ def _fan_out(answers: pd.DataFrame, key_map: pd.DataFrame) -> pd.DataFrame:
     joined = key_map.merge(answers, left_on="request_id", right_on="id", how="inner")
     joined["backend"] = BACKEND
     return _to_geocodes(joined)
+
+
+def _block_geoid(frame: pd.DataFrame) -> pd.Series:
+    return (frame["state_fips"].fillna("") + frame["county_fips"].fillna("")
+            + frame["tract"].fillna("") + frame["block"].fillna(""))
+
+
+def tiger_block_districts(directory: Path | None = None) -> dict[str, tuple]:
+    """block GEOID -> DISTRICT_COLUMNS values from every imported TIGER county's faces table
+    (storage.cache_dir('tiger') by default); {} when nothing is imported."""
+    from voterpipe.geocode.tiger_import import FACES_FILE
+
+    directory = Path(directory) if directory is not None else storage.data_root() / "cache" / "tiger"
+    files = sorted(directory.glob(f"*/{FACES_FILE}")) if directory.is_dir() else []
+    out: dict[str, tuple] = {}
+    for path in files:
+        if not storage.is_published(path.parent):
+            continue
+        faces = storage.read_parquet(path).to_pandas()
+        values = faces[list(DISTRICT_COLUMNS)].astype(object).where(faces[list(DISTRICT_COLUMNS)] != "", None)
+        out.update(zip(_block_geoid(faces), values.itertuples(index=False, name=None)))
+    return out
 
 
 def known_block_districts(geocodes: pd.DataFrame) -> dict[str, tuple]:
@@ -459,7 +497,8 @@ def geocode_with_census(addresses: pd.DataFrame, settings: Any, cache: Any, *,
                         stats: CensusRunStats | None = None,
                         backoff_seconds: float = 1.0, backoff_cap_seconds: float = 60.0,
                         recheck_batch_rows: int = RECHECK_BATCH_ROWS,
-                        districts: bool | None = None) -> pd.DataFrame:
+                        districts: bool | None = None,
+                        tiger_dir: Path | None = None) -> pd.DataFrame:
     """GEOCODES rows (backend 'census') for every address_key of `addresses` (schema.ADDRESSES).
 
     Keys already in `cache` are not sent again. Each finished batch goes to cache.store() as soon
@@ -467,8 +506,10 @@ def geocode_with_census(addresses: pd.DataFrame, settings: Any, cache: Any, *,
     get status 'not_sent'. Raises CensusGeocoderError when a batch exhausts its retries (after
     storing every batch that did finish).
 
-    `districts` (default [geocoder] census_districts) adds CD/SLDU/SLDL with one single-address
-    JSON lookup per distinct block, because the batch answer carries only state to block.
+    CD/SLDU/SLDL: the batch answer carries only state to block. Where TIGER data is imported
+    (`tiger_dir`, default storage.cache_dir('tiger')), the block GEOID is joined to its FACES
+    table, with no request. For other blocks, `districts` (default [geocoder] census_districts)
+    adds them with one single-address JSON lookup per distinct block.
     """
     if districts is None:
         districts = bool(getattr(settings, "census_districts", False))
@@ -494,6 +535,7 @@ def geocode_with_census(addresses: pd.DataFrame, settings: Any, cache: Any, *,
         in_flight = max(1, int(settings.batches_in_flight))
         sender = CensusBatchSender(settings, stats, backoff_seconds, backoff_cap_seconds,
                                    recheck_batch_rows, districts)
+        sender.offline_districts = tiger_block_districts(tiger_dir)
         if districts:
             sender.block_districts.update(known_block_districts(cached))
         log.info("census geocoding: %d keys cached, %d not sent, %d distinct addresses in %d "
