@@ -155,9 +155,10 @@ description = "Made-up state: fixed-width voter and history tapes"
 patterns = ["ZYVOTERS.DAT"]
 encoding = "latin-1"
 fixed_width = true
-line_length = [80, 80]
+line_length = [82, 82]
+# A filler column between ST and PTY that nothing reads.
 widths = [["ID", 0, 12], ["LAST", 12, 37], ["FIRST", 37, 52], ["DOB", 52, 60], ["REG", 60, 68],
-          ["ZIP", 68, 73], ["ST", 73, 75], ["PTY", 75, 78], ["CTY", 78, 80]]
+          ["ZIP", 68, 73], ["ST", 73, 75], ["PTY", 77, 80], ["CTY", 80, 82]]
 
 [voters.fields]
 voter_id = "ID"
@@ -220,3 +221,5 @@ def test_a_made_up_state_layout_gets_a_drop_and_imports_with_no_python_change(
     if state == "zz":
         assert (clean["last_name"] == clean["last_name_truth"]).all()
         assert (clean["res_city"] == clean["city"]).all()
+    else:  # read across the filler column
+        assert (clean["party_raw"] == clean["party_raw_truth"]).all() and (clean["county_code"] == "92").any()

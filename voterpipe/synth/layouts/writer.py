@@ -94,9 +94,10 @@ def implied_specs(layout: Layout, spec: FileSpec) -> dict[str, dict]:
     return out
 
 
-def column_specs(layout: Layout, spec: FileSpec, role: str, written: list[str]) -> list[dict]:
+def column_specs(layout: Layout, spec: FileSpec, role: str, written: list[str],
+                 implied: dict[str, dict] | None = None) -> list[dict]:
     """A value spec per written column: [synth.<role>.columns], else the implied one, else blank."""
-    implied = implied_specs(layout, spec)
+    implied = implied_specs(layout, spec) if implied is None else implied
     overrides = _synth_file(layout, role).get("columns", {})
     known = {c.lower(): c for c in spec.columns + spec.optional_columns}
     specs = []
@@ -304,9 +305,7 @@ def _aux_file(ctx: DropContext, layout: Layout, name: str) -> TextFile:
     for field_name, f in layout.history.fields.items() if layout.history else ():
         if f.get("lookup") == name and "column" in f:
             implied.setdefault(f["column"], {"source": field_name, **({"date": f["date"][0]} if "date" in f else {})})
-    overrides = synth_file.get("columns", {})
-    specs = [overrides.get(c) if isinstance(overrides.get(c), dict) else
-             ({"source": overrides[c]} if c in overrides else implied.get(c, {"value": ""})) for c in written]
+    specs = column_specs(layout, spec, role, written, implied)
     n = len(ctx.elections)
     frame = Frame(ctx, np.zeros(n, dtype=np.int64), layout.state.upper(), layout.synth,
                   election=np.arange(n, dtype=np.int64), u=np.zeros(n), role=role)
