@@ -120,6 +120,7 @@ def test_onelineaddress_json_through_censusgeocode(geo, server):
     assert re.fullmatch(r"[+-]\d{2}\.\d{7}", layers["States"][0]["CENTLAT"])
     default = client.onelineaddress(one_line, returntype="geographies", timeout=10)
     assert set(default[0]["geographies"]) == {"States", "Counties", "Census Tracts", "2020 Census Blocks"}
+    assert match["matchMethod"] == "exact" and match["matchScore"] == 1.0
     assert client.onelineaddress("12 NOWHERE RD, RALEIGH, NC 27601", timeout=10) == []
     located = client.onelineaddress(one_line, returntype="locations", timeout=10)
     assert "geographies" not in located[0] and "vintage" not in located.input
@@ -197,3 +198,17 @@ def test_a_hook_sees_each_batch_request_and_may_answer_it(geo):
         assert seen == [(0, "geographies", len(rows)), (1, "locations", len(rows))]
     finally:
         server.stop()
+
+
+def test_the_service_matches_like_the_engine_and_names_the_method(geo, server):
+    buildings = geo.network.buildings
+    house = buildings[buildings["street_name"].str.fullmatch(r"[A-Z]{5,}")].iloc[0]
+    typo = house.street_name[:2] + house.street_name[3] + house.street_name[2] + house.street_name[4:]
+    street = " ".join(p for p in (house.house_number, house.pre_dir, typo, house.street_type) if p)
+    client = ConfiguredCensusGeocode(server.url)
+    (match,) = client.onelineaddress(f"{street}, {house.city}, NC {house.zip5}",
+                                     returntype="locations", timeout=10)
+    expected = direct(geo, street, house.city, "NC", house.zip5)
+    assert match["matchMethod"] == expected.match_method == "fuzzy_name"
+    assert match["matchScore"] == round(float(expected.match_score), 3) < 1
+    assert match["tigerLine"]["tigerLineId"] == str(house.tlid)

@@ -6,6 +6,8 @@ Endpoints (same paths, form fields, CSV layout and JSON shape as geocoding.geo.c
   POST /geocoder/{locations,geographies}/addressbatch    multipart addressFile, benchmark, vintage
   GET  /geocoder/{locations,geographies}/onelineaddress  address, benchmark, vintage, layers
   GET  /geocoder/{locations,geographies}/address         street, city, state, zip, ...
+A single-address match also carries matchMethod and matchScore (keys the Census JSON does not
+use); the batch CSV keeps the Census columns exactly, so its parsers keep working.
 """
 
 from __future__ import annotations
@@ -246,6 +248,10 @@ def single_answer(engine: Any, returntype: str, parts: dict, input_address: dict
             "coordinates": {"x": lon, "y": lat},
             "tigerLine": {"tigerLineId": _text(int(result["tiger_line_id"])),
                           "side": _text(result.get("side"))},
+            # Not in the Census layout (clients ignore unknown keys): how the engine found it.
+            "matchMethod": _text(result.get("match_method")),
+            "matchScore": round(float(result["match_score"]), 3)
+            if _text(result.get("match_score")) else None,
             "addressComponents": {
                 # The engine does not return the matched range; from/to stay empty.
                 "fromAddress": "", "toAddress": "", "preQualifier": "",
