@@ -25,14 +25,16 @@ IMPORT_SCRIPT = """
 import json, resource, sys, time
 from datetime import date
 from pathlib import Path
+from voterpipe.catalog import stage
 from voterpipe.formats.importer import import_drop
+CANONICAL = stage("canonical")
 raw, out = Path(sys.argv[1]), Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 start, cpu_start = time.perf_counter(), cpu()
-manifest = import_drop(raw, out, "nc", date.fromisoformat(sys.argv[3]), chunk_rows=int(sys.argv[4]))
+manifest = import_drop(raw, CANONICAL.files_in(out), "nc", date.fromisoformat(sys.argv[3]), chunk_rows=int(sys.argv[4]))
 print(json.dumps({"seconds_inside": time.perf_counter() - start, "cpu_seconds": cpu() - cpu_start,
                   "totals": manifest["totals"]}))
 """

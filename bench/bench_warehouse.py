@@ -38,7 +38,7 @@ import pg_server  # noqa: E402
 import warehouse_data  # noqa: E402
 
 from bench.common import record  # noqa: E402
-from voterpipe import storage  # noqa: E402
+from voterpipe import catalog  # noqa: E402
 from voterpipe.warehouse import DuckDBWarehouse, PostgresWarehouse, source_files  # noqa: E402
 from voterpipe.warehouse import copy_binary  # noqa: E402
 from voterpipe.warehouse import tables as wt  # noqa: E402
@@ -158,10 +158,10 @@ def main(voters: int = 1_000_000) -> dict:
         generated = time.perf_counter() - started
 
         started = time.perf_counter()
-        voter_file_dir = storage.stage_dir(wt.SOURCES["voters_enriched"][0], "nc", SNAPSHOT, root)
+        voter_file_dir = catalog.stage("voter_file").directory("nc", SNAPSHOT, root)
         voter_file_dir.mkdir(parents=True, exist_ok=True)
         built = write_voters_enriched(source_files("nc", SNAPSHOT, root, wt.ENRICHED_INPUTS),
-                                      voter_file_dir / wt.SOURCES["voters_enriched"][1])
+                                      voter_file_dir / catalog.dataset("voters_enriched")[1].file)
         voter_file_seconds = time.perf_counter() - started
         files = source_files("nc", SNAPSHOT, root)
 

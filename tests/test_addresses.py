@@ -458,11 +458,12 @@ def test_cache_reads_parquet_parts_of_earlier_versions_and_compacts_them(tmp_pat
 
 
 def _write_canonical(root, state: str, snapshot: str, voters: pa.Table) -> None:
-    directory = storage.stage_dir("canonical", state, snapshot, root)
-    directory.mkdir(parents=True)
-    table = schema.conform(voters, schema.VOTERS)
-    pq.write_table(table, directory / "voters.parquet")
-    storage.write_manifest(directory, {"stage": "ImportSnapshot", "rows": table.num_rows})
+    from stage_fixtures import publish_stage
+    from voterpipe.tasks.imports import ImportSnapshot
+
+    publish_stage(ImportSnapshot(state=state, snapshot=date.fromisoformat(snapshot)),
+                  {"voters": voters, "history": schema.HISTORY.empty_table(),
+                   "rejects": schema.REJECTS.empty_table()}, {"rows": voters.num_rows})
 
 
 def test_luigi_task_writes_the_stage(data_root):

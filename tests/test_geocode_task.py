@@ -16,7 +16,11 @@ from voterpipe.geocode.cache import GeocodeCache, geocode_addresses
 from voterpipe.geocode.tiger import import_tiger_dir
 from voterpipe.synth.county import CountySpec, build_county
 from voterpipe.synth.tiger_files import write_tiger_files
+from voterpipe.tasks.addresses import NormaliseAddresses
 from voterpipe.tasks.geocode import GeocodeAddresses, census_backend_label
+from voterpipe.tasks.imports import ImportSnapshot
+
+from stage_fixtures import publish_stage
 
 SPEC = CountySpec("37", "183", "92", "WAKE", 27601, ("RALEIGH", "CARY"), (-78.70, 35.70))
 FIRST, SECOND = date(2026, 11, 1), date(2026, 12, 1)
@@ -46,17 +50,13 @@ def _publish_addresses(addresses: pd.DataFrame, snapshot: date) -> None:
     """A finished 03_addresses stage (and the canonical voters it came from) for GeocodeAddresses."""
     voters = pd.DataFrame({"voter_id": [f"v{i}" for i in range(len(addresses))],
                            "county_code": "92", "address_key": addresses["address_key"]})
-    with storage.publish_dir(storage.stage_dir("addresses", "nc", snapshot)) as staging:
-        table = schema.conform(pa.Table.from_pandas(addresses, preserve_index=False), schema.ADDRESSES)
-        storage.write_parquet(table, staging / "addresses.parquet")
-        links = voters.assign(building_key=None, parse_status="ok")
-        storage.write_parquet(schema.conform(pa.Table.from_pandas(links, preserve_index=False),
-                                             schema.VOTER_ADDRESSES), staging / "voter_addresses.parquet")
-        storage.write_manifest(staging, {"stage": "NormaliseAddresses"})
-    with storage.publish_dir(storage.stage_dir("canonical", "nc", snapshot)) as staging:
-        table = schema.conform(pa.Table.from_pandas(voters, preserve_index=False), schema.VOTERS)
-        storage.write_parquet(table, staging / "voters.parquet")
-        storage.write_manifest(staging, {"stage": "ImportSnapshot"})
+    publish_stage(ImportSnapshot(state="nc", snapshot=snapshot), {
+        "voters": pa.Table.from_pandas(voters, preserve_index=False),
+        "history": schema.HISTORY.empty_table(), "rejects": schema.REJECTS.empty_table()})
+    links = voters.assign(building_key=None, parse_status="ok")
+    publish_stage(NormaliseAddresses(state="nc", snapshot=snapshot), {
+        "addresses": pa.Table.from_pandas(addresses, preserve_index=False),
+        "voter_addresses": pa.Table.from_pandas(links, preserve_index=False)})
 
 
 def _run(snapshot: date) -> tuple[pd.DataFrame, dict]:

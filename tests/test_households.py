@@ -118,12 +118,11 @@ def test_output_conforms_to_schema():
                           schema.VOTER_HOUSEHOLDS).num_rows == 10
 
 
-def _publish(root, layer: str, files: dict[str, pa.Table]) -> None:
-    directory = storage.stage_dir(layer, "nc", SNAPSHOT, root)
-    directory.mkdir(parents=True)
-    for name, table in files.items():
-        pq.write_table(table, directory / name)
-    storage.write_manifest(directory, {"stage": layer})
+def _publish(stage: str, tables: dict[str, pa.Table]) -> None:
+    from stage_fixtures import publish_stage
+    from voterpipe.tasks.base import task_class
+
+    publish_stage(task_class(stage)(state="nc", snapshot=SNAPSHOT), tables)
 
 
 def test_luigi_build_households(data_root):
@@ -135,14 +134,13 @@ def test_luigi_build_households(data_root):
     voters["res_address_line"] = ["1  MAIN ST   #1", "1 MAIN ST APT 1", "1  MAIN ST   #2", "5 OAK AVE",
                                   "5 OAK AVE", "5 OAK AVE", "5 OAK AVE", "5 OAK AVE", "1 MAIN ST # 1", "PO BOX 9"]
     voters["res_zip5"] = "27601"
-    _publish(data_root, "canonical", {"voters.parquet": schema.conform(
-        pa.Table.from_pandas(voters, preserve_index=False), schema.VOTERS)})
+    _publish("canonical", {"voters": pa.Table.from_pandas(voters, preserve_index=False),
+                           "history": schema.HISTORY.empty_table(), "rejects": schema.REJECTS.empty_table()})
     assert luigi.build([NormaliseAddresses(state="nc", snapshot=SNAPSHOT)], local_scheduler=True)
     links = pq.read_table(storage.stage_dir("addresses", "nc", SNAPSHOT) / "voter_addresses.parquet").to_pandas()
     first_key = links.loc[0, "address_key"]
     geocodes = geocodes.assign(address_key=[first_key, "unused"], backend="tiger")
-    _publish(data_root, "geocoded", {"geocodes.parquet": schema.conform(
-        pa.Table.from_pandas(geocodes, preserve_index=False), schema.GEOCODES)})
+    _publish("geocoded", {"geocodes": pa.Table.from_pandas(geocodes, preserve_index=False)})
 
     task = BuildHouseholds(state="nc", snapshot=SNAPSHOT)
     assert luigi.build([task], local_scheduler=True)

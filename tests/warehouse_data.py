@@ -191,19 +191,30 @@ def write_upstream(root: Path, state: str, snapshot: date, tables: dict[str, pa.
     """Write the tables where the upstream stages publish them, each directory with a manifest,
     then (voter_file) build the voter file from them as BuildVoterFile does."""
     from voterpipe.warehouse.enriched import write_voters_enriched
-    from voterpipe.warehouse.tables import ENRICHED_INPUTS, SOURCES, source_files
+    from voterpipe import catalog
+    from voterpipe.warehouse.tables import ENRICHED_INPUTS, PUBLISH_SOURCES, source_files
+
+    from voterpipe.tasks.base import task_class
 
     by_dir: dict[Path, list[str]] = {}
-    for name, (stage, file, _) in SOURCES.items():
-        directory = storage.stage_dir(stage, state, snapshot, root)
+    stages: dict[Path, str] = {}
+    for name in (*ENRICHED_INPUTS, *PUBLISH_SOURCES):  # the voter file after what it is built from
+        stage, dataset = catalog.dataset(name)
+        directory = stage.directory(state, snapshot, root)
+        if dataset.file in by_dir.get(directory, []):
+            continue
         directory.mkdir(parents=True, exist_ok=True)
         if name == "voters_enriched":
             if not voter_file:
                 continue
-            write_voters_enriched(source_files(state, snapshot, root, ENRICHED_INPUTS), directory / file)
+            write_voters_enriched(source_files(state, snapshot, root, ENRICHED_INPUTS), directory / dataset.file)
         else:
-            storage.write_parquet(tables[name], directory / file)
-        by_dir.setdefault(directory, []).append(file)
+            storage.write_parquet(tables[name], directory / dataset.file)
+        by_dir.setdefault(directory, []).append(dataset.file)
+        stages[directory] = stage.name
     for directory, files in by_dir.items():
+        # the fingerprint the stage's task expects, so the tasks downstream take it as complete
+        task = task_class(stages[directory])(state=state, snapshot=snapshot)
         storage.write_manifest(directory, {"state": state, "snapshot": snapshot.isoformat(),
-                                           "files": sorted(files), "synthetic": True})
+                                           "files": sorted(files), "synthetic": True,
+                                           "fingerprint": task.fingerprint().to_json()})

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import luigi
 
+from voterpipe import SHIPPED_CONFIG_DIR
+
 DATA_ROOT_ENV = "VOTERPIPE_DATA_ROOT"
 PG_DSN_ENV = "VOTERPIPE_PG_DSN"
 
@@ -14,6 +16,10 @@ PG_DSN_ENV = "VOTERPIPE_PG_DSN"
 class voterpipe(luigi.Config):  # noqa: N801 - Luigi maps the class name to the [voterpipe] section
     data_root = luigi.Parameter(default="data", description="root of the layered data tree")
     chunk_rows = luigi.IntParameter(default=200_000, description="rows per streaming chunk")
+    formats_dir = luigi.Parameter(
+        default="", description="a directory of your own layout TOMLs; they add to the shipped "
+                                "ones and override a shipped layout of the same file name")
+    cohorts_file = luigi.Parameter(default="", description="cohort definitions (default: the shipped cohorts.toml)")
 
 
 class addresses(luigi.Config):  # noqa: N801
@@ -42,6 +48,30 @@ class warehouse(luigi.Config):  # noqa: N801
     duckdb_path = luigi.Parameter(default="warehouse.duckdb")
     dsn = luigi.Parameter(default="", visibility=luigi.parameter.ParameterVisibility.PRIVATE)
     schema = luigi.Parameter(default="voterpipe")
+
+
+_SECTIONS = {"voterpipe": voterpipe, "addresses": addresses, "households": households,
+             "geocoder": geocoder, "warehouse": warehouse}
+
+
+def section_values(section: str, options: tuple[str, ...]) -> dict:
+    """The effective values (luigi.cfg, else defaults) of some options of one section."""
+    settings = _SECTIONS[section]()
+    return {option: getattr(settings, option) for option in options}
+
+
+def formats_dirs() -> list[Path]:
+    """Where layouts are read from: the shipped ones, then [voterpipe] formats_dir (which wins)."""
+    dirs = [SHIPPED_CONFIG_DIR / "formats"]
+    if voterpipe().formats_dir:
+        dirs.append(Path(voterpipe().formats_dir).expanduser().resolve())
+    return dirs
+
+
+def cohorts_path() -> Path:
+    """[voterpipe] cohorts_file, else the shipped config/cohorts.toml."""
+    configured = voterpipe().cohorts_file
+    return Path(configured).expanduser().resolve() if configured else SHIPPED_CONFIG_DIR / "cohorts.toml"
 
 
 PipelineConfig = voterpipe

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ[DATA_ROOT_ENV] = os.path.abspath(args.data_root)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from voterpipe import storage, synth
+    from voterpipe import catalog, storage, synth
     from voterpipe.geocode.tiger import import_tiger_dir
     from voterpipe.tasks import EnrichSnapshot
 
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
           f"data root: {os.environ[DATA_ROOT_ENV]}")
     if ok:
         for state, snapshot in runs:
-            print(f"  report: {storage.stage_dir('reporting/report', state, snapshot) / 'report.html'}")
-            print(f"  voter file: {storage.stage_dir('reporting/voter_file', state, snapshot) / 'voters_enriched.parquet'}")
+            print(f"  report: {catalog.dataset_path('report', state, snapshot)}")
+            print(f"  voter file: {catalog.dataset_path('voters_enriched', state, snapshot)}")
         print("  warehouse (DuckDB): "
               f"{storage.data_root() / 'warehouse.duckdb'}  -- try: make query")
     return 0 if ok else 1

@@ -25,6 +25,8 @@ import pyarrow as pa
 from voterpipe.addresses.keyhash import StringIndex
 from voterpipe.ages import ages_as_of
 
+RULES_VERSION = "1"  # bump when a rule here changes what the stage writes (stage identity)
+
 HOUSEHOLD_STATUSES = ("ok", "rural_route", "ambiguous")
 NAMED_PARTIES = {"DEM": "dem_count", "REP": "rep_count", "UNA": "una_count"}
 GEOGRAPHY_COLUMNS = ("lon", "lat", "state_fips", "county_fips", "tract", "block_group", "block",

@@ -295,3 +295,44 @@ COHORT_TRANSITIONS = pa.schema(
         ("voters", pa.int64()),
     ]
 )
+
+# 07_reporting/voter_file: voters_enriched, one row per voter --------------------------------
+# Each voter's columns, then what the voter file joins to it (names say where each comes from:
+# address_* from 03_addresses, geocode_*/geo_* and the census codes from 04_geocoded,
+# household_* from 05_households), then the cohort labels of 06_cohorts.
+VOTERS_ENRICHED_LOOKUPS = pa.schema(
+    [
+        ("address_key", _s),
+        ("building_key", _s),
+        ("address_parse_status", _s),
+        ("address_line", _s),  # the Pub 28 standardised line
+        ("address_city", _s),
+        ("address_zip5", _s),
+        ("geocode_status", _s),
+        ("geocode_match_type", _s),
+        ("lon", pa.float64()),
+        ("lat", pa.float64()),
+        ("state_fips", _s),
+        ("county_fips", _s),
+        ("tract", _s),
+        ("block_group", _s),
+        ("block", _s),
+        ("geo_congressional_district", _s),  # from the geocode, beside the state file's own
+        ("geo_state_senate_district", _s),
+        ("geo_state_house_district", _s),
+        ("household_id", _s),
+        ("household_voter_count", pa.int32()),
+        ("household_party_mix", _s),
+        ("household_likely_group_quarters", pa.bool_()),
+        ("household_building_multi_unit", pa.bool_()),
+    ]
+)
+VOTERS_ENRICHED_COHORT_LABELS = (
+    "age", "age_method", "age_band_default", "age_band_ncsbe", "age_band_cps", "generation",
+    "tenure_years", "tenure_band", "generals_eligible", "generals_voted", "turnout_cohort",
+    "geocoded", "district_source",
+)
+VOTERS_ENRICHED = pa.schema(
+    list(VOTERS) + list(VOTERS_ENRICHED_LOOKUPS)
+    + [VOTER_COHORTS.field(name) for name in VOTERS_ENRICHED_COHORT_LABELS]
+)

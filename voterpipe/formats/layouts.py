@@ -15,11 +15,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from voterpipe import schema
+from voterpipe import SHIPPED_CONFIG_DIR, schema
 from voterpipe.formats.readers import first_line, sniff_delimiter, split_header
 
 FORMATS_DIR_ENV = "VOTERPIPE_FORMATS_DIR"
-DEFAULT_FORMATS_DIR = Path(__file__).resolve().parents[2] / "config" / "formats"
+DEFAULT_FORMATS_DIR = SHIPPED_CONFIG_DIR / "formats"
 ROLES = ("voters", "history")
 FIELD_KINDS = ("column", "join", "concat", "value", "lookup")
 TRANSFORMS = {"codes", "date", "zip", "year", "extract", "placeholders", "default", "upper"}

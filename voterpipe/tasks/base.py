@@ -1,4 +1,5 @@
-"""The base of every stage task: (state, snapshot) parameters, an atomic directory target."""
+"""The base of every stage task: (state, snapshot) parameters; requires() and output() from the
+catalogue; complete only when the recorded fingerprint equals the one the inputs give now."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from datetime import date
 from pathlib import Path
 
 import luigi
+import pyarrow as pa
 
-from voterpipe import storage
+from voterpipe import catalog, config, schema, storage
+from voterpipe.fingerprint import Fingerprint, config_file_hashes, layout_files_for_state, rule_version
 
 log = logging.getLogger("voterpipe")
+_stale_logged: set[tuple] = set()
 
 
 class StateParameter(luigi.Parameter):
@@ -39,29 +43,135 @@ class StageTarget(luigi.Target):
     def manifest(self) -> dict:
         return storage.read_manifest(self.path)
 
+    def fingerprint(self) -> Fingerprint | None:
+        """The fingerprint the published stage recorded (None when absent or unreadable)."""
+        try:
+            return Fingerprint.from_json(self.manifest().get("fingerprint"))
+        except (OSError, ValueError):
+            return None
+
     def __repr__(self) -> str:
         return f"StageTarget({str(self.path)!r})"
 
 
+def task_class(stage_name: str) -> type:
+    """The Luigi task class producing a catalogue stage."""
+    import voterpipe.tasks  # noqa: F401 - registers every task class
+
+    return luigi.task_register.Register.get_task_cls(catalog.stage(stage_name).task)
+
+
+class OptionalDateParameter(luigi.parameter.OptionalParameterMixin, luigi.DateParameter):
+    """A date, or None (empty on the command line)."""
+
+    expected_type = date
+
+
+class PreviousSnapshot:
+    """Mixin: the state's previous snapshot, an explicit input of the stages that compare with it."""
+
+    previous = OptionalDateParameter(
+        default=None, description="the previous snapshot to compare with (EnrichSnapshot takes "
+                                  "the newest earlier raw drop); none: no transitions")
+
+
 class SnapshotTask(luigi.Task):
-    """One stage for one state's snapshot. Subclasses set `layer` and implement build()."""
+    """One stage for one state's snapshot. Subclasses set `stage_name` and implement build()."""
 
     state = StateParameter(description="lowercase postal code, e.g. nc")
     snapshot = luigi.DateParameter(description="ISO date of the state's drop, e.g. 2026-11-01")
 
-    layer: str = ""
+    stage_name: str = ""
 
-    def output(self) -> StageTarget:
-        return StageTarget(storage.stage_dir(self.layer, self.state, self.snapshot))
+    @property
+    def stage(self) -> catalog.Stage:
+        return catalog.stage(self.stage_name)
+
+    def requires(self) -> dict:
+        """The catalogue's inputs: upstream stages of this snapshot (by stage name) and, with
+        --previous, the previous snapshot's stages ('previous_<stage>')."""
+        needed = {name: self.clone(task_class(name)) for name in self.stage.inputs}
+        previous = getattr(self, "previous", None)
+        if previous is not None:
+            for name in self.stage.previous_inputs:
+                needed[f"previous_{name}"] = task_class(name)(state=self.state, snapshot=previous)
+        return needed
+
+    def stage_target(self) -> StageTarget:
+        """The stage directory whose manifest records the fingerprint."""
+        return StageTarget(self.stage.directory(self.state, self.snapshot))
+
+    def output(self):
+        return self.stage_target()
+
+    # inputs and outputs by catalogue name -------------------------------------------------------
+    def input_path(self, dataset: str, previous: bool = False) -> Path:
+        owner, entry = catalog.dataset(dataset)
+        return self.input()[f"previous_{owner.name}" if previous else owner.name].file(entry.file)
+
+    def read(self, dataset: str, columns: list[str] | None = None, previous: bool = False) -> pa.Table:
+        return storage.read_parquet(self.input_path(dataset, previous), columns=columns)
+
+    def write(self, staging: Path, dataset: str, table: pa.Table) -> int:
+        """Write one of this stage's datasets in its declared schema; return its rows."""
+        entry = self.stage.dataset(dataset)
+        if entry.schema is not None and not table.schema.equals(entry.schema):
+            table = schema.conform(table, entry.schema)
+        storage.write_parquet(table, Path(staging) / entry.file)
+        return table.num_rows
+
+    # identity and completeness -----------------------------------------------------------------
+    def fingerprint(self, memo: dict | None = None) -> Fingerprint:
+        """What this stage would read now: upstream fingerprints, raw checksums, settings, config
+        files and rule versions."""
+        memo = {} if memo is None else memo
+        if self.task_id in memo:
+            return memo[self.task_id]
+        stage = self.stage
+        parts = {"stage": stage.name, "state": self.state, "snapshot": self.snapshot.isoformat(),
+                 "inputs": {name: task.fingerprint(memo).value for name, task in self.requires().items()
+                            if isinstance(task, SnapshotTask)},
+                 "settings": {s.section: config.section_values(s.section, s.options) for s in stage.settings},
+                 "config_files": config_file_hashes(self.config_files()),
+                 "rules": {spec: rule_version(spec) for spec in stage.rules}}
+        observed = {}
+        if stage.hashes_raw_files:
+            parts["raw"], observed["raw"] = self.raw_checksums()
+        memo[self.task_id] = Fingerprint.of(parts, observed)
+        return memo[self.task_id]
+
+    def config_files(self) -> list[Path]:
+        found = []
+        if "formats" in self.stage.config_files:
+            found += layout_files_for_state(config.formats_dirs(), self.state)
+        if "cohorts" in self.stage.config_files:
+            found.append(config.cohorts_path())
+        return found
+
+    def raw_checksums(self) -> tuple[dict, dict]:
+        raise NotImplementedError(f"{self.task_family} hashes no raw files")
+
+    def complete(self) -> bool:
+        target = self.stage_target()
+        if not target.exists():
+            return False
+        recorded, current = target.fingerprint(), self.fingerprint()
+        if recorded is not None and recorded.value == current.value:
+            return True
+        key = (self.task_id, recorded.value if recorded else None, current.value)
+        if key not in _stale_logged:
+            _stale_logged.add(key)
+            log.info("%s %s %s is out of date and reruns: %s", self.task_family, self.state,
+                     self.snapshot, "; ".join(current.changes_from(recorded)[:10]))
+        return False
 
     def run(self) -> None:
-        with storage.publish_dir(self.output().path) as staging:
-            manifest = self.build(staging)
-            storage.write_manifest(
-                staging,
-                {"stage": self.task_family, "state": self.state,
-                 "snapshot": self.snapshot.isoformat(), **manifest},
-            )
+        fingerprint = self.fingerprint()
+        with storage.publish_dir(self.stage_target().path) as staging:
+            body = self.build(staging)
+            storage.write_manifest(staging, {
+                "stage": self.task_family, "state": self.state, "snapshot": self.snapshot.isoformat(),
+                "fingerprint": fingerprint.to_json(), **body})
 
     def build(self, staging: Path) -> dict:
         """Write this stage's files into `staging`; return the manifest body."""
@@ -72,19 +182,3 @@ class SnapshotTask(luigi.Task):
         self.set_progress_percentage(max(0, min(100, round(100 * fraction))))
         self.set_status_message(message)
         log.info("%s %s %s: %s", self.task_family, self.state, self.snapshot, message)
-
-
-def previous_snapshot(layer: str, state: str, snapshot: date) -> date | None:
-    """The newest published snapshot of `state` in `layer` strictly before `snapshot`."""
-    parent = storage.layer_dir(layer) / state
-    if not parent.is_dir():
-        return None
-    found = []
-    for child in parent.iterdir():
-        try:
-            day = date.fromisoformat(child.name)
-        except ValueError:
-            continue
-        if day < snapshot and storage.is_published(child):
-            found.append(day)
-    return max(found) if found else None

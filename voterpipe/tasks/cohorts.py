@@ -3,16 +3,13 @@ voterpipe.cohorts and voterpipe.report."""
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from voterpipe import cohorts, storage
-from voterpipe.tasks.base import SnapshotTask, previous_snapshot
-from voterpipe.tasks.geocode import GeocodeAddresses
-from voterpipe.tasks.households import BuildHouseholds
-from voterpipe.tasks.imports import ImportSnapshot
+from voterpipe import cohorts, config
+from voterpipe.households import assign_households
+from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask
 
 VOTER_COLUMNS = [
     "voter_id", "county_code", "county_name", "birth_date", "birth_year", "party", "status",
@@ -23,87 +20,60 @@ GEOCODE_COLUMNS = [
     "address_key", "status", "state_fips", "county_fips", "tract", "congressional_district",
     "state_senate_district", "state_house_district",
 ]
-PREVIOUS_COLUMNS = [
-    "voter_id", "status", "party", "household_id",
-    *(d for d in cohorts.TRANSITION_DIMENSIONS if d not in ("all", "party")),
-]
 
 
-def _read(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    return storage.read_parquet(path, columns=columns).to_pandas(date_as_object=False)
-
-
-def _previous_cohorts(
-    state: str, snapshot: date, config: cohorts.CohortConfig,
-) -> tuple[pd.DataFrame | None, date | None]:
-    """The previous snapshot's voter cohorts: its 06_cohorts table when published, else rebuilt
-    from its canonical roll (address keys from its 03_addresses stage when that exists)."""
-    earlier = previous_snapshot("cohorts", state, snapshot)
-    if earlier is not None:
-        return _read(storage.stage_dir("cohorts", state, earlier) / "voter_cohorts.parquet", PREVIOUS_COLUMNS), earlier
-    earlier = previous_snapshot("canonical", state, snapshot)
-    if earlier is None:
-        return None, None
-    canonical = storage.stage_dir("canonical", state, earlier)
-    voters = _read(canonical / "voters.parquet", VOTER_COLUMNS)
-    history = _read(canonical / "history.parquet", HISTORY_COLUMNS)
-    frame, _, _ = cohorts.cohorts_for_roll(voters, history, earlier, config)
-    links = storage.stage_dir("addresses", state, earlier) / "voter_addresses.parquet"
-    if storage.is_published(links.parent):
-        keys = _read(links, ["voter_id", "address_key"]).drop_duplicates("voter_id").set_index("voter_id")
-        frame["household_id"] = keys["address_key"].reindex(frame["voter_id"]).to_numpy()
-    return frame, earlier
-
-
-class AnalyseCohorts(SnapshotTask):
+class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
     """06_cohorts/<state>/<snapshot>/: voter_cohorts, cohort_turnout, elections, household_sizes,
-    household_party_mix, geocode_coverage and (with an earlier snapshot) transitions."""
+    household_party_mix, geocode_coverage and (with --previous) transitions."""
 
-    layer = "cohorts"
+    stage_name = "cohorts"
 
-    def requires(self):
-        return {
-            "canonical": ImportSnapshot(state=self.state, snapshot=self.snapshot),
-            "geocoded": GeocodeAddresses(state=self.state, snapshot=self.snapshot),
-            "households": BuildHouseholds(state=self.state, snapshot=self.snapshot),
-        }
+    def _frame(self, dataset: str, columns: list[str] | None = None, previous: bool = False) -> pd.DataFrame:
+        return self.read(dataset, columns, previous).to_pandas(date_as_object=False)
+
+    def _previous_cohorts(self, settings: cohorts.CohortConfig) -> pd.DataFrame | None:
+        """The previous snapshot's voter cohorts, from its canonical roll and its addresses
+        (households by the same rule as BuildHouseholds), whatever else of it has been built."""
+        if self.previous is None:
+            return None
+        voters = self._frame("voters", VOTER_COLUMNS, previous=True)
+        history = self._frame("history", HISTORY_COLUMNS, previous=True)
+        frame, _, _ = cohorts.cohorts_for_roll(voters, history, self.previous, settings)
+        links = self._frame("voter_addresses", previous=True)
+        households = assign_households(voters[["voter_id", "status"]], links).set_index("voter_id")
+        frame["household_id"] = households["household_id"].reindex(frame["voter_id"]).to_numpy()
+        return frame
 
     def build(self, staging: Path) -> dict:
-        config = cohorts.load_cohort_config()
-        inputs = self.input()
+        settings = cohorts.load_cohort_config(config.cohorts_path())
         self.progress(0.0, "reading the roll, history, households and geocodes")
-        voters = _read(inputs["canonical"].file("voters.parquet"), VOTER_COLUMNS)
-        history = _read(inputs["canonical"].file("history.parquet"), HISTORY_COLUMNS)
-        voter_households = _read(inputs["households"].file("voter_households.parquet"), ["voter_id", "household_id"])
-        households = _read(inputs["households"].file("households.parquet"),
-                           ["household_id", "voter_count", "party_mix"])
-        geocodes = _read(inputs["geocoded"].file("geocodes.parquet"), GEOCODE_COLUMNS)
-        previous, earlier = _previous_cohorts(self.state, self.snapshot, config)
+        voters = self._frame("voters", VOTER_COLUMNS)
+        history = self._frame("history", HISTORY_COLUMNS)
+        voter_households = self._frame("voter_households", ["voter_id", "household_id"])
+        households = self._frame("households", ["household_id", "voter_count", "party_mix"])
+        geocodes = self._frame("geocodes", GEOCODE_COLUMNS)
+        previous = self._previous_cohorts(settings)
         self.progress(0.2, f"{len(voters)} voters, {len(history)} history rows; computing cohorts")
         tables = cohorts.analyse_cohorts(
             voters, history, voter_households, households, geocodes, state=self.state,
-            snapshot=self.snapshot, config=config, previous=previous)
+            snapshot=self.snapshot, config=settings, previous=previous)
         self.progress(0.8, "writing cohort tables")
-        written = cohorts.write_cohort_tables(tables, staging, self.state, self.snapshot, earlier)
+        arrow = cohorts.cohort_arrow_tables(tables, self.state, self.snapshot,
+                                            self.previous if previous is not None else None)
+        written = {self.stage.dataset(name).file: self.write(staging, name, table)
+                   for name, table in arrow.items()}
         return {
             "files": written,
-            "config": str(Path(config.source).name),
-            "previous_snapshot": earlier.isoformat() if earlier else None,
+            "config": Path(settings.source).name,
+            "previous_snapshot": self.previous.isoformat() if self.previous else None,
             **tables.summary,
         }
 
 
-class ReportSnapshot(SnapshotTask):
+class ReportSnapshot(PreviousSnapshot, SnapshotTask):
     """07_reporting/<state>/<snapshot>/report/report.html with every chart's numbers as CSV beside it."""
 
-    layer = "reporting/report"
-
-    def requires(self):
-        return {
-            "cohorts": AnalyseCohorts(state=self.state, snapshot=self.snapshot),
-            "canonical": ImportSnapshot(state=self.state, snapshot=self.snapshot),
-            "geocoded": GeocodeAddresses(state=self.state, snapshot=self.snapshot),
-        }
+    stage_name = "report"
 
     def build(self, staging: Path) -> dict:
         from voterpipe import report  # matplotlib loads only when a report is drawn
@@ -111,11 +81,8 @@ class ReportSnapshot(SnapshotTask):
         inputs = self.input()
         self.progress(0.0, "drawing the snapshot report")
         sources = report.ReportSources.from_directories(
-            state=self.state, snapshot=self.snapshot,
-            cohorts_dir=inputs["cohorts"].path, canonical_dir=inputs["canonical"].path,
-            geocoded_dir=inputs["geocoded"].path,
-            raw_dir=storage.raw_dir(self.state, self.snapshot),
-        )
+            state=self.state, snapshot=self.snapshot, cohorts_dir=inputs["cohorts"].path,
+            canonical_dir=inputs["canonical"].path, geocoded_dir=inputs["geocoded"].path)
         written = report.write_report(sources, staging)
         self.progress(1.0, f"report with {len(written['charts'])} charts")
         return written

@@ -1,4 +1,5 @@
-"""GeocodeAddresses: geocode each distinct address_key once, cache first, then the chosen backend."""
+"""GeocodeAddresses (04_geocoded): geocode each distinct address_key once, cache first, then the
+chosen backend."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import pyarrow as pa
 
 from voterpipe import config, schema, storage
 from voterpipe.geocode.cache import GeocodeCache, geocode_addresses, match_rates
-from voterpipe.tasks.addresses import NormaliseAddresses
 from voterpipe.tasks.base import SnapshotTask
 
 OFFICIAL_CENSUS_HOST = "geocoding.geo.census.gov"
@@ -25,14 +25,10 @@ def census_backend_label(census_url: str) -> str:
 class GeocodeAddresses(SnapshotTask):
     """04_geocoded/<state>/<snapshot>/geocodes.parquet: one schema.GEOCODES row per address_key."""
 
-    layer = "geocoded"
-
-    def requires(self):
-        return NormaliseAddresses(state=self.state, snapshot=self.snapshot)
+    stage_name = "geocoded"
 
     def build(self, staging: Path) -> dict:
-        source = self.input()
-        addresses = storage.read_parquet(source.file("addresses.parquet")).to_pandas()
+        addresses = self.read("addresses").to_pandas()
         settings = config.geocoder()
         self.progress(0.0, f"{len(addresses)} addresses to geocode with {settings.backend}")
         if settings.backend == "census":
@@ -53,9 +49,7 @@ class GeocodeAddresses(SnapshotTask):
             cache = GeocodeCache(storage.cache_dir("geocodes"), "tiger", engine.benchmark, engine.vintage)
             geocodes, stats = geocode_addresses(addresses, cache, engine.geocode, progress=self.progress)
         cache.compact()
-        storage.write_parquet(
-            schema.conform(pa.Table.from_pandas(geocodes, preserve_index=False), schema.GEOCODES),
-            staging / "geocodes.parquet")
+        self.write(staging, "geocodes", pa.Table.from_pandas(geocodes, preserve_index=False))
         by_status = addresses.drop_duplicates("address_key").set_index("address_key")["parse_status"]
         self.progress(1.0, f"{stats['cache_misses']} geocoded, {stats['cache_hits']} from cache")
         return {
@@ -63,18 +57,14 @@ class GeocodeAddresses(SnapshotTask):
             "rows": len(geocodes), **stats,
             "status_counts": {s: int((geocodes["status"] == s).sum()) for s in schema.GEOCODE_STATUSES},
             "match_rate_by_parse_status": match_rates(geocodes, by_status),
-            "match_rate_by_county": match_rates(geocodes, self._county_of_addresses(source, geocodes)),
+            "match_rate_by_county": match_rates(geocodes, self._county_of_addresses(geocodes)),
         }
 
-    def _county_of_addresses(self, source, geocodes: pd.DataFrame) -> pd.Series:
+    def _county_of_addresses(self, geocodes: pd.DataFrame) -> pd.Series:
         """address_key -> the voter-file county of its voters; else the matched county FIPS."""
         fallback = geocodes.set_index("address_key")["county_fips"]
-        voters_path = storage.stage_dir("canonical", self.state, self.snapshot) / "voters.parquet"
-        links_path = source.file("voter_addresses.parquet")
-        if not (voters_path.is_file() and links_path.is_file()):
-            return fallback.fillna("unknown")
-        links = storage.read_parquet(links_path, columns=["voter_id", "address_key"]).to_pandas()
-        voters = storage.read_parquet(voters_path, columns=["voter_id", "county_code"]).to_pandas()
+        links = self.read("voter_addresses", columns=["voter_id", "address_key"]).to_pandas()
+        voters = self.read("voters", columns=["voter_id", "county_code"]).to_pandas()
         county = links.dropna(subset=["address_key"]).merge(voters, on="voter_id", how="inner")
         county = county.drop_duplicates("address_key").set_index("address_key")["county_code"]
         return county.reindex(fallback.index).fillna(fallback).fillna("unknown")

@@ -1,4 +1,4 @@
-"""BuildHouseholds: 05_households/<state>/<snapshot>/ households.parquet + voter_households.parquet."""
+"""BuildHouseholds: 05_households/<state>/<snapshot>/ households + voter_households."""
 
 from __future__ import annotations
 
@@ -6,12 +6,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from voterpipe import config, schema, storage
+from voterpipe import config
 from voterpipe.households import GroupQuartersRule, build_households
-from voterpipe.tasks.addresses import NormaliseAddresses
 from voterpipe.tasks.base import SnapshotTask
-from voterpipe.tasks.geocode import GeocodeAddresses
-from voterpipe.tasks.imports import ImportSnapshot
 
 VOTER_COLUMNS = ["voter_id", "status", "last_name", "party", "birth_date", "birth_year", "registered_on"]
 
@@ -19,32 +16,21 @@ VOTER_COLUMNS = ["voter_id", "status", "last_name", "party", "birth_date", "birt
 class BuildHouseholds(SnapshotTask):
     """One row per household (voters sharing an address_key) and each voter's household."""
 
-    layer = "households"
-
-    def requires(self):
-        return {
-            "voters": ImportSnapshot(state=self.state, snapshot=self.snapshot),
-            "addresses": NormaliseAddresses(state=self.state, snapshot=self.snapshot),
-            "geocodes": GeocodeAddresses(state=self.state, snapshot=self.snapshot),
-        }
+    stage_name = "households"
 
     def build(self, staging: Path) -> dict:
-        inputs = self.input()
-        voters = storage.read_parquet(inputs["voters"].file("voters.parquet"), columns=VOTER_COLUMNS).to_pandas()
-        links = storage.read_parquet(inputs["addresses"].file("voter_addresses.parquet")).to_pandas()
-        addresses = storage.read_parquet(inputs["addresses"].file("addresses.parquet"),
-                                         columns=["address_key", "unit_type", "unit_number"]).to_pandas()
-        geocodes = storage.read_parquet(inputs["geocodes"].file("geocodes.parquet")).to_pandas()
+        voters = self.read("voters", columns=VOTER_COLUMNS).to_pandas()
+        links = self.read("voter_addresses").to_pandas()
+        addresses = self.read("addresses", columns=["address_key", "unit_type", "unit_number"]).to_pandas()
+        geocodes = self.read("geocodes").to_pandas()
         self.progress(0.2, f"{len(voters)} voters, {len(addresses)} addresses read")
         settings = config.households()
         rule = GroupQuartersRule(min_voters=settings.group_quarters_min_voters,
                                  min_surnames=settings.group_quarters_min_surnames)
         households, voter_households = build_households(voters, links, addresses, geocodes,
                                                         self.snapshot, rule)
-        storage.write_parquet(schema.conform(pa.Table.from_pandas(households, preserve_index=False),
-                                             schema.HOUSEHOLDS), staging / "households.parquet")
-        storage.write_parquet(schema.conform(pa.Table.from_pandas(voter_households, preserve_index=False),
-                                             schema.VOTER_HOUSEHOLDS), staging / "voter_households.parquet")
+        self.write(staging, "households", pa.Table.from_pandas(households, preserve_index=False))
+        self.write(staging, "voter_households", pa.Table.from_pandas(voter_households, preserve_index=False))
         self.progress(1.0, f"{len(households)} households")
         return household_manifest(households, voter_households, rule)
 

@@ -1,12 +1,15 @@
-"""PublishSnapshot: load a snapshot's enriched tables into the warehouse ([warehouse] backend)."""
+"""PublishSnapshot: load a snapshot's enriched tables into the warehouse ([warehouse] backend).
+
+Complete when the warehouse holds the slice (its marker agrees with the tables' row counts) and
+the publication record beside the voter file names the fingerprint of what was loaded."""
 
 from __future__ import annotations
 
 import luigi
 
-from voterpipe import config
-from voterpipe.tasks.base import SnapshotTask, log
-from voterpipe.tasks.voter_file import input_files, stage_requirements
+from voterpipe import config, storage
+from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask, log
+from voterpipe.tasks.voter_file import input_files
 from voterpipe.warehouse import Warehouse, open_warehouse
 from voterpipe.warehouse.tables import PUBLISH_SOURCES
 
@@ -34,9 +37,11 @@ class WarehouseTarget(luigi.Target):
         return f"WarehouseTarget({self.warehouse!r}, {self.state!r}, {self.snapshot})"
 
 
-class PublishSnapshot(SnapshotTask):
+class PublishSnapshot(PreviousSnapshot, SnapshotTask):
     """Replace the snapshot's slice of voters_enriched, households, addresses, vote_history and
     cohort_turnout in the warehouse, atomically."""
+
+    stage_name = "publish"
 
     @property
     def resources(self) -> dict:
@@ -44,13 +49,17 @@ class PublishSnapshot(SnapshotTask):
         # resource is 1, so parallel workers queue their publishes instead of failing on its lock
         return {"warehouse_duckdb": 1} if config.warehouse().backend == "duckdb" else {}
 
-    def requires(self):
-        return stage_requirements(self, PUBLISH_SOURCES)
-
     def output(self) -> WarehouseTarget:
         return WarehouseTarget(configured_warehouse(), self.state, self.snapshot)
 
+    def complete(self) -> bool:
+        # the record first: it is a local file, the warehouse may be a server
+        if not super().complete():
+            return False
+        return self.output().exists()
+
     def run(self) -> None:
+        fingerprint = self.fingerprint()
         files = input_files(self, PUBLISH_SOURCES)
         warehouse = self.output().warehouse
         self.progress(0.0, f"publishing to {warehouse.backend}")
@@ -58,4 +67,8 @@ class PublishSnapshot(SnapshotTask):
         rows = {name: table["rows"] for name, table in report["tables"].items()}
         log.info("PublishSnapshot %s %s: %s rows %s in %.1fs", self.state, self.snapshot,
                  warehouse.backend, rows, report["seconds"])
+        with storage.publish_dir(self.stage_target().path) as staging:
+            storage.write_manifest(staging, {
+                "stage": self.task_family, "state": self.state, "snapshot": self.snapshot.isoformat(),
+                "fingerprint": fingerprint.to_json(), "backend": warehouse.backend, "rows": rows})
         self.progress(1.0, f"published {rows.get('voters_enriched', 0)} voters")

@@ -14,10 +14,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voterpipe import storage
+from voterpipe import schema, storage
 from voterpipe.warehouse import tables as warehouse_tables
 
-# (source alias, source column, enriched column)
+RULES_VERSION = "1"  # bump when the join or its columns change: it is part of the stage's identity
+
+# (source alias, source column, enriched column); the enriched columns are
+# schema.VOTERS_ENRICHED_LOOKUPS, in that order
+
 LOOKUP_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("va", "address_key", "address_key"),
     ("va", "building_key", "building_key"),
@@ -44,35 +48,27 @@ LOOKUP_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("h", "likely_group_quarters", "household_likely_group_quarters"),
     ("h", "building_multi_unit", "household_building_multi_unit"),
 )
-_KEYS_OF_COHORTS = ("voter_id", "state", "snapshot")
-# voter_cohorts columns that repeat a lookup under another name (household_size is the
-# household's voter_count, already household_voter_count)
-_REPEATED_IN_COHORTS = ("household_size",)
 
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def cohort_label_columns(voter_columns: list[str], cohort_columns: list[str]) -> list[str]:
-    """The voter_cohorts columns voters_enriched takes: those it does not already carry.
-
-    voter_cohorts repeats some voter, household and district columns for its own grouping;
-    voters_enriched keeps the upstream originals of those and adds only the labels."""
-    taken = (set(voter_columns) | {target for _, _, target in LOOKUP_COLUMNS} | set(_KEYS_OF_COHORTS)
-             | set(_REPEATED_IN_COHORTS))
-    return [column for column in cohort_columns if column not in taken]
-
-
-def voters_enriched_sql(voter_columns: list[str], cohort_columns: list[str], state: str,
-                        snapshot: date) -> str:
+def voters_enriched_sql(state: str, snapshot: date, voter_columns: list[str] = (),
+                        cohort_columns: list[str] = ()) -> str:
     """SELECT over the views src_voters, src_voter_addresses, src_addresses, src_geocodes,
-    src_voter_households, src_households and src_voter_cohorts."""
+    src_voter_households, src_households and src_voter_cohorts: the columns of
+    schema.VOTERS_ENRICHED, then any column the voters or voter_cohorts sources carry beyond their
+    declared schemas (a column added upstream reaches the warehouse, which migrates for it)."""
     snapshot_text = snapshot.isoformat() if isinstance(snapshot, date) else str(snapshot)
     items = [f"'{state.replace(chr(39), '')}' AS state", f"DATE '{snapshot_text}' AS snapshot"]
-    items += [f"v.{_q(c)}" for c in voter_columns if c not in ("state", "snapshot")]
+    items += [f"v.{_q(c)}" for c in schema.VOTERS.names if c not in ("state", "snapshot")]
     items += [f"{alias}.{_q(column)} AS {_q(target)}" for alias, column, target in LOOKUP_COLUMNS]
-    items += [f"c.{_q(column)}" for column in cohort_label_columns(voter_columns, cohort_columns)]
+    items += [f"c.{_q(column)}" for column in schema.VOTERS_ENRICHED_COHORT_LABELS]
+    taken = set(schema.VOTERS_ENRICHED.names)
+    items += [f"v.{_q(c)}" for c in voter_columns if c not in taken and c not in schema.VOTERS.names]
+    items += [f"c.{_q(c)}" for c in cohort_columns
+              if c not in taken and c not in schema.VOTER_COHORTS.names and c not in voter_columns]
     return (
         f"SELECT {', '.join(items)}\n"
         "FROM src_voters v\n"
@@ -86,8 +82,8 @@ def voters_enriched_sql(voter_columns: list[str], cohort_columns: list[str], sta
 
 
 def _enriched_select(con: duckdb.DuckDBPyConnection, state: str, snapshot: date) -> str:
-    select = voters_enriched_sql(warehouse_tables.source_columns(con, "voters"),
-                                 warehouse_tables.source_columns(con, "voter_cohorts"), state, snapshot)
+    select = voters_enriched_sql(state, snapshot, warehouse_tables.source_columns(con, "voters"),
+                                 warehouse_tables.source_columns(con, "voter_cohorts"))
     # voter_id order: a reader of one voter_id range (a parallel PostgreSQL load, a lookup) skips
     # the row groups outside it by their statistics
     return f"{select}\nORDER BY v.voter_id"
@@ -101,8 +97,7 @@ def build_voters_enriched(state: str, snapshot: date, tables: dict[str, pa.Table
     try:
         needed = {}
         for name in warehouse_tables.ENRICHED_INPUTS:
-            expected = warehouse_tables.SOURCES[name][2] or pa.schema([("voter_id", pa.string())])
-            needed[name] = tables[name] if name in tables else expected.empty_table()
+            needed[name] = tables[name] if name in tables else warehouse_tables.source_schema(name).empty_table()
         warehouse_tables.register_tables(con, needed)
         return con.sql(_enriched_select(con, state, snapshot)).to_arrow_table()
     finally:

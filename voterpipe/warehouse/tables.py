@@ -14,28 +14,20 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voterpipe import schema, storage
+from voterpipe import catalog, schema, storage
 
 log = logging.getLogger("voterpipe.warehouse")
 
-# upstream name -> (stage, file name, Arrow schema the file is conformed to, or None if open)
-SOURCES: dict[str, tuple[str, str, pa.Schema | None]] = {
-    "voters": ("canonical", "voters.parquet", schema.VOTERS),
-    "history": ("canonical", "history.parquet", schema.HISTORY),
-    "addresses": ("addresses", "addresses.parquet", schema.ADDRESSES),
-    "voter_addresses": ("addresses", "voter_addresses.parquet", schema.VOTER_ADDRESSES),
-    "geocodes": ("geocoded", "geocodes.parquet", schema.GEOCODES),
-    "households": ("households", "households.parquet", schema.HOUSEHOLDS),
-    "voter_households": ("households", "voter_households.parquet", schema.VOTER_HOUSEHOLDS),
-    "voter_cohorts": ("cohorts", "voter_cohorts.parquet", getattr(schema, "VOTER_COHORTS", None)),
-    "cohort_turnout": ("cohorts", "cohort_turnout.parquet", getattr(schema, "COHORT_TURNOUT", None)),
-    "voters_enriched": ("reporting/voter_file", "voters_enriched.parquet", None),
-}
 # what the voter file (voters_enriched.parquet) is built from
 ENRICHED_INPUTS = ("voters", "voter_addresses", "addresses", "geocodes", "voter_households",
                    "households", "voter_cohorts")
 # what a publish reads
 PUBLISH_SOURCES = ("voters_enriched", "history", "addresses", "geocodes", "households", "cohort_turnout")
+
+
+def source_schema(name: str) -> pa.Schema | None:
+    """The Arrow schema the catalogue declares for an upstream dataset."""
+    return catalog.dataset(name)[1].schema
 
 
 @dataclass(frozen=True)
@@ -75,7 +67,7 @@ class WarehouseInputError(ValueError):
 
 @dataclass(frozen=True)
 class SourceFiles:
-    """Upstream Parquet files of one (state, snapshot), by SOURCES name."""
+    """Upstream Parquet files of one (state, snapshot), by catalogue dataset name."""
 
     state: str
     snapshot: date
@@ -121,8 +113,7 @@ def _file_digest(path: Path) -> str:
 def source_files(state: str, snapshot: date, root: Path | None = None,
                  names: tuple[str, ...] = PUBLISH_SOURCES) -> SourceFiles:
     """Locate the named upstream files under the data root; raise naming every missing one."""
-    paths = {name: storage.stage_dir(SOURCES[name][0], state, snapshot, root) / SOURCES[name][1]
-             for name in names}
+    paths = {name: catalog.dataset_path(name, state, snapshot, root) for name in names}
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise WarehouseInputError(f"cannot publish {state} {snapshot}: missing {', '.join(missing)}")
@@ -163,15 +154,15 @@ def _conformed_select(path: Path, expected: pa.Schema | None) -> str:
 def register_sources(con: duckdb.DuckDBPyConnection, files: SourceFiles) -> None:
     """Create temp views src_<name> over the upstream Parquet files on this connection."""
     for name, path in files.paths.items():
-        expected = SOURCES[name][2]
+        expected = source_schema(name)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident('src_' + name)} AS "
                     + _conformed_select(path, expected))
 
 
 def register_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
-    """Like register_sources, from in-memory Arrow tables keyed by SOURCES name."""
+    """Like register_sources, from in-memory Arrow tables keyed by dataset name."""
     for name, table in tables.items():
-        expected = SOURCES[name][2]
+        expected = source_schema(name)
         if expected is not None:
             extra = [c for c in table.column_names if c not in expected.names]
             conformed = schema.conform(table, expected)
