@@ -308,45 +308,45 @@ def test_transitions_table_carries_the_previous_snapshot(tables, config):
 
 
 def test_luigi_tasks_write_cohorts_transitions_and_report(data_root):
-    """AnalyseCohorts and ReportSnapshot through Luigi over published upstream stages; the earlier
-    snapshot exists only as a canonical roll, so transitions come from the canonical fallback."""
+    """AnalyseCohorts and ReportSnapshot through Luigi over published upstream stages, with the
+    previous snapshot named (previous=): only its canonical roll and its addresses are read."""
     import luigi
     import pyarrow as pa
 
+    from stage_fixtures import publish_stage
+    from voterpipe.tasks.base import task_class
     from voterpipe.tasks.cohorts import AnalyseCohorts, ReportSnapshot
 
-    def publish(layer, snapshot, tables):
-        directory = storage.stage_dir(layer, "nc", snapshot)
-        directory.mkdir(parents=True)
-        for name, (frame, target) in tables.items():
-            storage.write_parquet(schema.conform(pa.Table.from_pandas(frame, preserve_index=False), target),
-                                  directory / name)
-        storage.write_manifest(directory, {"stage": layer})
+    def publish(stage, snapshot, frames):
+        publish_stage(task_class(stage)(state="nc", snapshot=snapshot),
+                      {name: pa.Table.from_pandas(frame, preserve_index=False) for name, frame in frames.items()})
 
     earlier = date(2026, 10, 1)
     old_voters = _voters()
     old_voters = old_voters[old_voters["voter_id"] != "v4"].copy()  # v4 registers later
     old_voters.loc[old_voters["voter_id"] == "v3", "party"] = "REP"  # v3 switches to DEM
-    publish("canonical", earlier, {"voters.parquet": (old_voters, schema.VOTERS),
-                                   "history.parquet": (_history(), schema.HISTORY)})
+    empty_rejects = schema.REJECTS.empty_table().to_pandas()
+    publish("canonical", earlier, {"voters": old_voters, "history": _history(), "rejects": empty_rejects})
     voter_households, households, geocodes = _households()
-    publish("canonical", SNAPSHOT, {"voters.parquet": (_voters(), schema.VOTERS),
-                                    "history.parquet": (_history(), schema.HISTORY),
-                                    "rejects.parquet": (pd.DataFrame({"reason": ["x"]}), schema.REJECTS)})
-    publish("households", SNAPSHOT, {"voter_households.parquet": (voter_households, schema.VOTER_HOUSEHOLDS),
-                                     "households.parquet": (households, schema.HOUSEHOLDS)})
-    publish("geocoded", SNAPSHOT, {"geocodes.parquet": (geocodes, schema.GEOCODES)})
+    old_links = voter_households[voter_households["voter_id"] != "v4"].rename(columns={"household_id": "address_key"})
+    old_links["parse_status"] = np.where(old_links["address_key"].notna(), "ok", "missing")
+    old_links.loc[old_links["voter_id"] == "v2", "address_key"] = "Z"  # v2 has moved to B since
+    publish("addresses", earlier, {"addresses": pd.DataFrame({"address_key": ["A"]}), "voter_addresses": old_links})
+    publish("canonical", SNAPSHOT, {"voters": _voters(), "history": _history(), "rejects": empty_rejects})
+    publish("geocoded", SNAPSHOT, {"geocodes": geocodes})
+    publish("households", SNAPSHOT, {"voter_households": voter_households, "households": households})
 
-    result = luigi.build([ReportSnapshot(state="nc", snapshot=SNAPSHOT)], local_scheduler=True,
+    result = luigi.build([ReportSnapshot(state="nc", snapshot=SNAPSHOT, previous=earlier)], local_scheduler=True,
                          detailed_summary=True, log_level="WARNING")
     assert result.status.name == "SUCCESS", result.summary_text
-    cohorts_dir = AnalyseCohorts(state="nc", snapshot=SNAPSHOT).output()
-    manifest = cohorts_dir.manifest()
-    assert manifest["previous_snapshot"] == earlier.isoformat() and manifest["voters"] == 10
-    transitions = pq.read_table(cohorts_dir.file("transitions.parquet")).to_pandas()
+    cohorts_dir = AnalyseCohorts(state="nc", snapshot=SNAPSHOT, previous=earlier).output()
+    manifest = CohortManifest.from_json(cohorts_dir.manifest())
+    assert manifest.previous_snapshot == earlier.isoformat() and manifest.voters == 10
+    transitions = pq.read_table(cohorts_dir.file(catalog.dataset("transitions")[1].file)).to_pandas()
     totals = transitions[transitions["dimension"] == "all"].set_index("change")["voters"].to_dict()
-    assert totals == {"new_registrant": 1, "party_switch": 1}  # no address keys before: no moves
-    assert (storage.stage_dir("reporting/report", "nc", SNAPSHOT) / "report.html").stat().st_size > 10_000
+    assert totals == {"new_registrant": 1, "party_switch": 1, "moved": 1}
+    report_dir = storage.stage_dir("reporting/report", "nc", SNAPSHOT)
+    assert (report_dir / catalog.REPORT_PAGE).stat().st_size > 10_000
 
 
 def test_band_lookup_for_large_whole_number_arrays_matches_the_plain_rule(config):
