@@ -134,3 +134,28 @@ def test_unit_levels_pair_designators_and_ids():
 
 def test_only_the_last_type_word_is_the_suffix():
     assert parts("5191 RIVER RD LIBERTY GROVE RD") == "5191||RIVER RD LIBERTY GROVE|RD|||"
+
+
+def test_a_box_without_a_number_after_a_house_number_is_a_street_name():
+    assert parts("16510 STRONG BOX") == "16510||STRONG BOX||||"
+    assert parse.normalise_line("PO BOX 5")[8] == "po_box"  # a box with its number stays a box
+
+
+def test_number_name_suffix_lines_read_as_buildings_are_streets():
+    assert parts("1317 LINDBERGH PLAZA CENTER") == "1317||LINDBERGH PLAZA|CTR|||"
+    assert parse._number_name_suffix("1317 LINDBERGH AND PLAZA CENTER") is None
+    assert parse._number_name_suffix("LINDBERGH PLAZA CENTER") is None
+
+
+def test_house_numbers_hold_digits_after_at_most_two_letters():
+    for number in ("123", "123A", "8938-40", "A1075", "N79W5406", "W206NW16282"):
+        assert parse.is_house_number(number), number
+    for number in ("APT4", "MAIN", "B", ""):
+        assert not parse.is_house_number(number), number
+
+
+def test_a_type_of_several_words_keeps_one_suffix():
+    assert parts("5075 AVALON RIDGE PARKWAY") == "5075||AVALON RIDGE|PKWY|||"
+    assert pub28.standardize_street_parts("", "AVALON", "RIDGE PARKWAY", "") == ("", "AVALON RIDGE", "PKWY", "")
+    # A type that is not a suffix at its end is left as written.
+    assert pub28.standardize_street_parts("", "MAIN", "FOO BAR", "") == ("", "MAIN", "FOO BAR", "")

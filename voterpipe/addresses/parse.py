@@ -49,7 +49,7 @@ _RURAL_GROUPS = {"RR": "RR", "R R": "RR", "RURAL ROUTE": "RR", "RURAL RT": "RR",
 
 _TRANSLATE = str.maketrans({".": "", "'": "", "`": "", ",": " ", "\t": " ", "\x00": " "})
 _NC_UNIT = re.compile(r"^(.*?\S)\s*#\s*([A-Z0-9][A-Z0-9-]{0,9})$")
-_HASH_DESIGNATOR = re.compile(r"^(.*?\S)\s*#\s*([A-Z]+)\s+([A-Z0-9][A-Z0-9-]{0,9})$")
+_UNIT_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,9}$")
 _FRACTION = re.compile(r"^\d+/\d+$")
 
 MISSING_RESULT = ("", "", "", "", "", "", "", "", "missing")
@@ -63,9 +63,11 @@ def preprocess_line(raw: str | None) -> tuple[str, str, str]:
     text = " ".join(raw.upper().translate(_TRANSLATE).split())
     if "#" not in text:
         return text, "", ""
-    m = _HASH_DESIGNATOR.match(text)
-    if m and m.group(2) in pub28.SECONDARY_UNITS and "#" not in m.group(1):
-        return m.group(1), m.group(2), m.group(3)  # "# APT 2": the designator names the unit
+    head, _, tail = text.rpartition("#")
+    tail_words = tail.split()
+    if (len(tail_words) == 2 and tail_words[0] in pub28.SECONDARY_UNITS and head.strip()
+            and "#" not in head and _UNIT_ID.match(tail_words[1])):
+        return head.rstrip(), tail_words[0], tail_words[1]  # "# APT 2": the designator names the unit
     m = _NC_UNIT.match(text)
     if not m:
         return text, "", ""
@@ -140,10 +142,25 @@ def tag_fast(text: str) -> dict[str, str] | None:
     return labels
 
 
+def _number_name_suffix(text: str) -> dict[str, str] | None:
+    """The Pub 28 delivery line shape NUMBER NAME... SUFFIX, for lines usaddress reads as a
+    building or landmark name ("1317 LINDBERGH PLAZA CENTER")."""
+    tokens = text.split(" ")
+    if len(tokens) < 3 or not is_house_number(tokens[0]) or tokens[-1] not in pub28.STREET_SUFFIXES:
+        return None
+    if any(t in ("&", "AND", "#") or t in pub28.SECONDARY_UNITS for t in tokens[1:-1]):
+        return None
+    return {"AddressNumber": tokens[0], "StreetName": " ".join(tokens[1:-1]), "StreetNamePostType": tokens[-1]}
+
+
 def tag_full(text: str) -> tuple[dict[str, str], str, bool]:
     """(labels, usaddress address type, ambiguous?) from usaddress, with the repeated-label fallback."""
     try:
         labels, kind = usaddress.tag(text)
+        if kind == "Ambiguous" and "AddressNumber" not in labels and "StreetName" not in labels:
+            simple = _number_name_suffix(text)
+            if simple:
+                return simple, "Street Address", False
         return dict(labels), kind, False
     except usaddress.RepeatedLabelError as err:
         resolved = resolve_repeats([(label, token) for token, label in err.parsed_string])
@@ -170,9 +187,10 @@ _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
     "SIXTEEN SEVENTEEN EIGHTEEN NINETEEN".split())}
 _NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate(
     "_ _ TWENTY THIRTY FORTY FIFTY SIXTY SEVENTY EIGHTY NINETY".split()) if i > 1})
-# A valid primary number: digits first (123, 123A, 123-45, 8938-40), one letter then digits (A1075),
-# or a Wisconsin grid number (N79W5406; "W156 N9762" is written without the space).
-_HOUSE_NUMBER = re.compile(r"^(\d|[A-Z]\d+[A-Z]?$|[NSEW]\d+[NSEW]\d+$)")
+# A valid primary number holds digits: digits first (123, 123A, 123-45, 8938-40), or one or two
+# letters then digits (A1075, and Wisconsin grid numbers N79W5406; "W156 N9762" loses its space).
+# A word (MAIN, APT4) or a bare letter is no house number.
+_HOUSE_NUMBER = re.compile(r"^(\d|[A-Z]{1,2}\d[0-9A-Z-]*$)")
 
 
 def is_house_number(number: str) -> bool:
@@ -199,6 +217,10 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
                        nc_unit_type: str = "", nc_unit: str = "") -> tuple:
     """One result tuple (FIELDS order) from usaddress-style labels."""
     get = labels.get
+    if get("USPSBoxType") and not get("USPSBoxID") and get("AddressNumber") and not get("StreetName"):
+        # A PO box always has a number (Pub 28 281): "16510 STRONG BOX" is a street called STRONG BOX.
+        labels = {("StreetName" if k == "USPSBoxType" else k): v for k, v in labels.items()}
+        get = labels.get
     if get("USPSBoxType") or get("USPSBoxGroupType"):
         if get("AddressNumber") and get("StreetName"):
             pass  # a street address that also carries a box: treat as a street address
@@ -275,6 +297,13 @@ def _units(labels: dict[str, str], nc_unit_type: str, nc_unit: str) -> tuple[str
         # ("123 MAIN ST BSMT"); any other place name is dropped.
         occ_type, _, occ_id = place.partition(" ")
     sub_type, sub_id = get("SubaddressType", ""), get("SubaddressIdentifier", "")
+    if not (sub_type or sub_id):  # the common single level, without building a list
+        if occ_type or occ_id:
+            unit_type, unit_number = pub28.standardize_unit(occ_type, occ_id)
+            if not nc_unit:
+                return unit_type, unit_number
+        elif not nc_unit:
+            return "", ""
     levels = []
     if occ_type or occ_id:
         levels.append(pub28.standardize_unit(occ_type, occ_id))

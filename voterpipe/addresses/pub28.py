@@ -26,7 +26,11 @@ addresses, so both meet on identical strings):
    - a name whose first of several words is a directional, with no pre_dir, is split:
      ('', 'NORTH MAIN', 'ST', '') -> ('N', 'MAIN', 'ST', '');
    - a name whose last of several words is a C1 suffix, with no type, is split:
-     ('', 'OLD US 1 HWY', '', '') -> ('', 'OLD US 1', 'HWY', '').
+     ('', 'OLD US 1 HWY', '', '') -> ('', 'OLD US 1', 'HWY', '');
+   - a type of several words ending in a C1 suffix keeps that suffix and gives the other words to
+     the name: ('', 'AVALON', 'RIDGE PARKWAY', '') -> ('', 'AVALON RIDGE', 'PKWY', '');
+   - a directional after a route number, with no type, is the post-directional:
+     ('', 'FM 2972 WEST', '', '') -> ('', 'FM 2972', '', 'W').
    A directional or suffix word that IS the whole name is never abbreviated (``NORTH ST`` keeps
    the name NORTH, ``PARK AVE`` keeps PARK).
 
@@ -245,7 +249,8 @@ _C1 = {
     "WL": "WELL WL",
     "WLS": "WELLS WLS",
 }
-# "MDW" is listed by Pub 28 under MEADOWS; MEADOW alone abbreviates to MDW as well.
+# "MDW" is listed by Pub 28 under MEADOWS; MEADOW alone abbreviates to MDW as well. CRT is not in
+# C1 but is a common way to write COURT (county files, TIGER), and no other suffix abbreviates so.
 STREET_SUFFIXES: dict[str, str] = {}
 for _standard, _spellings in _C1.items():
     for _spelling in _spellings.split():
@@ -421,6 +426,11 @@ def standardize_street_parts(pre_dir: str, street_name: str, street_type: str,
         elif stype_raw and not pre_raw and not post_raw:
             name, stype_raw = stype_raw, ""
     tokens = name.split()
+    if " " in stype_raw and stype_raw not in STREET_SUFFIXES:
+        # The suffix is one word: in RIDGE PARKWAY only PARKWAY is; RIDGE belongs to the name.
+        *more_name, last = stype_raw.split()
+        if last in STREET_SUFFIXES:
+            tokens, stype_raw = tokens + more_name, last
     if not pre_raw and len(tokens) >= 2 and tokens[0] in DIRECTIONALS:
         pre_raw = tokens.pop(0)
     if not stype_raw and len(tokens) >= 2 and tokens[-1] in STREET_SUFFIXES:
