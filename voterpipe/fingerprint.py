@@ -8,8 +8,11 @@ file's size and mtime are unchanged, so a check never re-hashes an unchanged raw
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import importlib
+import sys
 import json
 import tomllib
 from dataclasses import dataclass, field
@@ -112,13 +115,7 @@ def layout_files_for_state(directories: list[Path], state: str) -> list[Path]:
         if Path(directory).is_dir():
             for path in sorted(Path(directory).glob("*.toml")):
                 by_stem[path.stem] = path
-    documents = {}
-    for stem, path in by_stem.items():
-        with open(path, "rb") as handle:
-            try:
-                documents[stem] = tomllib.load(handle)
-            except tomllib.TOMLDecodeError:
-                documents[stem] = {}  # the import names the broken file; here it simply counts
+    documents = {stem: _layout_header(path) for stem, path in by_stem.items()}
 
     def chain(stem: str) -> list[str]:
         seen = [stem]
@@ -135,12 +132,49 @@ def layout_files_for_state(directories: list[Path], state: str) -> list[Path]:
     return [by_stem[s] for s in sorted(wanted)]
 
 
+def _layout_header(path: Path) -> dict:
+    """A layout's `state` and `extends` (parsed once per file version)."""
+    stat = path.stat()
+    return _parsed_header(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_header(path: str, size: int, mtime_ns: int) -> dict:
+    with open(path, "rb") as handle:
+        try:
+            document = tomllib.load(handle)
+        except tomllib.TOMLDecodeError:
+            return {}  # the import names the broken file; here it only has to count as a change
+    return {key: document[key] for key in ("state", "extends") if key in document}
+
+
 def rule_version(spec: str) -> str:
-    """'package.module:CONSTANT' -> str(value); 'tiger_data' -> the imported TIGER data's identity."""
+    """'package.module:CONSTANT' -> str(value); 'tiger_data' -> the imported TIGER data's identity.
+
+    A constant assigned a literal is read from the module's source, so checking a stage does not
+    import what only building it needs (matplotlib for the report takes over a second)."""
     if spec == "tiger_data":
         return tiger_data_identity(storage.cache_dir("tiger"))
     module, _, attribute = spec.partition(":")
+    if module not in sys.modules:
+        literal = _literal_constant(module, attribute)
+        if literal is not None:
+            return literal
     return str(getattr(importlib.import_module(module), attribute))
+
+
+@functools.lru_cache(maxsize=None)
+def _literal_constant(module: str, attribute: str) -> str | None:
+    """`attribute = <str or int literal>` at the top of the module's source file, if it is one."""
+    base = Path(__file__).resolve().parent.parent.joinpath(*module.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, ast.Assign) and any(
+                        isinstance(t, ast.Name) and t.id == attribute for t in node.targets):
+                    value = node.value
+                    return str(value.value) if isinstance(value, ast.Constant) else None
+    return None
 
 
 def tiger_data_identity(directory: Path) -> str:

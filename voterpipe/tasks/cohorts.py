@@ -58,16 +58,11 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
             voters, history, voter_households, households, geocodes, state=self.state,
             snapshot=self.snapshot, config=settings, previous=previous)
         self.progress(0.8, "writing cohort tables")
-        arrow = cohorts.cohort_arrow_tables(tables, self.state, self.snapshot,
-                                            self.previous if previous is not None else None)
-        written = {self.stage.dataset(name).file: self.write(staging, name, table)
-                   for name, table in arrow.items()}
-        return {
-            "files": written,
-            "config": Path(settings.source).name,
-            "previous_snapshot": self.previous.isoformat() if self.previous else None,
-            **tables.summary,
-        }
+        compared_with = self.previous if previous is not None else None
+        arrow = cohorts.cohort_arrow_tables(tables, self.state, self.snapshot, compared_with)
+        for name, table in arrow.items():
+            self.write(staging, name, table)
+        return cohorts.cohort_manifest(tables, arrow, settings, compared_with).to_json()
 
 
 class ReportSnapshot(PreviousSnapshot, SnapshotTask):
