@@ -3,8 +3,10 @@
 Scopes are tried in order: the delivered ZIP, then the county (or counties) of that ZIP; a ZIP
 missing or unknown to the imported data goes to the input's state instead (every imported county
 when there is no state). In each scope tiger_streets.StreetCatalogue names the candidate streets;
-the house number then picks the range. A number outside every range of the found street moves on
-to the next scope and, if nothing contains it, is a no_match with reason number_out_of_range.
+the house number then picks the range. Misspellings are a second pass over the county (or state),
+after every spelling rule in every scope has failed, and only for names the scope does not hold.
+A number outside every range of the found street moves on to the next scope and, if nothing
+contains it, is a no_match with reason number_out_of_range (never a misspelling of another street).
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ class Outcome:
                score, is_alt: np.ndarray) -> None:
         """Record matches (and range ties) for `rows`; an exact match on an alternate name is
         alt_name. `method`/`score` are one value or one per row."""
-        method = np.broadcast_to(np.asarray([_METHOD[m] for m in np.atleast_1d(method)]), rows.shape)
+        names = np.atleast_1d(np.asarray(method, dtype=object))
+        distinct, inverse = np.unique(names, return_inverse=True) if len(names) else (names, names)
+        method = np.broadcast_to(np.asarray([_METHOD[m] for m in distinct], np.int8)[inverse]
+                                 if len(names) else np.zeros(0, np.int8), rows.shape)
         score = np.broadcast_to(np.asarray(score, dtype=float), rows.shape)
         self.row[rows] = found_row
         self.status[rows] = np.where(tie, 2, 1)
@@ -76,10 +81,15 @@ def candidate_search(engine: Any, q: Queries, outcome: Outcome) -> None:
         zip_known = np.array([engine.catalogue.has_scope("zip", z) for z in q.zip_uniques])
         known = zip_known[q.zip_codes]
         has_state = np.array([s != "" for s in q.state_uniques])[q.state_codes]
-        _stage(engine, q, outcome, "zip", known)
-        _stage(engine, q, outcome, "county", known)
-        _stage(engine, q, outcome, "state", ~known & has_state)
-        _stage(engine, q, outcome, "any", ~known & ~has_state)
+        # Every spelling rule in every scope before any misspelling: a name that exists in
+        # the county is never "corrected" into another street of the delivered ZIP.
+        for fuzzy in (False, True):
+            eligible = ~outcome.out_of_range if fuzzy else np.ones(len(known), bool)
+            if not fuzzy:
+                _stage(engine, q, outcome, "zip", known, fuzzy)
+            _stage(engine, q, outcome, "county", known & eligible, fuzzy)
+            _stage(engine, q, outcome, "state", ~known & has_state & eligible, fuzzy)
+            _stage(engine, q, outcome, "any", ~known & ~has_state & eligible, fuzzy)
     left = outcome.pending
     outcome.reason[left] = np.where(~q.has_number[left], _REASON["no_house_number"],
                                     np.where(outcome.out_of_range[left],
@@ -100,14 +110,16 @@ def _qualifiers(engine: Any, q: Queries, scope: str, rows: np.ndarray) -> tuple[
     return np.zeros(len(rows), np.int64), [("",)]
 
 
-def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple) -> Resolution:
+def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple, fuzzy: bool,
+             zip5: str) -> Resolution:
     """One street query in every qualifier of its scope; memoised on the engine."""
     memo = engine.resolved
     found = []
     for qualifier in qualifiers:
-        key = (*keys, scope, qualifier)
+        key = (*keys, scope, qualifier, zip5 if fuzzy else None)
         if key not in memo:
-            memo[key] = engine.catalogue.resolve(*keys, scope, qualifier)
+            memo[key] = engine.catalogue.resolve_misspelled(*keys, scope, qualifier, zip5) \
+                if fuzzy else engine.catalogue.resolve(*keys, scope, qualifier)
         found.append((qualifier, memo[key]))
     if any(r.tie for _, r in found):
         return Resolution((), None, 0.0, tie=True)
@@ -118,7 +130,8 @@ def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple) -> Resolut
     return Resolution(tuple((s, qualifier) for qualifier, r in hits for s in r.streets), method, score)
 
 
-def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.ndarray) -> None:
+def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.ndarray,
+           fuzzy: bool) -> None:
     rows = np.flatnonzero(outcome.pending & q.has_number & eligible)
     if len(rows) == 0:
         return
@@ -126,28 +139,35 @@ def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.n
     combo = q.street_codes[rows] * (len(groups) + 1) + group_codes
     distinct, inverse = np.unique(combo, return_inverse=True)
     keys = q.street[["key_full", "key_nodir", "key_base"]].to_numpy(object)
+    zips = q.zip_uniques if scope == "county" else [""] * len(groups)
     resolutions = [_resolve(engine, tuple(keys[c // (len(groups) + 1)]), scope,
-                            groups[c % (len(groups) + 1)]) for c in distinct]
-    per_row = [resolutions[i] for i in inverse]
-    tie = np.array([r.tie for r in per_row], bool)
+                            groups[c % (len(groups) + 1)], fuzzy, zips[c % (len(groups) + 1)])
+                   for c in distinct]
+    tie = np.array([r.tie for r in resolutions], bool)[inverse]
     if tie.any():
         outcome.status[rows[tie]] = 2
         outcome.reason[rows[tie]] = _REASON["several_streets"]
         outcome.pending[rows[tie]] = False
-    has_streets = np.array([bool(r.streets) for r in per_row], bool)
-    _lookup(engine, q, outcome, scope, rows[has_streets],
-            [r for r, keep in zip(per_row, has_streets) if keep])
+    has_streets = np.array([bool(r.streets) for r in resolutions], bool)[inverse]
+    _lookup(engine, q, outcome, scope, rows[has_streets], inverse[has_streets], resolutions)
 
 
 def _lookup(engine: Any, q: Queries, outcome: Outcome, scope: str, rows: np.ndarray,
-            resolutions: list[Resolution]) -> None:
-    """Find the number in the candidate streets' ranges; several edge sides are a tie."""
+            which: np.ndarray, resolutions: list[Resolution]) -> None:
+    """Find the number in the candidate streets' ranges (rows[i] uses resolutions[which[i]]);
+    several edge sides are a tie."""
     if len(rows) == 0:
         return
-    counts = np.array([len(r.streets) for r in resolutions])
-    ex_row = np.repeat(rows, counts)
-    group_text = np.array([street if scope == "any" else f"{street}|{qualifier}"
-                           for r in resolutions for street, qualifier in r.streets], dtype=object)
+    texts = [[street if scope == "any" else f"{street}|{qualifier}" for street, qualifier in r.streets]
+             for r in resolutions]
+    counts = np.array([len(t) for t in texts])
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    flat_text = np.array([t for group in texts for t in group] or [""], dtype=object)
+    per_row = counts[which]
+    ex_row = np.repeat(rows, per_row)
+    # Position of each exploded entry in flat_text: its resolution's start + 0..count-1.
+    offsets = np.arange(len(ex_row)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    ex_text = np.repeat(starts[which], per_row) + offsets
     number = q.number[ex_row]
     found_row = np.full(len(ex_row), -1, np.int64)
     count = np.zeros(len(ex_row), np.int8)
@@ -155,17 +175,18 @@ def _lookup(engine: Any, q: Queries, outcome: Outcome, scope: str, rows: np.ndar
         idx = np.flatnonzero(mask)
         if len(idx):
             level = engine._level("key_full", scope, parity)
-            code = level.groups.get_indexer(group_text[idx])
-            found_row[idx], count[idx] = engine._candidates(level, code, number[idx])
+            codes = level.groups.get_indexer(flat_text)
+            found_row[idx], count[idx] = engine._candidates(level, codes[ex_text[idx]], number[idx])
     chosen, n_sides = _per_row(engine, ex_row, found_row, count)
     method = np.array([r.method for r in resolutions], object)
     score = np.array([r.score for r in resolutions])
-    if scope != "zip":
-        method = np.where(np.isin(method, ("exact", "alt_name", "directional")), "zip_fallback", method)
-        score = score * ZIP_FALLBACK_FACTOR
+    if scope != "zip":  # a misspelling is searched county-wide; it keeps its own name
+        relaxed = np.isin(method, ("exact", "alt_name", "directional", "no_suffix"))
+        method = np.where(relaxed, "zip_fallback", method)
+        score = np.where(relaxed, score * ZIP_FALLBACK_FACTOR, score)
     settled = n_sides[rows] > 0
     outcome.settle(rows[settled], chosen[rows[settled]], n_sides[rows[settled]] >= 2,
-                   method[settled], score[settled], engine._is_alt)
+                   method[which[settled]], score[which[settled]], engine._is_alt)
     outcome.out_of_range[rows[~settled]] = True
 
 

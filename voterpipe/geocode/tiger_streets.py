@@ -148,29 +148,38 @@ class StreetCatalogue:
     def resolve(self, full: str, nodir: str, base: str, scope: str, qualifier: str) -> Resolution:
         """The streets of (scope, qualifier) that the query's keys mean, by the first rule that
         finds any: exact full name, same name and type (directional relaxed), the one street of
-        that name (suffix relaxed), then a close misspelling of the name."""
+        that name (suffix relaxed). Misspellings are resolve_misspelled's job."""
         names = self._scopes.get((scope, qualifier))
         if not names or not base:
             return NOTHING
         if full in self._fulls[(scope, qualifier)]:
             return Resolution((full,), "exact", SCORES["exact"])
-        found = _by_name(names, nodir, base)
-        if found is not None:
-            return found
-        corrected = self._misspelled(base, names)
-        if corrected is None:
+        return _by_name(names, nodir, base) or NOTHING
+
+    def resolve_misspelled(self, full: str, nodir: str, base: str, scope: str, qualifier: str,
+                           zip5: str = "") -> Resolution:
+        """The streets meant by a name that (scope, qualifier) does not hold but that is close to
+        one it does (see _misspelled); the delivered ZIP's streets are preferred."""
+        names = self._scopes.get((scope, qualifier))
+        if not names or not base or base in names:
             return NOTHING
-        if corrected == "":
-            return STREET_TIE
+        zip_names = self._scopes.get(("zip", zip5), {})
+        corrected = self._misspelled(base, names, zip_names)
+        if corrected is None or corrected == "":
+            return STREET_TIE if corrected == "" else NOTHING
         corrected, fuzzy_score = corrected
         fixed_nodir = _replace_base(nodir, base, corrected)
         fixed_full = _replace_base(full, base, corrected)
-        if fixed_full in self._fulls[(scope, qualifier)]:
-            return Resolution((fixed_full,), "fuzzy_name", fuzzy_score)
-        found = _by_name(names, fixed_nodir, corrected)
-        if found is None or found.tie:
-            return found or NOTHING
-        return Resolution(found.streets, "fuzzy_name", fuzzy_score * found.score)
+        for pool, scope_key in ((zip_names, ("zip", zip5)), (names, (scope, qualifier))):
+            if corrected not in pool:
+                continue
+            if fixed_full in self._fulls[scope_key]:
+                return Resolution((fixed_full,), "fuzzy_name", fuzzy_score)
+            found = _by_name(pool, fixed_nodir, corrected)
+            if found.tie:
+                return found
+            return Resolution(found.streets, "fuzzy_name", fuzzy_score * found.score)
+        return NOTHING
 
     def _near_names(self, base: str) -> list[tuple[str, int, int]]:
         """Every imported name key within reach of `base`: (key, edits, 0 if same sound else 1).
@@ -181,8 +190,16 @@ class StreetCatalogue:
         near: dict[str, tuple[int, int]] = {}
         if len(base) >= FUZZY_MIN_LENGTH:
             digits, sound = _DIGITS.findall(base), phonetic_key(base)
+            index = self._fuzzy_index
+            ring = [base[:i] + base[i + 1:] for i in range(len(base))]  # one deletion
+            pool: set[tuple[str, str]] = set(index.get(base, ()))
             for depth in (1, 2) if len(base) >= LONG_NAME else (1,):
-                pool = {pair for v in _deletions(base, depth) for pair in self._fuzzy_index.get(v, ())}
+                if depth == 2:  # only when nothing was one edit away; the pool grows
+                    ring = {w[:i] + w[i + 1:] for w in ring for i in range(len(w))}
+                for variant in ring:
+                    hit = index.get(variant)
+                    if hit:
+                        pool.update(hit)
                 for spelling, key in pool:
                     if key == base or spelling == base or _DIGITS.findall(spelling) != digits:
                         continue
@@ -198,19 +215,19 @@ class StreetCatalogue:
         self._near[base] = [(key, *tier) for key, tier in near.items()]
         return self._near[base]
 
-    def _misspelled(self, base: str, names: dict) -> tuple[str, float] | str | None:
-        """(the one name of this scope closest to `base`, its score); '' when several are equally
-        close. Fewer edits win, then a same phonetic key."""
-        best: dict[tuple[int, int], list[str]] = {}
+    def _misspelled(self, base: str, names: dict, zip_names: dict) -> tuple[str, float] | str | None:
+        """(the one name of `names` closest to `base`, its score); '' when several are equally
+        close. Fewer edits win, then a same phonetic key, then being in the delivered ZIP."""
+        best: dict[tuple[int, int, int], list[str]] = {}
         for key, distance, sound in self._near_names(base):
             if key in names:
-                best.setdefault((distance, sound), []).append(key)
+                best.setdefault((distance, sound, 0 if key in zip_names else 1), []).append(key)
         if not best:
             return None
         tier = min(best)
         if len(best[tier]) > 1:
             return ""
-        return best[tier][0], FUZZY_SCORES[tier]
+        return best[tier][0], FUZZY_SCORES[tier[:2]]
 
 
 def _by_name(names: dict, nodir: str, base: str) -> Resolution | None:
