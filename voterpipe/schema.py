@@ -196,7 +196,7 @@ def conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
             columns.append(pa.nulls(table.num_rows, field.type))
     return pa.Table.from_arrays(columns, schema=schema)
 
-# 06_cohorts (helper H6: voterpipe/cohorts.py) -------------------------------------------------
+# 06_cohorts (voterpipe/cohorts/) -------------------------------------------------------------
 VOTER_COHORTS = pa.schema(
     [
         ("state", _s),
