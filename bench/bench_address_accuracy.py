@@ -70,9 +70,10 @@ def _joined(pairs: list[tuple[str, str]], *labels: str) -> str:
 
 
 def _levels(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Unit levels in the order written. A designator (or '#') opens a level, unless the open level
-    of the same label family (Occupancy/Subaddress) has an id and no designator ("14th Floor"),
-    or is a bare '#' (replaced: "# APT 2"); an id joins the open level of its family."""
+    """Unit levels in the order written, one designator word each: a designator (or '#') opens a
+    level, unless the open level of the same label family (Occupancy/Subaddress) has an id and no
+    designator ("14th Floor") or is a bare '#' ("# APT 2"); an id joins the open level of its
+    family. So "2nd floor conference room" is FL 2ND, CONFERENCE, RM."""
     levels: list[list[str]] = []  # [designator, id, family]
     for label, token in pairs:
         family = label[:9]

@@ -159,3 +159,25 @@ def test_a_type_of_several_words_keeps_one_suffix():
     assert pub28.standardize_street_parts("", "AVALON", "RIDGE PARKWAY", "") == ("", "AVALON RIDGE", "PKWY", "")
     # A type that is not a suffix at its end is left as written.
     assert pub28.standardize_street_parts("", "MAIN", "FOO BAR", "") == ("", "MAIN", "FOO BAR", "")
+
+
+def test_a_directional_between_two_type_words_stays_the_post_directional():
+    assert parts("11408 OTTER CREEK SOUTH RD") == "11408||OTTER CREEK|RD|S||"
+    assert parts("6040 E PLEASANT RUN PARKWAY SOUTH DR") == "6040|E|PLEASANT RUN PARKWAY|DR|S||"
+
+
+def test_a_one_letter_number_suffix_written_apart():
+    assert parts("1521 J. S. Indiana Ave.") == "1521J|S|INDIANA|AVE|||"
+    assert parts("123 A N MAIN ST") == "123A|N|MAIN|ST|||"
+    assert parts("123 E N ST") == "123|E|N|ST|||"  # E is the pre-directional, N the street
+    assert parts("4969 U S 401 HWY S") == "4969||US 401|HWY|S||"  # U S is US
+
+
+def test_no_and_so_are_north_and_south_only_where_a_directional_stands():
+    assert parts("7509 13TH AVE NO") == "7509||13TH|AVE|N||"
+    assert parts("612 A SO LAKE ST") == "612A|S|LAKE|ST|||"
+    assert parts("123 NO NAME RD") == "123||NO NAME|RD|||"
+
+
+def test_designator_words_in_a_row_are_a_level_each():
+    assert parts("22 READE ST 2ND FLOOR CONFERENCE ROOM") == "22||READE|ST||FL|2ND CONFERENCE RM"

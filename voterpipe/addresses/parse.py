@@ -30,7 +30,7 @@ import re
 import usaddress
 
 from voterpipe.addresses import pub28
-from voterpipe.addresses.repeats import resolve_repeats
+from voterpipe.addresses.repeats import resolve_repeats, unit_levels
 
 # Bump when any rule in this module or pub28 changes: it keys the persistent parse cache.
 RULES_VERSION = f"2.{pub28.STREET_RULES_VERSION}"
@@ -237,6 +237,15 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
             return (box_id, "", "PO BOX", "", "", "", "", _line("PO BOX", box_id), "po_box")
     if kind not in ("Street Address", "Ambiguous") and not ambiguous:
         return UNPARSEABLE_RESULT
+    name_words = get("StreetName", "").split(" ", 2)
+    if (len(name_words) == 3 and len(name_words[0]) == 1 and name_words[0].upper() not in "NSEW"
+            and pub28.clean_text(name_words[1]) in pub28.DIRECTIONALS
+            and pub28.clean_text(" ".join(name_words[:2])) != "U S"  # U S 401 HWY is US 401
+            and not get("AddressNumberSuffix") and not get("StreetNamePreDirectional")):
+        # A one-letter number suffix written apart: 1521 J S INDIANA AVE is 1521J S INDIANA AVE.
+        labels = {**labels, "AddressNumberSuffix": name_words[0],
+                  "StreetNamePreDirectional": name_words[1], "StreetName": name_words[2]}
+        get = labels.get
     number = standardize_house_number(get("AddressNumber", ""), get("AddressNumberSuffix", ""))
     if "OccupancyIdentifier" in labels and "OccupancyType" not in labels:
         labels = _undesignated_id_repairs(labels)
@@ -282,6 +291,11 @@ def _undesignated_id_repairs(labels: dict[str, str]) -> dict[str, str]:
         fixed["StreetNamePreDirectional"] = lone_dir
         fixed["StreetName"] = ident
         return fixed
+    if (ident.upper() in pub28.DIRECTION_ABBREVIATIONS and "StreetNamePostType" in labels
+            and "StreetNamePostDirectional" not in labels):
+        fixed = {k: v for k, v in labels.items() if k != "OccupancyIdentifier"}
+        fixed["StreetNamePostDirectional"] = ident  # 13TH AVE NO: NO is North, not a unit
+        return fixed
     return labels
 
 
@@ -297,7 +311,8 @@ def _units(labels: dict[str, str], nc_unit_type: str, nc_unit: str) -> tuple[str
         # ("123 MAIN ST BSMT"); any other place name is dropped.
         occ_type, _, occ_id = place.partition(" ")
     sub_type, sub_id = get("SubaddressType", ""), get("SubaddressIdentifier", "")
-    if not (sub_type or sub_id):  # the common single level, without building a list
+    several_words = " " in occ_type.strip() or " " in sub_type.strip()
+    if not (sub_type or sub_id or several_words):  # the common single level, without a list
         if occ_type or occ_id:
             unit_type, unit_number = pub28.standardize_unit(occ_type, occ_id)
             if not nc_unit:
@@ -305,12 +320,18 @@ def _units(labels: dict[str, str], nc_unit_type: str, nc_unit: str) -> tuple[str
         elif not nc_unit:
             return "", ""
     levels = []
-    if occ_type or occ_id:
-        levels.append(pub28.standardize_unit(occ_type, occ_id))
-    if sub_type or sub_id:
-        sub = pub28.standardize_unit(sub_type, sub_id)
-        first = next(k for k in labels if k.startswith(("Occupancy", "Subaddress")))
-        levels.insert(0 if first.startswith("Subaddress") else len(levels), sub)
+    if several_words:
+        # Designator words in a row ("2ND FLOOR CONFERENCE ROOM"): a level per word, as written.
+        pairs = [(k, word) for k in labels if k.startswith(("Occupancy", "Subaddress"))
+                 for word in labels[k].split()]
+        levels = [pub28.standardize_unit(d, i) for d, i in unit_levels(pairs)]
+    else:
+        if occ_type or occ_id:
+            levels.append(pub28.standardize_unit(occ_type, occ_id))
+        if sub_type or sub_id:
+            sub = pub28.standardize_unit(sub_type, sub_id)
+            first = next(k for k in labels if k.startswith(("Occupancy", "Subaddress")))
+            levels.insert(0 if first.startswith("Subaddress") else len(levels), sub)
     if nc_unit:
         levels.append(pub28.standardize_unit(nc_unit_type, nc_unit))
     if not levels:

@@ -297,6 +297,10 @@ DIRECTIONALS: dict[str, str] = {
     "SW": "SW", "SOUTHWEST": "SW", "SOUTH WEST": "SW", "S W": "SW",
 }
 
+# NO and SO, old abbreviations of NORTH and SOUTH, read as directionals only where a directional
+# stands (before the name or after the suffix), never inside a name (NO NAME RD).
+DIRECTION_ABBREVIATIONS = {"NO": "N", "SO": "S"}
+
 _UNITS = ["", "FIRST", "SECOND", "THIRD", "FOURTH", "FIFTH", "SIXTH", "SEVENTH", "EIGHTH", "NINTH"]
 _TEENS = ["TENTH", "ELEVENTH", "TWELFTH", "THIRTEENTH", "FOURTEENTH", "FIFTEENTH", "SIXTEENTH",
           "SEVENTEENTH", "EIGHTEENTH", "NINETEENTH"]
@@ -438,8 +442,8 @@ def standardize_street_parts(pre_dir: str, street_name: str, street_type: str,
     if (not stype_raw and not post_raw and len(tokens) >= 2 and tokens[-1] in DIRECTIONALS
             and any(c.isdigit() for c in tokens[-2])):
         post_raw = tokens.pop()  # FM 2972 WEST: the directional after a route number is the post
-    pre = DIRECTIONALS.get(pre_raw, pre_raw)
-    post = DIRECTIONALS.get(post_raw, post_raw)
+    pre = DIRECTIONALS.get(pre_raw) or DIRECTION_ABBREVIATIONS.get(pre_raw, pre_raw)
+    post = DIRECTIONALS.get(post_raw) or DIRECTION_ABBREVIATIONS.get(post_raw, post_raw)
     stype = STREET_SUFFIXES.get(stype_raw, stype_raw)
     tokens = _standardize_name_tokens(tokens)
     if stype in ROUTE_TYPES and len(tokens) == 1 and tokens[0].isdigit():

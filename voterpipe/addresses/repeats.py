@@ -33,16 +33,20 @@ def unit_levels(pairs: list[tuple[str, str]]) -> list[list[str]]:
 
 def _street_run(pairs: list[tuple[str, str]]) -> list[tuple[str, str]] | None:
     """RIVER(name) RD(type) LIBERTY GROVE(name) RD(type): only the last type word is the suffix,
-    earlier ones are words of the name (as in PARK AVE). None unless the types sit in one run of
-    name and type words that ends with a type."""
+    earlier ones are words of the name (as in PARK AVE). A directional usaddress reads as post-
+    directional between the types stays one: OTTER(name) CREEK(type) SOUTH(post) RD(type) ->
+    OTTER CREEK, RD, S. None unless the types sit in one run of name, type and at most one
+    directional word, that ends with a type."""
     positions = [i for i, (label, _) in enumerate(pairs) if label == "StreetNamePostType"]
     first_name = next((i for i, (label, _) in enumerate(pairs) if label == "StreetName"), None)
     if len(positions) < 2 or first_name is None or first_name > positions[0]:
         return None
     run = pairs[first_name:positions[-1] + 1]
-    if any(label not in _NAME_RUN for label, _ in run):
+    directionals = [token for label, token in run if label == "StreetNamePostDirectional"]
+    if len(directionals) > 1 or any(label not in _NAME_RUN + ("StreetNamePostDirectional",) for label, _ in run):
         return None
-    renamed = [("StreetName", token) for _, token in run[:-1]] + [run[-1]]
+    renamed = [("StreetName", token) for label, token in run[:-1] if label != "StreetNamePostDirectional"]
+    renamed += [run[-1]] + [("StreetNamePostDirectional", token) for token in directionals]
     return pairs[:first_name] + renamed + pairs[positions[-1] + 1:]
 
 
