@@ -38,6 +38,11 @@ def network() -> CountyNetwork:
         _renamed(maple, 790_000_003, "BURTON", "RD", 0),
         _renamed(maple, 790_000_004, "WINTERBOURNE", "DR", 0),  # a long name
     ]
+    # PRESTON in one ZIP, PRESTIN (one letter away) only in another.
+    inside = edges[(edges["ZIPL"] == edges["ZIPR"]) & (edges["PARITYL"] == "O")]
+    first, second = inside.iloc[0], inside[inside["ZIPL"] != inside.iloc[0]["ZIPL"]].iloc[0]
+    extra += [_renamed(first, 790_000_005, "PRESTON", "RD", 0),
+              _renamed(second, 790_000_006, "PRESTIN", "RD", 0)]
     return CountyNetwork(edges=pd.concat([edges, pd.DataFrame(extra)], ignore_index=True),
                          faces=base.faces, buildings=base.buildings)
 
@@ -110,6 +115,16 @@ def test_a_misspelling_close_to_two_streets_is_a_tie(engine, network):
     assert out.loc[0, ["status", "reason"]].tolist() == ["tie", "several_streets"]
     assert pd.isna(out.loc[0, "tiger_line_id"]) and pd.isna(out.loc[0, "lon"])
     assert out.loc[1, "status"] == "match"  # spelled right, it is unique
+
+
+def test_a_name_that_exists_in_the_county_is_not_corrected_into_a_zip_street(engine, network):
+    preston = network.edges[network.edges["street_name"] == "PRESTON"].iloc[0]
+    prestin = network.edges[network.edges["street_name"] == "PRESTIN"].iloc[0]
+    out = geocode(engine, network, (preston, {"zip5": prestin["ZIPL"]}),
+                  (prestin, {"street_name": "PRESTAN"}))
+    assert out.loc[0, ["match_method", "tiger_line_id"]].tolist() == ["zip_fallback", preston["TLID"]]
+    # A real misspelling close to both: the delivered ZIP's street is preferred.
+    assert out.loc[1, ["match_method", "tiger_line_id"]].tolist() == ["fuzzy_name", prestin["TLID"]]
 
 
 def test_numbers_in_names_are_never_corrected(engine, network):

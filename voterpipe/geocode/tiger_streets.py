@@ -24,7 +24,8 @@ SCORES = {"exact": 1.0, "alt_name": 0.98, "directional": 0.95, "no_suffix": 0.9}
 FUZZY_SCORES = {(1, 0): 0.85, (1, 1): 0.8, (2, 0): 0.75, (2, 1): 0.7}
 ZIP_FALLBACK_FACTOR = 0.9
 FUZZY_MIN_LENGTH = 4  # shorter names are too close to each other to correct
-LONG_NAME = 9  # names this long may be two edits away (with the same phonetic key)
+LONG_NAME = 9  # imported names this long may be two edits away from what was written
+
 _DIGITS = re.compile(r"\d+")
 
 
@@ -193,7 +194,7 @@ class StreetCatalogue:
             index = self._fuzzy_index
             ring = [base[:i] + base[i + 1:] for i in range(len(base))]  # one deletion
             pool: set[tuple[str, str]] = set(index.get(base, ()))
-            for depth in (1, 2) if len(base) >= LONG_NAME else (1,):
+            for depth in (1, 2) if len(base) >= LONG_NAME - 2 else (1,):
                 if depth == 2:  # only when nothing was one edit away; the pool grows
                     ring = {w[:i] + w[i + 1:] for w in ring for i in range(len(w))}
                 for variant in ring:
