@@ -171,3 +171,20 @@ def test_out_of_order_processing_gives_the_same_outputs(tmp_path, monkeypatch):
     assert any("transitions" in path for path in in_order)  # the second snapshot compared with the first
     differing = [path for path in in_order if in_order[path] != reversed_order[path]]
     assert differing == []
+
+
+def test_an_own_formats_dir_overrides_a_shipped_layout(nc_drop, luigi_setting, tmp_path):
+    own = tmp_path / "formats"
+    own.mkdir()
+    shutil.copy(SHIPPED_CONFIG_DIR / "formats" / "nc_current.toml", own / "nc_current.toml")
+    luigi_setting("voterpipe", "formats_dir", str(own))
+    before = _built_at(FIRST)
+    _build(EnrichSnapshot(state="nc", snapshot=FIRST))  # the same layout bytes: nothing to do
+    assert _rebuilt(before, _built_at(FIRST)) == set()
+
+    text = (own / "nc_current.toml").read_text()
+    (own / "nc_current.toml").write_text(text + "\n# our own copy\n")
+    _build(EnrichSnapshot(state="nc", snapshot=FIRST))
+    assert _rebuilt(before, _built_at(FIRST)) == set(STAGES)
+    recorded = storage.read_manifest(catalog.stage("canonical").directory("nc", FIRST))["fingerprint"]
+    assert recorded["parts"]["config_files"]["nc_current.toml"] == file_checksum(own / "nc_current.toml")[0]

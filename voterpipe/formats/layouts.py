@@ -115,10 +115,12 @@ def _read_toml(path: Path) -> dict:
         raise LayoutError(f"{path.name}: not valid TOML: {exc}") from None
 
 
-def load_layouts(directory: Path | None = None) -> dict[str, Layout]:
-    """Every layout in `directory` (default config/formats/), by name."""
-    directory = Path(directory or formats_dir())
-    documents = {path.stem: (path, _read_toml(path)) for path in sorted(directory.glob("*.toml"))}
+def load_layouts(directory: Path | list[Path] | None = None) -> dict[str, Layout]:
+    """Every layout in `directory` (default config/formats/), by name. Given several directories,
+    a later one adds layouts and overrides an earlier one's file of the same name."""
+    directories = directory if isinstance(directory, (list, tuple)) else [directory or formats_dir()]
+    documents = {path.stem: (path, _read_toml(path)) for folder in directories
+                 for path in sorted(Path(folder).glob("*.toml"))}
     layouts = {}
     for stem, (path, doc) in documents.items():
         resolved, seen = doc, {stem}
@@ -136,7 +138,7 @@ def load_layouts(directory: Path | None = None) -> dict[str, Layout]:
     return layouts
 
 
-def layouts_for_state(state: str, directory: Path | None = None) -> list[Layout]:
+def layouts_for_state(state: str, directory: Path | list[Path] | None = None) -> list[Layout]:
     """The state's layouts, most preferred first (priority, then name)."""
     found = [layout for layout in load_layouts(directory).values() if layout.state == state.lower()]
     return sorted(found, key=lambda layout: (layout.priority, layout.name))

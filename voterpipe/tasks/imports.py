@@ -67,7 +67,6 @@ class ImportSnapshot(SnapshotTask):
         return raw_file_checksums(drop.files(), drop.path, recorded)
 
     def build(self, staging: Path) -> dict:
-        dirs = config.formats_dirs()
         return import_drop(self.input()["raw"].path, self.stage.files_in(staging), self.state,
                            self.snapshot, chunk_rows=config.voterpipe().chunk_rows,
-                           progress=self.progress, formats_dir=dirs[-1] if len(dirs) > 1 else None)
+                           progress=self.progress, formats_dir=config.formats_dirs())
