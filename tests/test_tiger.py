@@ -297,3 +297,28 @@ def test_range_search_agrees_with_brute_force_on_overlapping_ranges(window, monk
         if expected == "match":
             assert (result.tiger_line_id, result.side) in sides
             assert result.match_type == ("exact" if exact.any() else "non_exact")
+
+
+def test_featnames_alternates_are_written_imported_and_faces_kept(network, tmp_path):
+    from voterpipe import storage
+    from voterpipe.geocode.tiger_import import FACES_FILE
+    from voterpipe.synth.tiger_files import alternate_names_of
+
+    write_tiger_files(network, tmp_path / "files")
+    with shapefile.Reader(dbf=open(tmp_path / "files" / "tl_2024_37183_featnames.dbf", "rb")) as reader:
+        names = pd.DataFrame([list(r) for r in reader.iterRecords()],
+                             columns=[f[0] for f in reader.fields[1:]])
+    assert {"TLID", "FULLNAME", "LINEARID", "PAFLAG"} <= set(names.columns)
+    primary = names[names["PAFLAG"] == "P"]
+    assert len(primary) == len(network.edges)  # every edge's own name
+    alternates = names[names["PAFLAG"] == "A"]
+    expected = sum(len(alternate_names_of(n)) for n in network.edges["FULLNAME"])
+    assert len(alternates) == expected > 0
+    summary = import_tiger_dir(tmp_path / "files", root=tmp_path / "data")
+    county = tmp_path / "data" / "cache" / "tiger" / "2024_37183"
+    manifest = storage.read_manifest(county)
+    assert manifest["sources"]["featnames"]["file"] == "tl_2024_37183_featnames.dbf"
+    assert manifest["alternate_name_ranges"] > 0 and summary["ranges"] > 2 * len(network.edges)
+    faces = storage.read_parquet(county / FACES_FILE).to_pandas()
+    assert len(faces) == network.faces[["TRACTCE", "BLOCKCE"]].drop_duplicates().shape[0]
+    assert {"tract", "block", "congressional_district", "state_senate_district"} <= set(faces.columns)

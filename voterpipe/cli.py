@@ -35,12 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     tiger = commands.add_parser("tiger", help="offline TIGER/Line geocoder data")
     tiger_commands = tiger.add_subparsers(dest="tiger_command", required=True)
-    tiger_import = tiger_commands.add_parser("import", help="load ADDRFEAT/EDGES/FACES files")
+    tiger_import = tiger_commands.add_parser(
+        "import", help="load ADDRFEAT/EDGES/FACES files, and FEATNAMES for alternate street names")
     tiger_import.add_argument("--dir", required=True, help="folder with the county zip/shp/dbf files")
 
     geocoder = commands.add_parser("geocoder", help="the Census-compatible geocoding service")
     geocoder_commands = geocoder.add_subparsers(dest="geocoder_command", required=True)
-    serve = geocoder_commands.add_parser("serve", help="serve /geocoder/... from the tiger engine")
+    serve = geocoder_commands.add_parser(
+        "serve", help="serve /geocoder/... from the tiger engine (its full candidate search)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
