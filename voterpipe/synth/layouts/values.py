@@ -232,7 +232,9 @@ def evaluate(frame: Frame, spec: dict, where: str) -> Column:
         if name not in SOURCES:
             raise ValueError(f"{where}: unknown synthetic source {name!r}")
         frame.column_spec = spec
-        values = _as_text(SOURCES[name](frame), spec)
+        # Several columns often show one source (a precinct code, the county): computed once per file.
+        raw = frame.cached(f"source:{name}:{spec.get('date', '')}", lambda: SOURCES[name](frame))
+        values = _as_text(raw, spec)
     if "map" in spec:
         table, default = spec["map"], spec.get("default")
         lookup = lambda v: table.get(v, v if default is None else default)  # noqa: E731
