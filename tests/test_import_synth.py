@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from voterpipe.formats.layouts import FORMATS_DIR_ENV
 from voterpipe.synth import read_truth, truth_dir, write_drop
 from voterpipe.tasks.imports import ImportSnapshot
 
@@ -197,8 +196,8 @@ people = "nc"
 
 
 @pytest.mark.parametrize("state,layout,toml", [("zz", "zz_roll", MADE_UP_CSV), ("zy", "zy_tape", MADE_UP_FIXED)])
-def test_a_made_up_state_layout_gets_a_drop_and_imports_with_no_python_change(
-        data_root, tmp_path, monkeypatch, state, layout, toml):
+def test_a_made_up_state_layout_gets_a_drop_and_imports_with_no_python_change(data_root, tmp_path, state,
+                                                                              layout, toml):
     formats = tmp_path / "formats"
     formats.mkdir()
     (formats / f"{layout}.toml").write_text(toml)
@@ -207,7 +206,22 @@ def test_a_made_up_state_layout_gets_a_drop_and_imports_with_no_python_change(
     with pytest.raises(ValueError, match="not a ZZ layout"):
         write_drop("zz", 100, SNAPSHOT, seed=5, layout="nc_current", root=data_root, formats_dir=formats)
 
-    monkeypatch.setenv(FORMATS_DIR_ENV, str(formats))  # the importer reads the same layout
+    # The import task reads the same layouts through [voterpipe] formats_dir.
+    parser = luigi.configuration.get_config()
+    if not parser.has_section("voterpipe"):
+        parser.add_section("voterpipe")
+    had = parser.get("voterpipe", "formats_dir", None)
+    parser.set("voterpipe", "formats_dir", str(formats))
+    try:
+        _check_made_up_import(data_root, state, layout, summary)
+    finally:
+        if had is None:
+            parser.remove_option("voterpipe", "formats_dir")
+        else:
+            parser.set("voterpipe", "formats_dir", had)
+
+
+def _check_made_up_import(data_root, state: str, layout: str, summary: dict) -> None:
     voters, truth, manifest = _import_and_reconcile(data_root, state, layout)
     assert manifest["totals"]["history_loaded"] == summary["history_rows"]
     # Clean rows carry the truth's values through the made-up layout and back.

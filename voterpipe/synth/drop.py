@@ -111,7 +111,7 @@ def _quirk_counts(people: pd.DataFrame, rows: np.ndarray, profile: StateProfile)
     return counts
 
 
-def choose_layout(state: str, layout: str | None, formats_dir: Path | None = None) -> Layout:
+def choose_layout(state: str, layout: str | None, formats_dir: Path | list[Path] | None = None) -> Layout:
     """The layout a drop is written in: the named one, else the state's preferred one, from config/formats/."""
     found = layouts_for_state(state, formats_dir)
     by_name = {item.name: item for item in found}
@@ -124,7 +124,7 @@ def choose_layout(state: str, layout: str | None, formats_dir: Path | None = Non
 
 def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout: str | None = None,
                dirty_rate: float = 0.001, from_snapshot: date | str | None = None,
-               root: Path | None = None, formats_dir: Path | None = None) -> dict:
+               root: Path | None = None, formats_dir: Path | list[Path] | None = None) -> dict:
     """Write one synthetic drop of `state` into 01_raw/<state>/<snapshot>/ and return its summary.
 
     The files follow the state's layout in config/formats/ (or `formats_dir`). With
