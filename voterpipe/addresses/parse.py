@@ -5,18 +5,25 @@ Pipeline for a one-line address (`normalise_line`):
 
 1. `preprocess_line`: upper-case, drop periods/apostrophes, squeeze whitespace, and split off a
    trailing NC-style unit (``123  MAIN ST   #4B`` -> ``123 MAIN ST`` + unit ``# 4B``; a
-   designator just before the ``#`` is kept: ``APT #4`` -> ``APT 4``). NC's artifact where a street
-   suffix lands behind the ``#`` (``123 MAIN #RD``) is repaired when the rest has no suffix.
+   designator just before or after the ``#`` is kept: ``APT #4``, ``# APT 4`` -> ``APT 4``). NC's
+   artifact where a street suffix lands behind the ``#`` (``123 MAIN #RD``) is repaired when the
+   rest has no suffix.
 2. Tagging: the FAST PATH (`tag_fast`) recognises the common shape
    ``NUMBER [DIR] NAME... SUFFIX [DIR] [DESIGNATOR ID]`` with a hand-written grammar, restricted to
    shapes where it gives exactly the labels usaddress gives (a test checks this on >= 100,000
-   strings); everything else goes to usaddress (`tag_full`).
-3. `standardize_tagged`: house number (leading zeros dropped, ``123 1/2``, ``123A``), street parts
-   through `pub28.standardize_street_parts`, units through `pub28.standardize_unit`, a status.
+   strings); everything else goes to usaddress (`tag_full`), whose repeated labels `repeats`
+   resolves where one reading is standard (several unit levels; a type word inside a name), and
+   whose building-name reading of ``NUMBER NAME... SUFFIX`` is read as a street.
+3. `standardize_tagged`: house number (leading zeros dropped, ``123 1/2``, ``123A``, number words
+   ``ONE`` -> ``1``, grid numbers ``W156 N9762`` -> ``W156N9762``; it must hold a digit after at
+   most two letters), repairs of usaddress readings (a designator-less "unit" that is a highway
+   number, an ordinal street or a NO/SO directional; a one-letter number suffix written apart),
+   street parts through `pub28.standardize_street_parts` (a post-modifier such as EXT stays in
+   the name), unit levels in the order written (`_units`), a status.
 
 Statuses (schema.PARSE_STATUSES): ok; po_box; rural_route (RR/HC box); ambiguous (usaddress
-raised RepeatedLabelError: we fall back to `usaddress.parse` token labels and keep, for each
-label, the first contiguous run of tokens, so ``123 MAIN ST APT 1 APT 2`` keeps APT 1);
+raised RepeatedLabelError that `repeats` cannot resolve: we keep, for each label, the first
+contiguous run of tokens, so ``123 MAIN ST APT 1 APT 2`` keeps APT 1);
 unparseable (no house number or street name, intersections, free text); missing (blank or a
 placeholder such as REMOVED / CONFIDENTIAL).
 
@@ -194,10 +201,12 @@ _HOUSE_NUMBER = re.compile(r"^(\d|[A-Z]{1,2}\d[0-9A-Z-]*$)")
 
 
 def is_house_number(number: str) -> bool:
-    return bool(_HOUSE_NUMBER.match(number))
+    return number[:1].isdigit() or bool(_HOUSE_NUMBER.match(number))
 
 
 def standardize_house_number(number: str, suffix: str = "") -> str:
+    if not suffix and number and number.isdigit() and number[0] != "0":
+        return number  # the common case, already standard
     number = " ".join((number or "").upper().split())
     number = _NUMBER_WORDS.get(number, number).replace(" ", "").rstrip("-")
     suffix = " ".join((suffix or "").upper().split()).strip("-")
@@ -237,8 +246,9 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
             return (box_id, "", "PO BOX", "", "", "", "", _line("PO BOX", box_id), "po_box")
     if kind not in ("Street Address", "Ambiguous") and not ambiguous:
         return UNPARSEABLE_RESULT
-    name_words = get("StreetName", "").split(" ", 2)
-    if (len(name_words) == 3 and len(name_words[0]) == 1 and name_words[0].upper() not in "NSEW"
+    name = get("StreetName", "")
+    name_words = name.split(" ", 2) if name[1:2] == " " else ()
+    if (len(name_words) == 3 and name_words[0].upper() not in "NSEW"
             and pub28.clean_text(name_words[1]) in pub28.DIRECTIONALS
             and pub28.clean_text(" ".join(name_words[:2])) != "U S"  # U S 401 HWY is US 401
             and not get("AddressNumberSuffix") and not get("StreetNamePreDirectional")):
@@ -306,6 +316,9 @@ def _units(labels: dict[str, str], nc_unit_type: str, nc_unit: str) -> tuple[str
     get = labels.get
     occ_type, occ_id = get("OccupancyType", ""), get("OccupancyIdentifier", "")
     place = get("PlaceName", "")
+    if not (occ_type or occ_id or place or "SubaddressType" in labels or "SubaddressIdentifier" in labels):
+        # No unit tagged (most lines): at most NC's trailing '#' unit.
+        return pub28.standardize_unit(nc_unit_type, nc_unit) if nc_unit else ("", "")
     if not (occ_type or occ_id) and place.split(" ", 1)[0] in pub28.SECONDARY_UNITS:
         # No city is ever in the line, so a trailing "PlaceName" is a unit usaddress misread
         # ("123 MAIN ST BSMT"); any other place name is dropped.
