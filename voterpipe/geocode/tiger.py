@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voterpipe import schema, storage
+from voterpipe.geocode.tiger_geometry import EdgeGeometry
 from voterpipe.geocode.tiger_import import (  # noqa: F401 - the import API, re-exported
     PARITY_BOTH, PARITY_EVEN, PARITY_ODD, RANGES_FILE, VERTICES_FILE, TigerImportError,
     import_tiger_dir, read_tiger_file)
@@ -32,7 +33,6 @@ log = logging.getLogger("voterpipe.geocode")
 # Bump when matching or interpolation rules change: it keys the geocode cache.
 # 2: candidate search, match_method / match_score / reason.
 ENGINE_VERSION = "2"
-SIDE_OFFSET_METRES = 10.0
 CANDIDATE_WINDOW = 4  # ranges checked below the searchsorted position; more go to the slow path
 
 STATE_POSTAL = {
@@ -68,7 +68,7 @@ class TigerGeocoder:
         self.benchmark = "TIGER" + "+".join(self.years)
         self.vintage = f"engine{ENGINE_VERSION}-{fingerprint[:16]}"
         self._levels: dict[tuple[str, str, int], _LevelIndex] = {}
-        self._prepare_geometry(vertices)
+        self.geometry = EdgeGeometry(vertices)
         r = self.ranges
         self._lo, self._hi = r["lo"].to_numpy(np.int64), r["hi"].to_numpy(np.int64)
         self._from, self._to = r["from_hn"].to_numpy(np.int64), r["to_hn"].to_numpy(np.int64)
@@ -140,34 +140,6 @@ class TigerGeocoder:
         ranges = pd.concat(range_parts, ignore_index=True)
         vertices = pd.concat(vertex_parts, ignore_index=True)
         return cls(ranges, vertices, years, digest.hexdigest())
-
-    def _prepare_geometry(self, vertices: pd.DataFrame) -> None:
-        """Per-vertex cumulative length in metres, laid end to end so one searchsorted finds segments."""
-        vertices = vertices.sort_values("geom", kind="stable")
-        geom = vertices["geom"].to_numpy(np.int64)
-        x, y = vertices["x"].to_numpy(np.float64), vertices["y"].to_numpy(np.float64)
-        n_geom = int(geom.max()) + 1 if len(geom) else 0
-        start = np.full(n_geom, -1, dtype=np.int64)
-        count = np.bincount(geom, minlength=n_geom).astype(np.int64)
-        first = np.r_[True, geom[1:] != geom[:-1]] if len(geom) else np.zeros(0, bool)
-        start[geom[first]] = np.flatnonzero(first)
-        metres_x = 111_320.0 * np.cos(np.radians(y))
-        seg = np.zeros(len(x))
-        if len(x) > 1:
-            same = geom[1:] == geom[:-1]
-            step = np.hypot(np.diff(x) * metres_x[1:], np.diff(y) * 110_540.0)
-            seg[1:] = np.where(same, step, 0.0)
-        cumulative = np.cumsum(seg)
-        # Lay geometries end to end with a 1 m gap so positions of different edges never tie.
-        geom_start_cum = np.zeros(n_geom)
-        geom_start_cum[start >= 0] = cumulative[start[start >= 0]]
-        local = cumulative - geom_start_cum[geom]
-        length = np.zeros(n_geom)
-        np.maximum.at(length, geom, local)
-        base = np.r_[0.0, np.cumsum(length + 1.0)[:-1]]
-        self._vx, self._vy = x, y
-        self._g_start, self._g_count, self._g_length, self._g_base = start, count, length, base
-        self._v_position = base[geom] + local
 
     def _level(self, key: str, scope: str, parity: int) -> _LevelIndex:
         cached = self._levels.get((key, scope, parity))
@@ -290,34 +262,6 @@ class TigerGeocoder:
             outcome.settle(todo[hit], found_row[hit], count[hit] >= 2, "exact", 1.0,
                            self._is_alt)
 
-    def _interpolate(self, rows: np.ndarray, number: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """PostGIS interpolate_from_address: fraction of length from FROMHN, 10 m to the side."""
-        frm, to = self._from[rows], self._to[rows]
-        width = np.maximum(np.abs(to - frm), 1)
-        fraction = (number - np.minimum(frm, to)) / width
-        fraction = np.where(frm > to, 1.0 - fraction, fraction)
-        fraction = np.where((fraction < 0) | (fraction > 1), 0.5, fraction)
-        geom = self._geom[rows]
-        start, count = self._g_start[geom], self._g_count[geom]
-        target = self._g_base[geom] + fraction * self._g_length[geom]
-        k = np.searchsorted(self._v_position, target, side="right") - 1
-        k = np.clip(k, start, start + np.maximum(count - 2, 0))
-        k1 = np.minimum(k + 1, start + count - 1)
-        x0, y0, x1, y1 = self._vx[k], self._vy[k], self._vx[k1], self._vy[k1]
-        seg_len = self._v_position[k1] - self._v_position[k]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.where(seg_len > 0, (target - self._v_position[k]) / seg_len, 0.0)
-        t = np.clip(t, 0.0, 1.0)
-        lon, lat = x0 + t * (x1 - x0), y0 + t * (y1 - y0)
-        metres_x = 111_320.0 * np.cos(np.radians(lat))
-        dx_m, dy_m = (x1 - x0) * metres_x, (y1 - y0) * 110_540.0
-        norm = np.hypot(dx_m, dy_m)
-        sign = np.where(self._is_left[rows], 1.0, -1.0)  # left of travel = rotate +90 degrees
-        with np.errstate(invalid="ignore", divide="ignore"):
-            offset_lon = np.where(norm > 0, -dy_m / norm, 0.0) * SIDE_OFFSET_METRES * sign / metres_x
-            offset_lat = np.where(norm > 0, dx_m / norm, 0.0) * SIDE_OFFSET_METRES * sign / 110_540.0
-        return lon + offset_lon, lat + offset_lat
-
     def _results(self, text: dict, number, clean_number, outcome) -> pd.DataFrame:
         n_rows = len(number)
         matched_mask = outcome.status == 1
@@ -331,7 +275,9 @@ class TigerGeocoder:
         lon = np.full(n_rows, np.nan)
         lat = np.full(n_rows, np.nan)
         if len(matched):
-            lon[matched], lat[matched] = self._interpolate(outcome.row[matched], number[matched])
+            rows = outcome.row[matched]
+            lon[matched], lat[matched] = self.geometry.interpolate(
+                self._geom[rows], self._from[rows], self._to[rows], self._is_left[rows], number[matched])
         r = self._arrow_ranges
         state = _state_postal(text["state"])
         postal = pc.take(r["state_postal"], take)
