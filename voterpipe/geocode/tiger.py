@@ -26,6 +26,7 @@ from voterpipe.geocode.tiger_import import (  # noqa: F401 - the import API, re-
     PARITY_BOTH, PARITY_EVEN, PARITY_ODD, RANGES_FILE, VERTICES_FILE, TigerImportError,
     import_tiger_dir, read_tiger_file)
 from voterpipe.geocode.tiger_names import KEY_COLUMNS, fullname_keys, street_keys, street_rules_version
+from voterpipe.geocode.tiger_search import Outcome, Queries, candidate_search
 from voterpipe.geocode.tiger_streets import METHODS, REASONS, StreetCatalogue
 
 log = logging.getLogger("voterpipe.geocode")
@@ -217,8 +218,6 @@ class TigerGeocoder:
         zip5, optionally city and state. match_type is exact only for an exact-method match with
         a plain house number; match_method says which rule found the street (tiger_streets).
         """
-        from voterpipe.geocode.tiger_search import Queries, Outcome, candidate_search
-
         text = {c: _arrow_text(addresses, c) for c in (
             "address_key", "house_number", "pre_dir", "street_name", "street_type", "post_dir",
             "zip5", "city", "state")}

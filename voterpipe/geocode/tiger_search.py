@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from voterpipe.geocode.tiger_import import PARITY_EVEN, PARITY_ODD
 from voterpipe.geocode.tiger_streets import METHODS, REASONS, ZIP_FALLBACK_FACTOR, Resolution
 
 _METHOD = {m: n for n, m in enumerate(METHODS)}
 _REASON = {r: n for n, r in enumerate(REASONS)}
-PARITY_ODD, PARITY_EVEN = 1, 2
 
 
 @dataclass
