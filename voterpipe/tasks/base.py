@@ -11,10 +11,11 @@ from pathlib import Path
 import luigi
 import pyarrow as pa
 
-from voterpipe import catalog, config, schema, storage
+from voterpipe import catalog, config, quality, schema, storage
 from voterpipe.fingerprint import Fingerprint, config_file_hashes, layout_files_for_state, rule_version
 
 log = logging.getLogger("voterpipe")
+QUALITY_GATE_FAILURE = "QualityGateError: "  # how the scheduler's error text of a failed gate starts
 _stale_logged: set[tuple] = set()
 
 
@@ -131,7 +132,8 @@ class SnapshotTask(luigi.Task):
         parts = {"stage": stage.name, "state": self.state, "snapshot": self.snapshot.isoformat(),
                  "inputs": {name: task.fingerprint(memo).value for name, task in self.requires().items()
                             if isinstance(task, SnapshotTask)},
-                 "settings": {s.section: config.section_values(s.section, s.options) for s in stage.settings},
+                 "settings": {s.section: config.state_values(s.section, self.state, s.options)
+                              for s in stage.settings},
                  "config_files": config_file_hashes(self.config_files()),
                  "rules": {spec: rule_version(spec) for spec in stage.rules}}
         observed = {}
@@ -172,10 +174,42 @@ class SnapshotTask(luigi.Task):
             storage.write_manifest(staging, {
                 "stage": self.task_family, "state": self.state, "snapshot": self.snapshot.isoformat(),
                 "fingerprint": fingerprint.to_json(), **body})
+        self.check_inputs_unchanged(fingerprint)
+
+    def check_inputs_unchanged(self, fingerprint: Fingerprint) -> None:
+        """Fail with the reason when what the stage read changed while it ran (a raw file still
+        being copied, a config file edited): its output is then already out of date."""
+        now = self.fingerprint()
+        if now.value != fingerprint.value:
+            raise RuntimeError(
+                f"{self.task_family} {self.state} {self.snapshot}: its inputs changed while it ran "
+                f"({'; '.join(now.changes_from(fingerprint)[:5])}); the output it wrote is out of "
+                "date, rerun to rebuild it")
 
     def build(self, staging: Path) -> dict:
         """Write this stage's files into `staging`; return the manifest body."""
         raise NotImplementedError
+
+    # quality gates -------------------------------------------------------------------------------
+    def thresholds(self) -> dict:
+        """This state's [quality] thresholds ([quality.<state>] overrides [quality])."""
+        return config.state_values("quality", self.state, config.QUALITY_GATES)
+
+    def enforce_gates(self, results: list) -> list[dict]:
+        """The gate records for the manifest; a failed gate not accepted with --accept fails the
+        stage before anything is published (quality.QualityGateError)."""
+        for result in results:
+            log.info("%s %s %s: quality gate %s", self.task_family, self.state, self.snapshot,
+                     result.describe() + (" ACCEPTED" if result.accepted else "" if result.passed else " FAILED"))
+        return quality.enforce(results, self.stage.name, self.state, self.snapshot.isoformat())
+
+    def accepted(self) -> tuple[str, ...]:
+        return quality.accepted_gates(config.quality().accept)
+
+    def on_failure(self, exception):
+        if isinstance(exception, quality.QualityGateError):
+            return f"{QUALITY_GATE_FAILURE}{exception}"
+        return super().on_failure(exception)
 
     def progress(self, fraction: float, message: str) -> None:
         """Report progress to the scheduler (visible in the luigid visualiser)."""
