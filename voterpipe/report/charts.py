@@ -16,12 +16,15 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter  # noqa: E402
 
 from voterpipe.cohorts import CohortConfig  # noqa: E402
+from voterpipe.report.quality import split_rejects  # noqa: E402
 from voterpipe.report.sources import ReportSources  # noqa: E402
 
 PARTY_COLOURS = {
     "DEM": "#2166ac", "REP": "#b2182b", "UNA": "#7f7f7f", "LIB": "#e6ab02", "GRE": "#1b9e77",
     "OTH": "#7570b3", "unknown": "#d9d9d9",
 }
+# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+CHANGE_COLOURS = {"new_registrant": "#009E73", "removed": "#D55E00", "moved": "#56B4E9", "party_switch": "#CC79A7"}
 CHANGE_LABELS = {
     "new_registrant": "New registrants", "removed": "Removed", "moved": "Moved (new address)",
     "party_switch": "Switched party",
@@ -40,6 +43,24 @@ class Chart:
     caption: str
     data: pd.DataFrame
     figure: Any = None  # None: nothing to draw, the caption says why
+    alt: str = ""  # the image's alt text (default: title and caption)
+
+    @property
+    def alt_text(self) -> str:
+        return self.alt or f"Chart: {self.title}. {self.caption}"
+
+
+def new_figure(size: tuple[float, float]):
+    """A figure with constrained layout, so a legend placed 'outside' takes room of its own."""
+    return plt.subplots(figsize=size, layout="constrained")
+
+
+def legend_below(fig, ax, ncols: int, fontsize: float = 8) -> None:
+    """The legend under the axes, never over bars or their labels."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=max(1, ncols), fontsize=fontsize,
+                   frameon=False)
 
 
 def _bar_labels(ax, bars, fmt: Callable[[float], str], fontsize: float = 7) -> None:
@@ -75,7 +96,7 @@ def turnout_by_age_chart(sources: ReportSources, config: CohortConfig) -> Chart:
         caption += f" Left off the chart (under 0.5% of registered voters; numbers in the CSV): {', '.join(hidden)}."
     dates = list(pd.to_datetime(generals["election_date"]).dt.date) or sorted(set(data["election_date"]))
     dates = [d for d in dates if d in set(data["election_date"])]
-    fig, ax = plt.subplots(figsize=(10, 4.8))
+    fig, ax = new_figure((10, 5.2))
     width = 0.8 / max(len(dates), 1)
     colours = plt.cm.Blues(np.linspace(0.35, 0.9, len(dates)))
     x = np.arange(len(present))
@@ -88,13 +109,12 @@ def turnout_by_age_chart(sources: ReportSources, config: CohortConfig) -> Chart:
     ax.set_xticks(x, present)
     ax.set_xlabel("Age band (age on election day)")
     ax.set_ylabel("Turnout (% of registered voters)")
-    ax.set_ylim(0, 112)  # headroom for the legend row
+    ax.set_ylim(0, 108)  # headroom for the bar labels
     ax.set_yticks(range(0, 101, 20))
     ax.yaxis.set_major_formatter(PercentFormatter(100))
     ax.set_title(f"{title}, {sources.state.upper()}")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7.5, ncols=min(len(dates), 6), loc="upper left")
-    fig.tight_layout()
+    legend_below(fig, ax, min(len(dates), 6), fontsize=7.5)
     return Chart("01_turnout_by_age", title, caption, data, fig)
 
 
@@ -112,7 +132,7 @@ def registrations_chart(sources: ReportSources, config: CohortConfig) -> Chart:
                "'unknown' generation: birth data missing or a placeholder; 'unknown' party: no party on file.")
     if table.empty:
         return Chart("02_registrations_by_generation_party", title, caption, data)
-    fig, ax = plt.subplots(figsize=(10, 0.55 * len(table) + 1.8))
+    fig, ax = new_figure((10, 0.55 * len(table) + 2.3))
     left = np.zeros(len(table))
     for party in parties:
         values = table[party].to_numpy(dtype=float)
@@ -126,9 +146,8 @@ def registrations_chart(sources: ReportSources, config: CohortConfig) -> Chart:
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.set_xlim(0, left.max() * 1.12 if left.max() else 1)
     ax.set_title(f"{title}, {sources.state.upper()} {sources.snapshot.isoformat()}")
-    ax.legend(fontsize=8, loc="lower right")
+    legend_below(fig, ax, min(len(parties), 7))
     ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
     return Chart("02_registrations_by_generation_party", title, caption, data, fig)
 
 
@@ -175,8 +194,10 @@ def geocode_chart(sources: ReportSources) -> Chart:
 
 
 def rejects_chart(sources: ReportSources, top: int = 15) -> Chart:
-    """Rejected lines by reason code (the text before the first ':'); the CSV keeps each full reason."""
-    rejects = sources.rejects
+    """Rejected lines by reason code (the text before the first ':'); the CSV keeps each full reason.
+    Skipped non-record lines (FL 'did not vote') are left out: the caption counts them apart."""
+    rejects, skipped = split_rejects(sources.rejects)
+    skipped_lines = int(skipped["rejected"].sum()) if len(skipped) else 0
     if len(rejects):
         data = rejects.groupby("reason", as_index=False)["rejected"].sum()
         data.insert(0, "reason_code", data["reason"].astype(str).str.split(":", n=1).str[0].str.strip())
@@ -192,7 +213,9 @@ def rejects_chart(sources: ReportSources, top: int = 15) -> Chart:
     caption = ("Lines of the state's files that could not be loaded, by reason (the CSV gives each detailed "
                "reason; every rejected line is kept in rejects.parquet with its file and line number)"
                + (f"; {int(data['rejected'].sum()):,} of {read:,} lines read ({data['rejected'].sum() / read:.2%})."
-                  if read and len(data) else "."))
+                  if read and len(data) else ".")
+               + (f" Not counted here: {skipped_lines:,} skipped lines that are not records (see Data quality)."
+                  if skipped_lines else ""))
     if data.empty:
         return Chart("04_import_rejects_by_reason", title, caption + " No line was rejected.", data)
     by_code = data.groupby("reason_code")["rejected"].sum().sort_values(ascending=False)
@@ -294,9 +317,9 @@ def changes_chart(sources: ReportSources, config: CohortConfig) -> Chart:
     caption = (f"Voters by age band (current age; previous age for removed voters) compared with the snapshot of "
                f"{since}: " + ", ".join(f"{CHANGE_LABELS[c].lower()} {int(totals.get(c, 0)):,}" for c in CHANGE_LABELS)
                + ". Moved = same voter id at a different residential address key.")
-    fig, ax = plt.subplots(figsize=(10, 4.4))
+    fig, ax = new_figure((10, 4.8))
     width = 0.8 / max(len(changes), 1)
-    colours = {"new_registrant": "#1a9850", "removed": "#d73027", "moved": "#fdae61", "party_switch": "#7570b3"}
+    colours = CHANGE_COLOURS
     x = np.arange(len(table))
     for i, change in enumerate(changes):
         ax.bar(x + (i - (len(changes) - 1) / 2) * width, table[change], width, label=CHANGE_LABELS[change],
@@ -307,8 +330,7 @@ def changes_chart(sources: ReportSources, config: CohortConfig) -> Chart:
     ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.set_title(f"{title} ({since} to {sources.snapshot.isoformat()}), {sources.state.upper()}")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    legend_below(fig, ax, len(changes))
     return Chart("07_snapshot_changes", title, caption, data, fig)
 
 

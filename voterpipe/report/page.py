@@ -4,59 +4,35 @@ which writes it with each chart's CSV and PNG beside it through voterpipe.storag
 from __future__ import annotations
 
 import base64
-import html
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from voterpipe import catalog, storage
 from voterpipe.cohorts import CohortConfig, load_cohort_config
 from voterpipe.manifests import ReportManifest
 from voterpipe.report.charts import Chart, build_charts, figure_png
-from voterpipe.report.sources import ReportSources
-
-_STYLE = """
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;max-width:1080px;margin:2em auto;
-color:#222;line-height:1.45;padding:0 1em}
-h1{margin-bottom:.1em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
-.sub{color:#555;margin-top:0}
-table{border-collapse:collapse;font-size:.9em;margin:.6em 0}
-td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f3f3f3}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-.cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
-.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;min-width:150px}
-.card b{display:block;font-size:1.5em}
-.note{background:#f8f8f2;border-left:4px solid #c9c98f;padding:.5em 1em;font-size:.92em}
-img{max-width:100%;height:auto;border:1px solid #eee}
-code{font-size:.9em}
-"""
-
+from voterpipe.report.maps import map_charts
+from voterpipe.report.markup import SORT_SCRIPT, STYLE, ReportTable, esc, table_html
+from voterpipe.report.quality import quality_tables, split_rejects
+from voterpipe.report.sections import changes_by_county, geography_intro, geography_section
+from voterpipe.report.sources import ReportSources, last_generals
 
 def _esc(value: Any) -> str:
-    return html.escape("" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value))
+    return esc(value)
 
 
 def _table_html(frame: pd.DataFrame, numeric: set[str] = frozenset()) -> str:
-    head = "".join(f"<th>{_esc(c)}</th>" for c in frame.columns)
-    body = []
-    for row in frame.itertuples(index=False):
-        cells = []
-        for column, value in zip(frame.columns, row):
-            if column in numeric and isinstance(value, (int, float, np.integer, np.floating)) and not pd.isna(value):
-                cells.append(f'<td class="n">{value:,.0f}</td>')
-            else:
-                cells.append(f"<td>{_esc(value)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return table_html(frame, {c: "count" for c in numeric})
 
 
 def _summary_cards(sources: ReportSources) -> str:
     statuses = sources.registrations.groupby("status")["voters"].sum()
     voters = int(statuses.sum())
     geocoded = sources.cohort_manifest.voters_geocoded
-    rejected = int(sources.rejects["rejected"].sum()) if len(sources.rejects) else 0
+    rejects, skipped = split_rejects(sources.rejects)
+    rejected = int(rejects["rejected"].sum()) if len(rejects) else 0
     households = int(sources.household_sizes["households"].sum()) if len(sources.household_sizes) else 0
     generals = sources.elections[sources.elections.get("is_general_considered", False) == True]  # noqa: E712
     cards = [
@@ -70,6 +46,8 @@ def _summary_cards(sources: ReportSources) -> str:
         ("Generals behind turnout cohorts", f"{len(generals)}"),
         ("Lines rejected at import", f"{rejected:,}"),
     ]
+    if len(skipped):
+        cards.append(("Lines skipped (not records)", f"{int(skipped['rejected'].sum()):,}"))
     body = "".join(f'<div class="card"><b>{_esc(v)}</b>{_esc(k)}</div>' for k, v in cards)
     return f'<div class="cards">{body}</div>'
 
@@ -83,24 +61,6 @@ def _turnout_cohort_table(sources: ReportSources, config: CohortConfig) -> str:
         [(config.turnout_labels.get(code, code), counts.get(code, 0), f"{counts.get(code, 0) / total:.1%}")
          for code in config.turnout_order], columns=["Turnout cohort", "Voters", "Share"])
     return _table_html(frame, {"Voters"})
-
-
-def _source_files(sources: ReportSources) -> list[str]:
-    provenance = sources.provenance.copy()
-    if len(provenance):
-        provenance["sha256"] = provenance["sha256"].astype(object).where(provenance["sha256"].notna(), "(not recorded)")
-    provenance = provenance.rename(columns={
-        "file": "File", "role": "Role", "rows_read": "Rows read", "rows_loaded": "Rows loaded",
-        "rows_rejected": "Rows rejected", "sha256": "SHA-256"})
-    layout = sources.import_manifest.layout
-    return [
-        "<h2>Source files</h2>",
-        "<p>The state's files this snapshot was built from" + _esc(f" (layout {layout})" if layout else "")
-        + ". Rows read = rows loaded + rows rejected; the figures and SHA-256 checksums come from the "
-        "import stage's manifest.</p>",
-        (_table_html(provenance, {"Rows read", "Rows loaded", "Rows rejected"}) if len(provenance)
-         else "<p>No source files recorded.</p>"),
-    ]
 
 
 def _reading_notes(sources: ReportSources, config: CohortConfig) -> list[str]:
@@ -128,39 +88,76 @@ def _reading_notes(sources: ReportSources, config: CohortConfig) -> list[str]:
     ]
 
 
-def _chart_section(chart: Chart, image: bytes | None, sources: ReportSources) -> list[str]:
-    parts = [f"<h2 id='{_esc(chart.slug)}'>{_esc(chart.title)}</h2>"]
+def _chart_section(chart: Chart, image: bytes | None, sources: ReportSources, level: str = "h3") -> list[str]:
+    parts = [f"<{level} id='{_esc(chart.slug)}'>{_esc(chart.title)}</{level}>"]
     if image is not None:
         encoded = base64.b64encode(image).decode("ascii")
-        parts.append(f"<img alt='{_esc(chart.title)}' src='data:image/png;base64,{encoded}'>")
-    parts.append(f"<p>{_esc(chart.caption)}</p>")
+        parts.append(f"<figure><img alt='{_esc(chart.alt_text)}' src='data:image/png;base64,{encoded}'>"
+                     f"<figcaption>{_esc(chart.caption)}</figcaption></figure>")
+    else:
+        parts.append(f"<p class='missing'>{_esc(chart.caption)}</p>")
     csv_name = catalog.chart_csv(chart.slug)
     parts.append(f"<p>Data: <a href='{_esc(csv_name)}'>{_esc(csv_name)}</a></p>")
     if chart.slug == "07_snapshot_changes" and sources.transitions is not None:
         switches = sources.transitions[sources.transitions["dimension"] == "party_switch"]
         if len(switches):
             top = switches.sort_values("voters", ascending=False).head(10)[["cohort", "voters"]]
-            parts.append("<h3>Most common party switches</h3>")
+            parts.append("<h4>Most common party switches</h4>")
             parts.append(_table_html(top.rename(columns={"cohort": "From -> to", "voters": "Voters"}), {"Voters"}))
     return parts
 
 
-def render_html(sources: ReportSources, charts: list[Chart], images: dict[str, bytes], config: CohortConfig) -> str:
+def _table_section(table: ReportTable, level: str = "h3") -> list[str]:
+    csv_name = catalog.chart_csv(table.slug)
+    shown = table.data if table.shown is None else table.shown
+    body = table_html(shown, table.formats, sortable=True) if len(shown) else f"<p>{_esc(table.empty_text)}</p>"
+    return [f"<{level} id='{_esc(table.slug)}'>{_esc(table.title)}</{level}>", f"<p>{_esc(table.caption)}</p>",
+            body, f"<p>Data: <a href='{_esc(csv_name)}'>{_esc(csv_name)}</a></p>"]
+
+
+def _contents(sections: list[tuple[str, str]]) -> str:
+    items = "".join(f"<li><a href='#{_esc(anchor)}'>{_esc(title)}</a></li>" for anchor, title in sections)
+    return f"<nav aria-label='Contents'><h2>Contents</h2><ol>{items}</ol></nav>"
+
+
+def render_html(sources: ReportSources, charts: list[Chart], images: dict[str, bytes], config: CohortConfig,
+                tables: dict[str, list[ReportTable]] | None = None, maps: list[Chart] = ()) -> str:
+    """The page; `tables` holds the 'geography', 'changes' and 'quality' sections' tables."""
+    tables = tables or {}
     title = f"{sources.state.upper()} voter file snapshot {sources.snapshot.isoformat()}"
+    sections = [("geography", "Registration and turnout by geography"), ("maps", "Maps"),
+                ("charts", "Charts"), ("quality", "Data quality")]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{_esc(title)}</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{STYLE}</style></head><body><main>",
         f"<h1>{_esc(sources.state.upper())} voter file: snapshot of {_esc(sources.snapshot.isoformat())}</h1>",
-        "<p class='sub'>Registration, turnout, household and geocoding summary of one state drop, "
-        "produced by voterpipe. Every chart's numbers are in the CSV file linked below it.</p>",
-        _summary_cards(sources),
-        *_source_files(sources),
+        "<p class='sub'>Registration, turnout, household, geocoding and data-quality summary of one state drop, "
+        "produced by voterpipe. Every chart's and table's numbers are in the CSV file linked below it.</p>",
+        _summary_cards(sources), _contents(sections),
         *_reading_notes(sources, config),
+        "<h2 id='geography'>Registration and turnout by geography</h2>",
     ]
+    if tables.get("geography"):
+        parts.append(f"<p>{_esc(geography_intro(sources))}</p>")
+    else:
+        parts.append("<p class='missing'>No per-voter geography was read, so no geography table is given.</p>")
+    for table in tables.get("geography", []):
+        parts += _table_section(table)
+    parts.append("<h2 id='maps'>Maps</h2>")
+    for chart in maps:
+        parts += _chart_section(chart, images.get(chart.slug), sources, "h3")
+    parts.append("<h2 id='charts'>Charts</h2>")
     for chart in charts:
-        parts += _chart_section(chart, images.get(chart.slug), sources)
-    parts.append("</body></html>")
+        parts += _chart_section(chart, images.get(chart.slug), sources, "h3")
+        if chart.slug == "07_snapshot_changes":
+            for table in tables.get("changes", []):
+                parts += _table_section(table, "h4")
+    parts.append("<h2 id='quality'>Data quality</h2>")
+    for table in tables.get("quality", []):
+        parts += _table_section(table)
+    parts.append(f"</main><script>{SORT_SCRIPT}</script></body></html>")
     return "\n".join(parts)
 
 
@@ -170,9 +167,19 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
     config = config or load_cohort_config()
     directory = Path(directory)
     charts = build_charts(sources, config)
+    geography, by_level = geography_section(sources, config)
+    generals = last_generals(sources.elections, sources.snapshot)
+    maps = map_charts(sources, by_level, generals[-1] if generals else None)
+    changes = changes_by_county(sources)
+    tables = {"geography": geography, "changes": [changes] if changes else [], "quality": quality_tables(sources)}
     images: dict[str, bytes] = {}
     files = {}
-    for chart in charts:
+    for table in (t for section in tables.values() for t in section):
+        csv_name = catalog.chart_csv(table.slug)
+        with storage.atomic_file(directory / csv_name, "w") as handle:
+            table.data.to_csv(handle, index=False, lineterminator="\n")
+        files[csv_name] = int(len(table.data))
+    for chart in [*charts, *maps]:
         csv_name = catalog.chart_csv(chart.slug)
         with storage.atomic_file(directory / csv_name, "w") as handle:
             chart.data.to_csv(handle, index=False, lineterminator="\n")
@@ -183,9 +190,9 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
             with storage.atomic_file(directory / image_name, "wb") as handle:
                 handle.write(images[chart.slug])
             files[image_name] = len(images[chart.slug])
-    page = render_html(sources, charts, images, config)
+    page = render_html(sources, charts, images, config, tables, maps)
     with storage.atomic_file(directory / catalog.REPORT_PAGE, "w") as handle:
         handle.write(page)
     files[catalog.REPORT_PAGE] = len(page)
-    return ReportManifest(files=files, charts=[c.slug for c in charts], charts_drawn=sorted(images),
+    return ReportManifest(files=files, charts=[c.slug for c in [*charts, *maps]], charts_drawn=sorted(images),
                           cohort_config=Path(config.source).name).to_json()

@@ -1,5 +1,6 @@
-"""What the report reads, loaded into ReportSources: the cohort tables, the import's rejects, and
-the import, geocode and cohort manifests of one snapshot (read through voterpipe.manifests)."""
+"""What the report reads, loaded into ReportSources: the cohort tables, the import's rejects, each
+voter's geography and general-election votes, geocoded points, and the import, geocode and cohort
+manifests of one snapshot (read through voterpipe.manifests; quality gates from the raw bodies)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from voterpipe import catalog, storage
 from voterpipe.manifests import CohortManifest, GeocodeManifest, ImportManifest
 
-COHORTS, CANONICAL = catalog.stage("cohorts"), catalog.stage("canonical")
-PROVENANCE_COLUMNS = ["file", "role", "rows_read", "rows_loaded", "rows_rejected", "sha256"]
+COHORTS, CANONICAL, GEOCODED = catalog.stage("cohorts"), catalog.stage("canonical"), catalog.stage("geocoded")
+PROVENANCE_COLUMNS = ["file", "role", "layout", "size", "rows_read", "rows_loaded", "rows_rejected", "sha256"]
+GEOGRAPHY_COLUMNS = ["voter_id", "county_code", "county_name", "status", "party", "household_id",
+                     "registered_on", "congressional_district", "state_senate_district",
+                     "state_house_district", "tract"]
+GATE_KEYS = ("quality", "gates")  # manifest keys that may hold quality-gate records
 
 
 @dataclass
@@ -34,6 +40,12 @@ class ReportSources:
     cohort_manifest: CohortManifest = field(default_factory=CohortManifest)
     geocode_manifest: GeocodeManifest = field(default_factory=GeocodeManifest)
     import_manifest: ImportManifest = field(default_factory=ImportManifest)
+    # per voter: GEOGRAPHY_COLUMNS + precinct (None: geography tables and maps are left out)
+    voter_geography: pd.DataFrame | None = None
+    general_votes: pd.DataFrame | None = None  # voter_id, election_date of the last two generals
+    points: pd.DataFrame | None = None  # address_key, lon, lat of matched geocodes
+    gates: pd.DataFrame = field(default_factory=lambda: gate_rows({}))
+    import_body: dict = field(default_factory=dict)  # the import manifest as written (keys the typed one lacks)
 
     @classmethod
     def from_directories(cls, *, state: str, snapshot: date, cohorts_dir: Path, canonical_dir: Path,
@@ -47,11 +59,14 @@ class ReportSources:
 
         transitions_path = cohorts_dir / COHORTS.dataset("transitions").file
         import_manifest = ImportManifest.from_json(_manifest(canonical_dir))
+        elections = table("elections")
+        manifests = {"import": _manifest(canonical_dir), "geocode": _manifest(geocoded_dir),
+                     "cohorts": _manifest(cohorts_dir)}
         return cls(
             state=state, snapshot=snapshot,
             # The report charts state-level turnout only; tract rows can run to hundreds of thousands.
             cohort_turnout=table("cohort_turnout", [("geography_level", "=", "state")]),
-            elections=table("elections"),
+            elections=elections,
             household_sizes=table("household_sizes"), household_party_mix=table("household_party_mix"),
             geocode_coverage=table("geocode_coverage"), registrations=_registrations(cohorts_dir),
             transitions=table("transitions") if transitions_path.is_file() else None,
@@ -60,6 +75,11 @@ class ReportSources:
             cohort_manifest=CohortManifest.from_json(_manifest(cohorts_dir)),
             geocode_manifest=GeocodeManifest.from_json(_manifest(geocoded_dir)),
             import_manifest=import_manifest,
+            voter_geography=_voter_geography(cohorts_dir, canonical_dir),
+            general_votes=_general_votes(canonical_dir, last_generals(elections, snapshot)),
+            points=_points(geocoded_dir),
+            gates=gate_rows(manifests),
+            import_body=manifests["import"],
         )
 
 
@@ -93,6 +113,89 @@ def _rejects(canonical_dir: Path) -> pd.DataFrame:
 def file_provenance(import_manifest: ImportManifest) -> pd.DataFrame:
     """One row per source file the import read: name, role, rows read / loaded / rejected and
     sha256, all from the import manifest (the report reads nothing of the raw drop)."""
-    rows = [(f.name, f.role or None, f.rows_read, f.rows_loaded, f.rows_rejected, f.sha256 or None)
+    rows = [(f.name, f.role or None, f.layout or import_manifest.layout or None, f.size, f.rows_read,
+             f.rows_loaded, f.rows_rejected, f.sha256 or None)
             for f in sorted(import_manifest.files, key=lambda f: f.name)]
     return pd.DataFrame(rows, columns=PROVENANCE_COLUMNS)
+
+
+def last_generals(elections: pd.DataFrame, snapshot: date, count: int = 2) -> list[date]:
+    """The latest `count` general elections before the snapshot, oldest first."""
+    if elections is None or elections.empty:
+        return []
+    days = pd.to_datetime(elections.loc[elections["election_type"] == "general", "election_date"]).dt.date
+    return sorted(d for d in set(days) if d <= snapshot)[-count:]
+
+
+def _voter_geography(cohorts_dir: Path, canonical_dir: Path) -> pd.DataFrame:
+    """Each voter's county, districts, tract, status, party, household and precinct."""
+    cohorts_path = cohorts_dir / COHORTS.dataset("voter_cohorts").file
+    present = set(pq.read_schema(cohorts_path).names)
+    columns = [c for c in GEOGRAPHY_COLUMNS if c in present]
+    coded = [c for c in columns if c not in ("voter_id", "household_id", "registered_on")]
+    frame = storage.read_parquet(cohorts_path, columns=columns, read_dictionary=coded).to_pandas(date_as_object=False)
+    voters_path = canonical_dir / CANONICAL.dataset("voters").file
+    if voters_path.is_file():
+        precincts = storage.read_parquet(voters_path, columns=["voter_id", "precinct"],
+                                         read_dictionary=["precinct"]).to_pandas()
+        frame = frame.merge(precincts.drop_duplicates("voter_id"), on="voter_id", how="left")
+    for column in coded + ["precinct"]:
+        if column in frame:
+            frame[column] = frame[column].astype(object)
+    return frame
+
+
+def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
+    """Distinct (voter_id, election_date) history rows of the given general elections."""
+    path = canonical_dir / CANONICAL.dataset("history").file
+    if not generals or not path.is_file():
+        return pd.DataFrame({"voter_id": pd.Series(dtype=object), "election_date": pd.Series(dtype=object)})
+    filters = [("election_type", "=", "general"), ("election_date", "in", generals)]
+    votes = storage.read_parquet(path, columns=["voter_id", "election_date"], filters=filters).to_pandas()
+    return votes.drop_duplicates().reset_index(drop=True)
+
+
+def _points(geocoded_dir: Path | None) -> pd.DataFrame | None:
+    """Matched geocodes' coordinates (the only geometry a report stage input holds)."""
+    if geocoded_dir is None:
+        return None
+    path = Path(geocoded_dir) / GEOCODED.dataset("geocodes").file
+    if not path.is_file():
+        return None
+    points = storage.read_parquet(path, columns=["address_key", "lon", "lat"],
+                                  filters=[("status", "=", "match")]).to_pandas()
+    return points.dropna(subset=["lon", "lat"]).reset_index(drop=True)
+
+
+def gate_rows(manifests: dict[str, dict]) -> pd.DataFrame:
+    """Every quality-gate record of the manifests (under 'quality' or 'gates': a list of records,
+    a mapping of gate name to record, or {'gates': ...}) as rows: stage, gate, value, threshold,
+    passed, detail."""
+    rows = []
+    for stage_name, body in manifests.items():
+        for key in GATE_KEYS:
+            for name, record in _gate_records((body or {}).get(key)):
+                rows.append(_gate_row(stage_name, name, record))
+    return pd.DataFrame(rows, columns=["stage", "gate", "value", "threshold", "passed", "detail"])
+
+
+def _gate_records(found) -> list[tuple[str, object]]:
+    if isinstance(found, dict) and "gates" in found:
+        return _gate_records(found["gates"])
+    if isinstance(found, dict):
+        return [(str(k), v) for k, v in found.items()]
+    if isinstance(found, list):
+        return [(str(r.get("name") or r.get("gate") or i) if isinstance(r, dict) else str(i), r)
+                for i, r in enumerate(found)]
+    return []
+
+
+def _gate_row(stage_name: str, name: str, record) -> tuple:
+    if not isinstance(record, dict):
+        return (stage_name, name, record, None, None, "")
+    passed = record.get("passed", record.get("ok"))
+    if passed is None and isinstance(record.get("status"), str):
+        passed = record["status"].lower() in ("pass", "passed", "ok")
+    known = {"name", "gate", "value", "threshold", "passed", "ok", "status"}
+    detail = "; ".join(f"{k}={v}" for k, v in record.items() if k not in known)
+    return (stage_name, name, record.get("value"), record.get("threshold"), passed, detail)

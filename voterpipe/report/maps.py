@@ -1,0 +1,190 @@
+"""Choropleth maps of turnout and registration change by county and by tract, drawn with matplotlib
+from the only geometry the report's inputs hold: the geocoded household points (TIGER street-range
+interpolation). Area shapes are approximated by nearest point, since the project imports no area
+polygons (TIGER faces are read without geometry); the captions say so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.colors import Normalize, TwoSlopeNorm
+from matplotlib.path import Path
+from matplotlib.ticker import PercentFormatter
+
+from voterpipe.report.charts import Chart, new_figure
+from voterpipe.report.sources import ReportSources
+
+TURNOUT_COLOURS = "cividis"  # perceptually uniform and readable with colour-vision deficiencies
+CHANGE_COLOURS = "PuOr"  # diverging, colour-blind safe (purple gain, orange loss)
+GEOMETRY_NOTE = ("Area shapes are approximated from the geocoded households (each point of the map takes the "
+                 "area of its nearest geocoded household, inside their outline): the project imports TIGER "
+                 "street ranges for geocoding, not area polygons. Grey: no value.")
+NO_GEOMETRY = ("No geometry is imported for this snapshot: no geocoded address has coordinates, "
+               "so no map can be drawn. The numbers are in the CSV.")
+
+
+def household_points(sources: ReportSources) -> pd.DataFrame:
+    """One row per matched household: lon, lat, its voters' county_code and tract."""
+    voters, points = sources.voter_geography, sources.points
+    columns = ["household_id", "lon", "lat", "county_code", "tract"]
+    if voters is None or points is None or points.empty:
+        return pd.DataFrame(columns=columns)
+    homes = voters[["household_id", "county_code", "tract"]].dropna(subset=["household_id"]) \
+        .drop_duplicates("household_id")
+    joined = homes.merge(points, left_on="household_id", right_on="address_key", how="inner")
+    return joined[columns].reset_index(drop=True)
+
+
+def convex_hull(xy: np.ndarray) -> np.ndarray:
+    """Vertices of the convex hull of points (Andrew's monotone chain), counter-clockwise."""
+    pts = np.unique(xy, axis=0)
+    if len(pts) < 3:
+        return pts
+
+    def half(points):
+        chain: list = []
+        for p in points:
+            while len(chain) >= 2 and np.cross(chain[-1] - chain[-2], p - chain[-2]) <= 0:
+                chain.pop()
+            chain.append(p)
+        return chain
+
+    lower, upper = half(pts), half(pts[::-1])
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def nearest_area_raster(x: np.ndarray, y: np.ndarray, area: np.ndarray, size: int = 260,
+                        sample: int = 3000, seed: int = 0):
+    """Each cell of a size x size grid over the points takes the area code of its nearest point
+    (-1 outside the points' convex hull): area shapes approximated from points alone.
+    Returns (codes grid, extent). At most `sample` points are used, every area keeping some."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    areas = np.unique(area)
+    per_area = max(3, sample // max(len(areas), 1))
+    ranked = pd.Series(area[order]).groupby(area[order]).cumcount().to_numpy()
+    keep = order[ranked < per_area]
+    px, py, pa = x[keep], y[keep], area[keep]
+    x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
+    pad = 0.02 * max(x1 - x0, y1 - y0, 1e-3)
+    x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - pad, y1 + pad
+    gx, gy = np.meshgrid(np.linspace(x0, x1, size), np.linspace(y0, y1, size))
+    cells = np.column_stack([gx.ravel(), gy.ravel()])
+    codes = np.empty(len(cells), dtype=np.int64)
+    for start in range(0, len(cells), 4096):  # chunks keep the distance matrix small
+        chunk = cells[start:start + 4096]
+        distance = (chunk[:, :1] - px[None, :]) ** 2 + (chunk[:, 1:] - py[None, :]) ** 2
+        codes[start:start + 4096] = pa[np.argmin(distance, axis=1)]
+    hull = convex_hull(np.column_stack([x, y]))
+    if len(hull) >= 3:
+        inside = Path(np.vstack([hull, hull[:1]])).contains_points(cells, radius=pad)
+        codes[~inside] = -1
+    return codes.reshape(size, size), (x0, x1, y0, y1)
+
+
+def _draw(points: pd.DataFrame, key: str, values: pd.Series, title: str, label: str, diverging: bool,
+          names: pd.Series | None = None):
+    """Areas coloured by value (nearest-point raster); colour bar outside the map, right."""
+    areas, area_codes = np.unique(points[key].astype(str).to_numpy(), return_inverse=True)
+    area_values = values.reindex(areas).to_numpy(dtype=float)
+    grid, extent = nearest_area_raster(points["lon"].to_numpy(float), points["lat"].to_numpy(float), area_codes)
+    stretch = 1 / max(np.cos(np.radians(float(points["lat"].mean()))), 0.1)  # degrees of longitude shrink northwards
+    ratio = (extent[1] - extent[0]) / max((extent[3] - extent[2]) * stretch, 1e-9)
+    fig, ax = new_figure((float(np.clip(6.5 * ratio, 3.5, 8.5)) + 2.2, 7))
+    image = np.where(grid >= 0, area_values[np.clip(grid, 0, None)], np.nan)
+    finite = area_values[np.isfinite(area_values)]
+    top = float(np.abs(finite).max()) if len(finite) else 1.0
+    if diverging:
+        norm = TwoSlopeNorm(vcenter=0.0, vmin=-(top or 0.01), vmax=top or 0.01)
+    else:
+        low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+        norm = Normalize(vmin=low, vmax=high if high > low else low + 0.01)
+    cmap = colormaps[CHANGE_COLOURS if diverging else TURNOUT_COLOURS].with_extremes(bad="#f0f0f0")
+    shown = ax.imshow(image, origin="lower", extent=extent, cmap=cmap, norm=norm, interpolation="nearest")
+    if len(areas) > 1:  # area borders: where the nearest area changes
+        ax.contour(np.linspace(*extent[:2], grid.shape[1]), np.linspace(*extent[2:], grid.shape[0]), grid,
+                   levels=np.arange(-0.5, len(areas)), colors="white", linewidths=0.4)
+    if len(areas) <= 30:
+        xs = np.linspace(*extent[:2], grid.shape[1])[None, :].repeat(grid.shape[0], 0)
+        ys = np.linspace(*extent[2:], grid.shape[0])[:, None].repeat(grid.shape[1], 1)
+        inside = grid >= 0
+        centres = pd.DataFrame({"code": grid[inside], "lon": xs[inside], "lat": ys[inside]}).groupby("code").mean()
+        for code, (lon, lat) in centres.iterrows():  # label at the middle of the area's cells
+            name = areas[code] if names is None else (names.get(areas[code]) or areas[code])
+            ax.annotate(str(name), (lon, lat), ha="center", va="center", fontsize=7,
+                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
+    bar = fig.colorbar(shown, ax=ax, shrink=0.8, pad=0.02)
+    bar.set_label(label)
+    bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
+    ax.set_aspect(stretch)
+    ax.set_xlabel("Longitude (degrees)")
+    ax.set_ylabel("Latitude (degrees)")
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def _area_map(points: pd.DataFrame, key: str, table: pd.DataFrame, column: str, slug: str, title: str,
+              caption: str, label: str, diverging: bool = False) -> Chart:
+    data = table.copy()
+    counts = points.groupby(key).size().rename("geocoded_households")
+    data["geocoded_households"] = data[key].map(counts).fillna(0).astype(np.int64)
+    if points.empty:
+        return Chart(slug, title, caption + " " + NO_GEOMETRY, data)
+    by_area = table.assign(**{key: table[key].astype(str)}).set_index(key)
+    names = by_area["county_name"] if "county_name" in by_area else None
+    fig = _draw(points, key, by_area[column], title, label, diverging, names)
+    return Chart(slug, title, caption, data, fig,
+                 alt=f"Map: {title}. Each area is coloured by its {label.lower()}; values range from {data[column].min():.1%} to {data[column].max():.1%}.")
+
+
+def county_change(sources: ReportSources, county: pd.DataFrame) -> pd.DataFrame | None:
+    """New registrants, removals and net change by county since the previous snapshot."""
+    transitions = sources.transitions
+    if transitions is None:
+        return None
+    rows = transitions[transitions["dimension"] == "county_code"]
+    pivot = rows.pivot_table(index="cohort", columns="change", values="voters", aggfunc="sum", fill_value=0)
+    data = county[["county_code", "registered"]].copy()
+    for change in ("new_registrant", "removed"):
+        data[change] = data["county_code"].map(pivot[change] if change in pivot else {}).fillna(0).astype(np.int64)
+    data["net_change"] = data["new_registrant"] - data["removed"]
+    previous = data["registered"] - data["net_change"]
+    data["change_share"] = data["net_change"] / previous.where(previous > 0)
+    return data
+
+
+def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_general) -> list[Chart]:
+    """Turnout in the last general by county and by tract; registration change by county and
+    (not available) by tract."""
+    points = household_points(sources)
+    state = sources.state.upper()
+    charts = []
+    turnout = f"turnout_{last_general}" if last_general else None
+    for level, key, slug in (("county", "county_code", "30_map_turnout_by_county"),
+                             ("tract", "tract", "31_map_turnout_by_tract")):
+        title = f"Turnout in the general election of {last_general or '(none)'} by {level}, {state}"
+        caption = (f"Share of registered voters who voted, by {level}. " + GEOMETRY_NOTE)
+        table = tables.get(level)
+        if turnout is None or table is None or turnout not in table:
+            charts.append(Chart(slug, title, caption + " No general election in the vote history.",
+                                pd.DataFrame(columns=[key, "turnout"])))
+            continue
+        charts.append(_area_map(points, key, table, turnout, slug, title, caption, "Turnout (%)"))
+    title = f"Registration change since the previous snapshot by county, {state}"
+    caption = ("Net change = new registrants - removed voters, as a share of the county's voters at the previous "
+               "snapshot. " + GEOMETRY_NOTE)
+    change = county_change(sources, tables["county"]) if "county" in tables else None
+    if change is None:
+        charts.append(Chart("32_map_registration_change_by_county", title,
+                            caption + " No earlier snapshot of this state has been processed.",
+                            pd.DataFrame(columns=["county_code", "change_share"])))
+    else:
+        charts.append(_area_map(points, "county_code", change, "change_share", "32_map_registration_change_by_county",
+                                title, caption, "Net registration change (%)", diverging=True))
+    charts.append(Chart("33_map_registration_change_by_tract",
+                        f"Registration change since the previous snapshot by tract, {state}",
+                        "Not drawn: the snapshot comparison (06_cohorts transitions) is counted by county, "
+                        "not by tract, so no tract-level change exists to map.",
+                        pd.DataFrame(columns=["tract", "change_share"])))
+    return charts
