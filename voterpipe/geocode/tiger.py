@@ -243,7 +243,7 @@ class TigerGeocoder:
         candidate_search(self, queries, outcome)
         return self._results(text, number, clean_number, outcome)
 
-    def _fast_path(self, q, outcome) -> None:
+    def _fast_path(self, q: Queries, outcome: Outcome) -> None:
         """Exact full street key + ZIP for every row with a number, vectorised."""
         if len(q.street) == 0:
             return
@@ -261,7 +261,8 @@ class TigerGeocoder:
             outcome.settle(todo[hit], found_row[hit], count[hit] >= 2, "exact", 1.0,
                            self._is_alt)
 
-    def _results(self, text: dict, number, clean_number, outcome) -> pd.DataFrame:
+    def _results(self, text: dict, number: np.ndarray, clean_number: np.ndarray,
+                 outcome: Outcome) -> pd.DataFrame:
         n_rows = len(number)
         matched_mask = outcome.status == 1
         matched = np.flatnonzero(matched_mask)

@@ -20,6 +20,7 @@ import pandas as pd
 from voterpipe.geocode.tiger_import import PARITY_EVEN, PARITY_ODD
 from voterpipe.geocode.tiger_streets import METHODS, REASONS, ZIP_FALLBACK_FACTOR, Resolution
 
+MEMO_LIMIT = 1_000_000  # resolved street queries kept per engine (a server runs for long)
 _METHOD = {m: n for n, m in enumerate(METHODS)}
 _REASON = {r: n for n, r in enumerate(REASONS)}
 
@@ -114,6 +115,8 @@ def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple, fuzzy: boo
              zip5: str) -> Resolution:
     """One street query in every qualifier of its scope; memoised on the engine."""
     memo = engine.resolved
+    if len(memo) > MEMO_LIMIT:
+        memo.clear()
     found = []
     for qualifier in qualifiers:
         key = (*keys, scope, qualifier, zip5 if fuzzy else None)

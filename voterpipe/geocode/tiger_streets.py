@@ -24,6 +24,7 @@ SCORES = {"exact": 1.0, "alt_name": 0.98, "directional": 0.95, "no_suffix": 0.9}
 FUZZY_SCORES = {(1, 0): 0.85, (1, 1): 0.8, (2, 0): 0.75, (2, 1): 0.7}
 ZIP_FALLBACK_FACTOR = 0.9
 FUZZY_MIN_LENGTH = 4  # shorter names are too close to each other to correct
+NEAR_MEMO_LIMIT = 500_000  # misspelled names remembered (a long-running server sees many)
 LONG_NAME = 9  # imported names this long may be two edits away from what was written
 
 _DIGITS = re.compile(r"\d+")
@@ -188,6 +189,8 @@ class StreetCatalogue:
         Digits are never edited (13TH is not 14TH)."""
         if base in self._near:
             return self._near[base]
+        if len(self._near) > NEAR_MEMO_LIMIT:
+            self._near.clear()
         near: dict[str, tuple[int, int]] = {}
         if len(base) >= FUZZY_MIN_LENGTH:
             digits, sound = _DIGITS.findall(base), phonetic_key(base)
