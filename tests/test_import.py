@@ -68,6 +68,7 @@ def nc_drop(directory: Path, variant: str = "current") -> None:
     _write(directory / "ncvhis_Statewide.txt",
            ["\t".join(f"{quote}{c}{quote}" for c in history)] + [_line(history, "\t", quote, **h) for h in hist],
            encoding, newline, bom)
+    (directory / "_READY").touch()  # the drop is complete (formats/drops.py)
 
 
 def oh_drop(directory: Path) -> None:
@@ -216,7 +217,7 @@ def test_import_manifest_reads_back_typed_and_the_report_lists_exactly_its_files
     assert manifest.outputs == {"voters": "voters.parquet", "history": "history.parquet",
                                 "rejects": "rejects.parquet"}
     by_name = {record.name: record for record in manifest.files}
-    assert set(by_name) == {p.name for p in raw.iterdir()} - {"README.txt"}
+    assert set(by_name) == {p.name for p in raw.iterdir()} - {"README.txt", "_READY"}
     for name, record in by_name.items():
         assert record.sha256 == storage.file_sha256(raw / name) and record.size == (raw / name).stat().st_size
     assert manifest.totals.rows_read == sum(r.rows_read for r in manifest.files)
@@ -368,6 +369,12 @@ def _canonical_bytes(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
 
 
+@pytest.fixture(autouse=True)
+def _dirty_drops_pass_the_gates(monkeypatch):
+    """The drops here are dirty on purpose; the quality gates are tested in test_quality_gates.py."""
+    monkeypatch.setitem(luigi.configuration.get_config()["quality"], "accept", "rejected_lines,column_nulled")
+
+
 def test_luigi_import_runs_once_and_reruns_identically(data_root):
     nc_drop(storage.raw_dir("nc", SNAPSHOT, data_root))
     task = ImportSnapshot(state="nc", snapshot=SNAPSHOT)
@@ -402,6 +409,8 @@ def test_failed_import_leaves_nothing_complete(data_root):
     raw = storage.raw_dir("nc", SNAPSHOT, data_root)
     raw.mkdir(parents=True)
     (raw / "ncvoter_Statewide.txt").write_text("id\tname\n1\tx\n")
+    (raw / "ncvhis_Statewide.txt").write_text("id\n1\n")
+    (raw / "_READY").touch()  # a complete drop, so the import runs and fails on the bad header
     task = ImportSnapshot(state="nc", snapshot=SNAPSHOT)
     assert not luigi.build([task], local_scheduler=True)
     assert not task.complete()

@@ -57,7 +57,7 @@ def nc_drop(tmp_path_factory):
 def test_nc_current_layout_and_planted_damage(nc_drop):
     root, summary, directory = nc_drop
     assert storage.is_published(directory)
-    assert sorted(p.name for p in directory.iterdir()) == ["manifest.json", "ncvhis_Statewide.txt",
+    assert sorted(p.name for p in directory.iterdir()) == ["_READY", "manifest.json", "ncvhis_Statewide.txt",
                                                            "ncvoter_Statewide.txt"]
     lines = _latin1_lines(directory / "ncvoter_Statewide.txt")
     assert lines[0].split("\t") == _columns("nc_current") == list(LAYOUTS["nc_current"].voters.columns)

@@ -32,7 +32,8 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Setting:
-    """Options of one luigi.cfg section that change a stage's output (not its speed)."""
+    """Options of one luigi.cfg section that change a stage's output (not its speed); a state's
+    [section.<state>] overrides them (config.state_values)."""
 
     section: str
     options: tuple[str, ...]
@@ -86,18 +87,20 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         Dataset("voters", "voters.parquet", schema.VOTERS),
         Dataset("history", "history.parquet", schema.HISTORY),
         Dataset("rejects", "rejects.parquet", schema.REJECTS),
-    ), inputs=("raw",), config_files=("formats",), rules=(_IMPORT_RULES,), hashes_raw_files=True,
+    ), inputs=("raw",), settings=(Setting("quality", ("rejected_lines", "column_nulled")),),
+        config_files=("formats",), rules=(_IMPORT_RULES,), hashes_raw_files=True,
         description="every file of the drop in the canonical schema"),
     Stage("addresses", "addresses", "", "NormaliseAddresses", (
         Dataset("addresses", "addresses.parquet", schema.ADDRESSES),
         Dataset("voter_addresses", "voter_addresses.parquet", schema.VOTER_ADDRESSES),
-    ), inputs=("canonical",), rules=(_ADDRESS_RULES,),
+    ), inputs=("canonical",), settings=(Setting("quality", ("address_parse_rate",)),), rules=(_ADDRESS_RULES,),
         description="USPS Pub 28 addresses, address_key and building_key"),
     Stage("geocoded", "geocoded", "", "GeocodeAddresses", (
         Dataset("geocodes", "geocodes.parquet", schema.GEOCODES),
     ), inputs=("addresses", "canonical"),
         settings=(Setting("geocoder", ("backend", "census_url", "benchmark", "vintage",
-                                       "census_districts")),),
+                                       "census_districts")),
+                  Setting("quality", ("geocode_match_rate",))),
         rules=("voterpipe.geocode.tiger:ENGINE_VERSION", "tiger_data"),
         description="one geocode per address_key"),
     Stage("households", "households", "", "BuildHouseholds", (
@@ -117,7 +120,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         Dataset("geocode_coverage", "geocode_coverage.parquet", schema.GEOCODE_COVERAGE),
         Dataset("transitions", "transitions.parquet", schema.COHORT_TRANSITIONS, optional=True),
     ), inputs=("canonical", "geocoded", "households"), previous_inputs=("canonical", "addresses"),
-        config_files=("cohorts",), rules=("voterpipe.cohorts:RULES_VERSION",),
+        settings=(Setting("quality", ("voter_count_change", "history_not_on_roll")),), config_files=("cohorts",), rules=("voterpipe.cohorts:RULES_VERSION",),
         description="cohorts, turnout by cohort and geography, transitions"),
     Stage("voter_file", "reporting", "voter_file", "BuildVoterFile", (
         Dataset("voters_enriched", "voters_enriched.parquet", schema.VOTERS_ENRICHED),

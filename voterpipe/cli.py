@@ -46,13 +46,94 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
 
-    run = commands.add_parser("run", help="run the pipeline for one snapshot")
-    run.add_argument("--state", required=True)
-    run.add_argument("--snapshot", type=_iso_date, required=True)
-    run.add_argument("--task", default="EnrichSnapshot", help="the last task to run")
-    run.add_argument("--workers", type=int, default=1)
-    run.add_argument("--local-scheduler", action="store_true")
+    run = commands.add_parser("run", help="run the pipeline for one snapshot (exit codes: README)")
+    _run_options(run)
+
+    retract = commands.add_parser("retract", help="take a published snapshot out of the warehouse")
+    retract.add_argument("--state", required=True)
+    retract.add_argument("--snapshot", type=_iso_date, required=True)
+
+    rebuild = commands.add_parser("rebuild", help="rebuild a stage and everything downstream of it, then run")
+    _run_options(rebuild)
+    rebuild.add_argument("--from", dest="from_stage", required=True,
+                         help="a stage of the catalogue: canonical, addresses, geocoded, households, "
+                              "cohorts, voter_file, report, publish")
     return parser
+
+
+def _run_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--state", required=True)
+    command.add_argument("--snapshot", type=_iso_date, required=True)
+    command.add_argument("--task", default="EnrichSnapshot", help="the last task to run")
+    command.add_argument("--workers", type=int, default=1)
+    command.add_argument("--local-scheduler", action="store_true")
+    command.add_argument("--accept", action="append", default=[], metavar="GATE",
+                         help="publish although quality gate GATE fails (recorded in the manifest); repeatable")
+
+
+def run_pipeline(args) -> int:
+    """Build the task; print the summary and why it stopped; return luigi's [retcode] exit code."""
+    import luigi
+
+    import voterpipe.tasks as tasks
+    from voterpipe.config import QUALITY_GATES
+    from voterpipe.tasks.outcome import run_outcome
+
+    unknown = [gate for gate in args.accept if gate not in QUALITY_GATES]
+    if unknown:
+        print(f"unknown quality gate(s) {unknown}; the gates are {', '.join(QUALITY_GATES)}", file=sys.stderr)
+        return 2
+    parser = luigi.configuration.get_config()
+    configured = parser.get("quality", "accept", None)
+    parser.set("quality", "accept", ",".join(args.accept))  # for this run only
+    luigi.task_register.Register.clear_instance_cache()  # config instances read it anew
+    try:
+        task_class = getattr(tasks, args.task)
+        result = luigi.build([task_class(state=args.state, snapshot=args.snapshot)], workers=args.workers,
+                             local_scheduler=args.local_scheduler, detailed_summary=True)
+    finally:
+        if configured is None:
+            parser.remove_option("quality", "accept")
+        else:
+            parser.set("quality", "accept", configured)
+        luigi.task_register.Register.clear_instance_cache()
+    print(result.summary_text)
+    outcome = run_outcome(result)
+    for message in outcome.messages:
+        print(message, file=sys.stderr)
+    print(f"exit code {outcome.code}", file=sys.stderr)
+    return outcome.code
+
+
+def retract(args) -> int:
+    from voterpipe.tasks.maintenance import retract_snapshot
+    from voterpipe.warehouse import SnapshotNotPublished
+
+    try:
+        report = retract_snapshot(args.state.lower(), args.snapshot)
+    except SnapshotNotPublished as exc:
+        print(f"retract refused: {exc}", file=sys.stderr)
+        return 3
+    rows = ", ".join(f"{name} {n}" for name, n in report["rows_deleted"].items())
+    print(f"retracted {report['state']} {report['snapshot']} from the {report['backend']} warehouse "
+          f"(rows deleted: {rows}); current snapshot of {report['state']}: {report['current_before']} -> "
+          f"{report['current_after'] or 'none'}; stages marked for rebuilding: "
+          f"{', '.join(report['stages_marked']) or 'none'}")
+    return 0
+
+
+def rebuild(args) -> int:
+    from voterpipe import catalog
+    from voterpipe.tasks.maintenance import NoSuchSnapshot, rebuild_from
+
+    try:
+        catalog.stage(args.from_stage)
+        stages = rebuild_from(args.state.lower(), args.snapshot, args.from_stage)
+    except (KeyError, ValueError, NoSuchSnapshot) as exc:
+        print(f"rebuild refused: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 3
+    print(f"marked for rebuilding {args.state.lower()} {args.snapshot}: {', '.join(stages)}")
+    return run_pipeline(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,17 +162,11 @@ def main(argv: list[str] | None = None) -> int:
         serve_forever(args.host, args.port)
         return 0
     if args.command == "run":
-        import luigi
-
-        import voterpipe.tasks as tasks
-
-        task_class = getattr(tasks, args.task)
-        result = luigi.build(
-            [task_class(state=args.state, snapshot=args.snapshot)],
-            workers=args.workers, local_scheduler=args.local_scheduler, detailed_summary=True,
-        )
-        print(result.summary_text)
-        return 0 if result.scheduling_succeeded and "FAILED" not in str(result.status) else 30
+        return run_pipeline(args)
+    if args.command == "retract":
+        return retract(args)
+    if args.command == "rebuild":
+        return rebuild(args)
     return 2
 
 

@@ -50,8 +50,49 @@ class warehouse(luigi.Config):  # noqa: N801
     schema = luigi.Parameter(default="voterpipe")
 
 
+class drop(luigi.Config):  # noqa: N801 - per state: [drop.<state>]
+    marker = luigi.Parameter(default="_READY", description="the file a sender writes when the drop is complete")
+    settle_seconds = luigi.FloatParameter(
+        default=600.0, description="without a marker: how long every file must be unchanged (0: marker required)")
+    partial_counties = luigi.BoolParameter(default=False, description="a per-county layout may deliver some counties")
+
+
+class quality(luigi.Config):  # noqa: N801 - per state: [quality.<state>]
+    voter_count_change = luigi.FloatParameter(default=0.10, description="most |voters / previous voters - 1|")
+    rejected_lines = luigi.FloatParameter(default=0.01, description="most rejected / read lines")
+    column_nulled = luigi.FloatParameter(default=0.02, description="most share of a column's non-empty raw values nulled")
+    history_not_on_roll = luigi.FloatParameter(default=0.05, description="most history rows of voters not in the voter file")
+    address_parse_rate = luigi.FloatParameter(default=0.90, description="least share of voter addresses parsed")
+    geocode_match_rate = luigi.FloatParameter(default=0.90, description="least geocode match rate among parsed addresses")
+    accept = luigi.Parameter(default="", description="gates whose failure is accepted for this run (voterpipe run --accept)")
+
+
+QUALITY_GATES = ("voter_count_change", "rejected_lines", "column_nulled", "history_not_on_roll",
+                 "address_parse_rate", "geocode_match_rate")
+QUALITY_GATE_RETCODE = 50  # [retcode] quality_gate: a quality gate failed (above luigi's own codes)
+
+
 _SECTIONS = {"voterpipe": voterpipe, "addresses": addresses, "households": households,
-             "geocoder": geocoder, "warehouse": warehouse}
+             "geocoder": geocoder, "warehouse": warehouse, "drop": drop, "quality": quality}
+
+
+def state_values(section: str, state: str, options: tuple[str, ...] | None = None) -> dict:
+    """A section's effective values for one state: [section.<state>] options override [section]."""
+    settings = _SECTIONS[section]()
+    params = dict(settings.get_params())
+    options = tuple(params) if options is None else options
+    values = {option: getattr(settings, option) for option in options}
+    parser = luigi.configuration.get_config()
+    override = f"{section}.{state.lower()}"
+    for option in options:
+        if parser.has_option(override, option):
+            values[option] = params[option].parse(parser.get(override, option))
+    return values
+
+
+def quality_gate_retcode() -> int:
+    """[retcode] quality_gate, else QUALITY_GATE_RETCODE."""
+    return luigi.configuration.get_config().getint("retcode", "quality_gate", QUALITY_GATE_RETCODE)
 
 
 def section_values(section: str, options: tuple[str, ...]) -> dict:

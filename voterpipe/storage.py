@@ -183,6 +183,20 @@ def read_manifest(directory: Path) -> dict:
     return read_json(Path(directory) / MANIFEST)
 
 
+UNPUBLISHED_MANIFEST = "manifest.unpublished.json"
+
+
+def unpublish(directory: Path) -> bool:
+    """Mark a published stage directory for rebuilding: its manifest is renamed aside (kept for
+    inspection), so the stage no longer counts as complete. False when it was not published."""
+    directory = Path(directory)
+    if not is_published(directory):
+        return False
+    os.replace(directory / MANIFEST, directory / UNPUBLISHED_MANIFEST)
+    _fsync_dir(directory)
+    return True
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
     """Write one Parquet file (inside a staging directory, or atomically on its own)."""
     with atomic_file(path, "wb") as handle:

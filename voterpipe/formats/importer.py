@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from voterpipe.formats import loading
+from voterpipe.formats.drops import DEFAULT_MARKER
 from voterpipe.formats.layouts import Detected, LayoutError, detect_file, layouts_for_state
 from voterpipe.formats.loading import FileReport, LoadContext, Writers
 from voterpipe.formats.normalise import AuxTable
@@ -38,12 +39,15 @@ class DropPlan:
     ignored: list[str] = field(default_factory=list)
 
 
-def plan_drop(directory: Path, state: str, formats_dir: Path | None = None) -> DropPlan:
-    """Detect every file in a raw drop directory. Raises DropError/LayoutError with the file named."""
+def plan_drop(directory: Path, state: str, formats_dir: Path | list[Path] | None = None,
+              marker: str = DEFAULT_MARKER) -> DropPlan:
+    """Detect every file in a raw drop directory (not the completeness marker). Raises
+    DropError/LayoutError with the file named."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DropError(f"raw drop {directory} does not exist")
-    names = sorted(p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    names = sorted(p.name for p in directory.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.name != marker)
     if not names:
         raise DropError(f"raw drop {directory} is empty")
     layouts = layouts_for_state(state, formats_dir)
@@ -86,12 +90,13 @@ def plan_drop(directory: Path, state: str, formats_dir: Path | None = None) -> D
 
 def import_drop(
     raw_directory: Path, outputs: dict[str, Path], state: str, snapshot: date,
-    chunk_rows: int = 200_000, progress: Progress | None = None, formats_dir: Path | None = None,
+    chunk_rows: int = 200_000, progress: Progress | None = None, formats_dir: Path | list[Path] | None = None,
+    marker: str = DEFAULT_MARKER,
 ) -> dict:
     """Write the voters, history and rejects Parquet files at the paths `outputs` gives by those
     names (inside a staging directory); return the manifest body (manifests.ImportManifest)."""
     state = state.lower()
-    plan = plan_drop(raw_directory, state, formats_dir)
+    plan = plan_drop(raw_directory, state, formats_dir, marker)
     layout = next(d.layout for d in plan.files if d.role == "voters")
     aux_tables: dict[str, AuxTable] = {}
     records: list[FileRecord] = []

@@ -81,6 +81,7 @@ class Layout:
     codes: dict[str, CodeTable]
     source: Path
     synth: dict = field(default_factory=dict)  # the synthetic generator's quirks ([synth] table)
+    drop: dict = field(default_factory=dict)  # the files a complete drop holds ([drop]; formats/drops.py)
 
     def file_specs(self) -> list[FileSpec]:
         specs = [self.voters]
@@ -156,7 +157,7 @@ def _build_layout(path: Path, doc: dict) -> Layout:
     layout = Layout(
         name=doc["name"], state=doc["state"].lower(), description=doc.get("description", ""),
         priority=int(doc.get("priority", 100)), voters=voters, history=history, aux=aux,
-        codes=codes, source=path, synth=_synth_table(where, doc.get("synth", {})),
+        codes=codes, source=path, synth=_synth_table(where, doc.get("synth", {})), drop=doc.get("drop", {}),
     )
     _validate(where, layout)
     return layout

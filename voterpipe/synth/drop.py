@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from voterpipe import storage
 from voterpipe.config import data_root
+from voterpipe.formats.drops import write_marker
 from voterpipe.formats.layouts import Layout, layouts_for_state
 from voterpipe.synth.geography import buildings_per_county_for, dwellings_for, networks_for
 from voterpipe.synth.layouts.common import DropContext
@@ -163,6 +164,7 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
     summary = {"state": state, "snapshot": snapshot.isoformat(), "layout": chosen.name, "seed": seed,
                "from_snapshot": from_snapshot.isoformat() if from_snapshot else None}
     ledger = _publish_files(files, storage.raw_dir(state, snapshot, root), summary, ctx, population.churn)
+    write_marker(storage.raw_dir(state, snapshot, root), chosen)  # the drop is complete (formats/drops.py)
     clock.lap("write_files")
     _save_truth(state, snapshot, root, people, population.dwellings, ledger, {
         **{k: summary[k] for k in ("state", "snapshot", "layout", "seed")},

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from voterpipe import config, storage
+from voterpipe import config, quality, storage
 from voterpipe.addresses.cache import AddressCache
 from voterpipe.addresses.normalise import PIECE_COLUMNS, normalise_addresses
 from voterpipe.addresses.parse import RULES_VERSION
@@ -30,4 +30,7 @@ class NormaliseAddresses(SnapshotTask):
         self.write(staging, "voter_addresses", result.voter_addresses)
         self.progress(1.0, f"{result.stats['parsed_new']} new strings parsed, "
                            f"{result.stats['cache_hits']} from cache")
-        return result.stats
+        stats = dict(result.stats)
+        stats["gates"] = self.enforce_gates([quality.address_parse_gate(
+            stats.get("voters_by_parse_status", {}), self.thresholds()["address_parse_rate"], self.accepted())])
+        return stats

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from voterpipe import cohorts, config
+from voterpipe import cohorts, config, quality
 from voterpipe.households import assign_households
+from voterpipe.manifests import ImportManifest
 from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask
 
 VOTER_COLUMNS = [
@@ -62,7 +63,24 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
         arrow = cohorts.cohort_arrow_tables(tables, self.state, self.snapshot, compared_with)
         for name, table in arrow.items():
             self.write(staging, name, table)
-        return cohorts.cohort_manifest(tables, arrow, settings, compared_with).to_json()
+        body = cohorts.cohort_manifest(tables, arrow, settings, compared_with).to_json()
+        body["gates"] = self.enforce_gates(self._gates(body))
+        return body
+
+    def _gates(self, body: dict) -> list:
+        """Voters against the previous snapshot's; history rows of voters not in the voter file."""
+        limits, accept = self.thresholds(), self.accepted()
+        voters = ImportManifest.from_json(self.input()["canonical"].manifest()).totals.voters_loaded
+        previous_voters = None
+        if self.previous is not None:
+            previous_voters = ImportManifest.from_json(
+                self.input()["previous_canonical"].manifest()).totals.voters_loaded
+        return [
+            quality.voter_count_gate(voters, previous_voters, self.previous and self.previous.isoformat(),
+                                     limits["voter_count_change"], accept),
+            quality.history_not_on_roll_gate(body.get("history_rows", 0), body.get("history_rows_not_on_roll", 0),
+                                             limits["history_not_on_roll"], accept),
+        ]
 
 
 class ReportSnapshot(PreviousSnapshot, SnapshotTask):

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 import pyarrow as pa
 
-from voterpipe import config, schema, storage
+from voterpipe import config, quality, schema, storage
 from voterpipe.geocode.cache import GeocodeCache, geocode_addresses, match_rates
 from voterpipe.tasks.base import SnapshotTask
 
@@ -52,12 +52,16 @@ class GeocodeAddresses(SnapshotTask):
         self.write(staging, "geocodes", pa.Table.from_pandas(geocodes, preserve_index=False))
         by_status = addresses.drop_duplicates("address_key").set_index("address_key")["parse_status"]
         self.progress(1.0, f"{stats['cache_misses']} geocoded, {stats['cache_hits']} from cache")
+        by_parse_status = match_rates(geocodes, by_status)
+        gates = self.enforce_gates([quality.geocode_match_gate(
+            by_parse_status, self.thresholds()["geocode_match_rate"], self.accepted())])
         return {
             "backend": cache.backend, "benchmark": cache.benchmark, "vintage": cache.vintage,
             "rows": len(geocodes), **stats,
             "status_counts": {s: int((geocodes["status"] == s).sum()) for s in schema.GEOCODE_STATUSES},
-            "match_rate_by_parse_status": match_rates(geocodes, by_status),
+            "match_rate_by_parse_status": by_parse_status,
             "match_rate_by_county": match_rates(geocodes, self._county_of_addresses(geocodes)),
+            "gates": gates,
         }
 
     def _county_of_addresses(self, geocodes: pd.DataFrame) -> pd.Series:

@@ -7,38 +7,60 @@ from datetime import date
 from pathlib import Path
 
 import luigi
+import pyarrow.parquet as pq
 
-from voterpipe import catalog, config
+from voterpipe import catalog, config, quality
 from voterpipe.fingerprint import raw_file_checksums
+from voterpipe.formats.drops import DropRule, DropStatus, check_drop, data_files
 from voterpipe.formats.importer import import_drop
-from voterpipe.tasks.base import SnapshotTask, StateParameter
+from voterpipe.formats.layouts import layouts_for_state
+from voterpipe.tasks.base import SnapshotTask, StateParameter, log
+
+_incomplete_logged: set[tuple] = set()
+
+
+def drop_rule(state: str) -> DropRule:
+    """luigi.cfg [drop], overridden per state by [drop.<state>]."""
+    return DropRule(**config.state_values("drop", state))
 
 
 class RawDropTarget(luigi.Target):
-    """A raw drop directory: it exists once it holds at least one file."""
+    """A raw drop directory: it exists once it is complete (formats/drops.py: the declared files
+    are there, and the marker is written or nothing changed for settle_seconds)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, state: str):
         self.path = Path(path)
+        self.state = state
 
     def files(self) -> list[Path]:
-        """The drop's files (hidden files, such as a copy in progress, are not part of it)."""
-        if not self.path.is_dir():
-            return []
-        return sorted(p for p in self.path.rglob("*") if p.is_file()
-                      and not any(part.startswith(".") for part in p.relative_to(self.path).parts))
+        """The drop's files (hidden files, such as a copy in progress, and the marker are not part of it)."""
+        return data_files(self.path, drop_rule(self.state).marker)
+
+    def status(self) -> DropStatus:
+        return check_drop(self.path, layouts_for_state(self.state, config.formats_dirs()), drop_rule(self.state))
 
     def exists(self) -> bool:
-        return bool(self.files())
+        return self.status().complete
 
 
 class RawDrop(luigi.ExternalTask):
-    """The state's files as delivered, in <data_root>/01_raw/<state>/<snapshot>/."""
+    """The state's files as delivered, in <data_root>/01_raw/<state>/<snapshot>/. Incomplete, the
+    run stops with Luigi's missing-data code and the reason (voterpipe run prints it)."""
 
     state = StateParameter(description="lowercase postal code, e.g. nc")
     snapshot = luigi.DateParameter(description="ISO date of the state's drop")
 
     def output(self) -> RawDropTarget:
-        return RawDropTarget(catalog.stage("raw").directory(self.state, self.snapshot))
+        return RawDropTarget(catalog.stage("raw").directory(self.state, self.snapshot), self.state)
+
+    def complete(self) -> bool:
+        status = self.output().status()
+        if not status.complete and status.directory.exists():
+            key = (self.task_id, status.reason())
+            if key not in _incomplete_logged:
+                _incomplete_logged.add(key)
+                log.warning("%s", status.reason())
+        return status.complete
 
 
 def previous_drop(state: str, snapshot: date) -> date | None:
@@ -67,6 +89,30 @@ class ImportSnapshot(SnapshotTask):
         return raw_file_checksums(drop.files(), drop.path, recorded)
 
     def build(self, staging: Path) -> dict:
-        return import_drop(self.input()["raw"].path, self.stage.files_in(staging), self.state,
+        body = import_drop(self.input()["raw"].path, self.stage.files_in(staging), self.state,
                            self.snapshot, chunk_rows=config.voterpipe().chunk_rows,
-                           progress=self.progress, formats_dir=config.formats_dirs())
+                           progress=self.progress, formats_dir=config.formats_dirs(),
+                           marker=drop_rule(self.state).marker)
+        limits, accept = self.thresholds(), self.accepted()
+        outputs = self.stage.files_in(staging)
+        non_null = {"voters": non_null_counts(outputs["voters"]), "history": non_null_counts(outputs["history"])}
+        body["gates"] = self.enforce_gates([
+            quality.rejected_lines_gate(body["files"], limits["rejected_lines"], accept),
+            quality.column_nulled_gate(body["files"], non_null, limits["column_nulled"], accept),
+        ])
+        return body
+
+
+def non_null_counts(path: Path) -> dict[str, int]:
+    """Non-null values per column of a Parquet file, from its statistics (no data read)."""
+    metadata = pq.ParquetFile(path).metadata
+    counts: dict[str, int] = {}
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            column = row_group.column(index)
+            stats = column.statistics
+            nulls = stats.null_count if stats is not None and stats.has_null_count else 0
+            name = column.path_in_schema
+            counts[name] = counts.get(name, 0) + row_group.num_rows - nulls
+    return counts

@@ -15,7 +15,7 @@ from voterpipe.warehouse.postgres_backend import (  # noqa: F401
     PostgresWarehouse, WarehouseConnectionError, WarehouseLoadError, describe_dsn, redact,
 )
 from voterpipe.warehouse.tables import (  # noqa: F401
-    TABLE_NAMES, TABLES, SourceFiles, WarehouseInputError, source_files,
+    TABLE_NAMES, TABLES, SnapshotNotPublished, SourceFiles, WarehouseInputError, source_files,
 )
 
 Warehouse = DuckDBWarehouse | PostgresWarehouse

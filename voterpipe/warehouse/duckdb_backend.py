@@ -11,8 +11,10 @@ from pathlib import Path
 
 import duckdb
 
-from voterpipe.warehouse import tables as wt
-from voterpipe.warehouse.tables import SourceFiles, WarehouseInputError, quote_ident, quote_literal
+from voterpipe.warehouse import dictionary, tables as wt
+from voterpipe.warehouse.tables import (
+    SnapshotNotPublished, SourceFiles, WarehouseInputError, quote_ident, quote_literal,
+)
 
 log = logging.getLogger("voterpipe.warehouse")
 
@@ -72,6 +74,7 @@ class DuckDBWarehouse:
                 log.info("warehouse duckdb %s %s: %s loaded %d rows in %.2fs",
                          state, snapshot, table.name, loaded, seconds)
             _create_views(con)
+            dictionary.apply_duckdb_comments(con)
             con.execute("COMMIT")
         except BaseException:
             try:
@@ -105,6 +108,42 @@ class DuckDBWarehouse:
             return wt.counts_agree_with_marker(markers, count_rows, f"duckdb {state} {snapshot}")
         finally:
             con.close()
+
+    def retract(self, state: str, snapshot: date) -> dict:
+        """Delete the (state, snapshot) slice of every table and its marker rows in one
+        transaction: the current_* views then show the state's previous published snapshot."""
+        if not self.path.exists():
+            raise SnapshotNotPublished(repr(self), state, snapshot, [])
+        con = self.connect()
+        try:
+            con.execute("BEGIN TRANSACTION")
+            _ensure_marker_table(con)
+            published = [row[0] for row in con.execute(
+                f"SELECT DISTINCT snapshot FROM {wt.MARKER_TABLE} WHERE state = ? ORDER BY 1", [state]).fetchall()]
+            if snapshot not in published:
+                raise SnapshotNotPublished(repr(self), state, snapshot, published)
+            deleted = {}
+            for table in wt.TABLES:
+                if con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+                               "AND table_name = ?", [table.name]).fetchall()[0][0]:
+                    deleted[table.name] = con.execute(
+                        f"DELETE FROM {quote_ident(table.name)} WHERE state = ? AND snapshot = ?",
+                        [state, snapshot]).fetchall()[0][0]
+            con.execute(f"DELETE FROM {wt.MARKER_TABLE} WHERE state = ? AND snapshot = ?", [state, snapshot])
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+        finally:
+            con.close()
+        remaining = [d for d in published if d != snapshot]
+        log.info("warehouse duckdb: retracted %s %s (%s rows)", state, snapshot, deleted)
+        return {"backend": self.backend, "state": state, "snapshot": snapshot.isoformat(),
+                "rows_deleted": deleted, "current_before": max(published).isoformat(),
+                "current_after": max(remaining).isoformat() if remaining else None}
 
     def publications(self) -> list[dict]:
         if not self.path.exists():

@@ -45,7 +45,7 @@ from voterpipe.warehouse.pg_parts import (
 from voterpipe.warehouse.pg_schema import (
     attach_slice, create_slice_table, ensure_schema, index_and_analyse, partition_names, relation_exists,
 )
-from voterpipe.warehouse.tables import SourceFiles, WarehouseInputError
+from voterpipe.warehouse.tables import SnapshotNotPublished, SourceFiles, WarehouseInputError
 
 log = logging.getLogger("voterpipe.warehouse")
 
@@ -229,6 +229,47 @@ class PostgresWarehouse:
                 return wt.counts_agree_with_marker(markers, count_rows, f"postgres {state} {snapshot}")
         finally:
             conn.close()
+
+    # retraction -----------------------------------------------------------------------------
+
+    def retract(self, state: str, snapshot: date) -> dict:
+        """Drop the (state, snapshot) partition of every table and delete its marker rows in one
+        transaction: the current_* views then show the state's previous published snapshot."""
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                            [f"voterpipe:{self.schema}:{state}:{snapshot.isoformat()}"])
+                published = []
+                if relation_exists(cur, self.schema, wt.MARKER_TABLE):
+                    cur.execute(sql.SQL("SELECT DISTINCT snapshot FROM {} WHERE state = %s ORDER BY 1")
+                                .format(self._name(wt.MARKER_TABLE)), [state])
+                    published = [row[0] for row in cur.fetchall()]
+                if snapshot not in published:
+                    raise SnapshotNotPublished(f"postgres {self.describe()}", state, snapshot, published)
+                cur.execute(sql.SQL("SELECT table_name, row_count FROM {} WHERE state = %s AND snapshot = %s")
+                            .format(self._name(wt.MARKER_TABLE)), [state, snapshot])
+                deleted = dict(cur.fetchall())
+                for table in wt.TABLES:
+                    final, _ = partition_names(table.name, state, snapshot)
+                    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._name(final)))
+                cur.execute(sql.SQL("DELETE FROM {} WHERE state = %s AND snapshot = %s")
+                            .format(self._name(wt.MARKER_TABLE)), [state, snapshot])
+            conn.commit()
+        except psycopg2.Error as exc:
+            rollback_quietly(conn)
+            raise WarehouseLoadError(f"retracting {state} {snapshot} failed, the warehouse is unchanged: "
+                                     f"{redact(describe_pg_error(exc), self._dsn)}") from None
+        except BaseException:
+            rollback_quietly(conn)
+            raise
+        finally:
+            conn.close()
+        remaining = [d for d in published if d != snapshot]
+        log.info("warehouse postgres: retracted %s %s (%s rows)", state, snapshot, deleted)
+        return {"backend": self.backend, "state": state, "snapshot": snapshot.isoformat(),
+                "rows_deleted": deleted, "current_before": max(published).isoformat(),
+                "current_after": max(remaining).isoformat() if remaining else None}
 
     def publications(self) -> list[dict]:
         conn = self.connect()

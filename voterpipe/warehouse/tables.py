@@ -65,6 +65,15 @@ class WarehouseInputError(ValueError):
     """An upstream file is missing or breaks the one-row-per-key contract the tables rely on."""
 
 
+class SnapshotNotPublished(LookupError):
+    """retract: the warehouse holds no such (state, snapshot)."""
+
+    def __init__(self, where: str, state: str, snapshot: date, published: list[date]):
+        shown = ", ".join(d.isoformat() for d in published) or "none"
+        super().__init__(f"{where} holds no published snapshot {state} {snapshot.isoformat()}; "
+                         f"published snapshots of {state}: {shown}")
+
+
 @dataclass(frozen=True)
 class SourceFiles:
     """Upstream Parquet files of one (state, snapshot), by catalogue dataset name."""
