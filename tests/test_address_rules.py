@@ -181,3 +181,7 @@ def test_no_and_so_are_north_and_south_only_where_a_directional_stands():
 
 def test_designator_words_in_a_row_are_a_level_each():
     assert parts("22 READE ST 2ND FLOOR CONFERENCE ROOM") == "22||READE|ST||FL|2ND CONFERENCE RM"
+
+
+def test_the_rules_version_carries_the_street_rules_version():
+    assert parse.RULES_VERSION.split(".")[1] == str(pub28.STREET_RULES_VERSION)
