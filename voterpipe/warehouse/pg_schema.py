@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pyarrow as pa
 from psycopg2 import sql
 
-from voterpipe.warehouse import tables as wt
+from voterpipe.warehouse import dictionary, tables as wt
 from voterpipe.warehouse.pg_copy import arrow_to_pg_type
 from voterpipe.warehouse.tables import WarehouseInputError
 
@@ -41,6 +41,9 @@ def ensure_schema(conn, schema: str, table_schemas: dict[str, pa.Schema]) -> dic
             columns, changed = _create_or_migrate_table(cur, schema, table, table_schemas[table.name])
             layouts[table.name] = columns
             _ensure_indexes_and_view(cur, schema, table, columns, changed)
+            dictionary.apply_pg_comments(cur, schema, table.name, columns, "TABLE", changed)
+            dictionary.apply_pg_comments(cur, schema, table.view, columns, "VIEW", changed)
+        dictionary.apply_pg_comments(cur, schema, wt.MARKER_TABLE, dictionary.MARKER_COLUMNS)
     return layouts
 
 
