@@ -65,11 +65,11 @@ class quality(luigi.Config):  # noqa: N801 - per state: [quality.<state>]
     address_parse_rate = luigi.FloatParameter(default=0.90, description="least share of voter addresses parsed")
     geocode_match_rate = luigi.FloatParameter(default=0.90, description="least geocode match rate among parsed addresses")
     accept = luigi.Parameter(default="", description="gates whose failure is accepted for this run (voterpipe run --accept)")
+    exit_code = luigi.IntParameter(default=50, description="voterpipe run's exit code when a gate failed")
 
 
 QUALITY_GATES = ("voter_count_change", "rejected_lines", "column_nulled", "history_not_on_roll",
                  "address_parse_rate", "geocode_match_rate")
-QUALITY_GATE_RETCODE = 50  # [retcode] quality_gate: a quality gate failed (above luigi's own codes)
 
 
 _SECTIONS = {"voterpipe": voterpipe, "addresses": addresses, "households": households,
@@ -91,8 +91,8 @@ def state_values(section: str, state: str, options: tuple[str, ...] | None = Non
 
 
 def quality_gate_retcode() -> int:
-    """[retcode] quality_gate, else QUALITY_GATE_RETCODE."""
-    return luigi.configuration.get_config().getint("retcode", "quality_gate", QUALITY_GATE_RETCODE)
+    """[quality] exit_code: above luigi's own [retcode] codes, so it wins when a gate failed."""
+    return quality().exit_code
 
 
 def section_values(section: str, options: tuple[str, ...]) -> dict:

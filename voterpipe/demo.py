@@ -38,14 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     from voterpipe import catalog, storage, synth
     from voterpipe.geocode.tiger import import_tiger_dir
     from voterpipe.tasks import EnrichSnapshot
+    from voterpipe.tasks.outcome import run_outcome
 
     started = time.perf_counter()
     for state, layout, snapshot in DEMO_DROPS:
         if not any(storage.raw_dir(state, snapshot).glob("*")):
             synth.write_drop(state=state, voters=args.voters, snapshot=snapshot, seed=1, layout=layout)
+        _mark_complete(state, snapshot, layout)
     if not any(storage.raw_dir("nc", NEXT_NC_SNAPSHOT).glob("*")):
         synth.write_drop(state="nc", voters=args.voters, snapshot=NEXT_NC_SNAPSHOT, seed=1,
                          from_snapshot=date(2026, 11, 1))
+    _mark_complete("nc", NEXT_NC_SNAPSHOT, "nc_current")
     tiger_root = storage.cache_dir("synth")
     for state in sorted({s for s, _, _ in DEMO_DROPS}):
         import_tiger_dir(tiger_root / state / "tiger")
@@ -54,7 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     result = luigi.build([EnrichSnapshot(state=s, snapshot=d) for s, d in runs],
                          local_scheduler=True, workers=args.workers, detailed_summary=True)
     print(result.summary_text)
-    ok = result.scheduling_succeeded and result.status.name.startswith("SUCCESS")
+    outcome = run_outcome(result)
+    for message in outcome.messages:
+        print(message)
+    ok = outcome.code == 0
     print(f"demo {'finished' if ok else 'FAILED'} in {time.perf_counter() - started:.1f} s; "
           f"data root: {os.environ[DATA_ROOT_ENV]}")
     if ok:
@@ -64,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         print("  warehouse (DuckDB): "
               f"{storage.data_root() / 'warehouse.duckdb'}  -- try: make query")
     return 0 if ok else 1
+
+
+def _mark_complete(state: str, snapshot: date, layout: str) -> None:
+    """Demo drops written before drops carried a _READY marker get one (synth writes it now)."""
+    from voterpipe import storage
+    from voterpipe.formats.drops import write_marker
+    from voterpipe.formats.layouts import load_layouts
+
+    directory = storage.raw_dir(state, snapshot)
+    if directory.is_dir() and not (directory / "_READY").exists():
+        write_marker(directory, load_layouts()[layout])
 
 
 if __name__ == "__main__":

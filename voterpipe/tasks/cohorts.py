@@ -95,7 +95,8 @@ class ReportSnapshot(PreviousSnapshot, SnapshotTask):
         self.progress(0.0, "drawing the snapshot report")
         sources = report.ReportSources.from_directories(
             state=self.state, snapshot=self.snapshot, cohorts_dir=inputs["cohorts"].path,
-            canonical_dir=inputs["canonical"].path, geocoded_dir=inputs["geocoded"].path)
+            canonical_dir=inputs["canonical"].path, geocoded_dir=inputs["geocoded"].path,
+            addresses_dir=inputs["addresses"].path)
         written = report.write_report(sources, staging)
         self.progress(1.0, f"report with {len(written['charts'])} charts")
         return written

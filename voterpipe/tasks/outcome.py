@@ -1,5 +1,5 @@
 """The exit code and the messages of a Luigi run: the codes `luigi` gives with [retcode] (20
-missing data, 30 a task failed, ...), and [retcode] quality_gate when a quality gate failed."""
+missing data, 30 a task failed, ...), and [quality] exit_code when a quality gate failed."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _error_text(scheduler, task_id: str) -> str:
 
 def run_outcome(result: luigi.execution_summary.LuigiRunResult) -> RunOutcome:
     """Luigi's [retcode] rules over the run's tasks (as luigi.retcodes.run_with_retcodes applies
-    them), a failed quality gate raising the code to [retcode] quality_gate."""
+    them), a failed quality gate raising the code to [quality] exit_code."""
     codes = luigi.retcodes.retcode()
     worker = result.worker
     tasks = summary._summary_dict(worker)
