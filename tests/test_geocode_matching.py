@@ -42,7 +42,9 @@ def network() -> CountyNetwork:
     inside = edges[(edges["ZIPL"] == edges["ZIPR"]) & (edges["PARITYL"] == "O")]
     first, second = inside.iloc[0], inside[inside["ZIPL"] != inside.iloc[0]["ZIPL"]].iloc[0]
     extra += [_renamed(first, 790_000_005, "PRESTON", "RD", 0),
-              _renamed(second, 790_000_006, "PRESTIN", "RD", 0)]
+              _renamed(second, 790_000_006, "PRESTIN", "RD", 0),
+              _renamed(first, 790_000_007, "LANGSTON", "ST", 0),  # LANGSTON ST in one ZIP,
+              _renamed(second, 790_000_008, "LANGSTON", "AVE", 0)]  # LANGSTON AVE in another
     return CountyNetwork(edges=pd.concat([edges, pd.DataFrame(extra)], ignore_index=True),
                          faces=base.faces, buildings=base.buildings)
 
@@ -125,6 +127,19 @@ def test_a_name_that_exists_in_the_county_is_not_corrected_into_a_zip_street(eng
     assert out.loc[0, ["match_method", "tiger_line_id"]].tolist() == ["zip_fallback", preston["TLID"]]
     # A real misspelling close to both: the delivered ZIP's street is preferred.
     assert out.loc[1, ["match_method", "tiger_line_id"]].tolist() == ["fuzzy_name", prestin["TLID"]]
+
+
+def test_the_exact_name_in_the_county_beats_a_suffix_change_in_the_zip(engine, network):
+    langston_st = network.edges[network.edges["TLID"] == 790_000_007].iloc[0]
+    langston_ave = network.edges[network.edges["TLID"] == 790_000_008].iloc[0]
+    out = geocode(engine, network, (langston_ave, {"zip5": langston_st["ZIPL"]}),
+                  (langston_st, {"street_type": ""}),
+                  (langston_ave, {"street_type": "", "zip5": langston_st["ZIPL"]}))
+    assert out.loc[0, ["match_method", "tiger_line_id"]].tolist() == ["zip_fallback", 790_000_008]
+    # Without a suffix, the ZIP's one LANGSTON is meant when it holds the number ...
+    assert out.loc[1, ["match_method", "tiger_line_id"]].tolist() == ["no_suffix", 790_000_007]
+    # ... and when it does not, the county has two LANGSTONs: which one cannot be known.
+    assert out.loc[2, ["status", "reason"]].tolist() == ["tie", "several_streets"]
 
 
 def test_numbers_in_names_are_never_corrected(engine, network):

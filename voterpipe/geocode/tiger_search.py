@@ -1,12 +1,12 @@
 """The candidate search of the TIGER engine, for the rows the exact fast path did not settle.
 
-Scopes are tried in order: the delivered ZIP, then the county (or counties) of that ZIP; a ZIP
-missing or unknown to the imported data goes to the input's state instead (every imported county
-when there is no state). In each scope tiger_streets.StreetCatalogue names the candidate streets;
-the house number then picks the range. Misspellings are a second pass over the county (or state),
-after every spelling rule in every scope has failed, and only for names the scope does not hold.
-A number outside every range of the found street moves on to the next scope and, if nothing
-contains it, is a no_match with reason number_out_of_range (never a misspelling of another street).
+Rules (tiger_streets.RULES) are tried strongest first, each in every scope before the next:
+the delivered ZIP, then the county (or counties) of that ZIP; a ZIP missing or unknown to the
+imported data goes to the input's state instead (every imported county when there is no state).
+Misspellings come last and are ranked county-wide, only for names the scope does not hold. In
+each stage tiger_streets.StreetCatalogue names the candidate streets and the house number picks
+the range. Once a rule finds the street, weaker rules are never tried for that row: a number
+outside every range of it is a no_match with reason number_out_of_range, not another street.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from voterpipe.geocode.tiger_import import PARITY_EVEN, PARITY_ODD
-from voterpipe.geocode.tiger_streets import METHODS, REASONS, ZIP_FALLBACK_FACTOR, Resolution
+from voterpipe.geocode.tiger_streets import METHODS, REASONS, RULES, ZIP_FALLBACK_FACTOR, Resolution
 
 MEMO_LIMIT = 1_000_000  # resolved street queries kept per engine (a server runs for long)
 _METHOD = {m: n for n, m in enumerate(METHODS)}
@@ -42,20 +42,21 @@ class Queries:
 @dataclass
 class Outcome:
     """Per row: range row, status (0 none, 1 match, 2 tie), method and reason codes (-1 = none),
-    score, whether a found street lacked the number, and whether the row is still open."""
+    score, the rule (index in RULES) that found a street lacking the number (-1 = none yet), and
+    whether the row is still open."""
 
     row: np.ndarray
     status: np.ndarray
     method: np.ndarray
     reason: np.ndarray
     score: np.ndarray
-    out_of_range: np.ndarray
+    found_rule: np.ndarray
     pending: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> "Outcome":
         return cls(np.full(n, -1, np.int64), np.zeros(n, np.int8), np.full(n, -1, np.int8),
-                   np.full(n, -1, np.int8), np.zeros(n), np.zeros(n, bool), np.ones(n, bool))
+                   np.full(n, -1, np.int8), np.zeros(n), np.full(n, -1, np.int8), np.ones(n, bool))
 
     def settle(self, rows: np.ndarray, found_row: np.ndarray, tie: np.ndarray, method,
                score, is_alt: np.ndarray) -> None:
@@ -82,18 +83,20 @@ def candidate_search(engine: Any, q: Queries, outcome: Outcome) -> None:
         zip_known = np.array([engine.catalogue.has_scope("zip", z) for z in q.zip_uniques])
         known = zip_known[q.zip_codes]
         has_state = np.array([s != "" for s in q.state_uniques])[q.state_codes]
-        # Every spelling rule in every scope before any misspelling: a name that exists in
-        # the county is never "corrected" into another street of the delivered ZIP.
-        for fuzzy in (False, True):
-            eligible = ~outcome.out_of_range if fuzzy else np.ones(len(known), bool)
-            if not fuzzy:
-                _stage(engine, q, outcome, "zip", known, fuzzy)
-            _stage(engine, q, outcome, "county", known & eligible, fuzzy)
-            _stage(engine, q, outcome, "state", ~known & has_state & eligible, fuzzy)
-            _stage(engine, q, outcome, "any", ~known & ~has_state & eligible, fuzzy)
+        scopes = {"zip": known, "county": known, "state": ~known & has_state,
+                  "any": ~known & ~has_state}
+        # Each rule in every scope before the next, weaker rule: a street written exactly but
+        # in another ZIP of the county beats a suffix or spelling change in the delivered ZIP.
+        # Once a rule finds the street, weaker rules are not tried for that row.
+        for rule_no, rule in enumerate(RULES):
+            for scope, in_scope in scopes.items():
+                if rule == "fuzzy_name" and scope == "zip":
+                    continue  # misspellings are ranked county-wide, preferring the ZIP
+                eligible = in_scope & ((outcome.found_rule < 0) | (outcome.found_rule == rule_no))
+                _stage(engine, q, outcome, scope, eligible, rule_no)
     left = outcome.pending
     outcome.reason[left] = np.where(~q.has_number[left], _REASON["no_house_number"],
-                                    np.where(outcome.out_of_range[left],
+                                    np.where(outcome.found_rule[left] >= 0,
                                              _REASON["number_out_of_range"],
                                              _REASON["street_not_found"]))
     outcome.pending[:] = False
@@ -111,18 +114,19 @@ def _qualifiers(engine: Any, q: Queries, scope: str, rows: np.ndarray) -> tuple[
     return np.zeros(len(rows), np.int64), [("",)]
 
 
-def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple, fuzzy: bool,
+def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple, rule: str,
              zip5: str) -> Resolution:
-    """One street query in every qualifier of its scope; memoised on the engine."""
+    """One street query under one rule in every qualifier of its scope; memoised on the engine."""
     memo = engine.resolved
     if len(memo) > MEMO_LIMIT:
         memo.clear()
     found = []
+    fuzzy = rule == "fuzzy_name"
     for qualifier in qualifiers:
-        key = (*keys, scope, qualifier, zip5 if fuzzy else None)
+        key = (*keys, scope, qualifier, rule, zip5 if fuzzy else None)
         if key not in memo:
             memo[key] = engine.catalogue.resolve_misspelled(*keys, scope, qualifier, zip5) \
-                if fuzzy else engine.catalogue.resolve(*keys, scope, qualifier)
+                if fuzzy else engine.catalogue.resolve(*keys, scope, qualifier, rule)
         found.append((qualifier, memo[key]))
     if any(r.tie for _, r in found):
         return Resolution((), None, 0.0, tie=True)
@@ -134,7 +138,7 @@ def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple, fuzzy: boo
 
 
 def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.ndarray,
-           fuzzy: bool) -> None:
+           rule_no: int) -> None:
     rows = np.flatnonzero(outcome.pending & q.has_number & eligible)
     if len(rows) == 0:
         return
@@ -144,7 +148,7 @@ def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.n
     keys = q.street[["key_full", "key_nodir", "key_base"]].to_numpy(object)
     zips = q.zip_uniques if scope == "county" else [""] * len(groups)
     resolutions = [_resolve(engine, tuple(keys[c // (len(groups) + 1)]), scope,
-                            groups[c % (len(groups) + 1)], fuzzy, zips[c % (len(groups) + 1)])
+                            groups[c % (len(groups) + 1)], RULES[rule_no], zips[c % (len(groups) + 1)])
                    for c in distinct]
     tie = np.array([r.tie for r in resolutions], bool)[inverse]
     if tie.any():
@@ -153,6 +157,8 @@ def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.n
         outcome.pending[rows[tie]] = False
     has_streets = np.array([bool(r.streets) for r in resolutions], bool)[inverse]
     _lookup(engine, q, outcome, scope, rows[has_streets], inverse[has_streets], resolutions)
+    lacking = rows[has_streets][outcome.pending[rows[has_streets]]]
+    outcome.found_rule[lacking] = rule_no
 
 
 def _lookup(engine: Any, q: Queries, outcome: Outcome, scope: str, rows: np.ndarray,
@@ -190,7 +196,6 @@ def _lookup(engine: Any, q: Queries, outcome: Outcome, scope: str, rows: np.ndar
     settled = n_sides[rows] > 0
     outcome.settle(rows[settled], chosen[rows[settled]], n_sides[rows[settled]] >= 2,
                    method[which[settled]], score[which[settled]], engine._is_alt)
-    outcome.out_of_range[rows[~settled]] = True
 
 
 def _per_row(engine: Any, ex_row: np.ndarray, found_row: np.ndarray, count: np.ndarray):

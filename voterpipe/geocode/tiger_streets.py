@@ -1,8 +1,8 @@
 """Which TIGER street an address means when its name is not written exactly as TIGER has it.
 
-resolve() looks within one scope (a ZIP, a county, a state) and returns the candidate streets
-(their full keys) with the rule that found them, or a tie, or nothing. It never guesses: a rule
-that leaves more than one street is a tie. The house number then picks the range (tiger.py).
+resolve() and resolve_misspelled() apply one rule within one scope (a ZIP, a county, a state)
+and return the candidate streets (their full keys), or a tie, or nothing. They never guess: a
+rule that leaves more than one street is a tie. The house number then picks the range.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import pandas as pd
 from voterpipe.geocode.tiger_names import key_spellings
 
 METHODS = ("exact", "alt_name", "directional", "no_suffix", "fuzzy_name", "zip_fallback")
+# Spelling rules, strongest first; each is tried in every scope before the next one.
+RULES = ("exact", "directional", "no_suffix", "fuzzy_name")
 REASONS = ("no_house_number", "street_not_found", "number_out_of_range", "several_streets",
            "several_ranges")
 # Scores: how much each rule relaxes; the ZIP fallback multiplies in.
@@ -147,16 +149,28 @@ class StreetCatalogue:
     def has_scope(self, scope: str, qualifier: str) -> bool:
         return (scope, qualifier) in self._scopes
 
-    def resolve(self, full: str, nodir: str, base: str, scope: str, qualifier: str) -> Resolution:
-        """The streets of (scope, qualifier) that the query's keys mean, by the first rule that
-        finds any: exact full name, same name and type (directional relaxed), the one street of
-        that name (suffix relaxed). Misspellings are resolve_misspelled's job."""
+    def resolve(self, full: str, nodir: str, base: str, scope: str, qualifier: str,
+                rule: str) -> Resolution:
+        """The streets of (scope, qualifier) that the query's keys mean under one spelling rule:
+        'exact' (the full name), 'directional' (same name and type, any directional) or
+        'no_suffix' (the one street of that name, whatever its type; several are a tie)."""
         names = self._scopes.get((scope, qualifier))
         if not names or not base:
             return NOTHING
-        if full in self._fulls[(scope, qualifier)]:
-            return Resolution((full,), "exact", SCORES["exact"])
-        return _by_name(names, nodir, base) or NOTHING
+        if rule == "exact":
+            found = full in self._fulls[(scope, qualifier)]
+            return Resolution((full,), "exact", SCORES["exact"]) if found else NOTHING
+        variants = names.get(base)
+        if not variants:
+            return NOTHING
+        if rule == "directional" or nodir in variants:
+            streets = variants.get(nodir)
+            return Resolution(tuple(sorted(streets)), "directional", SCORES["directional"]) \
+                if streets and rule == "directional" else NOTHING
+        if len(variants) == 1:
+            (streets,) = variants.values()
+            return Resolution(tuple(sorted(streets)), "no_suffix", SCORES["no_suffix"])
+        return STREET_TIE
 
     def resolve_misspelled(self, full: str, nodir: str, base: str, scope: str, qualifier: str,
                            zip5: str = "") -> Resolution:
