@@ -85,6 +85,10 @@ def candidate_search(engine: Any, q: Queries, outcome: Outcome) -> None:
         has_state = np.array([s != "" for s in q.state_uniques])[q.state_codes]
         scopes = {"zip": known, "county": known, "state": ~known & has_state,
                   "any": ~known & ~has_state}
+        # Streets whose name and full name are nowhere imported can only be misspellings.
+        spelled = np.array([engine.catalogue.knows(full, base) for full, base in
+                            q.street[["key_full", "key_base"]].itertuples(index=False)], bool)
+        spelled = spelled[q.street_codes]
         # Each rule in every scope before the next, weaker rule: a street written exactly but
         # in another ZIP of the county beats a suffix or spelling change in the delivered ZIP.
         # Once a rule finds the street, weaker rules are not tried for that row.
@@ -93,6 +97,8 @@ def candidate_search(engine: Any, q: Queries, outcome: Outcome) -> None:
                 if rule == "fuzzy_name" and scope == "zip":
                     continue  # misspellings are ranked county-wide, preferring the ZIP
                 eligible = in_scope & ((outcome.found_rule < 0) | (outcome.found_rule == rule_no))
+                if rule != "fuzzy_name":
+                    eligible &= spelled
                 _stage(engine, q, outcome, scope, eligible, rule_no)
     left = outcome.pending
     outcome.reason[left] = np.where(~q.has_number[left], _REASON["no_house_number"],
@@ -124,10 +130,13 @@ def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple, rule: str,
     fuzzy = rule == "fuzzy_name"
     for qualifier in qualifiers:
         key = (*keys, scope, qualifier, rule, zip5 if fuzzy else None)
-        if key not in memo:
-            memo[key] = engine.catalogue.resolve_misspelled(*keys, scope, qualifier, zip5) \
+        resolution = memo.get(key)
+        if resolution is None:
+            resolution = memo[key] = engine.catalogue.resolve_misspelled(*keys, scope, qualifier, zip5) \
                 if fuzzy else engine.catalogue.resolve(*keys, scope, qualifier, rule)
-        found.append((qualifier, memo[key]))
+        found.append((qualifier, resolution))
+    if len(found) == 1 and not found[0][1].streets:
+        return found[0][1]  # nothing or a tie, as it is
     if any(r.tie for _, r in found):
         return Resolution((), None, 0.0, tie=True)
     hits = [(qualifier, r) for qualifier, r in found if r.streets]

@@ -146,6 +146,10 @@ class StreetCatalogue:
         """Drop the misspelling memo (benchmarks time a cold search)."""
         self._near.clear()
 
+    def knows(self, full: str, base: str) -> bool:
+        """Whether some imported street has this full name or this name (in any scope)."""
+        return full in self._fulls.get(("any", ""), ()) or base in self._scopes.get(("any", ""), {})
+
     def has_scope(self, scope: str, qualifier: str) -> bool:
         return (scope, qualifier) in self._scopes
 
