@@ -6,9 +6,10 @@ The truth for an address is its hand labels put through the same Pub 28 lookups 
 (`plain_components`: pub28.standardize_street_parts on the labelled directionals, name and type,
 pub28.standardize_unit per unit level, parse.standardize_house_number), so the baseline loses only
 where usaddress tags differently from the labeller, and ours loses wherever our tagging or repairs
-land elsewhere. Two readings of the labels are fixed here because the seven components cannot hold
-them otherwise: a type label followed by more name labels is a name word, and several unit levels
-are written as ours writes them (first designator, then the rest in order).
+land elsewhere. Labels are read where they stand, as Pub 28 orders the parts (`_read_by_position`:
+a type label followed by more name labels is a name word; a pre-directional label after the name
+is the post-directional), and several unit levels are written as ours writes them (first
+designator, then the rest in order).
 
 Usable addresses are street lines: they start with the house number, have a street name, carry no
 recipient, building, landmark, box or intersection labels; place, state and ZIP (after the street
@@ -97,17 +98,26 @@ def _levels(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [pub28.standardize_unit(d, i) for d, i, _ in levels]
 
 
-def _type_words_in_name(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """A street type label followed by more street-name labels is a word of the name."""
+def _read_by_position(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Labels read where they stand, as Pub 28 orders the parts: a type label followed by more
+    street-name labels is a word of the name (RIVER RD LIBERTY GROVE RD), and a directional
+    labelled pre-directional that stands after the name or type is the post-directional."""
     last_name = max((i for i, (label, _) in enumerate(pairs) if label == "StreetName"), default=-1)
-    return [("StreetName", token) if label == "StreetNamePostType" and i < last_name else (label, token)
-            for i, (label, token) in enumerate(pairs)]
+    first_name = next((i for i, (label, _) in enumerate(pairs) if label == "StreetName"), len(pairs))
+    read = []
+    for i, (label, token) in enumerate(pairs):
+        if label == "StreetNamePostType" and i < last_name:
+            label = "StreetName"
+        elif label == "StreetNamePreDirectional" and i > first_name:
+            label = "StreetNamePostDirectional"
+        read.append((label, token))
+    return read
 
 
 def plain_components(pairs: list[tuple[str, str]]) -> tuple[str, ...]:
     """The seven components from labelled tokens by Pub 28 table lookups alone (no repairs).
     Several unit levels are written as ours writes them: the first designator, then the rest."""
-    pairs = _type_words_in_name(pairs)
+    pairs = _read_by_position(pairs)
     number = _joined(pairs, "AddressNumberPrefix", "AddressNumber").replace("#", "")
     suffix = _joined(pairs, "AddressNumberSuffix").strip(" -.,")
     house = parse.standardize_house_number(number, suffix)
@@ -133,7 +143,7 @@ def labels_fit_pub28(pairs: list[tuple[str, str]]) -> bool:
     directional, name, suffix, post-directional, units), directionals and suffixes from the
     Pub 28 tables, unit designators from C2. Labels that do not are slips of the labeller (an
     "s." after the suffix labelled pre-directional) or shapes the seven components cannot hold."""
-    pairs = _type_words_in_name(pairs)
+    pairs = _read_by_position(pairs)
     ranks = [_RANK.get(label, 6) for label, _ in pairs]
     if ranks != sorted(ranks):
         return False

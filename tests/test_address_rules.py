@@ -185,3 +185,23 @@ def test_designator_words_in_a_row_are_a_level_each():
 
 def test_the_rules_version_carries_the_street_rules_version():
     assert parse.RULES_VERSION.split(".")[1] == str(pub28.STREET_RULES_VERSION)
+
+
+def test_a_number_sign_after_a_route_word_introduces_the_route_number():
+    assert parts("3904 ROUTE # A") == "3904||ROUTE A||||"
+    assert parts("123 HWY #54") == "123||HIGHWAY 54||||"
+    assert parts("123 COUNTY ROAD #12") == "123||COUNTY ROAD 12||||"
+    # After a named highway, or after the route number, the '#' is a unit.
+    assert parts("17071 W DIXIE HWY # 312") == "17071|W|DIXIE|HWY||#|312"
+    assert parts("123  HIGHWAY 54   #3") == "123||HIGHWAY 54|||#|3"
+    assert pub28.standardize_street_parts("", "HWY # 54", "", "") == ("", "HIGHWAY 54", "", "")
+
+
+def test_a_pre_directional_that_is_no_directional_is_part_of_the_name():
+    assert pub28.standardize_street_parts("AVE", "OF SCIENCE", "", "") == ("", "AVE OF SCIENCE", "", "")
+    assert pub28.standardize_street_parts("SO", "LAKE", "ST", "") == ("S", "LAKE", "ST", "")
+
+
+def test_a_numeric_type_is_the_end_of_the_name():
+    assert pub28.standardize_street_parts("N", "STATE ROAD", "7", "") == ("N", "STATE ROAD 7", "", "")
+    assert parts("460 N STATE ROAD 7 SUITE 100") == "460|N|STATE ROAD 7|||STE|100"

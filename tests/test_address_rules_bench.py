@@ -32,8 +32,15 @@ def test_scores_count_components_and_exact_matches(tmp_path):
     assert [line for line, _, _ in failures] == ["2 OAK AVE"]
 
 
-def test_labels_out_of_pub28_order_do_not_fit():
-    slip = [("AddressNumber", "124"), ("StreetName", "Plantation"), ("StreetNamePostType", "Dr."),
-            ("StreetNamePreDirectional", "S.")]
-    assert not accuracy.labels_fit_pub28(slip)
-    assert accuracy.labels_fit_pub28(slip[:3])
+def test_labels_out_of_pub28_order_or_tables_do_not_fit():
+    good = [("AddressNumber", "12"), ("StreetName", "Oak"), ("StreetNamePostType", "Ave")]
+    assert accuracy.labels_fit_pub28(good)
+    assert not accuracy.labels_fit_pub28([good[0], ("StreetNamePostDirectional", "N"), *good[1:]])
+    assert not accuracy.labels_fit_pub28([*good[:2], ("StreetNamePostType", "Lawn")])
+    assert not accuracy.labels_fit_pub28([*good, ("OccupancyType", "Client"), ("OccupancyIdentifier", "9")])
+
+
+def test_labels_are_read_where_they_stand():
+    slip = [("AddressNumber", "303"), ("StreetName", "Peachtree"), ("StreetNamePostType", "St.,"),
+            ("StreetNamePreDirectional", "NE")]
+    assert accuracy.plain_components(slip) == ("303", "", "PEACHTREE", "ST", "NE", "", "")

@@ -42,7 +42,7 @@ from voterpipe.addresses.repeats import resolve_repeats, unit_levels
 # Bump when any rule in this module, repeats or pub28 changes: it keys the persistent parse cache.
 # A literal (read from source by the stage fingerprint); its part after the dot is
 # pub28.STREET_RULES_VERSION (a test holds them together).
-RULES_VERSION = "2.2"
+RULES_VERSION = "2.3"
 
 # One parse result: these fields, in this order.
 FIELDS = ("house_number", "pre_dir", "street_name", "street_type", "post_dir", "unit_type",
@@ -58,6 +58,7 @@ _RURAL_GROUPS = {"RR": "RR", "R R": "RR", "RURAL ROUTE": "RR", "RURAL RT": "RR",
 
 _TRANSLATE = str.maketrans({".": "", "'": "", "`": "", ",": " ", "\t": " ", "\x00": " "})
 _NC_UNIT = re.compile(r"^(.*?\S)\s*#\s*([A-Z0-9][A-Z0-9-]{0,9})$")
+_COUNTY_ROAD = [[county, road] for county in ("COUNTY", "CO", "CNTY", "STATE") for road in ("RD", "ROAD")]
 _UNIT_ID = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,9}$")
 _FRACTION = re.compile(r"^\d+/\d+$")
 
@@ -91,7 +92,19 @@ def preprocess_line(raw: str | None) -> tuple[str, str, str]:
           and words[-1] not in pub28.STREET_SUFFIXES and words[0][:1].isdigit()):
         # NC artifact "123 MAIN #RD": the suffix was keyed into the unit field.
         return " ".join(words + [unit]), "", ""
+    elif _ends_with_route_word(words):
+        return " ".join(words + [unit]), "", ""  # HWY #54: the route number, not a unit (Pub 28 237)
     return " ".join(words), designator, unit
+
+
+def _ends_with_route_word(words: list[str]) -> bool:
+    """NUMBER [QUALIFIERS] ROUTE-WORD: ``123 US HWY``, ``123 COUNTY RD``; not ``123 DIXIE HWY``,
+    whose HWY is the suffix of a named street (then a '#' after it is a unit)."""
+    if len(words) > 2 and words[-2:] in _COUNTY_ROAD:
+        words = words[:-1]
+    elif len(words) < 2 or words[-1] not in pub28.ROUTE_WORDS:
+        return False
+    return all(word in pub28.HIGHWAY_QUALIFIERS for word in words[1:-1])
 
 
 # --- tagging ----------------------------------------------------------------------------------

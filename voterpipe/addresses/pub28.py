@@ -20,6 +20,8 @@ addresses, so both meet on identical strings):
    A purely numeric name whose type is a highway or route (``54`` + ``HWY``) becomes the prefixed
    name (``HIGHWAY 54``, type ``''``), which is how one-line addresses ``123 HWY 54`` parse.
 6. Structural repairs, so piecewise and one-line inputs agree:
+   - a "pre-directional" that is no directional is a word of the name ('AVE', 'OF SCIENCE');
+     a "type" that is a number is the end of the name ('STATE ROAD', '7' -> 'STATE ROAD 7');
    - an empty name with a pre-directional is a directional-named street: ('N', '', 'ST', '') ->
      ('', 'N', 'ST', '') (``N ST`` is the street called N); likewise with only a post-directional;
    - an empty name with only a type is a type-named street: ('', '', 'CIRCLE', '') -> name CIRCLE;
@@ -42,7 +44,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-STREET_RULES_VERSION = 2
+STREET_RULES_VERSION = 3
 
 # C1: standard abbreviation -> every spelling Pub 28 lists for it (the full name included).
 _C1 = {
@@ -332,6 +334,8 @@ _NUMERIC_ORDINAL = re.compile(r"^0*(\d+)(ST|ND|RD|TH)$")
 _PUNCTUATION = str.maketrans({".": "", ",": " ", "'": "", "`": ""})
 _HIGHWAY_WORDS = frozenset({"HWY", "HIGHWAY", "HIGHWY", "HIWAY", "HIWY", "HWAY"})
 ROUTE_TYPES = frozenset({"HWY", "RTE"})
+# Words after which a number (or letter) is a route number (Pub 28 237).
+ROUTE_WORDS = _HIGHWAY_WORDS | frozenset({"ROUTE", "RTE", "RT", "FM"})
 # USPS state and territory abbreviations (Pub 28 appendix B).
 STATE_CODES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM "
@@ -384,6 +388,9 @@ def _standardize_name_tokens(tokens: list[str]) -> list[str]:
             out.append(_ordinal(int(m.group(1))))
             i += 1
             continue
+        if tok == "#" and out and out[-1] in ROUTE_WORDS:
+            i += 1  # HIGHWAY # 54, ROUTE # A: the number sign before a route number is dropped
+            continue
         if tok in _HIGHWAY_WORDS and nxt:
             out.append("HIGHWAY")
             i += 1
@@ -415,6 +422,28 @@ def _standardize_name_tokens(tokens: list[str]) -> list[str]:
     return out
 
 
+def _repair_structure(pre_raw: str, tokens: list[str], stype_raw: str,
+                      post_raw: str) -> tuple[str, list[str], str, str]:
+    """The structural repairs of rule 6 on cleaned words (pre, name tokens, type, post)."""
+    if pre_raw and pre_raw not in DIRECTIONALS and pre_raw not in DIRECTION_ABBREVIATIONS:
+        tokens, pre_raw = pre_raw.split() + tokens, ""  # not a directional: a word of the name
+    if stype_raw.isdigit():
+        tokens, stype_raw = tokens + [stype_raw], ""  # no suffix is a number: STATE ROAD 7
+    if " " in stype_raw and stype_raw not in STREET_SUFFIXES:
+        # The suffix is one word: in RIDGE PARKWAY only PARKWAY is; RIDGE belongs to the name.
+        *more_name, last = stype_raw.split()
+        if last in STREET_SUFFIXES:
+            tokens, stype_raw = tokens + more_name, last
+    if not pre_raw and len(tokens) >= 2 and tokens[0] in DIRECTIONALS:
+        pre_raw = tokens.pop(0)
+    if not stype_raw and len(tokens) >= 2 and tokens[-1] in STREET_SUFFIXES:
+        stype_raw = tokens.pop()
+    if (not stype_raw and not post_raw and len(tokens) >= 2 and tokens[-1] in DIRECTIONALS
+            and any(c.isdigit() for c in tokens[-2])):
+        post_raw = tokens.pop()  # FM 2972 WEST: the directional after a route number is the post
+    return pre_raw, tokens, stype_raw, post_raw
+
+
 @lru_cache(maxsize=200_000)
 def standardize_street_parts(pre_dir: str, street_name: str, street_type: str,
                              post_dir: str) -> tuple[str, str, str, str]:
@@ -429,19 +458,7 @@ def standardize_street_parts(pre_dir: str, street_name: str, street_type: str,
             name, post_raw = post_raw, ""
         elif stype_raw and not pre_raw and not post_raw:
             name, stype_raw = stype_raw, ""
-    tokens = name.split()
-    if " " in stype_raw and stype_raw not in STREET_SUFFIXES:
-        # The suffix is one word: in RIDGE PARKWAY only PARKWAY is; RIDGE belongs to the name.
-        *more_name, last = stype_raw.split()
-        if last in STREET_SUFFIXES:
-            tokens, stype_raw = tokens + more_name, last
-    if not pre_raw and len(tokens) >= 2 and tokens[0] in DIRECTIONALS:
-        pre_raw = tokens.pop(0)
-    if not stype_raw and len(tokens) >= 2 and tokens[-1] in STREET_SUFFIXES:
-        stype_raw = tokens.pop()
-    if (not stype_raw and not post_raw and len(tokens) >= 2 and tokens[-1] in DIRECTIONALS
-            and any(c.isdigit() for c in tokens[-2])):
-        post_raw = tokens.pop()  # FM 2972 WEST: the directional after a route number is the post
+    pre_raw, tokens, stype_raw, post_raw = _repair_structure(pre_raw, name.split(), stype_raw, post_raw)
     pre = DIRECTIONALS.get(pre_raw) or DIRECTION_ABBREVIATIONS.get(pre_raw, pre_raw)
     post = DIRECTIONALS.get(post_raw) or DIRECTION_ABBREVIATIONS.get(post_raw, post_raw)
     stype = STREET_SUFFIXES.get(stype_raw, stype_raw)
