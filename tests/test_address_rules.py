@@ -205,3 +205,8 @@ def test_a_pre_directional_that_is_no_directional_is_part_of_the_name():
 def test_a_numeric_type_is_the_end_of_the_name():
     assert pub28.standardize_street_parts("N", "STATE ROAD", "7", "") == ("N", "STATE ROAD 7", "", "")
     assert parts("460 N STATE ROAD 7 SUITE 100") == "460|N|STATE ROAD 7|||STE|100"
+
+
+def test_a_fraction_read_as_a_directional_ends_the_house_number():
+    assert parts("409 1/2  2ND AVE   #1D") == "409 1/2||2ND|AVE||#|1D"
+    assert parts("123 1/2 MAIN ST") == "123 1/2||MAIN|ST|||"

@@ -42,7 +42,7 @@ from voterpipe.addresses.repeats import resolve_repeats, unit_levels
 # Bump when any rule in this module, repeats or pub28 changes: it keys the persistent parse cache.
 # A literal (read from source by the stage fingerprint); its part after the dot is
 # pub28.STREET_RULES_VERSION (a test holds them together).
-RULES_VERSION = "2.3"
+RULES_VERSION = "3.3"
 
 # One parse result: these fields, in this order.
 FIELDS = ("house_number", "pre_dir", "street_name", "street_type", "post_dir", "unit_type",
@@ -261,6 +261,11 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
             return (box_id, "", "PO BOX", "", "", "", "", _line("PO BOX", box_id), "po_box")
     if kind not in ("Street Address", "Ambiguous") and not ambiguous:
         return UNPARSEABLE_RESULT
+    if "/" in get("StreetNamePreDirectional", "") and not get("AddressNumberSuffix"):
+        # usaddress reads the fraction of 409 1/2 2ND AVE as a directional: it ends the number.
+        labels = {("AddressNumberSuffix" if k == "StreetNamePreDirectional" else k): v
+                  for k, v in labels.items()}
+        get = labels.get
     name = get("StreetName", "")
     name_words = name.split(" ", 2) if name[1:2] == " " else ()
     if (len(name_words) == 3 and name_words[0].upper() not in "NSEW"
