@@ -20,6 +20,9 @@ class voterpipe(luigi.Config):  # noqa: N801 - Luigi maps the class name to the 
         default="", description="a directory of your own layout TOMLs; they add to the shipped "
                                 "ones and override a shipped layout of the same file name")
     cohorts_file = luigi.Parameter(default="", description="cohort definitions (default: the shipped cohorts.toml)")
+    file_mode = luigi.Parameter(
+        default="0600", description="mode of the files the pipeline writes (octal; directories get the "
+                                    "matching x bits): personal data stays readable by its owner only")
 
 
 class addresses(luigi.Config):  # noqa: N801
@@ -126,6 +129,18 @@ def data_root() -> Path:
     """The data root: $VOTERPIPE_DATA_ROOT, else [voterpipe] data_root, relative to the cwd."""
     configured = os.environ.get(DATA_ROOT_ENV) or voterpipe().data_root
     return Path(configured).expanduser().resolve()
+
+
+def file_modes() -> tuple[int, int]:
+    """([voterpipe] file_mode, the directory mode with an x bit wherever the file mode has r)."""
+    text = str(voterpipe().file_mode).strip()
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise ValueError(f"[voterpipe] file_mode must be an octal mode such as 0600, got {text!r}") from None
+    if not 0 <= mode <= 0o777 or not mode & 0o600 == 0o600:
+        raise ValueError(f"[voterpipe] file_mode {text} must let the owner read and write (0600 to 0666)")
+    return mode, mode | ((mode & 0o444) >> 2)
 
 
 def warehouse_dsn() -> str:

@@ -89,7 +89,7 @@ def rejected_lines_gate(files: list[dict], threshold: float, accept=()) -> GateR
     worst = ("", 0.0)
     for record in files:
         not_records = sum(n for reason, n in record.get("rejected_by_reason", {}).items() if reason in NOT_RECORDS)
-        file_read = record.get("rows_read", 0) - not_records
+        file_read = record.get("rows_read", 0) - not_records - (record.get("rows_skipped") or 0)
         file_rejected = record.get("rows_rejected", 0) - not_records
         read, rejected, skipped = read + file_read, rejected + file_rejected, skipped + not_records
         if file_read and file_rejected / file_read > worst[1]:

@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voterpipe.config import data_root
+from voterpipe.config import data_root, file_modes
 
 LAYERS = {
     "raw": "01_raw",
@@ -65,7 +65,29 @@ def raw_dir(state: str, snapshot: date | str, root: Path | None = None) -> Path:
 def cache_dir(name: str, root: Path | None = None) -> Path:
     path = (root or data_root()) / "cache" / name
     path.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(PermissionError):
+        os.chmod(path, file_modes()[1])  # caches hold addresses
     return path
+
+
+@contextlib.contextmanager
+def private_files() -> Iterator[None]:
+    """Files and directories created inside get [voterpipe] file_mode (0600, directories 0700),
+    whoever creates them (Parquet writers, DuckDB, caches): the process umask is set meanwhile."""
+    _, dir_mode = file_modes()
+    previous = os.umask(0o777 & ~dir_mode)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _restrict_tree(directory: Path) -> None:
+    """Give a staged tree [voterpipe] file_mode, whatever mode its writers chose."""
+    file_mode, dir_mode = file_modes()
+    os.chmod(directory, dir_mode)
+    for path in directory.rglob("*"):
+        os.chmod(path, dir_mode if path.is_dir() else file_mode)
 
 
 def is_published(directory: Path) -> bool:
@@ -106,6 +128,7 @@ def publish_dir(final: Path) -> Iterator[Path]:
     staging.mkdir()
     try:
         yield staging
+        _restrict_tree(staging)
         _fsync_tree(staging)
         if final.exists():
             # An older complete output is replaced: move it aside first so the swap is one rename.

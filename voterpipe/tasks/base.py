@@ -168,6 +168,10 @@ class SnapshotTask(luigi.Task):
         return False
 
     def run(self) -> None:
+        with storage.private_files():
+            self.run_stage()
+
+    def run_stage(self) -> None:
         fingerprint = self.fingerprint()
         with storage.publish_dir(self.stage_target().path) as staging:
             body = self.build(staging)

@@ -58,7 +58,7 @@ class PublishSnapshot(PreviousSnapshot, SnapshotTask):
             return False
         return self.output().exists()
 
-    def run(self) -> None:
+    def run_stage(self) -> None:
         fingerprint = self.fingerprint()
         files = input_files(self, PUBLISH_SOURCES)
         warehouse = self.output().warehouse
