@@ -142,8 +142,8 @@ def test_dates_try_each_format_in_turn():
 
 def test_zip_and_year_parsing():
     zips = pa.array(["27513", "275130001", "27513-0001", "ABCDE", "123", None])
-    zip5, bad5 = parse_zip(zips, "zip5")
-    zip4, _ = parse_zip(zips, "zip4")
+    zip5, bad5, *_ = parse_zip(zips, "zip5")
+    zip4, *_ = parse_zip(zips, "zip4")
     assert zip5.to_pylist() == ["27513", "27513", "27513", None, None, None] and bad5 == 2
     assert zip4.to_pylist() == [None, "0001", "0001", None, None, None]
     years, bad, out_of_range = parse_year(pa.array(["1980", "198O", "1700", None]), latest_year=2026)
@@ -215,7 +215,7 @@ def test_large_arrays_parse_per_distinct_value_with_the_same_counts():
     big, bad, out_of_range = parse_dates(pa.array(values), ["%m/%d/%Y"], latest=date(2026, 1, 1))
     assert (bad, out_of_range) == (small[0][1] * 2000, small[0][2] * 2000) == (4000, 2000)
     assert big.to_pylist()[:6] == small[0][0].to_pylist()
-    zips, bad_zips = parse_zip(pa.array(["27513", "ABCDE", None] * 3000), "zip5")
+    zips, bad_zips, *_ = parse_zip(pa.array(["27513", "ABCDE", None] * 3000), "zip5")
     assert bad_zips == 3000 and zips.null_count == 6000
 
 

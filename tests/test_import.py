@@ -153,11 +153,12 @@ def _import(tmp_path: Path, state: str, make=None, **kwargs):
 
 def _check_counts(manifest: dict, tables: dict) -> None:
     for entry in manifest["files"]:
-        assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"]
+        assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"] + entry["rows_skipped"]
         assert entry["rows_rejected"] == sum(entry["rejected_by_reason"].values())
+        assert entry["rows_skipped"] == sum(entry["skipped_by_reason"].values())
         assert len(entry["sha256"]) == 64 and entry["size"] > 0
     totals = manifest["totals"]
-    assert totals["rows_read"] == totals["rows_loaded"] + totals["rows_rejected"]
+    assert totals["rows_read"] == totals["rows_loaded"] + totals["rows_rejected"] + totals["rows_skipped"]
     assert tables["voters"].schema.equals(schema.VOTERS)
     assert tables["history"].schema.equals(schema.HISTORY)
     assert tables["rejects"].schema.equals(schema.REJECTS)
@@ -175,7 +176,9 @@ def test_nc_import_policy(tmp_path, variant):
     ann = voters["AA100"]
     assert (ann["party"], ann["status"], ann["gender"], ann["birth_year"]) == ("DEM", "active", "F", 1980)
     assert (ann["res_zip5"], ann["res_zip4"], ann["registered_on"]) == ("27513", "0001", date(2010, 3, 4))
-    assert ann["res_address_line"] == "123  MAIN ST   #4B" and ann["state_house_district"] == "036"
+    # Districts in NC's canonical form (config/formats/nc_current.toml [canonical]): no leading zeros.
+    assert ann["res_address_line"] == "123  MAIN ST   #4B" and ann["state_house_district"] == "36"
+    assert ann["congressional_district"] == "2"
     assert ann["source_line"] == 2
     assert voters["AA101"]["last_name"] == "MUNOZ" and voters["AA101"]["registered_on"] is None
     assert voters["AA102"]["last_name"] == "PE\u00d1A" and voters["AA102"]["party"] == "OTH"
@@ -189,6 +192,8 @@ def test_nc_import_policy(tmp_path, variant):
     assert voter_file["nul_bytes_stripped"] == 1
     assert voter_file["values_nulled"]["registered_on"] == {"bad_date": 1, "placeholder": 1}
     assert voter_file["values_nulled"]["res_zip5"] == {"bad_zip": 1}
+    assert voter_file["values_repaired"]["state_house_district"] == {"zero_padded": 1}
+    assert voter_file["values_repaired"]["congressional_district"] == {"zero_padded": 1}
 
     rejects = tables["rejects"].to_pylist()
     assert [(r["line_number"], r["reason"].split(":")[0]) for r in rejects] == [
@@ -285,7 +290,11 @@ def test_fl_headerless_extract_with_county_keyed_ids(tmp_path):
     assert voters["ALA100000002"]["res_zip5"] is None and voters["ALA100000002"]["party"] == "LIB"
     history = tables["history"].to_pylist()
     assert [(h["voter_id"], h["voting_method"]) for h in history] == [("ALA100000001", "early")]
-    assert [r["reason"] for r in tables["rejects"].to_pylist()] == ["not_a_vote: History Code=N"]
+    # "Did not vote" (History Code N) is skipped and counted apart from the rejects.
+    assert tables["rejects"].num_rows == 0
+    history_file = next(f for f in manifest["files"] if f["role"] == "history")
+    assert history_file["rows_skipped"] == 1 and history_file["rows_rejected"] == 0
+    assert history_file["skipped_by_reason"] == {"did_not_vote: History Code=N": 1}
 
 
 def test_mi_fixed_width_with_election_code_file(tmp_path):

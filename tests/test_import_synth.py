@@ -36,7 +36,7 @@ def _import_and_reconcile(data_root, state: str, layout: str) -> tuple[pd.DataFr
     voters = pq.read_table(task.output().file("voters.parquet")).to_pandas()
 
     for entry in manifest["files"]:
-        assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"]
+        assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"] + entry["rows_skipped"]
         if entry["role"] != "voters":
             continue
         damage = ledger[ledger["file"] == entry["name"]]

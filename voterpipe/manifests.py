@@ -62,11 +62,14 @@ class FileRecord(Manifest):
     fixed_width: bool = False
     header: bool = False
     columns: int = 0
-    rows_read: int = 0  # = rows_loaded + rows_rejected
+    rows_read: int = 0  # = rows_loaded + rows_rejected + rows_skipped
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_skipped: int = 0  # lines that are no record by the state's own codes (FL "did not vote")
     rejected_by_reason: dict[str, int] = field(default_factory=dict)  # reason code -> rows
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)  # e.g. "did_not_vote: History Code=N"
     values_nulled: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> reason -> values
+    values_repaired: dict[str, dict[str, int]] = field(default_factory=dict)  # column -> kind -> values
     nul_bytes_stripped: int = 0
     undecodable_bytes_replaced: int = 0
     stray_cr_replaced: int = 0
@@ -79,6 +82,7 @@ class ImportTotals(Manifest):
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_skipped: int = 0
     voters_loaded: int = 0
     history_loaded: int = 0  # history rows, from history files and wide voter-file columns
 
@@ -149,6 +153,7 @@ class CohortManifest(Manifest):
     history_rows: int = 0
     history_rows_not_on_roll: int = 0
     history_rows_on_or_after_snapshot: int = 0
+    history_rows_not_counted: int = 0  # ballots the state did not count (FL B, P): no vote in turnout
     elections: int = 0
     generals_considered: list[str] = field(default_factory=list)  # ISO dates, oldest first
     age_methods: dict[str, int] = field(default_factory=dict)

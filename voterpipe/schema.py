@@ -7,6 +7,9 @@ import pyarrow as pa
 STATUS_VALUES = ("active", "inactive", "removed", "other")
 ELECTION_TYPES = ("general", "primary", "special", "runoff", "other")
 VOTING_METHODS = ("in_person", "early", "absentee", "provisional", "other", "unknown")
+BALLOT_STATUSES = ("counted", "not_counted", "did_not_vote")  # did_not_vote rows are never loaded
+RACE_VALUES = ("white", "black", "asian", "native_american", "pacific_islander", "asian_pacific_islander",
+               "hispanic", "multiracial", "other", "unknown")
 PARSE_STATUSES = ("ok", "po_box", "rural_route", "ambiguous", "unparseable", "missing")
 GEOCODE_STATUSES = ("match", "no_match", "tie", "not_sent")
 
@@ -53,6 +56,17 @@ VOTERS = pa.schema(
         ("congressional_district", _s),
         ("state_senate_district", _s),
         ("state_house_district", _s),
+        ("precinct_name", _s),
+        ("vtd", _s),  # voting tabulation district (census VTD code as the state writes it)
+        ("municipality", _s),
+        ("ward", _s),
+        ("school_district", _s),
+        ("race", _s),  # one of RACE_VALUES (a code the state table lacks: unknown)
+        ("ethnicity", _s),  # hispanic / not_hispanic / unknown; null where states have none
+        ("phone", _s),  # ten digits; dummies (0000000) and other lengths are null, counted
+        ("county_registration_number", _s),  # the county's own registration number (NC voter_reg_num)
+        # Delivered columns no canonical field holds (layout [voters] extra): name -> value.
+        ("extra", pa.map_(_s, _s)),
         ("source_file", _s),
         ("source_line", pa.int64()),  # 1-based physical line in the source file
     ]
@@ -68,6 +82,7 @@ HISTORY = pa.schema(
         ("election_type_raw", _s),
         ("voting_method", _s),  # one of VOTING_METHODS
         ("voting_method_raw", _s),
+        ("ballot_status", _s),  # one of BALLOT_STATUSES: counted / not_counted (did_not_vote rows are skipped)
         ("party_ballot", _s),
         ("source_file", _s),
         ("source_line", pa.int64()),

@@ -112,8 +112,8 @@ def import_drop(
             _add_to_totals(totals, record, context.report.history_rows)
     finally:
         writers.close()
-    if totals.rows_read != totals.rows_loaded + totals.rows_rejected:
-        raise AssertionError("rows read != loaded + rejected")
+    if totals.rows_read != totals.rows_loaded + totals.rows_rejected + totals.rows_skipped:
+        raise AssertionError("rows read != loaded + rejected + skipped")
     tracker.report(1.0, f"imported {totals.voters_loaded} voters, {totals.history_loaded} history rows")
     return ImportManifest(
         layout=layout.name, layout_file=layout.source.name, files=records, ignored_files=list(plan.ignored),
@@ -146,9 +146,9 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
         tracker.report(min(fraction, 1.0), f"{name}: {file_report.rows_read} rows read")
     if detected.role not in ("voters", "history"):
         context.aux[detected.role] = loading.aux_table(detected.spec, aux_chunks)
-    if file_report.rows_read != file_report.rows_loaded + file_report.rows_rejected:
-        raise AssertionError(f"{name}: rows read {file_report.rows_read} != loaded "
-                             f"{file_report.rows_loaded} + rejected {file_report.rows_rejected}")
+    if file_report.rows_read != file_report.rows_loaded + file_report.rows_rejected + file_report.rows_skipped:
+        raise AssertionError(f"{name}: rows read {file_report.rows_read} != loaded {file_report.rows_loaded}"
+                             f" + rejected {file_report.rows_rejected} + skipped {file_report.rows_skipped}")
     if file_report.rows_read == 0 and detected.role == "voters":
         raise DropError(f"{name}: voter file has no data rows")
     tracker.done_bytes += blocks.total_bytes
@@ -161,6 +161,7 @@ def _add_to_totals(totals: ImportTotals, record: FileRecord, wide_history_rows: 
     totals.rows_read += record.rows_read
     totals.rows_loaded += record.rows_loaded
     totals.rows_rejected += record.rows_rejected
+    totals.rows_skipped += record.rows_skipped
     if record.role == "voters":
         totals.voters_loaded += record.rows_loaded
     elif record.role == "history":

@@ -16,19 +16,29 @@ from pathlib import Path
 from typing import Any
 
 from voterpipe import SHIPPED_CONFIG_DIR, schema
-from voterpipe.formats.readers import first_line, sniff_delimiter, split_header
+from voterpipe.formats.readers import file_size, first_line, sniff_delimiter, split_header
+from voterpipe.formats.repair import CODE_FIELDS, CodeForm
 
 FORMATS_DIR_ENV = "VOTERPIPE_FORMATS_DIR"
 DEFAULT_FORMATS_DIR = SHIPPED_CONFIG_DIR / "formats"
 ROLES = ("voters", "history")
 FIELD_KINDS = ("column", "join", "concat", "value", "lookup")
-TRANSFORMS = {"codes", "date", "zip", "year", "extract", "placeholders", "default", "upper"}
+TRANSFORMS = {"codes", "date", "zip", "year", "extract", "placeholders", "default", "upper", "phone"}
 # Canonical columns the importer fills itself.
 AUTOMATIC = {"state", "snapshot", "source_file", "source_line"}
 
 
 class LayoutError(ValueError):
     """A layout file is malformed, or a raw file matches no known layout."""
+
+
+@dataclass(frozen=True)
+class Canonical:
+    """The state's canonical forms ([canonical]): code columns (voters, households, cohorts and the
+    warehouse all use them) and whether its ZIPs begin with 0 (so 4 digits lost a leading zero)."""
+
+    zip_leading_zero: bool = False
+    code_forms: dict[str, CodeForm] = field(default_factory=dict)  # canonical field -> form
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,8 @@ class FileSpec:
     columns: tuple[str, ...] = ()
     optional_columns: tuple[str, ...] = ()
     never_load: frozenset[str] = frozenset()
+    never_load_reasons: dict[str, str] = field(default_factory=dict)  # column -> why it is not loaded
+    extra: tuple[str, ...] = ()  # voters: columns carried in the per-voter `extra` map
     aliases: dict[str, str] = field(default_factory=dict)  # lower-cased other name -> column
     placeholders: tuple[str, ...] = ()
     fixed_width: bool = False
@@ -82,6 +94,7 @@ class Layout:
     source: Path
     synth: dict = field(default_factory=dict)  # the synthetic generator's quirks ([synth] table)
     drop: dict = field(default_factory=dict)  # the files a complete drop holds ([drop]; formats/drops.py)
+    canonical: Canonical = field(default_factory=Canonical)
 
     def file_specs(self) -> list[FileSpec]:
         specs = [self.voters]
@@ -158,6 +171,7 @@ def _build_layout(path: Path, doc: dict) -> Layout:
         name=doc["name"], state=doc["state"].lower(), description=doc.get("description", ""),
         priority=int(doc.get("priority", 100)), voters=voters, history=history, aux=aux,
         codes=codes, source=path, synth=_synth_table(where, doc.get("synth", {})), drop=doc.get("drop", {}),
+        canonical=_canonical(where, doc.get("canonical", {})),
     )
     _validate(where, layout)
     return layout
@@ -192,6 +206,26 @@ def _synth_table(where: str, table: dict) -> dict:
             if "source" in value and "value" in value:
                 raise LayoutError(f"{where}: [synth.{role}.columns] {column} has both source and value")
     return table
+
+
+def _canonical(where: str, table: dict) -> Canonical:
+    unknown = set(table) - {"zip_leading_zero", *CODE_FIELDS}
+    if unknown:
+        raise LayoutError(f"{where}: [canonical] has unknown keys {sorted(unknown)}")
+    try:
+        forms = {name: CodeForm.parse(table[name]) for name in CODE_FIELDS if name in table}
+    except ValueError as exc:
+        raise LayoutError(f"{where}: [canonical] {exc}") from None
+    return Canonical(zip_leading_zero=bool(table.get("zip_leading_zero", False)), code_forms=forms)
+
+
+def state_canonical(state: str, directory: Path | list[Path] | None = None) -> Canonical:
+    """The one Canonical of a state's layouts (they must agree); the default for a state without layouts."""
+    found = {layout.name: layout.canonical for layout in layouts_for_state(state, directory)}
+    distinct = set(map(repr, found.values()))
+    if len(distinct) > 1:
+        raise LayoutError(f"layouts of state {state!r} declare different [canonical] tables: {sorted(found)}")
+    return next(iter(found.values()), Canonical())
 
 
 def _code_table(where: str, name: str, table: dict) -> CodeTable:
@@ -250,12 +284,23 @@ def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
         sniff_from=tuple(doc.get("sniff_from", ["\t", "|", ","])), quote=doc.get("quote", ""),
         header=False if fixed else header, columns=columns,
         optional_columns=tuple(doc.get("optional_columns", [])),
-        never_load=frozenset(doc.get("never_load", [])), aliases=aliases,
+        never_load=frozenset(doc.get("never_load", [])), never_load_reasons=_reasons(where, role, doc),
+        extra=tuple(doc.get("extra", [])), aliases=aliases,
         placeholders=tuple(doc.get("placeholders", [])), fixed_width=fixed, widths=widths,
         line_length=(int(length[0]), int(length[1])), fields=fields,
         skip_values={k: tuple(str(v).upper() for v in _as_list(vs)) for k, vs in doc.get("skip_values", {}).items()},
         key=doc.get("key"),
     )
+
+
+def _reasons(where: str, role: str, doc: dict) -> dict[str, str]:
+    """never_load as a table (column = reason) or, in older files, a list (no reasons)."""
+    value = doc.get("never_load", {})
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return {}
+    raise LayoutError(f"{where}: [{role}] never_load must be a table of column = reason")
 
 
 def _as_list(value) -> list:
@@ -313,6 +358,10 @@ def _validate(where: str, layout: Layout) -> None:
                 raise LayoutError(f"{where}: [{role}.fields] {name} uses unknown code table {table!r}")
         if spec.never_load & set(spec.fields.get(n, {}).get("column", "") for n in spec.fields):
             raise LayoutError(f"{where}: a never_load column is mapped")
+        unknown_extra = [c for c in spec.extra if c not in known]
+        if unknown_extra or set(spec.extra) & spec.never_load or (spec.extra and role != "voters"):
+            raise LayoutError(f"{where}: [{role}] extra must name voter columns that are not never_load "
+                              f"(unknown: {unknown_extra})")
         for column in spec.skip_values:
             if column not in known:
                 raise LayoutError(f"{where}: skip_values names unknown column {column!r}")
@@ -451,7 +500,7 @@ def detect_file(path: Path, layouts: list[Layout], prefer: str | None = None) ->
         return None
     if prefer:
         candidates.sort(key=lambda c: c[0].name != prefer)
-    if path.stat().st_size == 0:
+    if file_size(path) == 0:  # a zip member's size too
         raise LayoutError(f"{path.name}: file is empty")
     try:
         first_line(path, candidates[0][1].encoding)

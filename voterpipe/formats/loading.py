@@ -16,7 +16,8 @@ import pyarrow.compute as pc
 from voterpipe import schema
 from voterpipe.formats.background import BackgroundWriter, prefetch
 from voterpipe.formats.layouts import Detected, FileSpec, Layout
-from voterpipe.formats.normalise import AuxTable, NullCounts, build_fields, clean_text, map_codes, parse_dates
+from voterpipe.formats.normalise import (
+    AuxTable, NullCounts, build_extra, build_fields, clean_text, map_codes, parse_dates)
 from voterpipe.formats.readers import ParsedBlock, Reject, TextBlocks, parse_delimited, parse_fixed_width
 from voterpipe.manifests import FileRecord
 
@@ -50,8 +51,11 @@ class FileReport:
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    rows_skipped: int = 0
     rejected_by_reason: Counter = field(default_factory=Counter)
+    skipped_by_reason: Counter = field(default_factory=Counter)
     nulled: NullCounts = field(default_factory=NullCounts)
+    repaired: NullCounts = field(default_factory=NullCounts)
     history_rows: int = 0  # from wide history columns of a voter file
 
     def record(self, detected: Detected, blocks: TextBlocks) -> FileRecord:
@@ -62,8 +66,9 @@ class FileReport:
             delimiter=detected.delimiter, fixed_width=detected.spec.fixed_width,
             header=detected.has_header, columns=detected.field_count,
             rows_read=self.rows_read, rows_loaded=self.rows_loaded, rows_rejected=self.rows_rejected,
-            rejected_by_reason=dict(sorted(self.rejected_by_reason.items())),
-            values_nulled=self.nulled.as_dict(),
+            rows_skipped=self.rows_skipped, rejected_by_reason=dict(sorted(self.rejected_by_reason.items())),
+            skipped_by_reason=dict(sorted(self.skipped_by_reason.items())),
+            values_nulled=self.nulled.as_dict(), values_repaired=self.repaired.as_dict(),
             nul_bytes_stripped=blocks.counters.nul_stripped,
             undecodable_bytes_replaced=blocks.counters.undecodable_replaced,
             stray_cr_replaced=blocks.counters.stray_cr_replaced,
@@ -122,7 +127,7 @@ def _wanted_columns(detected: Detected) -> list[str]:
             wanted.append(field_spec["column"])
         for column in field_spec.get("join", []) + field_spec.get("concat", []):
             wanted.append(column)
-    wanted += list(spec.skip_values)
+    wanted += list(spec.skip_values) + list(spec.extra)
     if spec.key:
         wanted += list(spec.columns)
     return [c for c in dict.fromkeys(wanted) if c not in spec.never_load]
@@ -171,29 +176,53 @@ def _reject_rows(context: LoadContext, parsed: ParsedBlock, mask: np.ndarray, re
     return parsed.filter(~mask)
 
 
+def _skip(context: LoadContext, parsed: ParsedBlock, mask: np.ndarray, column: str, reason: str) -> None:
+    """Count the rows of `mask` as skipped (not records, not rejects), by reason and raw value."""
+    values = pc.utf8_upper(clean_text(parsed.columns[column])).filter(pa.array(mask))
+    for item in pc.value_counts(values).to_pylist():
+        context.report.skipped_by_reason[f"{reason}: {column}={item['values']}"] += item["counts"]
+    context.report.rows_skipped += int(mask.sum())
+
+
 def _skip_rows(context: LoadContext, parsed: ParsedBlock, spec: FileSpec) -> ParsedBlock:
-    """Lines that are not records (FL history code N = did not vote) are rejected with the value."""
+    """Lines the layout's skip_values say are no records are skipped and counted apart from rejects."""
     for column, values in spec.skip_values.items():
-        for value in values:
-            upper = pc.utf8_upper(clean_text(parsed.columns[column]))
-            mask = pc.fill_null(pc.equal(upper, value), False).to_numpy(zero_copy_only=False)
-            parsed = _reject_rows(context, parsed, mask, f"not_a_vote: {column}={value}")
+        upper = pc.utf8_upper(clean_text(parsed.columns[column]))
+        mask = pc.fill_null(pc.is_in(upper, value_set=pa.array(list(values), pa.string())), False) \
+            .to_numpy(zero_copy_only=False)
+        if mask.any():
+            _skip(context, parsed, mask, column, "not_a_record")
+            parsed = parsed.filter(~mask)
     return parsed
+
+
+def _build(context: LoadContext, parsed: ParsedBlock, spec: FileSpec, target: pa.Schema):
+    nulled, repaired = NullCounts(), NullCounts()
+    fields = build_fields(parsed.columns, spec, context.layout.codes, context.aux, context.snapshot, target,
+                          nulled, context.layout.canonical, repaired)
+    return fields, nulled, repaired
 
 
 def _finish(context: LoadContext, parsed: ParsedBlock, spec: FileSpec, target: pa.Schema
             ) -> tuple[dict[str, pa.Array], ParsedBlock]:
-    """Canonical fields of the block's rows; rows without a voter id are rejected."""
+    """Canonical fields of the block's rows; "did not vote" history rows (the state's ballot_status
+    code table) are skipped, rows without a voter id are rejected."""
     parsed = _skip_rows(context, parsed, spec)
-    nulled = NullCounts()
-    fields = build_fields(parsed.columns, spec, context.layout.codes, context.aux, context.snapshot, target, nulled)
-    missing = fields["voter_id"].is_null().to_numpy(zero_copy_only=False)
-    if missing.any():
-        parsed = _reject_rows(context, parsed, missing, "missing_voter_id")
-        # Recompute on the kept rows so null counts describe loaded rows only.
-        nulled = NullCounts()
-        fields = build_fields(parsed.columns, spec, context.layout.codes, context.aux, context.snapshot, target, nulled)
+    fields, nulled, repaired = _build(context, parsed, spec, target)
+    status = fields.get("ballot_status")
+    skip = np.zeros(parsed.num_rows, dtype=bool) if status is None else \
+        pc.fill_null(pc.equal(status, "did_not_vote"), False).to_numpy(zero_copy_only=False)
+    missing = fields["voter_id"].is_null().to_numpy(zero_copy_only=False) & ~skip
+    if skip.any() or missing.any():
+        if skip.any():
+            _skip(context, parsed, skip, spec.fields["ballot_status"]["column"], "did_not_vote")
+        parsed.rejects.extend(Reject(int(line), parsed.raw_line(int(line)), "missing_voter_id")
+                              for line in parsed.line_numbers[missing])
+        parsed = parsed.filter(~(skip | missing))
+        # Recompute on the kept rows so null and repair counts describe loaded rows only.
+        fields, nulled, repaired = _build(context, parsed, spec, target)
     context.report.nulled.merge(nulled)
+    context.report.repaired.merge(repaired)
     return fields, parsed
 
 
@@ -215,6 +244,8 @@ def load_voters(context: LoadContext, parsed: ParsedBlock) -> None:
     report.rows_read += parsed.lines
     spec = context.detected.spec
     fields, parsed = _finish(context, parsed, spec, schema.VOTERS)
+    if spec.extra:
+        fields["extra"] = build_extra(parsed.columns, spec.extra, parsed.num_rows)
     if "birth_date" in fields:
         derived = pc.cast(pc.year(fields["birth_date"]), pa.int16())
         fields["birth_year"] = pc.coalesce(fields["birth_year"], derived) if "birth_year" in fields else derived
@@ -246,6 +277,9 @@ def _history_defaults(fields: dict[str, pa.Array], n: int) -> None:
         fields["election_type"] = _constant("other", n, pa.string())
     if "voting_method" not in fields:
         fields["voting_method"] = _constant("unknown", n, pa.string())
+    # No code table: every history row of the file is a counted ballot.
+    fields["ballot_status"] = pc.fill_null(fields["ballot_status"], "counted") if "ballot_status" in fields \
+        else _constant("counted", n, pa.string())
 
 
 def _load_wide_history(context: LoadContext, parsed: ParsedBlock, voter_ids: pa.Array) -> None:
@@ -279,6 +313,7 @@ def _load_wide_history(context: LoadContext, parsed: ParsedBlock, voter_ids: pa.
             "election_type": _constant(type_value or "other", count, pa.string()),
             "election_type_raw": _constant(type_raw, count, pa.string()),
             "voting_method": _constant("unknown", count, pa.string()),
+            "ballot_status": _constant("counted", count, pa.string()),
             "party_ballot": party,
             "source_line": pa.array(parsed.line_numbers[voted.to_numpy(zero_copy_only=False)], pa.int64()),
             "_column_order": pa.array(np.full(count, order, dtype=np.int32)),

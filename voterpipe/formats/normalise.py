@@ -1,7 +1,9 @@
-"""Vectorised normalisation of raw text columns onto canonical fields: dates, ZIPs, years, codes.
+"""Vectorised normalisation of raw text columns onto canonical fields: dates, ZIPs, years, codes,
+phones, the per-voter extra map.
 
 Every function takes and returns Arrow arrays (no per-row Python), and reports the values it
-turned into nulls by reason, so the importer can count them per column.
+turned into nulls by reason (and, with formats/repair.py, the values it repaired by kind), so the
+importer can count them per column.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voterpipe.formats.layouts import CodeTable, FileSpec
+from voterpipe.formats.layouts import Canonical, CodeTable, FileSpec
+from voterpipe.formats.repair import CODE_REPAIRS, ZIP_REPAIRS, Counts, canonical_codes, parse_phone, repair_zip
 
 EARLIEST_DATE = date(1850, 1, 1)
 EARLIEST_BIRTH_YEAR = 1880
@@ -28,22 +31,7 @@ _DIRECTIVES = {
 }
 
 
-class NullCounts:
-    """Values set to null, by canonical column and reason."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, Counter] = defaultdict(Counter)
-
-    def add(self, column: str, reason: str, n: int) -> None:
-        if n:
-            self.counts[column][reason] += int(n)
-
-    def merge(self, other: "NullCounts") -> None:
-        for column, reasons in other.counts.items():
-            self.counts[column].update(reasons)
-
-    def as_dict(self) -> dict[str, dict[str, int]]:
-        return {column: dict(sorted(reasons.items())) for column, reasons in sorted(self.counts.items()) if reasons}
+NullCounts = Counts  # values set to null, by canonical column and reason
 
 
 def clean_text(values: pa.Array) -> pa.Array:
@@ -170,25 +158,15 @@ def _flags(mask: pa.Array) -> np.ndarray:
     return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
 
 
-def parse_zip(values: pa.Array, part: str) -> tuple[pa.Array, int]:
-    """ZIP5 or ZIP+4 from 5 or 9 digits (dash optional; a lone 4-digit value is a ZIP+4)."""
+def parse_zip(values: pa.Array, part: str, leading_zero: bool = False, shared: bool = True) -> tuple:
+    """(ZIP5 or ZIP+4 from 5 or 9 digits, bad count, then repair counts in ZIP_REPAIRS order).
+
+    Dash optional; a lone 4-digit value is a ZIP+4 when the column is not also the ZIP5 (`shared`);
+    floats, lost leading zeros (states whose ZIPs begin with 0), `27517-` and `-0000` are repaired.
+    """
     if part not in ("zip5", "zip4"):
         raise ValueError(f"zip part must be zip5 or zip4, got {part!r}")
-    return _by_distinct(_parse_zip, values, part)
-
-
-def _parse_zip(values: pa.Array, part: str):
-    digits = pc.replace_substring(pc.replace_substring(values, "-", ""), " ", "")
-    nine = pc.fill_null(pc.match_substring_regex(digits, r"^\d{9}$"), False)
-    five = pc.fill_null(pc.match_substring_regex(digits, r"^\d{5}$"), False)
-    if part == "zip5":
-        ok = pc.or_(nine, five)
-        result = pc.if_else(ok, pc.utf8_slice_codeunits(digits, 0, 5), _NULL_STRING)
-    else:
-        four = pc.fill_null(pc.match_substring_regex(digits, r"^\d{4}$"), False)
-        ok = pc.or_(pc.or_(nine, five), four)
-        result = pc.if_else(nine, pc.utf8_slice_codeunits(digits, 5, 9), pc.if_else(four, digits, _NULL_STRING))
-    return result, [_flags(pc.and_(values.is_valid(), pc.invert(ok)))]
+    return _by_distinct(repair_zip, values, part, leading_zero, shared)
 
 
 def map_codes(values: pa.Array, table: CodeTable) -> tuple[pa.Array, int]:
@@ -250,10 +228,17 @@ class AuxTable:
 
 def build_fields(
     raw: dict[str, pa.Array], spec: FileSpec, codes: dict[str, CodeTable], aux: dict[str, AuxTable],
-    snapshot: date, target: pa.Schema, nulled: NullCounts,
+    snapshot: date, target: pa.Schema, nulled: Counts, canonical: Canonical | None = None,
+    repaired: Counts | None = None,
 ) -> dict[str, pa.Array]:
-    """Canonical columns for one chunk, from its raw columns, per the layout's field specs."""
+    """Canonical columns for one chunk, from its raw columns, per the layout's field specs.
+
+    `canonical` gives the state's code forms and ZIP rule; values it repairs are counted in `repaired`.
+    """
     n = len(next(iter(raw.values()))) if raw else 0
+    canonical = canonical or Canonical()
+    repaired = repaired if repaired is not None else Counts()
+    zip5_columns = {f.get("column") for f in spec.fields.values() if f.get("zip") == "zip5"}
     cleaned: dict[str, pa.Array] = {}
 
     def text(column: str) -> pa.Array:
@@ -263,10 +248,20 @@ def build_fields(
 
     out: dict[str, pa.Array] = {}
     for name, field_spec in spec.fields.items():
+        form = canonical.code_forms.get(name)
+
+        def part(column: str) -> pa.Array:
+            if form is None:
+                return text(column)
+            values, floats, padded = _by_distinct(canonical_codes, text(column), form)
+            repaired.add(name, CODE_REPAIRS[0], floats)
+            repaired.add(name, CODE_REPAIRS[1], padded)
+            return values
+
         if "column" in field_spec and "lookup" not in field_spec:
-            values = text(field_spec["column"])
+            values = part(field_spec["column"])
         elif "join" in field_spec or "concat" in field_spec:
-            parts = [text(c) for c in field_spec.get("join") or field_spec["concat"]]
+            parts = [part(c) for c in field_spec.get("join") or field_spec["concat"]]
             sep = field_spec.get("sep", " ")
             values = join_present(parts, sep) if "join" in field_spec else pc.binary_join_element_wise(*parts, sep)
         elif "value" in field_spec:
@@ -275,37 +270,70 @@ def build_fields(
             values, missing = aux[field_spec["lookup"]].lookup(text(field_spec["key"]), field_spec["column"])
             values = clean_text(values)
             nulled.add(name, "unknown_lookup_key", missing)
-
-        placeholders = list(spec.placeholders) + list(field_spec.get("placeholders", []))
-        if placeholders:
-            hit = pc.fill_null(pc.is_in(values, value_set=pa.array(placeholders, pa.string())), False)
-            nulled.add(name, "placeholder", _count(hit))
-            values = pc.if_else(hit, _NULL_STRING, values)
-        if "extract" in field_spec:
-            found = pc.struct_field(pc.extract_regex(values, _one_group(field_spec["extract"])), 0)
-            values = clean_text(pc.coalesce(found, values))
-        if field_spec.get("upper"):
-            values = pc.utf8_upper(values)
-
-        if "codes" in field_spec:
-            if f"{name}_raw" in target.names and f"{name}_raw" not in spec.fields:
-                out[f"{name}_raw"] = values
-            values, _ = map_codes(values, codes[field_spec["codes"]])
-        elif "date" in field_spec:
-            values, bad, out_of_range = parse_dates(values, field_spec["date"], latest=snapshot)
-            nulled.add(name, "bad_date", bad)
-            nulled.add(name, "date_out_of_range", out_of_range)
-        elif "zip" in field_spec:
-            values, bad = parse_zip(values, field_spec["zip"])
-            nulled.add(name, "bad_zip", bad)
-        elif field_spec.get("year"):
-            values, bad, out_of_range = parse_year(values, latest_year=snapshot.year)
-            nulled.add(name, "bad_year", bad)
-            nulled.add(name, "year_out_of_range", out_of_range)
-        if "default" in field_spec:
-            values = pc.fill_null(values, pa.scalar(field_spec["default"], values.type))
+        values = _transform(name, field_spec, values, spec, codes, snapshot, target, nulled, repaired, out,
+                            leading_zero=canonical.zip_leading_zero,
+                            shared_zip=field_spec.get("column") in zip5_columns)
         out[name] = values
     return out
+
+
+def _transform(name: str, field_spec: dict, values: pa.Array, spec: FileSpec, codes: dict[str, CodeTable],
+               snapshot: date, target: pa.Schema, nulled: Counts, repaired: Counts, out: dict,
+               leading_zero: bool, shared_zip: bool) -> pa.Array:
+    """One field's placeholders, extract, case, then its parse (codes, date, ZIP, year, phone)."""
+    placeholders = list(spec.placeholders) + list(field_spec.get("placeholders", []))
+    if placeholders:
+        hit = pc.fill_null(pc.is_in(values, value_set=pa.array(placeholders, pa.string())), False)
+        nulled.add(name, "placeholder", _count(hit))
+        values = pc.if_else(hit, _NULL_STRING, values)
+    if "extract" in field_spec:
+        found = pc.struct_field(pc.extract_regex(values, _one_group(field_spec["extract"])), 0)
+        values = clean_text(pc.coalesce(found, values))
+    if field_spec.get("upper"):
+        values = pc.utf8_upper(values)
+
+    if "codes" in field_spec:
+        if f"{name}_raw" in target.names and f"{name}_raw" not in spec.fields:
+            out[f"{name}_raw"] = values
+        values, _ = map_codes(values, codes[field_spec["codes"]])
+    elif "date" in field_spec:
+        values, bad, out_of_range = parse_dates(values, field_spec["date"], latest=snapshot)
+        nulled.add(name, "bad_date", bad)
+        nulled.add(name, "date_out_of_range", out_of_range)
+    elif "zip" in field_spec:
+        values, bad, *repairs = parse_zip(values, field_spec["zip"], leading_zero, shared_zip)
+        nulled.add(name, "bad_zip", bad)
+        for kind, count in zip(ZIP_REPAIRS, repairs):
+            repaired.add(name, kind, count)
+    elif field_spec.get("year"):
+        values, bad, out_of_range = parse_year(values, latest_year=snapshot.year)
+        nulled.add(name, "bad_year", bad)
+        nulled.add(name, "year_out_of_range", out_of_range)
+    elif field_spec.get("phone"):
+        values, bad, dummy = _by_distinct(parse_phone, values)
+        nulled.add(name, "bad_phone", bad)
+        nulled.add(name, "placeholder", dummy)  # a dummy (0000000) meant "no phone"
+    if "default" in field_spec:
+        values = pc.fill_null(values, pa.scalar(field_spec["default"], values.type))
+    return values
+
+
+def build_extra(raw: dict[str, pa.Array], columns: tuple[str, ...], n: int) -> pa.Array:
+    """The per-voter map of the delivered columns no canonical field holds (name -> trimmed value),
+    blank values left out; built column-wise (one take over all values), no per-row Python."""
+    present = [c for c in columns if c in raw]
+    if not present or n == 0:
+        return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()),
+                                       pa.array([], pa.string()))
+    values = [clean_text(raw[c]) for c in present]
+    valid = np.stack([v.is_valid().to_numpy(zero_copy_only=False) for v in values], axis=1)  # n x k
+    rows, cols = np.nonzero(valid)  # row-major: each row's keys in layout order
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(valid.sum(axis=1), out=offsets[1:])
+    everything = pa.concat_arrays([v.cast(pa.string()) for v in values])
+    items = everything.take(pa.array(cols.astype(np.int64) * n + rows))
+    keys = pa.array(present, pa.string()).take(pa.array(cols))
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
 
 
 def _one_group(pattern: str) -> str:

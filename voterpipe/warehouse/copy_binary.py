@@ -34,8 +34,8 @@ def _is_text(arrow_type: pa.DataType) -> bool:
 
 def supports(arrow_schema: pa.Schema) -> bool:
     """Whether every column has a binary rendering here (others go as CSV)."""
-    return all(_is_text(f.type) or f.type in _FIXED or pa.types.is_date32(f.type)
-               or pa.types.is_boolean(f.type) or pa.types.is_null(f.type) for f in arrow_schema)
+    return all(_is_text(f.type) or f.type in _FIXED or pa.types.is_date32(f.type) or pa.types.is_map(f.type)
+               or pa.types.is_boolean(f.type) or pa.types.is_null(f.type) for f in arrow_schema)  # maps: jsonb text
 
 
 def _put_text(out, cursor, data, offsets, valid):

@@ -124,6 +124,12 @@ source("city")(lambda f: f.ctx.dwelling_text("city", f.rows))
 source("confidential")(lambda f: choose(f.confidential(), "Y", "N"))
 source("phone")(lambda f: f.ctx.phone(f.rows))
 source("row_number")(lambda f: np.arange(1, len(f.rows) + 1, dtype=np.int64))
+source("ethnicity")(lambda f: f.text("ethnic"))
+source("municipality")(lambda f: f.ctx.dwelling_text("city", f.rows))
+source("vtd")(lambda f: f.ctx.dwelling("precinct", f.rows).astype(np.int64))
+source("county_registration_number")(lambda f: f.column("county_local_id").astype(np.int64))
+for _name in ("ward", "school_district", "precinct_name"):  # blank unless a layout's [synth] says more
+    SOURCES[_name] = lambda f: ""
 for _name, _column in (("congressional_district", "cd119fp"), ("state_senate_district", "sldust"),
                        ("state_house_district", "sldlst")):
     SOURCES[_name] = (lambda c: lambda f: f.ctx.district(c, f.rows, pad=False))(_column)

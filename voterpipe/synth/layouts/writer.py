@@ -280,10 +280,10 @@ def _history_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
     written = written_columns(spec, synth_file, ctx.snapshot)
     frame, skipped = _history_frame(ctx, layout)
     columns = _columns(frame, layout, spec, "history", written)
-    for column, values in spec.skip_values.items():  # did-not-vote rows carry the layout's skip value
-        if skipped.any() and column in written and values:
+    for column, value in did_not_vote_marks(layout).items():  # did-not-vote rows carry the state's code
+        if skipped.any() and column in written:
             at = written.index(column)
-            columns[at] = choose(skipped, values[0], columns[at])
+            columns[at] = choose(skipped, value, columns[at])
     fmt = _format(spec, synth_file, ctx.seed, written)
     meta = {"kind": "history"}
     if spec.delimiter == "sniff" and not spec.fixed_width:
@@ -294,6 +294,19 @@ def _history_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
         files.append(TextFile(name=name, columns=_take(columns, rows, len(rows) == len(frame.rows)),
                               meta={**meta, **extra}, **fmt))
     return files
+
+
+def did_not_vote_marks(layout: Layout) -> dict[str, str]:
+    """History column -> the value that says "did not vote": the ballot_status code table's, or a skip value."""
+    spec = layout.history
+    marks = {column: values[0] for column, values in spec.skip_values.items() if values}
+    status = spec.fields.get("ballot_status", {})
+    table = layout.codes.get(status.get("codes", ""))
+    if table is not None and "column" in status:
+        codes = [code for code, value in table.exact.items() if value == "did_not_vote"]
+        if codes:
+            marks[status["column"]] = codes[0]
+    return marks
 
 
 def _aux_file(ctx: DropContext, layout: Layout, name: str) -> TextFile:
