@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 import time
 import tomllib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from voterpipe.formats.archives import archive_members, is_zip
 from voterpipe.formats.layouts import Layout, LayoutError
 
 DEFAULT_MARKER = "_READY"
@@ -82,9 +84,18 @@ def _spec(layout: Layout, role: str):
     return layout.voters if role == "voters" else layout.history if role == "history" else layout.aux[role]
 
 
-def _strip_archive(name: str) -> str:
-    """A delivered name without a .zip suffix: the member names are the ones the layout declares."""
-    return name[:-4] if name.lower().endswith(".zip") else name
+def delivered_names(files: list[Path]) -> tuple[list[str], list[str]]:
+    """(file names, a .zip standing for its members' names; archives that cannot be read yet)."""
+    names, unreadable = [], []
+    for path in files:
+        if not is_zip(path):
+            names.append(path.name)
+            continue
+        try:
+            names += [member.name for member in archive_members(path)]
+        except (zipfile.BadZipFile, OSError):
+            unreadable.append(path.name)
+    return names, unreadable
 
 
 def data_files(directory: Path, marker: str) -> list[Path]:
@@ -98,7 +109,7 @@ def data_files(directory: Path, marker: str) -> list[Path]:
 def choose_layout(names: list[str], layouts: list[Layout]) -> Layout | None:
     """The most preferred layout whose voter file pattern matches a file of the drop."""
     for layout in layouts:
-        if any(layout.voters.matches_name(n) or layout.voters.matches_name(_strip_archive(n)) for n in names):
+        if any(layout.voters.matches_name(n) for n in names):
             return layout
     return None
 
@@ -106,7 +117,6 @@ def choose_layout(names: list[str], layouts: list[Layout]) -> Layout | None:
 def missing_files(names: list[str], layout: Layout, partial_counties: bool) -> list[str]:
     """Each declared kind of file the drop lacks, named with its patterns (or its counties)."""
     declared = declared_files(layout)
-    names = [_strip_archive(n) for n in names]
     matched = {role: [n for n in names if _spec(layout, role).matches_name(n)] for role in declared.roles}
     missing = [f"{role} file ({', '.join(_spec(layout, role).patterns)})"
                for role, found in matched.items() if not found]
@@ -143,8 +153,10 @@ def check_drop(directory: Path, layouts: list[Layout], rule: DropRule, now: floa
     if not files:
         status.problem = "the directory does not exist" if not directory.is_dir() else "no files yet"
         return status
-    names = [p.name for p in files]
+    names, unreadable = delivered_names(files)
     layout = choose_layout(names, layouts)
+    if unreadable:
+        status.growing = [f"{name} (not a readable zip archive yet)" for name in unreadable]
     if layout is None:
         patterns = sorted({p for layout in layouts for p in layout.voters.patterns})
         status.problem = f"no voter file ({', '.join(patterns[:6])})"
@@ -156,14 +168,14 @@ def check_drop(directory: Path, layouts: list[Layout], rule: DropRule, now: floa
     now = time.time() if now is None else now
     if marker.is_file():
         written = marker.stat().st_mtime
-        status.growing = [f"{p.name} (modified {p.stat().st_mtime - written:.0f}s after the {rule.marker} marker)"
-                          for p in files if p.stat().st_mtime > written + 1.0]
+        status.growing += [f"{p.name} (modified {p.stat().st_mtime - written:.0f}s after the {rule.marker} marker)"
+                           for p in files if p.stat().st_mtime > written + 1.0]
     elif rule.settle_seconds <= 0:
         status.problem = f"no {rule.marker} marker (settle_seconds = 0: the marker is required)"
     else:
-        status.growing = [f"{p.name} (modified {max(0.0, now - p.stat().st_mtime):.0f}s ago; without a "
-                          f"{rule.marker} marker a drop must be unchanged for {rule.settle_seconds:g}s)"
-                          for p in files if now - p.stat().st_mtime < rule.settle_seconds]
+        status.growing += [f"{p.name} (modified {max(0.0, now - p.stat().st_mtime):.0f}s ago; without a "
+                           f"{rule.marker} marker a drop must be unchanged for {rule.settle_seconds:g}s)"
+                           for p in files if now - p.stat().st_mtime < rule.settle_seconds]
     return status
 
 
@@ -171,7 +183,7 @@ def write_marker(directory: Path, layout: Layout, marker: str = DEFAULT_MARKER) 
     """Mark a drop complete (as `voterpipe synth` does); a per-county drop that does not hold
     every county of its layout is marked partial."""
     directory = Path(directory)
-    names = [p.name for p in data_files(directory, marker)]
+    names, _ = delivered_names(data_files(directory, marker))
     partial = bool(missing_files(names, layout, partial_counties=False)) and \
         not missing_files(names, layout, partial_counties=True)
     path = directory / marker

@@ -8,12 +8,14 @@ formats/loading.py), and returns the manifest body.
 from __future__ import annotations
 
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Callable
 
 from voterpipe.formats import loading
+from voterpipe.formats.archives import archive_members, file_size, is_zip
 from voterpipe.formats.drops import DEFAULT_MARKER
 from voterpipe.formats.layouts import Detected, LayoutError, detect_file, layouts_for_state
 from voterpipe.formats.loading import FileReport, LoadContext, Writers
@@ -46,8 +48,7 @@ def plan_drop(directory: Path, state: str, formats_dir: Path | list[Path] | None
     directory = Path(directory)
     if not directory.is_dir():
         raise DropError(f"raw drop {directory} does not exist")
-    names = sorted(p.name for p in directory.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and p.name != marker)
+    names = drop_file_names(directory, marker)
     if not names:
         raise DropError(f"raw drop {directory} is empty")
     layouts = layouts_for_state(state, formats_dir)
@@ -58,7 +59,7 @@ def plan_drop(directory: Path, state: str, formats_dir: Path | list[Path] | None
     voter_layout: str | None = None
     detected, ignored = [], []
     # Voter files first: their layout is preferred for the history and auxiliary files.
-    order = sorted(names, key=lambda n: 0 if any(l.voters.matches_name(n) for l in layouts) else 1)
+    order = sorted(names, key=lambda n: 0 if any(l.voters.matches_name(Path(n).name) for l in layouts) else 1)
     for name in order:
         found = detect_file(directory / name, layouts, prefer=voter_layout)
         if found is None:
@@ -83,8 +84,24 @@ def plan_drop(directory: Path, state: str, formats_dir: Path | list[Path] | None
             raise DropError(f"layout {layout.name} needs its {aux_name} file "
                                f"({', '.join(aux_spec.patterns)}) and the drop has none")
     rank = {"voters": 1, "history": 2}
-    detected.sort(key=lambda d: (rank.get(d.role, 0), d.path.name))
+    detected.sort(key=lambda d: (rank.get(d.role, 0), d.path.relative_to(directory).as_posix()))
     return DropPlan(directory, detected, ignored)
+
+
+def drop_file_names(directory: Path, marker: str = DEFAULT_MARKER) -> list[str]:
+    """The drop's files by name, a .zip standing for its members ('x.zip/ncvoter_Statewide.txt');
+    hidden files and the completeness marker are not part of it."""
+    names = []
+    for path in sorted(p for p in Path(directory).iterdir()
+                       if p.is_file() and not p.name.startswith(".") and p.name != marker):
+        if not is_zip(path):
+            names.append(path.name)
+            continue
+        try:
+            names += [member.relative_to(directory).as_posix() for member in archive_members(path)]
+        except zipfile.BadZipFile as exc:
+            raise DropError(f"{path.name}: not a readable zip archive ({exc}); incomplete or damaged") from None
+    return names
 
 
 
@@ -101,12 +118,13 @@ def import_drop(
     aux_tables: dict[str, AuxTable] = {}
     records: list[FileRecord] = []
     totals = ImportTotals()
-    tracker = _Progress(progress, sum(d.path.stat().st_size for d in plan.files) or 1)
+    tracker = _Progress(progress, sum(file_size(d.path) for d in plan.files) or 1)
     writers = Writers({name: Path(path) for name, path in outputs.items()})
     try:
         for detected in plan.files:
-            context = LoadContext(state, snapshot, detected.path.name, layout, detected, aux_tables, writers,
-                                  FileReport(detected.path.name, detected.role, detected.layout.name))
+            name = detected.path.relative_to(plan.directory).as_posix()  # a zip member: 'x.zip/member'
+            context = LoadContext(state, snapshot, name, layout, detected, aux_tables, writers,
+                                  FileReport(name, detected.role, detected.layout.name))
             record = _import_file(context, chunk_rows, tracker)
             records.append(record)
             _add_to_totals(totals, record, context.report.history_rows)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from voterpipe import SHIPPED_CONFIG_DIR, schema
-from voterpipe.formats.readers import first_line, sniff_delimiter, split_header
+from voterpipe.formats.readers import file_size, first_line, sniff_delimiter, split_header
 from voterpipe.formats.repair import CODE_FIELDS, CodeForm
 
 FORMATS_DIR_ENV = "VOTERPIPE_FORMATS_DIR"
@@ -500,7 +500,7 @@ def detect_file(path: Path, layouts: list[Layout], prefer: str | None = None) ->
         return None
     if prefer:
         candidates.sort(key=lambda c: c[0].name != prefer)
-    if path.stat().st_size == 0:
+    if file_size(path) == 0:  # a zip member's size too
         raise LayoutError(f"{path.name}: file is empty")
     try:
         first_line(path, candidates[0][1].encoding)

@@ -1,4 +1,5 @@
 """Streaming readers for raw state files: decoding to UTF-8 line blocks, delimited and fixed-width parsing.
+A .gz file or a member of a .zip is read as a stream, never extracted to disk.
 
 Every file is read in blocks of whole lines, so memory stays bounded by the block size. Each
 parsed row keeps its 1-based physical line number; lines that cannot be parsed become rejects.
@@ -19,6 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+
+from voterpipe.formats.archives import file_size, open_stored
 
 HEAD_BYTES = 1 << 20  # the first block; also what layout detection and block sizing look at
 MIN_BLOCK_BYTES = 1 << 20
@@ -83,7 +86,7 @@ def detect_encoding(head: bytes, declared: str) -> tuple[str, int]:
 
 
 def _open_decompressed(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if is_gzip(path) else open(path, "rb")
+    return gzip.open(path, "rb") if is_gzip(path) else io.BufferedReader(open_stored(path))
 
 
 def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
@@ -126,7 +129,7 @@ class TextBlocks:
         self.encoding = encoding
         self.bom = False
         self.counters = DecodeCounters()
-        self.total_bytes = self.path.stat().st_size
+        self.total_bytes = file_size(self.path)
         self._raw: _HashingReader | None = None
 
     @property
@@ -138,7 +141,7 @@ class TextBlocks:
         return self._raw.sha256.hexdigest() if self._raw else hashlib.sha256(b"").hexdigest()
 
     def __iter__(self) -> Iterator[bytes]:
-        raw = _HashingReader(open(self.path, "rb"))
+        raw = _HashingReader(open_stored(self.path))  # sha256 of a zip member: its uncompressed bytes
         self._raw = raw
         handle: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(self.path) else io.BufferedReader(raw, 1 << 20)
         try:
