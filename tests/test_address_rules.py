@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from voterpipe.addresses import parse, pub28, repeats
+from voterpipe.addresses import parse, pub28, repairs, repeats
 
 
 def parts(raw: str) -> str:
@@ -143,8 +143,8 @@ def test_a_box_without_a_number_after_a_house_number_is_a_street_name():
 
 def test_number_name_suffix_lines_read_as_buildings_are_streets():
     assert parts("1317 LINDBERGH PLAZA CENTER") == "1317||LINDBERGH PLAZA|CTR|||"
-    assert parse._number_name_suffix("1317 LINDBERGH AND PLAZA CENTER") is None
-    assert parse._number_name_suffix("LINDBERGH PLAZA CENTER") is None
+    assert repairs.number_name_suffix("1317 LINDBERGH AND PLAZA CENTER") is None
+    assert repairs.number_name_suffix("LINDBERGH PLAZA CENTER") is None
 
 
 def test_house_numbers_hold_digits_after_at_most_two_letters():

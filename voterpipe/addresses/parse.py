@@ -16,8 +16,9 @@ Pipeline for a one-line address (`normalise_line`):
    whose building-name reading of ``NUMBER NAME... SUFFIX`` is read as a street.
 3. `standardize_tagged`: house number (leading zeros dropped, ``123 1/2``, ``123A``, number words
    ``ONE`` -> ``1``, grid numbers ``W156 N9762`` -> ``W156N9762``; it must hold a digit after at
-   most two letters), repairs of usaddress readings (a designator-less "unit" that is a highway
-   number, an ordinal street or a NO/SO directional; a one-letter number suffix written apart),
+   most two letters), `repairs` of usaddress readings (a designator-less "unit" that is a highway
+   number, an ordinal street or a NO/SO directional; a one-letter number suffix or a fraction read
+   apart from the number; a numberless "box" that is a street name),
    street parts through `pub28.standardize_street_parts` (a post-modifier such as EXT stays in
    the name), unit levels in the order written (`_units`), a status.
 
@@ -36,7 +37,7 @@ import re
 
 import usaddress
 
-from voterpipe.addresses import pub28
+from voterpipe.addresses import pub28, repairs
 from voterpipe.addresses.repeats import resolve_repeats, unit_levels
 
 # Bump when any rule in this module, repeats or pub28 changes: it keys the persistent parse cache.
@@ -164,23 +165,12 @@ def tag_fast(text: str) -> dict[str, str] | None:
     return labels
 
 
-def _number_name_suffix(text: str) -> dict[str, str] | None:
-    """The Pub 28 delivery line shape NUMBER NAME... SUFFIX, for lines usaddress reads as a
-    building or landmark name ("1317 LINDBERGH PLAZA CENTER")."""
-    tokens = text.split(" ")
-    if len(tokens) < 3 or not is_house_number(tokens[0]) or tokens[-1] not in pub28.STREET_SUFFIXES:
-        return None
-    if any(t in ("&", "AND", "#") or t in pub28.SECONDARY_UNITS for t in tokens[1:-1]):
-        return None
-    return {"AddressNumber": tokens[0], "StreetName": " ".join(tokens[1:-1]), "StreetNamePostType": tokens[-1]}
-
-
 def tag_full(text: str) -> tuple[dict[str, str], str, bool]:
     """(labels, usaddress address type, ambiguous?) from usaddress, with the repeated-label fallback."""
     try:
         labels, kind = usaddress.tag(text)
         if kind == "Ambiguous" and "AddressNumber" not in labels and "StreetName" not in labels:
-            simple = _number_name_suffix(text)
+            simple = repairs.number_name_suffix(text)
             if simple:
                 return simple, "Street Address", False
         return dict(labels), kind, False
@@ -240,11 +230,9 @@ def _line(*parts: str) -> str:
 def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
                        nc_unit_type: str = "", nc_unit: str = "") -> tuple:
     """One result tuple (FIELDS order) from usaddress-style labels."""
+    if "USPSBoxType" in labels:
+        labels = repairs.box_without_number(labels)
     get = labels.get
-    if get("USPSBoxType") and not get("USPSBoxID") and get("AddressNumber") and not get("StreetName"):
-        # A PO box always has a number (Pub 28 281): "16510 STRONG BOX" is a street called STRONG BOX.
-        labels = {("StreetName" if k == "USPSBoxType" else k): v for k, v in labels.items()}
-        get = labels.get
     if get("USPSBoxType") or get("USPSBoxGroupType"):
         if get("AddressNumber") and get("StreetName"):
             pass  # a street address that also carries a box: treat as a street address
@@ -261,25 +249,9 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
             return (box_id, "", "PO BOX", "", "", "", "", _line("PO BOX", box_id), "po_box")
     if kind not in ("Street Address", "Ambiguous") and not ambiguous:
         return UNPARSEABLE_RESULT
-    if "/" in get("StreetNamePreDirectional", "") and not get("AddressNumberSuffix"):
-        # usaddress reads the fraction of 409 1/2 2ND AVE as a directional: it ends the number.
-        labels = {("AddressNumberSuffix" if k == "StreetNamePreDirectional" else k): v
-                  for k, v in labels.items()}
-        get = labels.get
-    name = get("StreetName", "")
-    name_words = name.split(" ", 2) if name[1:2] == " " else ()
-    if (len(name_words) == 3 and name_words[0].upper() not in "NSEW"
-            and pub28.clean_text(name_words[1]) in pub28.DIRECTIONALS
-            and pub28.clean_text(" ".join(name_words[:2])) != "U S"  # U S 401 HWY is US 401
-            and not get("AddressNumberSuffix") and not get("StreetNamePreDirectional")):
-        # A one-letter number suffix written apart: 1521 J S INDIANA AVE is 1521J S INDIANA AVE.
-        labels = {**labels, "AddressNumberSuffix": name_words[0],
-                  "StreetNamePreDirectional": name_words[1], "StreetName": name_words[2]}
-        get = labels.get
+    labels = repairs.repair_readings(labels)
+    get = labels.get
     number = standardize_house_number(get("AddressNumber", ""), get("AddressNumberSuffix", ""))
-    if "OccupancyIdentifier" in labels and "OccupancyType" not in labels:
-        labels = _undesignated_id_repairs(labels)
-        get = labels.get
     # A post-modifier ("AVON ST EXT", "HIGHWAY A1A ALT") stays with the name, as TIGER keeps it.
     name = _line(get("StreetNamePreModifier", ""), get("StreetNamePreType", ""), get("StreetName", ""),
                  get("StreetNamePostModifier", ""))
@@ -292,41 +264,6 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
     line = _line(number, pre, street, stype, post, unit_type, unit_number)
     return (number, pre, street, stype, post, unit_type, unit_number, line,
             "ambiguous" if ambiguous else "ok")
-
-
-_ORDINAL_NAME = re.compile(r"^\d+(ST|ND|RD|TH)$")
-
-
-def _undesignated_id_repairs(labels: dict[str, str]) -> dict[str, str]:
-    """usaddress reads the number of a numbered street as a unit without designator; put it back:
-    - Pub 28 237 highways: ``7355 AL HIGHWAY 157`` (type HIGHWAY, unit 157) -> name AL HIGHWAY 157,
-      when the words before HIGHWAY only say whose highway it is (``DIXIE HWY 3`` keeps unit 3);
-    - Pub 28 235 numeric streets: ``1600 NE 4TH`` (only a directional, unit 4TH) -> NE + 4TH."""
-    ident = labels["OccupancyIdentifier"]
-    units = ("SubaddressType", "SubaddressIdentifier")
-    if any(u in labels for u in units):
-        return labels
-    stype = pub28.standardize_suffix(labels.get("StreetNamePostType", ""))
-    qualifiers = pub28.clean_text(labels.get("StreetName", "")).split()
-    if (stype in pub28.ROUTE_TYPES and ident.isdigit() and "StreetNamePostDirectional" not in labels
-            and all(word in pub28.HIGHWAY_QUALIFIERS for word in qualifiers)):
-        fixed = {k: v for k, v in labels.items() if k not in ("StreetNamePostType", "OccupancyIdentifier")}
-        fixed["StreetName"] = _line(labels.get("StreetName", ""), labels["StreetNamePostType"], ident)
-        return fixed
-    street = [k for k in labels if k.startswith("StreetName")]
-    lone_dir = labels[street[0]] if len(street) == 1 else ""
-    if (_ORDINAL_NAME.match(ident.upper()) and street[:1] != ["StreetNamePreType"]
-            and pub28.clean_text(lone_dir) in pub28.DIRECTIONALS):
-        fixed = {k: v for k, v in labels.items() if k not in ("OccupancyIdentifier", street[0])}
-        fixed["StreetNamePreDirectional"] = lone_dir
-        fixed["StreetName"] = ident
-        return fixed
-    if (ident.upper() in pub28.DIRECTION_ABBREVIATIONS and "StreetNamePostType" in labels
-            and "StreetNamePostDirectional" not in labels):
-        fixed = {k: v for k, v in labels.items() if k != "OccupancyIdentifier"}
-        fixed["StreetNamePostDirectional"] = ident  # 13TH AVE NO: NO is North, not a unit
-        return fixed
-    return labels
 
 
 def _units(labels: dict[str, str], nc_unit_type: str, nc_unit: str) -> tuple[str, str]:
