@@ -74,6 +74,7 @@ def _run_options(command: argparse.ArgumentParser) -> None:
 def run_pipeline(args) -> int:
     """Build the task; print the summary and why it stopped; return luigi's [retcode] exit code."""
     import luigi
+    import luigi.retcodes
 
     import voterpipe.tasks as tasks
     from voterpipe.config import QUALITY_GATES
@@ -91,6 +92,9 @@ def run_pipeline(args) -> int:
         task_class = getattr(tasks, args.task)
         result = luigi.build([task_class(state=args.state, snapshot=args.snapshot)], workers=args.workers,
                              local_scheduler=args.local_scheduler, detailed_summary=True)
+    except Exception:  # as luigi's own command line: the traceback, then [retcode] unhandled_exception
+        logging.getLogger("voterpipe").exception("uncaught exception in the run")
+        return luigi.retcodes.retcode().unhandled_exception
     finally:
         if configured is None:
             parser.remove_option("quality", "accept")
