@@ -358,3 +358,104 @@ def test_band_lookup_for_large_whole_number_arrays_matches_the_plain_rule(config
         plain = np.concatenate([cohorts.band_codes(chunk, bands) for chunk in np.array_split(ages, 4)])
         assert (fast == plain).all()
         assert (fast[np.isnan(ages)] == len(bands)).all()
+
+
+# ---- vote-history semantics, precinct turnout, one code form across tables ----------------------
+
+def test_ballots_the_state_did_not_count_are_no_votes(config):
+    history = _history()
+    history["ballot_status"] = "counted"
+    # v2's G24 ballot was not counted (FL B/P): G24 turnout loses one vote, v2 one general.
+    history.loc[(history["voter_id"] == "v2") & (history["election_date"] == G24), "ballot_status"] = "not_counted"
+    voter_households, households, geocodes = _households()
+    counted = cohorts.analyse_cohorts(_voters(), _history(), voter_households, households, geocodes,
+                                      state="nc", snapshot=SNAPSHOT, config=config)
+    uncounted = cohorts.analyse_cohorts(_voters(), history, voter_households, households, geocodes,
+                                        state="nc", snapshot=SNAPSHOT, config=config)
+    registered, voted = _turnout(counted, G24)
+    assert _turnout(uncounted, G24) == (registered, voted - 1)
+    assert uncounted.summary["history_rows_not_counted"] == 1 and counted.summary["history_rows_not_counted"] == 0
+    before, after = (dict(zip(t.voter_cohorts["voter_id"], t.voter_cohorts["generals_voted"])) for t in (counted, uncounted))
+    assert after["v2"] == before["v2"] - 1 and {k: v for k, v in after.items() if k != "v2"} == \
+        {k: v for k, v in before.items() if k != "v2"}
+
+
+def test_precinct_is_a_turnout_geography_qualified_by_county(config):
+    voters = _voters()
+    voters["precinct"] = ["01", "01", "02", "01", "01", None, "01", "01", "01", "02"]
+    voter_households, households, geocodes = _households()
+    result = cohorts.analyse_cohorts(voters, _history(), voter_households, households, geocodes,
+                                     state="nc", snapshot=SNAPSHOT, config=config)
+    assert "precinct" in cohorts.GEOGRAPHY_LEVELS
+    frame = result.cohort_turnout
+    picked = frame[(frame["geography_level"] == "precinct") & (frame["dimension"] == "all")
+                   & (frame["election_date"] == pd.Timestamp(G24))]
+    # precinct 01 of county 001 and of county 002 are different precincts
+    assert {"001:01", "002:01", "001:02", "003:01"} <= set(picked["geography"])
+    assert picked["registered"].sum() == _turnout(result, G24)[0]
+
+
+def test_geocoded_districts_take_the_state_code_form(config):
+    voter_households, households, geocodes = _households()
+    forms = {"congressional_district": cohorts.geography.CodeForm("pad", 2)}
+    place = cohorts.voter_households_and_geography(_voters(), voter_households, households, geocodes, forms)
+    assert set(place["congressional_district"].dropna()) <= {"01", "02", "03", "04"}
+    assert "4" not in set(place["congressional_district"].dropna())
+
+
+def test_cohort_turnout_joins_voters_enriched_on_every_geography_level(config):
+    """Padded census districts, canonical voter districts: households, cohorts and the voter file all
+    end in the state's form, so each turnout cell finds exactly its voters in voters_enriched."""
+    import sys
+    from pathlib import Path
+
+    import duckdb
+    import pyarrow as pa
+
+    from voterpipe.formats.layouts import state_canonical
+    from voterpipe.households import build_households
+    from voterpipe.warehouse.enriched import build_voters_enriched
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import warehouse_data
+
+    t = warehouse_data.upstream_tables("nc", SNAPSHOT, 80, seed=3)
+    geocodes = t["geocodes"].to_pandas()
+    for column, width in (("congressional_district", 2), ("state_senate_district", 3), ("state_house_district", 3)):
+        geocodes[column] = geocodes[column].str.zfill(width)  # the geocoder writes 01, 004, 012
+    geocodes.loc[::7, "status"] = "no_match"  # some voters keep the state file's district
+    voters, history = t["voters"].to_pandas(), t["history"].to_pandas()
+    addresses = t["addresses"].to_pandas()[["address_key", "unit_type", "unit_number"]]
+    households, voter_households = build_households(voters, t["voter_addresses"].to_pandas(), addresses, geocodes,
+                                                    SNAPSHOT, code_forms=state_canonical("nc").code_forms)
+    assert set(households["congressional_district"].dropna()) <= {"1", "2", "13"}
+    result = cohorts.analyse_cohorts(voters, history, voter_households, households, geocodes,
+                                     state="nc", snapshot=SNAPSHOT, config=config)
+    arrow = cohorts.cohort_arrow_tables(result, "nc", SNAPSHOT)
+    enriched = build_voters_enriched("nc", SNAPSHOT, {
+        **{name: t[name] for name in ("voters", "voter_addresses", "addresses")},
+        "geocodes": pa.Table.from_pandas(geocodes, preserve_index=False),
+        "households": pa.Table.from_pandas(households, preserve_index=False),
+        "voter_households": pa.Table.from_pandas(voter_households, preserve_index=False),
+        "voter_cohorts": arrow["voter_cohorts"]})
+    expressions = {
+        "state": "upper(v.state)", "county": "v.county_code", "precinct": "v.county_code || ':' || v.precinct",
+        # cohorts carry the 11-digit GEOID of matched geocodes; the voter file its parts
+        "tract": "CASE WHEN v.geocode_status = 'match' THEN v.state_fips || v.county_fips || v.tract END",
+        **{d: f"CASE WHEN v.geocode_status = 'match' THEN coalesce(v.geo_{d}, v.{d}) ELSE v.{d} END"
+           for d in cohorts.DISTRICT_COLUMNS},
+    }
+    assert set(expressions) == set(cohorts.GEOGRAPHY_LEVELS)
+    con = duckdb.connect()
+    con.register("v", enriched)
+    con.register("turnout", arrow["cohort_turnout"])
+    for level, expression in expressions.items():
+        mismatched = con.execute(f"""
+            WITH cells AS (SELECT geography, registered FROM turnout
+                           WHERE geography_level = '{level}' AND dimension = 'all'),
+                 voters AS (SELECT {expression} AS geography, count(*) AS n FROM v GROUP BY 1)
+            SELECT count(*) FROM cells FULL JOIN voters USING (geography)
+            WHERE cells.registered IS DISTINCT FROM voters.n AND cells.geography IS DISTINCT FROM '{config.unknown}'
+              AND voters.geography IS NOT NULL""").fetchone()[0]
+        cells = con.execute(f"SELECT count(*) FROM turnout WHERE geography_level = '{level}'").fetchone()[0]
+        assert cells > 0 and mismatched == 0, level

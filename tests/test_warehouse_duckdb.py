@@ -60,7 +60,7 @@ def test_enriched_joins_address_geocode_household_and_cohort_labels():
         "voter_id": ["V1", "V2", "V3"], "household_id": ["K1", "K1", None]}), schema.VOTER_HOUSEHOLDS)
     households = schema.conform(pa.table({
         "household_id": ["K1"], "voter_count": pa.array([2], pa.int32()),
-        "party_mix": ["mixed"]}), schema.HOUSEHOLDS)
+        "party_mix": ["mixed"], "congressional_district": ["2"]}), schema.HOUSEHOLDS)  # the geocode's, canonical
     cohorts = pa.table({"voter_id": ["V1", "V2", "V3"], "generation": ["Gen X", "Gen Z", "Boomer"],
                         "party": ["DEM", "REP", "unknown"]})
 

@@ -24,8 +24,9 @@ import pyarrow as pa
 
 from voterpipe.addresses.keyhash import StringIndex
 from voterpipe.ages import ages_as_of
+from voterpipe.formats.repair import canonical_code_array
 
-RULES_VERSION = "1"  # bump when a rule here changes what the stage writes (stage identity)
+RULES_VERSION = "2"  # bump when a rule here changes what the stage writes (stage identity)
 
 HOUSEHOLD_STATUSES = ("ok", "rural_route", "ambiguous")
 NAMED_PARTIES = {"DEM": "dem_count", "REP": "rep_count", "UNA": "una_count"}
@@ -76,8 +77,11 @@ def party_mix(known_parties: pd.Series) -> pd.Series:
 
 def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addresses: pd.DataFrame,
                      geocodes: pd.DataFrame | None, snapshot: date,
-                     rule: GroupQuartersRule = GroupQuartersRule()) -> tuple[pd.DataFrame, pd.DataFrame]:
+                     rule: GroupQuartersRule = GroupQuartersRule(),
+                     code_forms: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(households, voter_households) as schema.HOUSEHOLDS / schema.VOTER_HOUSEHOLDS columns.
+    code_forms: the state's district code forms (formats.layouts.state_canonical), applied to the
+    geocoded districts so households use the voters' form.
 
     voters: voter_id, status, last_name, party, birth_date, birth_year, registered_on.
     voter_addresses: schema.VOTER_ADDRESSES. addresses: address_key, unit_type, unit_number.
@@ -150,6 +154,10 @@ def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addres
     households = households.drop(columns=["has_unit"])
 
     households = attach_geography(households, geocodes)
+    for column, form in (code_forms or {}).items():
+        if column in households and column.endswith("_district"):
+            households[column] = canonical_code_array(pa.array(households[column], pa.string(), from_pandas=True),
+                                                      form).to_numpy(zero_copy_only=False)
     return households, voter_households
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from voterpipe import catalog, schema
 from voterpipe.cohorts.config import CohortConfig, load_cohort_config
-from voterpipe.cohorts.geography import voter_households_and_geography
+from voterpipe.cohorts.geography import code_forms, voter_households_and_geography
 from voterpipe.cohorts.roll import Roll
 from voterpipe.cohorts.rules import assign_cohorts
 from voterpipe.cohorts.summaries import geocode_coverage_by_county, household_size_distribution, party_mix_by_cohort
@@ -48,12 +48,15 @@ def analyse_cohorts(
     config: CohortConfig | None = None, previous: pd.DataFrame | None = None,
 ) -> CohortTables:
     """All cohort outputs for one snapshot. `previous` is the earlier snapshot's voter_cohorts
-    table (or the same columns rebuilt from its canonical files), or None."""
+    table (or the same columns rebuilt from its canonical files), or None. Districts take the
+    state's canonical code form (its layouts' [canonical]), like the voters table."""
     config = config or load_cohort_config()
     cohorts, votes, roll = cohorts_for_roll(voters, history, snapshot, config)
-    place = voter_households_and_geography(voters, voter_households, households, geocodes)
+    place = voter_households_and_geography(voters, voter_households, households, geocodes, code_forms(state))
     for column in place.columns:
         cohorts[column] = place[column].array
+    if "precinct" in voters:  # the precinct turnout level (not a voter_cohorts column)
+        cohorts["precinct"] = voters["precinct"].reset_index(drop=True).array
     cohorts.insert(0, "snapshot", pd.Timestamp(snapshot))
     cohorts.insert(0, "state", state.lower())
     turnout = cohort_turnout(cohorts, votes, roll, state, config)
@@ -80,6 +83,7 @@ def _summary(cohorts: pd.DataFrame, votes: VoteIndex) -> dict:
         "history_rows": int(votes.history_rows),
         "history_rows_not_on_roll": int(votes.orphan_rows),
         "history_rows_on_or_after_snapshot": int(votes.rows_after_snapshot),
+        "history_rows_not_counted": int(votes.rows_not_counted),
         "elections": int(len(elections)),
         "generals_considered": [d.date().isoformat() for d in
                                 elections.loc[elections["is_general_considered"], "election_date"].sort_values()],

@@ -1,5 +1,6 @@
 """Where each voter lives: household id, size and party mix, geocode status, the three districts
-(geocoded where possible, else the state's own columns) and the 2020 census tract."""
+(geocoded where possible, else the state's own columns, both in the state's canonical code form from
+its layouts' [canonical] table) and the 2020 census tract."""
 
 from __future__ import annotations
 
@@ -9,23 +10,33 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voterpipe.cohorts.arrays import as_arrow_strings, positions, string_column
+from voterpipe.formats.layouts import Canonical, state_canonical
+from voterpipe.formats.repair import CodeForm, canonical_code_array
 
 DISTRICT_COLUMNS = ("congressional_district", "state_senate_district", "state_house_district")
 NO_HOUSEHOLD = "no_household"
+UNPADDED = CodeForm("unpadded")
+
+
+def code_forms(state: str | None) -> dict[str, CodeForm]:
+    """The state's canonical code forms (its layouts' [canonical]); none for a state without layouts."""
+    return state_canonical(state).code_forms if state else Canonical().code_forms
 
 
 def _clean_district(raw: str | None) -> str | None:
     if raw is None:
         return None
     text = str(raw).strip().upper()
+    if text.endswith(".0") and text[:-2].isdigit():  # a spreadsheet's float
+        text = text[:-2]
     if text.isdigit():
         text = text.lstrip("0") or "0"
     return text or None
 
 
-def normalise_district(values) -> pa.Array:
-    """Upper-case, trimmed district codes with leading zeros dropped ('04' and '4' are one
-    district), so geocoded and state-reported codes group together; blanks become null.
+def normalise_district(values, form: CodeForm | None = None) -> pa.Array:
+    """District codes in the state's form (`form`; default: leading zeros dropped, so '04' and '4'
+    are one district), so geocoded and state-reported codes group together; blanks become null.
     Works on the distinct values only (an Arrow dictionary), so it is cheap on millions of rows."""
     array = values if isinstance(values, (pa.Array, pa.ChunkedArray)) else as_arrow_strings(pd.Series(values))
     if isinstance(array, pa.ChunkedArray):
@@ -33,13 +44,15 @@ def normalise_district(values) -> pa.Array:
     if array.type != pa.large_string():
         array = array.cast(pa.large_string())
     encoded = array.dictionary_encode()
-    cleaned = pa.array([_clean_district(v) for v in encoded.dictionary.to_pylist()], type=pa.large_string())
-    return cleaned.take(encoded.indices)
+    cleaned = pa.array([_clean_district(v) for v in encoded.dictionary.to_pylist()], type=pa.string())
+    if form is not None and form != UNPADDED:
+        cleaned = canonical_code_array(cleaned, form)
+    return cleaned.cast(pa.large_string()).take(encoded.indices)
 
 
 def voter_households_and_geography(
     voters: pd.DataFrame, voter_households: pd.DataFrame, households: pd.DataFrame,
-    geocodes: pd.DataFrame,
+    geocodes: pd.DataFrame, forms: dict[str, CodeForm] | None = None,
 ) -> pd.DataFrame:
     """Per voter (aligned with `voters`): household id, size and party mix, geocode status, the
     three districts and the 2020 tract GEOID.
@@ -58,7 +71,7 @@ def voter_households_and_geography(
         return pc.if_else(matched, string_column(geocodes, name).take(geo_pos), pa.scalar(None, pa.large_string()))
 
     out["geocoded"] = matched
-    out.update(_district_columns(voters, geocoded))
+    out.update(_district_columns(voters, geocoded, forms or {}))
     out["tract"] = _tract_geoid(*(pc.fill_null(geocoded(c), "") for c in ("state_fips", "county_fips", "tract")))
     frame = pa.table(out).to_pandas()
     frame["household_size"] = frame["household_size"].astype("Int32")
@@ -88,13 +101,13 @@ def _household_columns(household_id: pa.Array, households: pd.DataFrame) -> dict
     return {"household_id": household_id, "household_size": sizes, "household_party_mix": mix}
 
 
-def _district_columns(voters: pd.DataFrame, geocoded) -> dict[str, pa.Array]:
+def _district_columns(voters: pd.DataFrame, geocoded, forms: dict[str, CodeForm]) -> dict[str, pa.Array]:
     """The three districts (geocode first, then the state file) and district_source."""
     out = {}
     source = pa.array(np.full(len(voters), "none", dtype=object), type=pa.large_string())
     for name in DISTRICT_COLUMNS:
-        from_geocode = normalise_district(geocoded(name))
-        from_state = normalise_district(string_column(voters, name))
+        from_geocode = normalise_district(geocoded(name), forms.get(name))
+        from_state = normalise_district(string_column(voters, name), forms.get(name))
         use_geocode = pc.is_valid(from_geocode)
         out[name] = pc.coalesce(from_geocode, from_state)
         state_only = pc.and_(pc.equal(source, "none"), pc.is_valid(from_state))

@@ -5,7 +5,8 @@ Denominators: the voters of the CURRENT roll who were registered on or before th
 (or voted in it, or have no usable registration date). Voters removed from the roll since the
 election are missing from both numerator and denominator, so historical turnout reads somewhat
 high; no earlier roll is consulted. Age band and tenure are recomputed as of each election's date;
-party, generation and turnout cohort are as of the snapshot.
+party, generation and turnout cohort are as of the snapshot. Precincts are numbered within
+counties: the precinct level's geography is "<county_code>:<precinct>" (precinct_geography).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from voterpipe.cohorts.geography import DISTRICT_COLUMNS
 from voterpipe.cohorts.roll import Roll
 from voterpipe.cohorts.votes import VoteIndex
 
-GEOGRAPHY_LEVELS = ("state", "county", *DISTRICT_COLUMNS, "tract")
+GEOGRAPHY_LEVELS = ("state", "county", *DISTRICT_COLUMNS, "precinct", "tract")
 _COUNTED = ("election", "level", "geography", "geography_name", "dimension", "cohort", "registered", "voted")
 
 # (level name, code per voter, labels, display names or None)
@@ -81,10 +82,23 @@ def _geography_levels(cohorts: pd.DataFrame, state: str, unknown: str) -> list[L
         county_names = np.full(len(county_labels), None, dtype=object)
         county_names[county_codes[first]] = names[first]
     levels.append(("county", county_codes, county_labels, county_names))
-    for level in (*DISTRICT_COLUMNS, "tract"):
+    for level in DISTRICT_COLUMNS:
         codes, labels = label_codes(cohorts[level], unknown)
         levels.append((level, codes, labels, None))
+    codes, labels = label_codes(precinct_geography(cohorts), unknown)
+    levels.append(("precinct", codes, labels, None))
+    codes, labels = label_codes(cohorts["tract"], unknown)
+    levels.append(("tract", codes, labels, None))
     return levels
+
+
+def precinct_geography(voters: pd.DataFrame) -> pd.Series:
+    """'<county_code>:<precinct>' per voter (precinct codes repeat across counties); null without a precinct."""
+    if "precinct" not in voters:
+        return pd.Series([None] * len(voters), dtype=object)
+    precinct = voters["precinct"].reset_index(drop=True)
+    county = voters["county_code"].reset_index(drop=True).fillna("")
+    return (county.astype(str) + ":" + precinct.astype(str)).where(precinct.notna(), None)
 
 
 def _fixed_dimensions(cohorts: pd.DataFrame) -> dict[str, Codes]:

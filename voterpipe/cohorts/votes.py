@@ -1,5 +1,6 @@
 """Vote history matched to the roll: the distinct (voter, election) pairs before the snapshot, the
-elections big enough to count, and G, the general elections the turnout cohorts look at."""
+elections big enough to count, and G, the general elections the turnout cohorts look at. A ballot the
+state did not count (history ballot_status not_counted, e.g. FL B and P) is no vote."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class VoteIndex:
     orphan_rows: int = 0  # history rows whose voter_id is not on the current roll
     rows_after_snapshot: int = 0
     rows_in_minor_elections: int = 0
+    rows_not_counted: int = 0  # ballots the state did not count: not votes
 
     def voted(self, election_id: int, n: int) -> np.ndarray:
         mask = np.zeros(n, dtype=bool)
@@ -47,7 +49,8 @@ def index_votes(voter_ids: pd.Series, history: pd.DataFrame, snapshot: date, con
     type_codes, type_names = _election_type_codes(history["election_type"])
     on_roll = position >= 0
     before = ~np.isnan(days) & (days < day_number(snapshot))
-    keep = on_roll & before
+    counted = _counted_ballots(history)
+    keep = on_roll & before & counted
     has_history = np.zeros(n, dtype=bool)
     has_history[position[keep]] = True
 
@@ -67,8 +70,15 @@ def index_votes(voter_ids: pd.Series, history: pd.DataFrame, snapshot: date, con
         elections=elections, voter_index=voter_of[in_major], election_id=mapped[in_major],
         has_history=has_history, generals=generals, history_rows=len(history),
         orphan_rows=int((~on_roll).sum()), rows_after_snapshot=int((on_roll & ~before).sum()),
-        rows_in_minor_elections=int(voters_per[~major].sum()),
+        rows_in_minor_elections=int(voters_per[~major].sum()), rows_not_counted=int((~counted).sum()),
     )
+
+
+def _counted_ballots(history: pd.DataFrame) -> np.ndarray:
+    """Per history row: a counted ballot (no ballot_status column, or not 'not_counted')."""
+    if "ballot_status" not in history:
+        return np.ones(len(history), dtype=bool)
+    return (history["ballot_status"].reset_index(drop=True) != "not_counted").to_numpy(dtype=bool)
 
 
 def _election_type_codes(types: pd.Series) -> tuple[np.ndarray, list[str]]:

@@ -14,9 +14,9 @@ from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask
 
 VOTER_COLUMNS = [
     "voter_id", "county_code", "county_name", "birth_date", "birth_year", "party", "status",
-    "registered_on", "congressional_district", "state_senate_district", "state_house_district",
+    "registered_on", "congressional_district", "state_senate_district", "state_house_district", "precinct",
 ]
-HISTORY_COLUMNS = ["voter_id", "election_date", "election_type"]
+HISTORY_COLUMNS = ["voter_id", "election_date", "election_type", "ballot_status"]
 GEOCODE_COLUMNS = [
     "address_key", "status", "state_fips", "county_fips", "tract", "congressional_district",
     "state_senate_district", "state_house_district",

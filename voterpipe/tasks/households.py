@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from voterpipe import config
+from voterpipe.formats.layouts import state_canonical
 from voterpipe.households import GroupQuartersRule, build_households
 from voterpipe.tasks.base import SnapshotTask
 
@@ -27,8 +28,8 @@ class BuildHouseholds(SnapshotTask):
         settings = config.households()
         rule = GroupQuartersRule(min_voters=settings.group_quarters_min_voters,
                                  min_surnames=settings.group_quarters_min_surnames)
-        households, voter_households = build_households(voters, links, addresses, geocodes,
-                                                        self.snapshot, rule)
+        households, voter_households = build_households(voters, links, addresses, geocodes, self.snapshot, rule,
+                                                        state_canonical(self.state).code_forms)
         self.write(staging, "households", pa.Table.from_pandas(households, preserve_index=False))
         self.write(staging, "voter_households", pa.Table.from_pandas(voter_households, preserve_index=False))
         self.progress(1.0, f"{len(households)} households")

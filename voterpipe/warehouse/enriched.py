@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from voterpipe import schema, storage
 from voterpipe.warehouse import tables as warehouse_tables
 
-RULES_VERSION = "1"  # bump when the join or its columns change: it is part of the stage's identity
+RULES_VERSION = "2"  # bump when the join or its columns change: it is part of the stage's identity
 
 # (source alias, source column, enriched column); the enriched columns are
 # schema.VOTERS_ENRICHED_LOOKUPS, in that order
@@ -38,10 +38,11 @@ LOOKUP_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("g", "tract", "tract"),
     ("g", "block_group", "block_group"),
     ("g", "block", "block"),
-    # the geocoded districts sit beside the districts the state reports for the voter
-    ("g", "congressional_district", "geo_congressional_district"),
-    ("g", "state_senate_district", "geo_state_senate_district"),
-    ("g", "state_house_district", "geo_state_house_district"),
+    # the geocoded districts sit beside the districts the state reports for the voter; taken
+    # from the household, where they are in the state's canonical code form
+    ("h", "congressional_district", "geo_congressional_district"),
+    ("h", "state_senate_district", "geo_state_senate_district"),
+    ("h", "state_house_district", "geo_state_house_district"),
     ("vh", "household_id", "household_id"),
     ("h", "voter_count", "household_voter_count"),
     ("h", "party_mix", "household_party_mix"),
