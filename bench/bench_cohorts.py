@@ -130,6 +130,10 @@ def baseline_pandas_turnout(voters: pd.DataFrame, history: pd.DataFrame) -> pd.D
     return pd.concat(out)
 
 
+# each dataset's file name, from the catalogue
+FILE = {name: entry.file for name, (_, entry) in catalog.DATASETS.items()}
+
+
 def main() -> None:
     started = time.perf_counter()
     tables = synthetic_state(VOTERS)
@@ -139,14 +143,14 @@ def main() -> None:
         canonical, households_dir, geocoded = root / "02", root / "05", root / "04"
         for directory in (canonical, households_dir, geocoded):
             directory.mkdir()
-        _write(tables["voters"], schema.VOTERS, canonical / "voters.parquet")
-        _write(tables["history"], schema.HISTORY, canonical / "history.parquet")
-        _write(tables["rejects"], schema.REJECTS, canonical / "rejects.parquet")
+        _write(tables["voters"], schema.VOTERS, canonical / FILE["voters"])
+        _write(tables["history"], schema.HISTORY, canonical / FILE["history"])
+        _write(tables["rejects"], schema.REJECTS, canonical / FILE["rejects"])
         storage.write_manifest(canonical, ImportManifest(layout="nc_synthetic", files=[FileRecord(
             name="ncvoter_Statewide.txt", role="voters", sha256="0" * 64)]).to_json())
-        _write(tables["voter_households"], schema.VOTER_HOUSEHOLDS, households_dir / "voter_households.parquet")
-        _write(tables["households"], schema.HOUSEHOLDS, households_dir / "households.parquet")
-        _write(tables["geocodes"], schema.GEOCODES, geocoded / "geocodes.parquet")
+        _write(tables["voter_households"], schema.VOTER_HOUSEHOLDS, households_dir / FILE["voter_households"])
+        _write(tables["households"], schema.HOUSEHOLDS, households_dir / FILE["households"])
+        _write(tables["geocodes"], schema.GEOCODES, geocoded / FILE["geocodes"])
         storage.write_manifest(geocoded, {})
         history_rows = len(tables["history"])
         del tables
@@ -157,11 +161,11 @@ def main() -> None:
         from voterpipe.tasks.cohorts import GEOCODE_COLUMNS, HISTORY_COLUMNS, VOTER_COLUMNS
 
         t0 = time.perf_counter()
-        voters = read(canonical / "voters.parquet", VOTER_COLUMNS)
-        history = read(canonical / "history.parquet", HISTORY_COLUMNS)
-        voter_households = read(households_dir / "voter_households.parquet", ["voter_id", "household_id"])
-        households = read(households_dir / "households.parquet", ["household_id", "voter_count", "party_mix"])
-        geocodes = read(geocoded / "geocodes.parquet", GEOCODE_COLUMNS)
+        voters = read(canonical / FILE["voters"], VOTER_COLUMNS)
+        history = read(canonical / FILE["history"], HISTORY_COLUMNS)
+        voter_households = read(households_dir / FILE["voter_households"], ["voter_id", "household_id"])
+        households = read(households_dir / FILE["households"], ["household_id", "voter_count", "party_mix"])
+        geocodes = read(geocoded / FILE["geocodes"], GEOCODE_COLUMNS)
         t1 = time.perf_counter()
         config = cohorts.load_cohort_config()
         previous = None

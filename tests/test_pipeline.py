@@ -8,7 +8,7 @@ import luigi
 import pyarrow.parquet as pq
 import pytest
 
-from voterpipe import storage, synth
+from voterpipe import catalog, storage, synth
 from voterpipe.geocode.tiger import import_tiger_dir
 from voterpipe.tasks import EnrichSnapshot
 
@@ -23,8 +23,8 @@ def _build(*tasks):
     return luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, log_level="WARNING")
 
 
-def _rows(layer, name, snapshot):
-    return pq.ParquetFile(storage.stage_dir(layer, "nc", snapshot) / name).metadata.num_rows
+def _rows(dataset, snapshot):
+    return pq.ParquetFile(catalog.dataset_path(dataset, "nc", snapshot)).metadata.num_rows
 
 
 @pytest.fixture
@@ -39,18 +39,18 @@ def test_every_voter_reaches_every_stage_and_rerun_does_nothing(nc_drop, data_ro
     assert result.status.name == "SUCCESS", result.summary_text
 
     canonical = storage.read_manifest(storage.stage_dir("canonical", "nc", FIRST))
-    voters = _rows("canonical", "voters.parquet", FIRST)
-    rejected = _rows("canonical", "rejects.parquet", FIRST)
+    voters = _rows("voters", FIRST)
+    rejected = _rows("rejects", FIRST)
     assert voters > 2500 and rejected > 0
-    assert _rows("addresses", "voter_addresses.parquet", FIRST) == voters
-    assert _rows("households", "voter_households.parquet", FIRST) == voters
-    assert _rows("cohorts", "voter_cohorts.parquet", FIRST) == voters
-    assert _rows("reporting/voter_file", "voters_enriched.parquet", FIRST) == voters
+    assert _rows("voter_addresses", FIRST) == voters
+    assert _rows("voter_households", FIRST) == voters
+    assert _rows("voter_cohorts", FIRST) == voters
+    assert _rows("voters_enriched", FIRST) == voters
     assert canonical  # provenance is recorded
-    assert (storage.stage_dir("reporting/report", "nc", FIRST) / "report.html").stat().st_size > 10_000
+    assert catalog.dataset_path("report", "nc", FIRST).stat().st_size > 10_000
 
-    geocodes = pq.read_table(storage.stage_dir("geocoded", "nc", FIRST) / "geocodes.parquet").to_pandas()
-    addresses = pq.read_table(storage.stage_dir("addresses", "nc", FIRST) / "addresses.parquet").to_pandas()
+    geocodes = pq.read_table(catalog.dataset_path("geocodes", "nc", FIRST)).to_pandas()
+    addresses = pq.read_table(catalog.dataset_path("addresses", "nc", FIRST)).to_pandas()
     clean = addresses.loc[addresses["parse_status"] == "ok", "address_key"]
     match_rate = geocodes.set_index("address_key").loc[clean, "status"].eq("match").mean()
     assert match_rate > 0.95
@@ -86,15 +86,15 @@ def test_every_shipped_layout_runs_end_to_end(data_root, state, layout, snapshot
     assert result.status.name == "SUCCESS", result.summary_text
 
     manifest = storage.read_manifest(storage.stage_dir("canonical", state, snapshot))
-    voters = pq.ParquetFile(storage.stage_dir("canonical", state, snapshot) / "voters.parquet").metadata.num_rows
-    rejects = pq.read_table(storage.stage_dir("canonical", state, snapshot) / "rejects.parquet").to_pandas()
+    voters = pq.ParquetFile(catalog.dataset_path("voters", state, snapshot)).metadata.num_rows
+    rejects = pq.read_table(catalog.dataset_path("rejects", state, snapshot)).to_pandas()
     structural = summary["damaged"].get("extra_fields", 0) + summary["damaged"].get("missing_fields", 0)
     assert rejects["reason"].str.contains("field|length").sum() == structural
     assert voters + len(rejects) >= summary["voters"]
-    addresses = storage.stage_dir("addresses", state, snapshot) / "voter_addresses.parquet"
+    addresses = catalog.dataset_path("voter_addresses", state, snapshot)
     assert pq.ParquetFile(addresses).metadata.num_rows == voters
     geocoded = storage.read_manifest(storage.stage_dir("geocoded", state, snapshot))
     assert manifest and geocoded
-    geocodes = pq.read_table(storage.stage_dir("geocoded", state, snapshot) / "geocodes.parquet").to_pandas()
+    geocodes = pq.read_table(catalog.dataset_path("geocodes", state, snapshot)).to_pandas()
     sent = geocodes[geocodes["status"] != "not_sent"]
     assert sent["status"].eq("match").mean() > 0.95
