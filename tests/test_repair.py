@@ -4,16 +4,20 @@ per state; phones as ten digits with dummies nulled."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from voterpipe import storage
 from voterpipe.catalog import stage as catalog_stage
 from voterpipe.formats.importer import import_drop
 from voterpipe.formats.layouts import LayoutError, load_layouts, state_canonical
 from voterpipe.formats.normalise import parse_zip
 from voterpipe.formats.repair import CodeForm, canonical_code_array, canonical_codes, parse_phone
+from voterpipe.synth import write_drop
 
 SNAPSHOT = date(2026, 11, 1)
 
@@ -143,3 +147,73 @@ def test_import_counts_repairs_beside_nulls_in_the_manifest(tmp_path):
         "res_zip5": {"float": 1, "leading_zero": 1, "trailing_dash": 1},
     }
     assert record["values_nulled"] == {"res_zip5": {"bad_zip": 1}}
+
+
+# ---- planted by the synthetic generator ([synth] artefacts), repaired by the import ---------------
+
+REPAIR_OF = {"float_zip": ("res_zip5", "float"), "zip_dash": ("res_zip5", "trailing_dash"),
+             "zip_plus4_zeros": ("res_zip4", "empty_plus4"), "float_code": (None, "float"),
+             "lost_zero_code": (None, "zero_padded")}
+COMPARED = ["voter_id", "county_code", "precinct", "congressional_district", "state_senate_district",
+            "state_house_district", "res_zip5", "res_zip4"]
+
+
+def _drop_and_import(root: Path, state: str, layout: str, formats_dir=None) -> tuple[dict, dict, pd.DataFrame]:
+    summary = write_drop(state, 1200, SNAPSHOT, seed=11, layout=layout, dirty_rate=0.02, root=root,
+                         formats_dir=formats_dir)
+    out = root / "out"
+    out.mkdir()
+    manifest = import_drop(storage.raw_dir(state, SNAPSHOT, root), catalog_stage("canonical").files_in(out),
+                           state, SNAPSHOT)
+    voters = pq.read_table(out / "voters.parquet").to_pandas()
+    return summary, manifest, voters.sort_values("voter_id").reset_index(drop=True)
+
+
+def _planted(summary: dict) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for record in summary["files"]:
+        for field_name, kinds in record.get("artefacts", {}).items():
+            for kind, n in kinds.items():
+                if not n:  # e.g. no code with a leading zero to lose
+                    continue
+                column, repair = REPAIR_OF[kind]
+                key = (column or field_name, repair)
+                counts[key] = counts.get(key, 0) + n
+    return counts
+
+
+def _repaired(manifest: dict) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for record in manifest["files"]:
+        if record["role"] == "voters":
+            for column, kinds in record["values_repaired"].items():
+                for kind, n in kinds.items():
+                    counts[(column, kind)] = counts.get((column, kind), 0) + n
+    return counts
+
+
+@pytest.mark.parametrize("state,layout", [("nc", "nc_current"), ("mi", "mi_csv"), ("fl", "fl_extract"),
+                                          ("oh", "oh_swvf"), ("wa", "wa_vrdb")])
+def test_planted_artefacts_are_repaired_to_exactly_the_clean_drop(tmp_path, state, layout):
+    """The same drop with and without artefacts imports to the same canonical values; every planted
+    float is counted, and the other repairs grow by exactly what was planted."""
+    source = load_layouts()[layout].source.read_text()
+    clean_formats = tmp_path / "clean_formats"
+    clean_formats.mkdir()
+    (clean_formats / f"{layout}.toml").write_text(
+        "\n".join(line for line in source.splitlines() if not line.startswith("artefacts = ")))
+    summary, manifest, voters = _drop_and_import(tmp_path / "dirty", state, layout)
+    _, clean_manifest, clean_voters = _drop_and_import(tmp_path / "clean", state, layout, clean_formats)
+
+    planted = _planted(summary)
+    assert sum(planted.values()) > 20
+    assert voters[COMPARED].equals(clean_voters[COMPARED])
+    repaired, baseline = _repaired(manifest), _repaired(clean_manifest)
+    for (column, kind), n in planted.items():
+        if kind == "float":
+            assert repaired[(column, kind)] == n, (column, kind)
+        elif not (column.endswith("district") or column == "county_code") or layout.startswith("mi"):
+            assert repaired[(column, kind)] == baseline.get((column, kind), 0) + n, (column, kind)
+    nulled = [r["values_nulled"] for r in manifest["files"] if r["role"] == "voters"]
+    clean_nulled = [r["values_nulled"] for r in clean_manifest["files"] if r["role"] == "voters"]
+    assert nulled == clean_nulled  # repairs, never nulls

@@ -177,7 +177,7 @@ def _build_layout(path: Path, doc: dict) -> Layout:
     return layout
 
 
-SYNTH_KEYS = {"people", "damage", "address"}
+SYNTH_KEYS = {"people", "damage", "address", "artefacts"}
 SYNTH_FILE_KEYS = {"file", "file_groups", "quoting", "encoding", "newline", "delimiter", "delimiter_by_seed",
                    "add_columns", "vintages", "columns", "column_name", "voting_methods", "did_not_vote"}
 SYNTH_VALUE_KEYS = {"source", "value", "date", "map", "default", "template", "offset", "pad", "confidential",

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voterpipe.formats.layouts import FileSpec, Layout
+from voterpipe.synth.layouts.artefacts import plant
 from voterpipe.synth.layouts.common import DropContext, history_rows
 from voterpipe.synth.layouts.values import Frame, bad_date, evaluate
 from voterpipe.synth.render import DAMAGE_KINDS, Column, TextFile, choose
@@ -189,6 +190,7 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
     written = written_columns(spec, synth_file, ctx.snapshot)
     frame = Frame(ctx, ctx.rows, layout.state.upper(), layout.synth)
     columns = _columns(frame, layout, spec, "voters", written)
+    columns, planted = plant(layout, spec, written, columns, ctx.seed, ctx.damage == 0)
     header = list(written)
     wide = layout.wide_history
     cells: list[pa.Array] = []
@@ -205,6 +207,9 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
     for name, rows, extra in _groups(ctx, synth_file, _file_name(spec, synth_file, layout.name), ctx.county_index()):
         everything = len(rows) == len(ctx.rows)
         file_meta = {**meta, **extra}
+        if planted:  # artefacts the import must repair, per canonical field and kind
+            file_meta["artefacts"] = {name: {kind: int(hit[rows].sum()) for kind, hit in kinds.items()}
+                                      for name, kinds in planted.items()}
         if wide is not None:
             take = pa.array(rows)
             file_meta["history_cells"] = sum(int(pc.sum(pc.not_equal(c if everything else c.take(take), ""))
