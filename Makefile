@@ -8,10 +8,10 @@ SNAPSHOT ?= 2026-11-01
 DATA_ROOT ?= data
 export VOTERPIPE_DATA_ROOT ?= $(DATA_ROOT)
 
-.PHONY: help install demo test bench luigid run query clean
+.PHONY: help install demo test bench luigid luigid-stop cron-run run query clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,23 @@ test: $(STAMP) ## run the test suite (starts a throwaway PostgreSQL when needed)
 bench: $(STAMP) ## run the benchmarks; numbers land in bench/results/
 	$(PY) -m bench.run
 
-luigid: $(STAMP) ## start the Luigi central scheduler on :8082 (visualiser at /static/visualiser/)
-	$(VENV)/bin/luigid --port 8082 --state-path $(VOTERPIPE_DATA_ROOT)/luigi-state.pickle
+LUIGID_PORT ?= 8082
+LUIGID_DIR  := $(CURDIR)/var/luigid
+
+luigid: $(STAMP) ## start luigid in the background on 127.0.0.1:$(LUIGID_PORT) (state, log, pid under var/)
+	@mkdir -p $(LUIGID_DIR) var/log
+	LUIGI_CONFIG_PATH=$(CURDIR)/config/cron/luigid.cfg $(VENV)/bin/luigid --background --address 127.0.0.1 \
+	  --port $(LUIGID_PORT) --pidfile $(LUIGID_DIR)/luigid.pid --logdir $(CURDIR)/var/log \
+	  --state-path $(LUIGID_DIR)/state.pickle
+	@sleep 1; test -s $(LUIGID_DIR)/luigid.pid && echo "luigid pid $$(cat $(LUIGID_DIR)/luigid.pid): \
+	http://127.0.0.1:$(LUIGID_PORT)/static/visualiser/index.html, metrics at /metrics, log var/log/luigi-server.log"
+
+luigid-stop: ## stop the luigid that `make luigid` started (by its pid file; it saves its state)
+	@test -s $(LUIGID_DIR)/luigid.pid || { echo "no $(LUIGID_DIR)/luigid.pid: luigid is not running from here"; exit 1; }
+	kill $$(cat $(LUIGID_DIR)/luigid.pid) && rm -f $(LUIGID_DIR)/luigid.pid
+
+cron-run: $(STAMP) ## what cron runs: every complete, unpublished drop of the [cron] states, oldest first
+	$(VENV)/bin/voterpipe cron
 
 run: $(STAMP) ## run the whole pipeline for STATE= SNAPSHOT= against a running luigid
 	$(VENV)/bin/luigi --module voterpipe.tasks EnrichSnapshot --state $(STATE) --snapshot $(SNAPSHOT)

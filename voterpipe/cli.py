@@ -58,7 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--from", dest="from_stage", required=True,
                          help="a stage of the catalogue: canonical, addresses, geocoded, households, "
                               "cohorts, voter_file, report, publish")
+    _ops_commands(commands)
     return parser
+
+
+def _ops_commands(commands) -> None:
+    """cron and status (voterpipe/ops/)."""
+    cron = commands.add_parser("cron", help="enrich every complete, unpublished drop, oldest first (README: Operations)")
+    cron.add_argument("--state", action="append", default=None, metavar="S",
+                      help="a state to process (repeatable; default [cron] states, else every state in 01_raw/)")
+    cron.add_argument("--workers", type=int, default=None, help="default [cron] workers")
+    cron.add_argument("--local-scheduler", action="store_true", help="do not try luigid")
+    cron.add_argument("--scheduler-url", default=None, help="luigid's URL (default luigi.cfg [core])")
+    cron.add_argument("--log-file", default=None, help="default [cron] log_file (var/log/voterpipe.log)")
+    status = commands.add_parser("status", help="snapshots x stages: done, stale (why), missing, failed; the warehouse")
+    status.add_argument("--state", default=None)
+    status.add_argument("--json", action="store_true", help="the same as JSON")
 
 
 def _run_options(command: argparse.ArgumentParser) -> None:
@@ -142,7 +157,9 @@ def rebuild(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from voterpipe.ops.logs import configure_logging
+
+    configure_logging()  # once: luigi adds no handler of its own, so no line is printed twice
     if args.data_root:
         os.environ[DATA_ROOT_ENV] = args.data_root
 
@@ -171,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
         return retract(args)
     if args.command == "rebuild":
         return rebuild(args)
+    if args.command in ("cron", "status"):
+        from voterpipe.ops.commands import run_command
+
+        return run_command(args)
     return 2
 
 

@@ -71,6 +71,28 @@ class quality(luigi.Config):  # noqa: N801 - per state: [quality.<state>]
     exit_code = luigi.IntParameter(default=50, description="voterpipe run's exit code when a gate failed")
 
 
+class cron(luigi.Config):  # noqa: N801 - `voterpipe cron` (voterpipe/ops/cron.py)
+    states = luigi.Parameter(default="", description="states to process, comma-separated (empty: every "
+                                                     "state with drops under 01_raw/)")
+    workers = luigi.IntParameter(default=1, description="luigi workers per run")
+    log_file = luigi.Parameter(default="var/log/voterpipe.log", description="one line per stage run, rotated")
+    log_max_bytes = luigi.IntParameter(default=5_000_000)
+    log_backups = luigi.IntParameter(default=5)
+    lock_exit_code = luigi.IntParameter(default=11, description="exit code when another run holds the data root's lock")
+
+
+class alerts(luigi.Config):  # noqa: N801 - voterpipe/ops/alerts.py; off unless a destination is set
+    webhook_url = luigi.Parameter(default="", visibility=luigi.parameter.ParameterVisibility.PRIVATE,
+                                  description="POST a JSON notice here (a URL may hold a token: never logged)")
+    email_to = luigi.Parameter(default="", description="comma-separated addresses")
+    email_from = luigi.Parameter(default="voterpipe@localhost")
+    smtp_host = luigi.Parameter(default="localhost")
+    smtp_port = luigi.IntParameter(default=25)
+    timeout_seconds = luigi.FloatParameter(default=10.0, description="per delivery attempt")
+    time_limit_minutes = luigi.FloatParameter(default=0.0, description="alert when a stage runs longer (0: never)")
+    time_limits = luigi.Parameter(default="", description="per task, minutes: 'GeocodeAddresses=120, ImportSnapshot=30'")
+
+
 QUALITY_GATES = ("voter_count_change", "rejected_lines", "column_nulled", "history_not_on_roll",
                  "address_parse_rate", "geocode_match_rate")
 

@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     os.environ[DATA_ROOT_ENV] = os.path.abspath(args.data_root)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from voterpipe.ops.logs import configure_logging
+
+    configure_logging(logging.WARNING)  # once: luigi adds no handler of its own (no doubled lines)
 
     from voterpipe import catalog, storage, synth
     from voterpipe.geocode.tiger import import_tiger_dir

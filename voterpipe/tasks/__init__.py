@@ -9,3 +9,4 @@ from voterpipe.tasks.cohorts import AnalyseCohorts, ReportSnapshot  # noqa: F401
 from voterpipe.tasks.voter_file import BuildVoterFile  # noqa: F401
 from voterpipe.tasks.publish import PublishSnapshot  # noqa: F401
 from voterpipe.tasks.enrich import EnrichSnapshot  # noqa: F401
+from voterpipe.tasks.backfill import EnrichAll, EnrichStates  # noqa: F401

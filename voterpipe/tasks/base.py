@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from datetime import date
 from pathlib import Path
 
@@ -168,8 +169,10 @@ class SnapshotTask(luigi.Task):
         return False
 
     def run(self) -> None:
+        started = time.monotonic()
         with storage.private_files():
             self.run_stage()
+        self.report_finished(time.monotonic() - started)
 
     def run_stage(self) -> None:
         fingerprint = self.fingerprint()
@@ -214,6 +217,20 @@ class SnapshotTask(luigi.Task):
         if isinstance(exception, quality.QualityGateError):
             return f"{QUALITY_GATE_FAILURE}{exception}"
         return super().on_failure(exception)
+
+    def report_finished(self, seconds: float) -> None:
+        """100% and the stage's counts (rows, rejects, match rate, duration) to the scheduler,
+        which luigid turns into metrics (voterpipe/ops/metrics.py)."""
+        from voterpipe.ops.counts import stage_counts
+
+        self.set_progress_percentage(100)
+        counts = dict(stage_counts(self.stage.name, self.stage_target().manifest()), duration_seconds=round(seconds, 3))
+        reporter = getattr(self.set_status_message, "__self__", None)  # luigi's TaskStatusReporter
+        if hasattr(reporter, "report_task_statistics"):
+            try:
+                reporter.report_task_statistics({"stage": self.stage.name, "counts": counts})
+            except Exception as exc:  # metrics are not worth failing a stage for
+                log.warning("%s: stage counts not sent to the scheduler: %s", self.task_family, exc)
 
     def progress(self, fraction: float, message: str) -> None:
         """Report progress to the scheduler (visible in the luigid visualiser)."""

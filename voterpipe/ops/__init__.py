@@ -1,0 +1,1 @@
+"""Running voterpipe unattended: the cron run, its lock and log, alerts, metrics and status."""
