@@ -70,7 +70,7 @@ def test_a_file_still_growing_when_the_run_starts(root, capsys):
     (drop / bad.VOTER_FILE).touch()
     code, output = bad.run_snapshot(bad.SECOND, capsys=capsys)
     assert code == MISSING_DATA, output
-    assert f"still changing {bad.VOTER_FILE} (modified 3600s after the _READY marker)" in output
+    assert f"still changing {bad.VOTER_FILE} (modified 3600s after the _READY marker and 0s ago)" in output
     assert bad.current_snapshots(root) == {bad.FIRST}
 
 

@@ -167,9 +167,11 @@ def check_drop(directory: Path, layouts: list[Layout], rule: DropRule, now: floa
     status.missing = missing_files(names, layout, rule.partial_counties or bool(options.get("partial_counties")))
     now = time.time() if now is None else now
     if marker.is_file():
+        # a file changed after the marker is not vouched for by it: it must settle like any other
         written = marker.stat().st_mtime
-        status.growing += [f"{p.name} (modified {p.stat().st_mtime - written:.0f}s after the {rule.marker} marker)"
-                           for p in files if p.stat().st_mtime > written + 1.0]
+        status.growing += [f"{p.name} (modified {p.stat().st_mtime - written:.0f}s after the {rule.marker} marker "
+                           f"and {max(0.0, now - p.stat().st_mtime):.0f}s ago)" for p in files
+                           if p.stat().st_mtime > written + 1.0 and now - p.stat().st_mtime < max(rule.settle_seconds, 1)]
     elif rule.settle_seconds <= 0:
         status.problem = f"no {rule.marker} marker (settle_seconds = 0: the marker is required)"
     else:
