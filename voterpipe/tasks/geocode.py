@@ -27,6 +27,11 @@ class GeocodeAddresses(SnapshotTask):
 
     stage_name = "geocoded"
 
+    @property
+    def resources(self) -> dict:
+        # luigi.cfg [resources] census_api caps how many stages call the Census Geocoder at once
+        return {"census_api": 1} if config.geocoder().backend == "census" else {}
+
     def build(self, staging: Path) -> dict:
         addresses = self.read("addresses").to_pandas()
         settings = config.geocoder()
