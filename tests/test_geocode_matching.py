@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from voterpipe.geocode.tiger import TigerGeocoder, import_tiger_dir
-from voterpipe.geocode.tiger_streets import edit_distance, one_edit_apart, phonetic_key
+from voterpipe.geocode.tiger_spelling import edit_distance, one_edit_apart, phonetic_key
 from voterpipe.synth.county import CountyNetwork, CountySpec, build_county
 from voterpipe.synth.tiger_files import write_tiger_files
 

@@ -126,17 +126,14 @@ def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple, rule: str,
     memo = engine.resolved
     if len(memo) > MEMO_LIMIT:
         memo.clear()
-    found = []
-    fuzzy = rule == "fuzzy_name"
-    for qualifier in qualifiers:
-        key = (*keys, scope, qualifier, rule, zip5 if fuzzy else None)
-        resolution = memo.get(key)
-        if resolution is None:
-            resolution = memo[key] = engine.catalogue.resolve_misspelled(*keys, scope, qualifier, zip5) \
-                if fuzzy else engine.catalogue.resolve(*keys, scope, qualifier, rule)
-        found.append((qualifier, resolution))
-    if len(found) == 1 and not found[0][1].streets:
-        return found[0][1]  # nothing or a tie, as it is
+    found = [(qualifier, _resolve_in(engine, keys, scope, qualifier, rule, zip5))
+             for qualifier in qualifiers]
+    if len(found) == 1:  # the common case
+        qualifier, resolution = found[0]
+        if not resolution.streets:
+            return resolution  # nothing or a tie, as it is
+        return Resolution(tuple((s, qualifier) for s in resolution.streets), resolution.method,
+                          resolution.score)
     if any(r.tie for _, r in found):
         return Resolution((), None, 0.0, tie=True)
     hits = [(qualifier, r) for qualifier, r in found if r.streets]
@@ -144,6 +141,19 @@ def _resolve(engine: Any, keys: tuple, scope: str, qualifiers: tuple, rule: str,
         return Resolution((), None, 0.0)
     method, score = hits[0][1].method, hits[0][1].score
     return Resolution(tuple((s, qualifier) for qualifier, r in hits for s in r.streets), method, score)
+
+
+def _resolve_in(engine: Any, keys: tuple, scope: str, qualifier: str, rule: str,
+                zip5: str) -> Resolution:
+    """One street query under one rule in one qualifier, memoised."""
+    fuzzy = rule == "fuzzy_name"
+    key = (*keys, scope, qualifier, rule, zip5 if fuzzy else None)
+    resolution = engine.resolved.get(key)
+    if resolution is None:
+        resolution = engine.resolved[key] = \
+            engine.catalogue.resolve_misspelled(*keys, scope, qualifier, zip5) if fuzzy \
+            else engine.catalogue.resolve(*keys, scope, qualifier, rule)
+    return resolution
 
 
 def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.ndarray,
@@ -156,6 +166,8 @@ def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.n
     distinct, inverse = np.unique(combo, return_inverse=True)
     keys = q.street[["key_full", "key_nodir", "key_base"]].to_numpy(object)
     zips = q.zip_uniques if scope == "county" else [""] * len(groups)
+    if RULES[rule_no] == "fuzzy_name":  # every name of the stage searched in one batch
+        engine.catalogue.prepare_misspelled(keys[np.unique(distinct // (len(groups) + 1)), 2])
     resolutions = [_resolve(engine, tuple(keys[c // (len(groups) + 1)]), scope,
                             groups[c % (len(groups) + 1)], RULES[rule_no], zips[c % (len(groups) + 1)])
                    for c in distinct]
