@@ -68,6 +68,8 @@ def test_generated_column_table_lists_every_layout():
         assert f"#### `{name}`" in text
         assert all(f"`{d.column}`" in text for d in destinations(layout))
     assert "**nowhere**" not in text
+    # the shipped list is the generated one
+    assert (LAYOUTS["nc_current"].source.parent / "COLUMNS.md").read_text() == text
 
 
 def test_synthetic_nc_drop_carries_extra_and_campaign_fields_into_parquet(tmp_path, data_root):

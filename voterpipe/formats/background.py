@@ -6,7 +6,7 @@ from __future__ import annotations
 import queue
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import pyarrow as pa
 
@@ -37,11 +37,12 @@ class BackgroundWriter:
                 return
             if self._error is None:
                 try:
-                    self._writer.write_table(table)
+                    # a callable is work left to this thread (e.g. the voters' extra map), still in order
+                    self._writer.write_table(table() if callable(table) else table)
                 except BaseException as exc:  # re-raised in the importing thread
                     self._error = exc
 
-    def write_table(self, table: pa.Table) -> None:
+    def write_table(self, table: "pa.Table | Callable[[], pa.Table]") -> None:
         if self._error is not None:
             raise self._error
         self._queue.put(table)

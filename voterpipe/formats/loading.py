@@ -244,19 +244,24 @@ def load_voters(context: LoadContext, parsed: ParsedBlock) -> None:
     report.rows_read += parsed.lines
     spec = context.detected.spec
     fields, parsed = _finish(context, parsed, spec, schema.VOTERS)
-    if spec.extra:
-        fields["extra"] = build_extra(parsed.columns, spec.extra, parsed.num_rows)
     if "birth_date" in fields:
         derived = pc.cast(pc.year(fields["birth_date"]), pa.int16())
         fields["birth_year"] = pc.coalesce(fields["birth_year"], derived) if "birth_year" in fields else derived
     _stamp(context, fields, parsed.line_numbers)
-    table = schema.conform(pa.table(fields), schema.VOTERS)
-    if table.num_rows:
-        context.writers.voters.write_table(table)
-    report.rows_loaded += table.num_rows
+    n, voter_ids = parsed.num_rows, fields["voter_id"]
+    extra = {column: parsed.columns[column] for column in spec.extra if column in parsed.columns}
+
+    def voter_table() -> pa.Table:  # built in the writer's thread: overlaps the next block's parsing
+        if extra:
+            fields["extra"] = build_extra(extra, spec.extra, n)
+        return schema.conform(pa.table(fields), schema.VOTERS)
+
+    if n:
+        context.writers.voters.write_table(voter_table)
+    report.rows_loaded += n
     _write_rejects(context, parsed.rejects)
     if context.detected.wide_columns:
-        _load_wide_history(context, parsed, fields["voter_id"])
+        _load_wide_history(context, parsed, voter_ids)
 
 
 def load_history(context: LoadContext, parsed: ParsedBlock) -> None:

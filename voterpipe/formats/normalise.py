@@ -325,8 +325,9 @@ def build_extra(raw: dict[str, pa.Array], columns: tuple[str, ...], n: int) -> p
     if not present or n == 0:
         return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()),
                                        pa.array([], pa.string()))
-    values = [clean_text(raw[c]) for c in present]
-    valid = np.stack([v.is_valid().to_numpy(zero_copy_only=False) for v in values], axis=1)  # n x k
+    values = [pc.utf8_trim_whitespace(raw[c]) for c in present]
+    valid = np.stack([pc.fill_null(pc.greater(pc.utf8_length(v), 0), False).to_numpy(zero_copy_only=False)
+                      for v in values], axis=1)  # n x k: non-blank values
     rows, cols = np.nonzero(valid)  # row-major: each row's keys in layout order
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(valid.sum(axis=1), out=offsets[1:])
