@@ -89,11 +89,10 @@ def _run_options(command: argparse.ArgumentParser) -> None:
 def run_pipeline(args) -> int:
     """Build the task; print the summary and why it stopped; return luigi's [retcode] exit code."""
     import luigi
-    import luigi.retcodes
 
     import voterpipe.tasks as tasks
     from voterpipe.config import QUALITY_GATES
-    from voterpipe.tasks.outcome import run_outcome
+    from voterpipe.tasks.outcome import retcodes, run_outcome
 
     unknown = [gate for gate in args.accept if gate not in QUALITY_GATES]
     if unknown:
@@ -105,11 +104,13 @@ def run_pipeline(args) -> int:
     luigi.task_register.Register.clear_instance_cache()  # config instances read it anew
     try:
         task_class = getattr(tasks, args.task)
-        result = luigi.build([task_class(state=args.state, snapshot=args.snapshot)], workers=args.workers,
-                             local_scheduler=args.local_scheduler, detailed_summary=True)
+        from voterpipe.ops.runner import build_waiting  # waits for tasks another luigid worker runs
+
+        result = build_waiting([task_class(state=args.state, snapshot=args.snapshot)], workers=args.workers,
+                               local_scheduler=args.local_scheduler)
     except Exception:  # as luigi's own command line: the traceback, then [retcode] unhandled_exception
         logging.getLogger("voterpipe").exception("uncaught exception in the run")
-        return luigi.retcodes.retcode().unhandled_exception
+        return retcodes()["unhandled_exception"]
     finally:
         if configured is None:
             parser.remove_option("quality", "accept")

@@ -75,14 +75,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _mark_complete(state: str, snapshot: date, layout: str) -> None:
-    """Demo drops written before drops carried a _READY marker get one (synth writes it now)."""
-    from voterpipe import storage
+    """Demo drops written before drops carried a _READY marker get one (synth writes it now; a
+    [drop] marker of another name is written here too)."""
+    from voterpipe import config, storage
     from voterpipe.formats.drops import write_marker
     from voterpipe.formats.layouts import load_layouts
 
     directory = storage.raw_dir(state, snapshot)
-    if directory.is_dir() and not (directory / "_READY").exists():
-        write_marker(directory, load_layouts()[layout])
+    marker = config.state_values("drop", state)["marker"]
+    if directory.is_dir() and not (directory / marker).exists():
+        write_marker(directory, load_layouts(config.formats_dirs())[layout], marker)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,21 @@ from dataclasses import dataclass, field
 
 import luigi
 import luigi.execution_summary as summary
-import luigi.retcodes
 
 from voterpipe import config
 from voterpipe.tasks.base import QUALITY_GATE_FAILURE
 from voterpipe.tasks.imports import RawDrop
+
+
+# luigi.cfg's [retcode]; used for an option it does not set (luigi's own default is 0: success)
+SHIPPED_RETCODES = {"already_running": 10, "missing_data": 20, "not_run": 25, "task_failed": 30,
+                    "scheduling_error": 35, "unhandled_exception": 40}
+
+
+def retcodes() -> dict[str, int]:
+    """[retcode] as configured, the shipped codes where luigi.cfg is absent or silent."""
+    parser = luigi.configuration.get_config()
+    return {name: parser.getint("retcode", name, default) for name, default in SHIPPED_RETCODES.items()}
 
 
 @dataclass
@@ -36,7 +46,7 @@ def _error_text(scheduler, task_id: str) -> str:
 def run_outcome(result: luigi.execution_summary.LuigiRunResult) -> RunOutcome:
     """Luigi's [retcode] rules over the run's tasks (as luigi.retcodes.run_with_retcodes applies
     them), a failed quality gate raising the code to [quality] exit_code."""
-    codes = luigi.retcodes.retcode()
+    codes = retcodes()
     worker = result.worker
     tasks = summary._summary_dict(worker)
     messages = []
@@ -54,15 +64,15 @@ def run_outcome(result: luigi.execution_summary.LuigiRunResult) -> RunOutcome:
         else:
             messages.append(f"{task} failed: {text.strip().splitlines()[-1] if text.strip() else 'see the log'}")
     candidates = [
-        (codes.missing_data, bool(tasks.get("still_pending_ext"))),
-        (codes.task_failed, bool(tasks.get("failed"))),
+        (codes["missing_data"], bool(tasks.get("still_pending_ext"))),
+        (codes["task_failed"], bool(tasks.get("failed"))),
         (config.quality_gate_retcode(), gate_failed),
-        (codes.already_running, bool(tasks.get("run_by_other_worker"))),
-        (codes.scheduling_error, bool(tasks.get("scheduling_error"))),
-        (codes.not_run, bool(tasks.get("not_run"))),
+        (codes["already_running"], bool(tasks.get("run_by_other_worker"))),
+        (codes["scheduling_error"], bool(tasks.get("scheduling_error"))),
+        (codes["not_run"], bool(tasks.get("not_run"))),
     ]
     code = max(value if holds else 0 for value, holds in candidates)
     root = summary._root_task(worker)
     if code == 0 and root not in tasks.get("completed", ()) and root not in tasks.get("already_done", ()):
-        code = codes.not_run
+        code = codes["not_run"]
     return RunOutcome(code, messages)
