@@ -16,6 +16,7 @@ import luigi
 
 from voterpipe import config, storage
 from voterpipe.ops.lock import DataRootLock, DataRootLocked
+from voterpipe.ops.runner import build_waiting
 
 log = logging.getLogger("voterpipe.ops.cron")
 
@@ -80,8 +81,8 @@ def run_drop(state: str, snapshot: date, workers: int, local_scheduler: bool) ->
 
     luigi.task_register.Register.clear_instance_cache()
     try:
-        result = luigi.build([EnrichSnapshot(state=state, snapshot=snapshot)], workers=workers,
-                             local_scheduler=local_scheduler, detailed_summary=True)
+        result = build_waiting([EnrichSnapshot(state=state, snapshot=snapshot)], workers=workers,
+                               local_scheduler=local_scheduler)
     except Exception:
         log.exception("cron %s %s: uncaught exception", state, snapshot)
         return luigi.retcodes.retcode().unhandled_exception

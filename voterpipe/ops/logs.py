@@ -58,6 +58,14 @@ def attach_log_file(path: Path) -> logging.Handler:
     return handler
 
 
+def detach_log_file() -> None:
+    global _file_handler
+    if _file_handler is not None:
+        logging.getLogger().removeHandler(_file_handler)
+        _file_handler.close()
+        _file_handler = None
+
+
 def log_file_path() -> str:
     """Where this process appends its operations lines ('' when it has no log file)."""
     return getattr(_file_handler, "baseFilename", "") if _file_handler is not None else ""
