@@ -102,7 +102,11 @@ def test_a_zip_column_nulled_en_masse(root, capsys):
     assert code == QUALITY_GATE, output
     assert "quality gate column_nulled failed for nc 2026-11-08 (stage canonical)" in output
     assert "voters.res_zip" in output and "bad_zip" in output and "(threshold: at most 0.02)" in output
-    assert not storage.stage_dir("canonical", "nc", bad.SECOND).exists()
+    canonical = storage.stage_dir("canonical", "nc", bad.SECOND)
+    assert not storage.is_published(canonical)
+    assert f"Every gate's value: {canonical / 'gates.failed.json'}" in output
+    recorded = {g["name"]: g for g in storage.read_json(canonical / "gates.failed.json")["gates"]}
+    assert recorded["column_nulled"]["passed"] is False and recorded["rejected_lines"]["passed"] is True
     assert bad.current_snapshots(root) == {bad.FIRST}
 
 

@@ -17,6 +17,7 @@ from voterpipe.fingerprint import Fingerprint, config_file_hashes, layout_files_
 
 log = logging.getLogger("voterpipe")
 QUALITY_GATE_FAILURE = "QualityGateError: "  # how the scheduler's error text of a failed gate starts
+GATES_FAILED = "gates.failed.json"  # every gate's value when one failed (the stage has no manifest)
 _stale_logged: set[tuple] = set()
 
 
@@ -208,14 +209,24 @@ class SnapshotTask(luigi.Task):
         for result in results:
             log.info("%s %s %s: quality gate %s", self.task_family, self.state, self.snapshot,
                      result.describe() + (" ACCEPTED" if result.accepted else "" if result.passed else " FAILED"))
-        return quality.enforce(results, self.stage.name, self.state, self.snapshot.isoformat())
+        try:
+            return quality.enforce(results, self.stage.name, self.state, self.snapshot.isoformat())
+        except quality.QualityGateError as failure:
+            # the stage is not published, but what was measured is kept beside where it would be
+            record = self.stage_target().path / GATES_FAILED
+            storage.write_json({"stage": self.task_family, "state": self.state,
+                                "snapshot": self.snapshot.isoformat(),
+                                "gates": [r.to_json() for r in results]}, record)
+            failure.record = record
+            raise
 
     def accepted(self) -> tuple[str, ...]:
         return quality.accepted_gates(config.quality().accept)
 
     def on_failure(self, exception):
         if isinstance(exception, quality.QualityGateError):
-            return f"{QUALITY_GATE_FAILURE}{exception}"
+            where = getattr(exception, "record", None)
+            return f"{QUALITY_GATE_FAILURE}{exception}" + (f"\nEvery gate's value: {where}" if where else "")
         return super().on_failure(exception)
 
     def report_finished(self, seconds: float) -> None:
