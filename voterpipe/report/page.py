@@ -4,6 +4,7 @@ which writes it with each chart's CSV and PNG beside it through voterpipe.storag
 from __future__ import annotations
 
 import base64
+import re
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +162,24 @@ def render_html(sources: ReportSources, charts: list[Chart], images: dict[str, b
     return "\n".join(parts)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame for a CSV: a text cell a spreadsheet would run as a formula (starting with = + - @,
+    tab or CR, and not a number) gets a leading apostrophe, so it opens as text (CSV injection)."""
+    def cell(value: Any) -> Any:
+        if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+            return "'" + value
+        return value
+
+    text = [name for name in frame.columns if pd.api.types.is_string_dtype(frame[name].dtype)]
+    if not text:
+        return frame
+    return frame.assign(**{name: frame[name].map(cell) for name in text})
+
+
 def write_report(sources: ReportSources, directory: Path, config: CohortConfig | None = None) -> dict:
     """Write the page (catalog.REPORT_PAGE), and each chart's CSV and PNG, into `directory`.
     Returns the manifest body (manifests.ReportManifest): files written and the charts drawn."""
@@ -177,12 +196,12 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
     for table in (t for section in tables.values() for t in section):
         csv_name = catalog.chart_csv(table.slug)
         with storage.atomic_file(directory / csv_name, "w") as handle:
-            table.data.to_csv(handle, index=False, lineterminator="\n")
+            spreadsheet_safe(table.data).to_csv(handle, index=False, lineterminator="\n")
         files[csv_name] = int(len(table.data))
     for chart in [*charts, *maps]:
         csv_name = catalog.chart_csv(chart.slug)
         with storage.atomic_file(directory / csv_name, "w") as handle:
-            chart.data.to_csv(handle, index=False, lineterminator="\n")
+            spreadsheet_safe(chart.data).to_csv(handle, index=False, lineterminator="\n")
         files[csv_name] = int(len(chart.data))
         if chart.figure is not None:
             images[chart.slug] = figure_png(chart.figure)
