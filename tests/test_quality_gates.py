@@ -158,6 +158,15 @@ def test_gates_measure_what_they_name():
     assert quality.column_nulled_gate(files, {"voters": {"res_zip5": 70}}, 0.02,
                                       accept=("column_nulled",)).accepted
 
+    # six bad ZIPs null both parts: against the ZIP column's 900 values, not the 100 ZIP+4 codes
+    zips = [{"role": "voters", "values_nulled": {"res_zip5": {"bad_zip": 6}, "res_zip4": {"bad_zip": 6}}}]
+    counts = {"voters": {"res_zip5": 894, "res_zip4": 100}}
+    assert not quality.column_nulled_gate(zips, counts, 0.02).passed  # 6 / 106 of res_zip4
+    sources = {("voters", "res_zip5"): "zip_code", ("voters", "res_zip4"): "zip_code"}
+    grouped = quality.column_nulled_gate(zips, counts, 0.02, sources=sources)
+    assert grouped.passed and grouped.value == pytest.approx(6 / 900, abs=1e-6)
+    assert "(raw column 'zip_code')" in grouped.detail
+
     with pytest.raises(quality.QualityGateError, match="rejected_lines"):
         quality.enforce([quality.rejected_lines_gate(files, 0.001)], "canonical", "nc", "2026-11-08")
     parse = quality.address_parse_gate({"ok": 80, "po_box": 5, "unparseable": 15, "missing": 50}, 0.9)

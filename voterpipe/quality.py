@@ -101,9 +101,11 @@ def rejected_lines_gate(files: list[dict], threshold: float, accept=()) -> GateR
 
 
 def column_nulled_gate(files: list[dict], non_null: dict[str, dict[str, int]], threshold: float,
-                       accept=()) -> GateResult:
-    """The largest share of a canonical column's non-empty raw values that the import nulled (a bad
-    ZIP, an impossible date). `non_null`: role -> column -> values loaded non-null."""
+                       accept=(), sources: dict[tuple[str, str], str] | None = None) -> GateResult:
+    """The largest share of a raw column's non-empty values that the import nulled (a bad ZIP, an
+    impossible date). `non_null`: role -> canonical column -> values loaded non-null. `sources`:
+    (role, canonical column) -> the raw column it is read from; canonical columns read from one raw
+    column (a ZIP gives res_zip5 and res_zip4) count that column's values once."""
     nulled: dict[tuple[str, str], dict[str, int]] = {}
     for record in files:
         for column, reasons in record.get("values_nulled", {}).items():
@@ -111,19 +113,24 @@ def column_nulled_gate(files: list[dict], non_null: dict[str, dict[str, int]], t
             for reason, n in reasons.items():
                 if reason not in HARMLESS_NULLING:
                     counts[reason] = counts.get(reason, 0) + n
-    rates = []
+    groups: dict[tuple[str, str], list] = {}
     for (role, column), reasons in nulled.items():
-        lost = sum(reasons.values())
         kept = non_null.get(role, {}).get(column)
-        if lost and kept is not None:
-            rates.append((lost / (lost + kept), role, column, reasons))
+        if sum(reasons.values()) and kept is not None:
+            raw = (sources or {}).get((role, column), column)
+            groups.setdefault((role, raw), []).append((sum(reasons.values()), kept, column, reasons))
+    rates = []
+    for (role, raw), columns in groups.items():
+        lost, _, column, reasons = max(columns)
+        kept = max(entry[1] for entry in columns)
+        rates.append((lost / (lost + kept), role, column, raw, reasons))
     if not rates:
         return gate("column_nulled", 0.0, threshold, "max", "no values nulled", accept)
-    rates.sort(reverse=True)
-    rate, role, column, reasons = rates[0]
+    rate, role, column, raw, reasons = max(rates)
     why = ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items()))
+    source = f" (raw column {raw!r})" if raw != column else ""
     return gate("column_nulled", rate, threshold, "max",
-                f"{role}.{column} lost {rate:.1%} of its non-empty values ({why})", accept)
+                f"{role}.{column}{source} lost {rate:.1%} of its non-empty values ({why})", accept)
 
 
 def address_parse_gate(voters_by_parse_status: dict[str, int], threshold: float, accept=()) -> GateResult:

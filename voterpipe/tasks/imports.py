@@ -13,7 +13,7 @@ from voterpipe import catalog, config, quality
 from voterpipe.fingerprint import raw_file_checksums
 from voterpipe.formats.drops import DropRule, DropStatus, check_drop, data_files
 from voterpipe.formats.importer import import_drop
-from voterpipe.formats.layouts import layouts_for_state
+from voterpipe.formats.layouts import Layout, layouts_for_state, load_layouts
 from voterpipe.tasks.base import SnapshotTask, StateParameter, log
 
 _incomplete_logged: set[tuple] = set()
@@ -96,11 +96,22 @@ class ImportSnapshot(SnapshotTask):
         limits, accept = self.thresholds(), self.accepted()
         outputs = self.stage.files_in(staging)
         non_null = {"voters": non_null_counts(outputs["voters"]), "history": non_null_counts(outputs["history"])}
+        sources = raw_columns(load_layouts(config.formats_dirs())[body["layout"]])
         body["gates"] = self.enforce_gates([
             quality.rejected_lines_gate(body["files"], limits["rejected_lines"], accept),
-            quality.column_nulled_gate(body["files"], non_null, limits["column_nulled"], accept),
+            quality.column_nulled_gate(body["files"], non_null, limits["column_nulled"], accept, sources),
         ])
         return body
+
+
+def raw_columns(layout: Layout) -> dict[tuple[str, str], str]:
+    """(role, canonical column) -> the raw column a field reads directly (not joins or lookups)."""
+    found = {}
+    for role, spec in (("voters", layout.voters), ("history", layout.history)):
+        for name, field_spec in (spec.fields if spec is not None else {}).items():
+            if "column" in field_spec and "lookup" not in field_spec:
+                found[(role, name)] = field_spec["column"]
+    return found
 
 
 def non_null_counts(path: Path) -> dict[str, int]:
