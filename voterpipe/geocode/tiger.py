@@ -236,6 +236,7 @@ class TigerGeocoder:
         street = street_keys(parts) if len(parts) else pd.DataFrame(columns=KEY_COLUMNS)
         zip_codes, zip_uniques = _dictionary(pc.utf8_slice_codeunits(text["zip5"], 0, 5))
         state_codes, state_uniques = _dictionary(_state_postal(text["state"]))
+        street = street[["key_full", "key_nodir", "key_base"]].to_numpy(object).reshape(-1, 3)
         queries = Queries(number, has_number, street_codes, street, zip_codes, zip_uniques,
                           state_codes, state_uniques)
         outcome = Outcome.empty(len(number))
@@ -247,7 +248,7 @@ class TigerGeocoder:
         """Exact full street key + ZIP for every row with a number, vectorised."""
         if len(q.street) == 0:
             return
-        street_key = q.street["key_full"].to_numpy(object)
+        street_key = q.street[:, 0]
         odd = q.number % 2 == 1
         for parity, mask in ((PARITY_ODD, odd), (PARITY_EVEN, ~odd)):
             todo = np.flatnonzero(q.has_number & mask)

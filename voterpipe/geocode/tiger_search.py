@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from voterpipe.geocode.tiger_import import PARITY_EVEN, PARITY_ODD
 from voterpipe.geocode.tiger_streets import METHODS, REASONS, RULES, ZIP_FALLBACK_FACTOR, Resolution
@@ -32,7 +31,7 @@ class Queries:
     number: np.ndarray
     has_number: np.ndarray
     street_codes: np.ndarray
-    street: pd.DataFrame  # per distinct street: key_full, key_nodir, key_base, ...
+    street: np.ndarray  # per distinct street: key_full, key_nodir, key_base (objects)
     zip_codes: np.ndarray
     zip_uniques: list[str]
     state_codes: np.ndarray
@@ -86,9 +85,7 @@ def candidate_search(engine: Any, q: Queries, outcome: Outcome) -> None:
         scopes = {"zip": known, "county": known, "state": ~known & has_state,
                   "any": ~known & ~has_state}
         # Streets whose name and full name are nowhere imported can only be misspellings.
-        spelled = np.array([engine.catalogue.knows(full, base) for full, base in
-                            q.street[["key_full", "key_base"]].itertuples(index=False)], bool)
-        spelled = spelled[q.street_codes]
+        spelled = engine.catalogue.knows(q.street[:, 0], q.street[:, 2])[q.street_codes]
         # Each rule in every scope before the next, weaker rule: a street written exactly but
         # in another ZIP of the county beats a suffix or spelling change in the delivered ZIP.
         # Once a rule finds the street, weaker rules are not tried for that row.
@@ -164,13 +161,13 @@ def _stage(engine: Any, q: Queries, outcome: Outcome, scope: str, eligible: np.n
     group_codes, groups = _qualifiers(engine, q, scope, rows)
     combo = q.street_codes[rows] * (len(groups) + 1) + group_codes
     distinct, inverse = np.unique(combo, return_inverse=True)
-    keys = q.street[["key_full", "key_nodir", "key_base"]].to_numpy(object)
+    street_ids, group_ids = np.divmod(distinct, len(groups) + 1)
+    keys = q.street[street_ids]
     zips = q.zip_uniques if scope == "county" else [""] * len(groups)
     if RULES[rule_no] == "fuzzy_name":  # every name of the stage searched in one batch
-        engine.catalogue.prepare_misspelled(keys[np.unique(distinct // (len(groups) + 1)), 2])
-    resolutions = [_resolve(engine, tuple(keys[c // (len(groups) + 1)]), scope,
-                            groups[c % (len(groups) + 1)], RULES[rule_no], zips[c % (len(groups) + 1)])
-                   for c in distinct]
+        engine.catalogue.prepare_misspelled(keys[:, 2])
+    resolutions = [_resolve(engine, tuple(k), scope, groups[g], RULES[rule_no], zips[g])
+                   for k, g in zip(keys.tolist(), group_ids.tolist())]
     tie = np.array([r.tie for r in resolutions], bool)[inverse]
     if tie.any():
         outcome.status[rows[tie]] = 2

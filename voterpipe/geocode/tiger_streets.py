@@ -7,8 +7,9 @@ rule that leaves more than one street is a tie. The house number then picks the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
+
+import numpy as np
 
 import pandas as pd
 
@@ -26,8 +27,7 @@ FUZZY_SCORES = {(1, 0): 0.85, (1, 1): 0.8, (2, 0): 0.75, (2, 1): 0.7}
 ZIP_FALLBACK_FACTOR = 0.9
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):  # a tuple: made tens of thousands of times per batch
     streets: tuple[str, ...]  # key_full values of the candidate streets ('' tuple = none)
     method: str | None  # the rule that found them; None when nothing or a tie
     score: float
@@ -67,9 +67,11 @@ class StreetCatalogue:
         finds them in the memo)."""
         self._near.prepare(bases)
 
-    def knows(self, full: str, base: str) -> bool:
-        """Whether some imported street has this full name or this name (in any scope)."""
-        return full in self._fulls.get(("any", ""), ()) or base in self._scopes.get(("any", ""), {})
+    def knows(self, fulls: Iterable[str], bases: Iterable[str]) -> np.ndarray:
+        """Per street: whether some imported street has this full name or this name (any scope)."""
+        known_fulls = self._fulls.get(("any", ""), set())
+        known_bases = self._scopes.get(("any", ""), {})
+        return np.array([f in known_fulls or b in known_bases for f, b in zip(fulls, bases)], bool)
 
     def has_scope(self, scope: str, qualifier: str) -> bool:
         return (scope, qualifier) in self._scopes
