@@ -129,7 +129,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         description="the enriched voter file, one row per voter, sorted by voter_id"),
     Stage("report", "reporting", "report", "ReportSnapshot", (
         Dataset("report", REPORT_PAGE, None),
-    ), inputs=("canonical", "geocoded", "cohorts"), rules=("voterpipe.report:RULES_VERSION",),
+    ), inputs=("canonical", "addresses", "geocoded", "cohorts"), rules=("voterpipe.report:RULES_VERSION",),
         description="report.html with a CSV beside each chart"),
     Stage("publish", "reporting", "published", "PublishSnapshot",
            inputs=("voter_file", "canonical", "addresses", "geocoded", "households", "cohorts"),
