@@ -6,8 +6,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import luigi
-
 
 def run_command(args) -> int:
     if args.command == "cron":
@@ -20,23 +18,15 @@ def cron_command(args) -> int:
     from voterpipe.ops.cron import run_cron
     from voterpipe.ops.logs import attach_log_file, detach_log_file
 
-    parser = luigi.configuration.get_config()
-    configured_url = parser.get("core", "default-scheduler-url", None)
-    if args.scheduler_url:
-        parser.set("core", "default-scheduler-url", args.scheduler_url)
     attach_log_file(Path(args.log_file or config.cron().log_file).expanduser().resolve())
     import voterpipe.tasks  # noqa: F401 - registers the tasks and the stage event handlers
 
     states = [s.lower() for s in args.state] if args.state else None
     try:
-        return run_cron(states, workers=args.workers, local_scheduler=args.local_scheduler)
+        return run_cron(states, workers=args.workers, local_scheduler=args.local_scheduler,
+                        scheduler_url=args.scheduler_url)
     finally:
         detach_log_file()
-        if args.scheduler_url:  # for this run only (a process may run several commands: tests)
-            if configured_url is None:
-                parser.remove_option("core", "default-scheduler-url")
-            else:
-                parser.set("core", "default-scheduler-url", configured_url)
 
 
 def status_command(args) -> int:

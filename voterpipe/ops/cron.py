@@ -56,8 +56,10 @@ def plan(states: list[str]) -> Plan:
     return found
 
 
-def scheduler_url() -> str:
-    """The central scheduler luigi.cfg [core] names (default http://localhost:8082/)."""
+def scheduler_url(explicit: str | None = None) -> str:
+    """`explicit`, else the central scheduler luigi.cfg [core] names (default http://localhost:8082/)."""
+    if explicit:
+        return explicit.rstrip("/") + "/"
     core = luigi.interface.core()
     if core.scheduler_url:
         return core.scheduler_url.rstrip("/") + "/"
@@ -74,18 +76,18 @@ def luigid_answers(url: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def run_drop(state: str, snapshot: date, workers: int, local_scheduler: bool) -> int:
+def run_drop(state: str, snapshot: date, workers: int, local_scheduler: bool, url: str) -> int:
     """EnrichSnapshot for one drop; its exit code (voterpipe.tasks.outcome)."""
     from voterpipe.tasks import EnrichSnapshot
-    from voterpipe.tasks.outcome import run_outcome
+    from voterpipe.tasks.outcome import retcodes, run_outcome
 
     luigi.task_register.Register.clear_instance_cache()
     try:
         result = build_waiting([EnrichSnapshot(state=state, snapshot=snapshot)], workers=workers,
-                               local_scheduler=local_scheduler)
+                               local_scheduler=local_scheduler, scheduler_url=url)
     except Exception:
         log.exception("cron %s %s: uncaught exception", state, snapshot)
-        return luigi.retcodes.retcode().unhandled_exception
+        return retcodes()["unhandled_exception"]
     outcome = run_outcome(result)
     for message in outcome.messages:
         log.error("cron %s %s: %s", state, snapshot, message.splitlines()[0])
@@ -93,18 +95,18 @@ def run_drop(state: str, snapshot: date, workers: int, local_scheduler: bool) ->
 
 
 def run_cron(states: list[str] | None = None, workers: int | None = None,
-             local_scheduler: bool = False) -> int:
+             local_scheduler: bool = False, scheduler_url: str | None = None) -> int:
     """The whole cron run under the data root's lock; its exit code."""
     root = config.data_root()
     try:
         with DataRootLock(root):
-            return _run_locked(states, workers or config.cron().workers, local_scheduler)
+            return _run_locked(states, workers or config.cron().workers, local_scheduler, scheduler_url)
     except DataRootLocked as exc:
         print(f"voterpipe cron: {exc}")
         return config.cron().lock_exit_code
 
 
-def _run_locked(states: list[str] | None, workers: int, local_scheduler: bool) -> int:
+def _run_locked(states: list[str] | None, workers: int, local_scheduler: bool, explicit_url: str | None) -> int:
     started = time.monotonic()
     states = configured_states() if states is None else states
     found = plan(states)
@@ -112,18 +114,18 @@ def _run_locked(states: list[str] | None, workers: int, local_scheduler: bool) -
         for day, reason in drops:
             log.info("cron %s %s: skipped, %s", state, day, reason)
     total = sum(len(d) for d in found.pending.values())
+    url = scheduler_url(explicit_url)
     if total and not local_scheduler:
-        url = scheduler_url()
         if not luigid_answers(url):
             log.warning("cron: luigid does not answer at %s; running with the local scheduler "
                         "(start it with `make luigid`)", url)
             local_scheduler = True
     log.info("cron: states %s; %d drop(s) to run; scheduler %s", ",".join(states) or "none", total,
-             "local" if local_scheduler else scheduler_url())
+             "local" if local_scheduler else url)
     worst = 0
     for state, drops in found.pending.items():
         for day in drops:
-            code = run_drop(state, day, workers, local_scheduler)
+            code = run_drop(state, day, workers, local_scheduler, url)
             log.info("cron %s %s: exit code %d", state, day, code)
             worst = max(worst, code)
             if code:

@@ -54,6 +54,7 @@ def attach_log_file(path: Path) -> logging.Handler:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.addFilter(_OperationsOnly())
     root.addHandler(handler)
+    logging.getLogger(OPS_LOGGER).setLevel(logging.INFO)  # its lines reach the file whatever the root level
     _file_handler = handler
     return handler
 
