@@ -12,7 +12,8 @@ import pyarrow as pa
 
 from voterpipe import catalog, schema
 from voterpipe.cohorts.config import CohortConfig, load_cohort_config
-from voterpipe.cohorts.geography import code_forms, voter_households_and_geography
+from voterpipe.cohorts.geography import code_forms as state_code_forms
+from voterpipe.cohorts.geography import voter_households_and_geography
 from voterpipe.cohorts.roll import Roll
 from voterpipe.cohorts.rules import assign_cohorts
 from voterpipe.cohorts.summaries import geocode_coverage_by_county, household_size_distribution, party_mix_by_cohort
@@ -45,14 +46,16 @@ def cohorts_for_roll(voters: pd.DataFrame, history: pd.DataFrame, snapshot: date
 def analyse_cohorts(
     voters: pd.DataFrame, history: pd.DataFrame, voter_households: pd.DataFrame,
     households: pd.DataFrame, geocodes: pd.DataFrame, *, state: str, snapshot: date,
-    config: CohortConfig | None = None, previous: pd.DataFrame | None = None,
+    config: CohortConfig | None = None, previous: pd.DataFrame | None = None, code_forms: dict | None = None,
 ) -> CohortTables:
     """All cohort outputs for one snapshot. `previous` is the earlier snapshot's voter_cohorts
     table (or the same columns rebuilt from its canonical files), or None. Districts take the
-    state's canonical code form (its layouts' [canonical]), like the voters table."""
+    state's canonical code form (`code_forms`, default: its shipped layouts' [canonical]), like the
+    voters table."""
     config = config or load_cohort_config()
     cohorts, votes, roll = cohorts_for_roll(voters, history, snapshot, config)
-    place = voter_households_and_geography(voters, voter_households, households, geocodes, code_forms(state))
+    forms = code_forms if code_forms is not None else state_code_forms(state)
+    place = voter_households_and_geography(voters, voter_households, households, geocodes, forms)
     for column in place.columns:
         cohorts[column] = place[column].array
     if "precinct" in voters:  # the precinct turnout level (not a voter_cohorts column)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from voterpipe import cohorts, config, quality
+from voterpipe.formats.layouts import state_canonical
 from voterpipe.households import assign_households
 from voterpipe.manifests import ImportManifest
 from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask
@@ -57,7 +58,8 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
         self.progress(0.2, f"{len(voters)} voters, {len(history)} history rows; computing cohorts")
         tables = cohorts.analyse_cohorts(
             voters, history, voter_households, households, geocodes, state=self.state,
-            snapshot=self.snapshot, config=settings, previous=previous)
+            snapshot=self.snapshot, config=settings, previous=previous,
+            code_forms=state_canonical(self.state, config.formats_dirs()).code_forms)
         self.progress(0.8, "writing cohort tables")
         compared_with = self.previous if previous is not None else None
         arrow = cohorts.cohort_arrow_tables(tables, self.state, self.snapshot, compared_with)

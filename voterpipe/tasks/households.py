@@ -29,7 +29,7 @@ class BuildHouseholds(SnapshotTask):
         rule = GroupQuartersRule(min_voters=settings.group_quarters_min_voters,
                                  min_surnames=settings.group_quarters_min_surnames)
         households, voter_households = build_households(voters, links, addresses, geocodes, self.snapshot, rule,
-                                                        state_canonical(self.state).code_forms)
+                                                        state_canonical(self.state, config.formats_dirs()).code_forms)
         self.write(staging, "households", pa.Table.from_pandas(households, preserve_index=False))
         self.write(staging, "voter_households", pa.Table.from_pandas(voter_households, preserve_index=False))
         self.progress(1.0, f"{len(households)} households")
