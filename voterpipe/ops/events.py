@@ -41,7 +41,7 @@ def _stop_timer(task) -> None:
 
 
 def _overtime(task: SnapshotTask, limit: float) -> None:
-    log.warning("stage %s %s %s still running after its limit of %.0f s", task.stage_name, task.state,
+    log.warning("stage %s %s %s still running after its limit of %.3g s", task.stage_name, task.state,
                 task.snapshot, limit)
     alerts.send(alerts.notice(
         alerts.TASK_OVERTIME, f"{task.task_family} {task.state} {task.snapshot} has run longer than its "
