@@ -52,6 +52,7 @@ h1{margin-bottom:.1em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bot
 .sub{color:#555;margin-top:0}
 table{border-collapse:collapse;font-size:.9em;margin:.6em 0}
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f3f3f3}
+td{overflow-wrap:anywhere}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 table.sortable th{cursor:pointer;white-space:nowrap}
 table.sortable th[aria-sort=ascending]::after{content:" \\25B2"}

@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from voterpipe.quality import NOT_RECORDS
 from voterpipe.report.markup import ReportTable
 from voterpipe.report.sources import ReportSources
 
-# Reason codes of lines the importer drops on purpose because they are not records (formats/
-# loading.py _skip_rows: a Florida history line with code N = did not vote). Not errors.
-SKIPPED_REASON_CODES = ("not_a_vote",)
+# Reason codes of lines the importer drops on purpose because they are not records (a Florida
+# history line with code N = did not vote). Not errors.
+SKIPPED_REASON_CODES = NOT_RECORDS
 GEOCODE_STATUS_COLUMNS = ("match", "tie", "no_match", "not_sent")
 
 
@@ -77,14 +78,20 @@ def parse_status_table(sources: ReportSources) -> ReportTable:
     data = pd.DataFrame(
         [(status, rate.addresses, *(getattr(rate, c) for c in GEOCODE_STATUS_COLUMNS)) for status, rate in by_status.items()],
         columns=["parse_status", "addresses", *GEOCODE_STATUS_COLUMNS])
+    voters = sources.voters_by_parse_status
+    for status in sorted(set(voters) - set(data["parse_status"])):  # statuses never sent anywhere
+        data.loc[len(data)] = [status, 0, 0, 0, 0, 0]
+    data.insert(1, "voters", data["parse_status"].map(voters) if voters else np.nan)
     total = data["addresses"].sum()
     data["share_of_addresses"] = data["addresses"] / total if total else np.nan
-    data = data.sort_values("addresses", ascending=False).reset_index(drop=True)
+    data = data.sort_values(["addresses", "parse_status"], ascending=[False, True]).reset_index(drop=True)
     return ReportTable(
         "23_quality_address_parse_status", "Addresses by parse status",
-        "Distinct residential addresses by the normaliser's parse status (ok, po_box, rural_route, ambiguous, "
-        "unparseable, missing), with what the geocoder made of them; only 'ok' addresses are sent.",
-        data, formats={c: "count" for c in ("addresses", *GEOCODE_STATUS_COLUMNS)} | {"share_of_addresses": "pct"},
+        "Voters (from the addresses stage) and distinct residential addresses (from the geocoding stage) by the "
+        "normaliser's parse status (ok, po_box, rural_route, ambiguous, unparseable, missing), with what the "
+        "geocoder made of the addresses.",
+        data, formats={c: "count" for c in ("voters", "addresses", *GEOCODE_STATUS_COLUMNS)}
+        | {"share_of_addresses": "pct"},
         empty_text="The geocode manifest records no parse statuses.")
 
 
@@ -116,9 +123,18 @@ def files_table(sources: ReportSources) -> ReportTable:
 
 
 def gates_table(sources: ReportSources) -> ReportTable:
+    data = sources.gates
+    shown = data.assign(
+        result=np.where(data["passed"].eq(True), "passed",
+                        np.where(data["accepted"].eq(True), "FAILED, accepted", "FAILED")) if len(data) else [],
+        limit=data["limit"].map({"max": "at most", "min": "at least", "max_abs": "at most ±"}).fillna(data["limit"]),
+        value=data["value"].map(lambda v: "not measured" if v is None or pd.isna(v) else f"{v:.4g}"))
+    shown = shown[["stage", "gate", "value", "limit", "threshold", "result", "detail"]]
     return ReportTable("26_quality_gates", "Quality gates",
-                       "Each quality gate a stage recorded in its manifest: the measured value, its threshold "
-                       "and whether it passed.", sources.gates, empty_text="No quality gates recorded.")
+                       "Each quality gate a stage recorded in its manifest ([quality] thresholds in luigi.cfg): "
+                       "the measured value, its threshold and the result. A stage with a failed gate does not "
+                       "publish unless the run accepted it (voterpipe run --accept GATE).", data, shown,
+                       empty_text="No quality gates recorded.")
 
 
 def quality_tables(sources: ReportSources) -> list[ReportTable]:

@@ -77,6 +77,10 @@ def changes_by_county(sources: ReportSources) -> ReportTable | None:
     data = rows.pivot_table(index="cohort", columns="change", values="voters", aggfunc="sum", fill_value=0)
     data = data.reindex(columns=["new_registrant", "removed", "moved", "party_switch"], fill_value=0)
     data = data.rename_axis("county_code").reset_index().rename_axis(None, axis=1)
+    coverage = sources.geocode_coverage
+    if len(coverage) and "county_name" in coverage:
+        names = coverage.drop_duplicates("county_code").set_index("county_code")["county_name"]
+        data.insert(1, "county_name", data["county_code"].map(names))
     return ReportTable(
         "11_changes_by_county", "Changes since the previous snapshot, by county",
         "New registrants (on this roll only), removed (off the roll or now 'removed'), moved (new residential "

@@ -46,11 +46,13 @@ class ReportSources:
     points: pd.DataFrame | None = None  # address_key, lon, lat of matched geocodes
     gates: pd.DataFrame = field(default_factory=lambda: gate_rows({}))
     import_body: dict = field(default_factory=dict)  # the import manifest as written (keys the typed one lacks)
+    voters_by_parse_status: dict[str, int] = field(default_factory=dict)  # from the addresses manifest
 
     @classmethod
     def from_directories(cls, *, state: str, snapshot: date, cohorts_dir: Path, canonical_dir: Path,
-                         geocoded_dir: Path | None = None) -> "ReportSources":
-        """Load the published 06_cohorts, 02_canonical and (optionally) 04_geocoded stages."""
+                         geocoded_dir: Path | None = None, addresses_dir: Path | None = None) -> "ReportSources":
+        """Load the published 06_cohorts, 02_canonical and (optionally) 04_geocoded and 03_addresses
+        stages (of 03_addresses only its manifest: gates and voters by parse status)."""
         cohorts_dir, canonical_dir = Path(cohorts_dir), Path(canonical_dir)
 
         def table(name: str, filters: list | None = None) -> pd.DataFrame:
@@ -60,8 +62,8 @@ class ReportSources:
         transitions_path = cohorts_dir / COHORTS.dataset("transitions").file
         import_manifest = ImportManifest.from_json(_manifest(canonical_dir))
         elections = table("elections")
-        manifests = {"import": _manifest(canonical_dir), "geocode": _manifest(geocoded_dir),
-                     "cohorts": _manifest(cohorts_dir)}
+        manifests = {"canonical": _manifest(canonical_dir), "addresses": _manifest(addresses_dir),
+                     "geocoded": _manifest(geocoded_dir), "cohorts": _manifest(cohorts_dir)}
         return cls(
             state=state, snapshot=snapshot,
             # The report charts state-level turnout only; tract rows can run to hundreds of thousands.
@@ -79,7 +81,8 @@ class ReportSources:
             general_votes=_general_votes(canonical_dir, last_generals(elections, snapshot)),
             points=_points(geocoded_dir),
             gates=gate_rows(manifests),
-            import_body=manifests["import"],
+            import_body=manifests["canonical"],
+            voters_by_parse_status=dict(manifests["addresses"].get("voters_by_parse_status") or {}),
         )
 
 
@@ -167,35 +170,20 @@ def _points(geocoded_dir: Path | None) -> pd.DataFrame | None:
     return points.dropna(subset=["lon", "lat"]).reset_index(drop=True)
 
 
+GATE_COLUMNS = ["stage", "gate", "value", "threshold", "limit", "passed", "accepted", "detail"]
+
+
 def gate_rows(manifests: dict[str, dict]) -> pd.DataFrame:
-    """Every quality-gate record of the manifests (under 'quality' or 'gates': a list of records,
-    a mapping of gate name to record, or {'gates': ...}) as rows: stage, gate, value, threshold,
-    passed, detail."""
+    """Every quality-gate record of the stage manifests (voterpipe.quality.GateResult.to_json()
+    under 'gates', or a {'gates': [...]} under 'quality') as rows of GATE_COLUMNS."""
     rows = []
     for stage_name, body in manifests.items():
         for key in GATE_KEYS:
-            for name, record in _gate_records((body or {}).get(key)):
-                rows.append(_gate_row(stage_name, name, record))
-    return pd.DataFrame(rows, columns=["stage", "gate", "value", "threshold", "passed", "detail"])
-
-
-def _gate_records(found) -> list[tuple[str, object]]:
-    if isinstance(found, dict) and "gates" in found:
-        return _gate_records(found["gates"])
-    if isinstance(found, dict):
-        return [(str(k), v) for k, v in found.items()]
-    if isinstance(found, list):
-        return [(str(r.get("name") or r.get("gate") or i) if isinstance(r, dict) else str(i), r)
-                for i, r in enumerate(found)]
-    return []
-
-
-def _gate_row(stage_name: str, name: str, record) -> tuple:
-    if not isinstance(record, dict):
-        return (stage_name, name, record, None, None, "")
-    passed = record.get("passed", record.get("ok"))
-    if passed is None and isinstance(record.get("status"), str):
-        passed = record["status"].lower() in ("pass", "passed", "ok")
-    known = {"name", "gate", "value", "threshold", "passed", "ok", "status"}
-    detail = "; ".join(f"{k}={v}" for k, v in record.items() if k not in known)
-    return (stage_name, name, record.get("value"), record.get("threshold"), passed, detail)
+            found = (body or {}).get(key)
+            if isinstance(found, dict):
+                found = found.get("gates")
+            for record in found if isinstance(found, list) else []:
+                record = record if isinstance(record, dict) else {"value": record}
+                rows.append([stage_name, record.get("name", "")] + [record.get(c) for c in GATE_COLUMNS[2:7]]
+                            + [record.get("detail", "")])
+    return pd.DataFrame(rows, columns=GATE_COLUMNS)
