@@ -25,7 +25,7 @@ from voterpipe.geocode.tiger_geometry import EdgeGeometry
 from voterpipe.geocode.tiger_import import (  # noqa: F401 - the import API, re-exported
     PARITY_BOTH, PARITY_EVEN, PARITY_ODD, RANGES_FILE, VERTICES_FILE, TigerImportError,
     import_tiger_dir, read_tiger_file)
-from voterpipe.geocode.tiger_names import KEY_COLUMNS, fullname_keys, street_keys, street_rules_version
+from voterpipe.geocode.tiger_names import KEY_COLUMNS, fullname_keys, match_keys, street_rules_version
 from voterpipe.geocode.tiger_search import Outcome, Queries, candidate_search
 from voterpipe.geocode.tiger_streets import METHODS, REASONS, StreetCatalogue
 
@@ -231,12 +231,9 @@ class TigerGeocoder:
         joined = pc.binary_join_element_wise(
             text["pre_dir"], text["street_name"], text["street_type"], text["post_dir"], "\x1f")
         street_codes, street_uniques = _dictionary(joined)
-        parts = pd.DataFrame([u.split("\x1f") for u in street_uniques] or None,
-                             columns=["pre_dir", "street_name", "street_type", "post_dir"])
-        street = street_keys(parts) if len(parts) else pd.DataFrame(columns=KEY_COLUMNS)
+        street = match_keys(street_uniques, "\x1f")
         zip_codes, zip_uniques = _dictionary(pc.utf8_slice_codeunits(text["zip5"], 0, 5))
         state_codes, state_uniques = _dictionary(_state_postal(text["state"]))
-        street = street[["key_full", "key_nodir", "key_base"]].to_numpy(object).reshape(-1, 3)
         queries = Queries(number, has_number, street_codes, street, zip_codes, zip_uniques,
                           state_codes, state_uniques)
         outcome = Outcome.empty(len(number))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 from voterpipe.addresses.pub28 import standardize_street_parts
@@ -121,13 +122,7 @@ def street_keys(parts: pd.DataFrame) -> pd.DataFrame:
     frame = parts[cols].astype(object).where(parts[cols].notna(), "").astype(str)
     combined = frame[cols[0]].str.cat([frame[c] for c in cols[1:]], sep="\x1f")
     codes, uniques = pd.factorize(combined)
-    rows = []
-    for text in uniques:
-        pre, name, stype, post = standardize_parts(*text.split("\x1f"))
-        full = " ".join(p for p in (pre, name, stype, post) if p)
-        pre_key, name_key, type_key, post_key = (_part_key(p) for p in (pre, name, stype, post))
-        rows.append((pre, name, stype, post, full, _joined(pre_key, name_key, type_key, post_key),
-                     _joined(name_key, type_key), name_key))
+    rows = [_street_row(*text.split("\x1f")) for text in uniques]
     names = ["std_pre_dir", "std_street_name", "std_street_type", "std_post_dir", "std_fullname",
              "key_full", "key_nodir", "key_base"]
     table = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame(columns=names)
@@ -136,6 +131,24 @@ def street_keys(parts: pd.DataFrame) -> pd.DataFrame:
     taken = table.iloc[codes]
     taken.index = parts.index
     return taken
+
+
+def _street_row(pre_dir: str, street_name: str, street_type: str, post_dir: str) -> tuple:
+    """street_keys' columns for one street."""
+    pre, name, stype, post = standardize_parts(pre_dir, street_name, street_type, post_dir)
+    full = " ".join(p for p in (pre, name, stype, post) if p)
+    pre_key, name_key, type_key, post_key = _part_key(pre), _part_key(name), _part_key(stype), _part_key(post)
+    return (pre, name, stype, post, full, _joined(pre_key, name_key, type_key, post_key),
+            _joined(name_key, type_key), name_key)
+
+
+def match_keys(streets: list[str], sep: str) -> np.ndarray:
+    """(key_full, key_nodir, key_base) per street given as "pre_dir<sep>name<sep>type<sep>post_dir":
+    street_keys' match keys without a DataFrame (the geocoder's batches)."""
+    keys = np.empty((len(streets), 3), dtype=object)
+    for n, street in enumerate(streets):
+        keys[n] = _street_row(*street.split(sep))[5:]
+    return keys
 
 
 KEY_COLUMNS = ["std_fullname", "key_full", "key_nodir", "key_base"]
