@@ -1,60 +1,37 @@
-"""A real luigid: the stages show up in the scheduler with their progress and status messages."""
+"""A real luigid: the stages show up in the scheduler with their progress and status messages, and
+two worker processes running the same pipeline at once run each task exactly once."""
 
 from __future__ import annotations
 
-import json
-import socket
+import os
 import subprocess
 import sys
-import time
-import urllib.parse
-import urllib.request
 from datetime import date
 from pathlib import Path
 
 import luigi
 import pytest
 
-from voterpipe import synth
-from voterpipe.tasks import ImportSnapshot
+sys.path.insert(0, str(Path(__file__).parent))
+import ops_servers as ops  # noqa: E402
+
+from voterpipe import synth  # noqa: E402
+from voterpipe.tasks import ImportSnapshot  # noqa: E402
 
 SNAPSHOT = date(2026, 11, 1)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _api(port: int, method: str, **data) -> dict:
-    query = urllib.parse.urlencode({"data": json.dumps(data)})
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/{method}?{query}", timeout=5) as resp:
-        return json.loads(resp.read())["response"]
+STAGE_TASKS = ("ImportSnapshot", "NormaliseAddresses", "GeocodeAddresses", "BuildHouseholds", "AnalyseCohorts",
+               "BuildVoterFile", "ReportSnapshot", "PublishSnapshot")
 
 
 @pytest.fixture
 def luigid(tmp_path):
-    port = _free_port()
-    luigid_bin = Path(sys.executable).with_name("luigid")
-    proc = subprocess.Popen(
-        [str(luigid_bin), "--address", "127.0.0.1", "--port", str(port),
-         "--state-path", str(tmp_path / "luigi-state.pickle"), "--logdir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            _api(port, "task_list", status="DONE", upstream_status="", search="")
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("luigid did not start")
+    proc, port = ops.start_luigid(tmp_path)
     yield port
-    proc.terminate()
-    proc.wait(timeout=10)
+    ops.stop(proc)
+
+
+def _api(port: int, method: str, **data) -> dict:
+    return ops.luigid_api(port, method, **data)
 
 
 def test_import_reports_progress_to_luigid(data_root, luigid):
@@ -75,3 +52,32 @@ def test_import_reports_progress_to_luigid(data_root, luigid):
                         scheduler_port=luigid, workers=1, log_level="WARNING", detailed_summary=True)
     assert again.status.name == "SUCCESS"
     assert "complete ones were encountered" in again.summary_text
+
+
+def _started_per_task(port: int) -> dict[str, float]:
+    """luigid's luigi_task_started_total by task family: how often each task was handed to a worker."""
+    started = {}
+    for line in ops.metrics_text(port).splitlines():
+        if line.startswith("luigi_task_started_total{"):
+            family = line.split('family="')[1].split('"')[0]
+            started[family] = started.get(family, 0) + float(line.rsplit(" ", 1)[1])
+    return started
+
+
+def test_two_workers_on_one_pipeline_run_each_task_once_and_both_exit_0(data_root, luigid, tmp_path):
+    ops.write_nc_drops([SNAPSHOT], voters=300)
+    settings = tmp_path / "scheduler.cfg"  # read after luigi.cfg: only the scheduler's address changes
+    settings.write_text(f"[core]\ndefault-scheduler-host = 127.0.0.1\ndefault-scheduler-port = {luigid}\n")
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(settings))
+    voterpipe = str(ops.BIN / "voterpipe")
+    runs = [subprocess.Popen([voterpipe, "run", *args], cwd=ops.REPO_ROOT, env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for args in (("--state", "nc", "--snapshot", "2026-11-01"),
+                         ("--snapshot", "2026-11-01", "--state", "nc"))]  # luigi's pid lock would not stop these
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (out, err) in zip(runs, outputs):
+        assert run.returncode == 0, err[-3000:]
+
+    started = _started_per_task(luigid)
+    assert {family: started.get(family) for family in STAGE_TASKS} == {family: 1.0 for family in STAGE_TASKS}
+    assert set(ops.cells(ops.status_json(), SNAPSHOT).values()) == {"complete", "done"}
