@@ -80,4 +80,11 @@ def test_two_workers_on_one_pipeline_run_each_task_once_and_both_exit_0(data_roo
 
     started = _started_per_task(luigid)
     assert {family: started.get(family) for family in STAGE_TASKS} == {family: 1.0 for family in STAGE_TASKS}
+    # every stage ends at 100% with a status message that names its counts
+    done = _api(luigid, "task_list", status="DONE", upstream_status="", search="")
+    for task_id, task in done.items():
+        if task["name"] in STAGE_TASKS:
+            assert task["progress_percentage"] == 100, task["name"]
+            message = _api(luigid, "get_task_status_message", task_id=task_id)["statusMessage"]
+            assert any(ch.isdigit() for ch in message), (task["name"], message)
     assert set(ops.cells(ops.status_json(), SNAPSHOT).values()) == {"complete", "done"}

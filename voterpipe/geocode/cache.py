@@ -181,7 +181,7 @@ def geocode_addresses(addresses: pd.DataFrame, cache: GeocodeCache, backend, *,
     frames = [hits, pd.DataFrame({"address_key": unsendable["address_key"].to_numpy(),
                                   "status": "not_sent", "backend": cache.backend})]
     step = len(misses) if not chunk_rows else int(chunk_rows)
-    done = 0
+    done = matched = 0
     for start in range(0, len(misses), max(step, 1)):
         chunk = misses.iloc[start:start + step]
         result = backend(chunk)
@@ -190,8 +190,10 @@ def geocode_addresses(addresses: pd.DataFrame, cache: GeocodeCache, backend, *,
             cache.store(result)
         frames.append(result)
         done += len(chunk)
+        matched += int((result["status"] == "match").sum())
         if progress is not None:
-            progress(done / len(misses), f"geocoded {done}/{len(misses)} new addresses")
+            progress(done / len(misses), f"geocoded {done}/{len(misses)} new addresses, "
+                                         f"{matched / max(done, 1):.0%} matched")
     combined = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
         len(f) for f in frames) else schema.empty_table(schema.GEOCODES).to_pandas()
     table = schema.conform(pa.Table.from_pandas(combined, preserve_index=False), schema.GEOCODES)

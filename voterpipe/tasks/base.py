@@ -232,10 +232,12 @@ class SnapshotTask(luigi.Task):
     def report_finished(self, seconds: float) -> None:
         """100% and the stage's counts (rows, rejects, match rate, duration) to the scheduler,
         which luigid turns into metrics (voterpipe/ops/metrics.py)."""
-        from voterpipe.ops.counts import stage_counts
+        from voterpipe.ops.counts import format_counts, stage_counts
 
-        self.set_progress_percentage(100)
         counts = dict(stage_counts(self.stage.name, self.stage_target().manifest()), duration_seconds=round(seconds, 3))
+        self.set_progress_percentage(100)
+        if not getattr(self, "_reported_done", False):  # the stage's own last word was not a 100% one
+            self.set_status_message(f"done: {format_counts(counts)}")
         reporter = getattr(self.set_status_message, "__self__", None)  # luigi's TaskStatusReporter
         if hasattr(reporter, "report_task_statistics"):
             try:
@@ -247,4 +249,5 @@ class SnapshotTask(luigi.Task):
         """Report progress to the scheduler (visible in the luigid visualiser)."""
         self.set_progress_percentage(max(0, min(100, round(100 * fraction))))
         self.set_status_message(message)
+        self._reported_done = fraction >= 1.0
         log.info("%s %s %s: %s", self.task_family, self.state, self.snapshot, message)
