@@ -24,13 +24,10 @@ import pandas as pd
 from bench.common import record
 from voterpipe.config import geocoder
 from voterpipe.geocode.cache import GeocodeCache
-from voterpipe.geocode.census import (
-    ConfiguredCensusGeocode,
-    CensusRunStats,
-    encode_batch_csv,
-    geocode_with_census,
-    request_rows,
-)
+from voterpipe.geocode.census import geocode_with_census
+from voterpipe.geocode.census_batch_file import encode_batch_csv, request_rows
+from voterpipe.geocode.census_client import ConfiguredCensusGeocode
+from voterpipe.geocode.census_sender import CensusRunStats
 from voterpipe.geocode.service import make_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

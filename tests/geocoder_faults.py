@@ -8,7 +8,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from voterpipe.geocode.service import BatchCall, render_csv
+from voterpipe.geocode.service import BatchCall
+from voterpipe.geocode.service_answers import render_csv
 
 FAULTS = ("http_500", "http_503", "http_400", "html", "truncate", "truncate_clean", "drop",
           "missing_ids", "duplicate_ids", "slow", "no_match_all")

@@ -14,19 +14,15 @@ from geocoder_server import addresses_frame, expected_geocodes, synthetic_geocod
 from voterpipe import schema
 from voterpipe.config import geocoder
 from voterpipe.geocode.cache import GeocodeCache
-from voterpipe.geocode.census import (
-    BATCH_LIMIT,
-    CensusBatchSender,
-    CensusGeocoderError,
+from voterpipe.geocode.census import BATCH_LIMIT, clamp_batch_size, geocode_with_census
+from voterpipe.geocode.census_batch_file import (
     CensusResponseError,
-    CensusRunStats,
-    ConfiguredCensusGeocode,
-    clamp_batch_size,
     encode_batch_csv,
-    geocode_with_census,
     parse_batch_response,
     request_rows,
 )
+from voterpipe.geocode.census_client import ConfiguredCensusGeocode
+from voterpipe.geocode.census_sender import CensusBatchSender, CensusGeocoderError, CensusRunStats
 from voterpipe.geocode.service import make_server
 
 COMPARED = ["status", "match_type", "matched_address", "lon", "lat", "tiger_line_id", "side",

@@ -14,8 +14,9 @@ import requests
 from geocoder_faults import FaultPlan
 from geocoder_server import synthetic_geocoder
 from voterpipe.config import geocoder
-from voterpipe.geocode.census import ConfiguredCensusGeocode, geocode_one_line
-from voterpipe.geocode.service import make_server, split_one_line
+from voterpipe.geocode.census_client import ConfiguredCensusGeocode, geocode_one_line
+from voterpipe.geocode.service import make_server
+from voterpipe.geocode.service_input import split_one_line
 
 QUOTED_ROW = re.compile(r'^"[^"]*"(,"[^"]*")*$')
 
