@@ -237,3 +237,21 @@ def _check_made_up_import(data_root, state: str, layout: str, summary: dict) -> 
         assert (clean["res_city"] == clean["city"]).all()
     else:  # read across the filler column
         assert (clean["party_raw"] == clean["party_raw_truth"]).all() and (clean["county_code"] == "92").any()
+
+
+def test_florida_did_not_vote_rows_are_skipped_and_uncounted_ballots_kept_as_such(data_root):
+    """FL history codes: N (did not vote) rows are skipped, never rejected; B and P (ballots not
+    counted) load with ballot_status not_counted; the other codes are counted ballots."""
+    write_drop("fl", 1500, SNAPSHOT, seed=7, layout="fl_extract", dirty_rate=0.0, root=data_root)
+    voters, truth, manifest = _import_and_reconcile(data_root, "fl", "fl_extract")
+    history_files = [f for f in manifest["files"] if f["role"] == "history"]
+    skipped = sum(f["rows_skipped"] for f in history_files)
+    assert skipped > 0 and manifest["totals"]["rows_skipped"] == skipped
+    assert all(set(f["skipped_by_reason"]) <= {"did_not_vote: History Code=N"} for f in history_files)
+    assert sum(f["rows_rejected"] for f in history_files) == 0
+    history = pq.read_table(ImportSnapshot(state="fl", snapshot=SNAPSHOT).output().file("history.parquet"),
+                            columns=["ballot_status", "voting_method_raw"]).to_pandas()
+    by_code = history.groupby("voting_method_raw")["ballot_status"].agg(set).to_dict()
+    assert by_code["B"] == {"not_counted"} and by_code["P"] == {"not_counted"}
+    assert all(by_code[code] == {"counted"} for code in ("A", "E", "Y") if code in by_code)
+    assert "N" not in by_code
