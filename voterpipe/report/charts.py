@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter  # noqa: E402
 
 from voterpipe.cohorts import CohortConfig  # noqa: E402
-from voterpipe.report.quality import split_rejects  # noqa: E402
+from voterpipe.report.quality import skipped_lines, split_rejects  # noqa: E402
 from voterpipe.report.sources import ReportSources  # noqa: E402
 
 PARTY_COLOURS = {
@@ -196,8 +196,9 @@ def geocode_chart(sources: ReportSources) -> Chart:
 def rejects_chart(sources: ReportSources, top: int = 15) -> Chart:
     """Rejected lines by reason code (the text before the first ':'); the CSV keeps each full reason.
     Skipped non-record lines (FL 'did not vote') are left out: the caption counts them apart."""
-    rejects, skipped = split_rejects(sources.rejects)
-    skipped_lines = int(skipped["rejected"].sum()) if len(skipped) else 0
+    rejects, _ = split_rejects(sources.rejects)
+    skipped = skipped_lines(sources)
+    skipped_count = int(skipped["rejected"].sum()) if len(skipped) else 0
     if len(rejects):
         data = rejects.groupby("reason", as_index=False)["rejected"].sum()
         data.insert(0, "reason_code", data["reason"].astype(str).str.split(":", n=1).str[0].str.strip())
@@ -214,8 +215,8 @@ def rejects_chart(sources: ReportSources, top: int = 15) -> Chart:
                "reason; every rejected line is kept in rejects.parquet with its file and line number)"
                + (f"; {int(data['rejected'].sum()):,} of {read:,} lines read ({data['rejected'].sum() / read:.2%})."
                   if read and len(data) else ".")
-               + (f" Not counted here: {skipped_lines:,} skipped lines that are not records (see Data quality)."
-                  if skipped_lines else ""))
+               + (f" Not counted here: {skipped_count:,} skipped lines that are not records (see Data quality)."
+                  if skipped_count else ""))
     if data.empty:
         return Chart("04_import_rejects_by_reason", title, caption + " No line was rejected.", data)
     by_code = data.groupby("reason_code")["rejected"].sum().sort_values(ascending=False)

@@ -36,6 +36,11 @@ def household_points(sources: ReportSources) -> pd.DataFrame:
     return joined[columns].reset_index(drop=True)
 
 
+def _turn(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """> 0 when a -> b -> c turns counter-clockwise."""
+    return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+
 def convex_hull(xy: np.ndarray) -> np.ndarray:
     """Vertices of the convex hull of points (Andrew's monotone chain), counter-clockwise."""
     pts = np.unique(xy, axis=0)
@@ -45,7 +50,7 @@ def convex_hull(xy: np.ndarray) -> np.ndarray:
     def half(points):
         chain: list = []
         for p in points:
-            while len(chain) >= 2 and np.cross(chain[-1] - chain[-2], p - chain[-2]) <= 0:
+            while len(chain) >= 2 and _turn(chain[-2], chain[-1], p) <= 0:
                 chain.pop()
             chain.append(p)
         return chain

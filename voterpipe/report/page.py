@@ -16,7 +16,7 @@ from voterpipe.manifests import ReportManifest
 from voterpipe.report.charts import Chart, build_charts, figure_png
 from voterpipe.report.maps import map_charts
 from voterpipe.report.markup import SORT_SCRIPT, STYLE, ReportTable, esc, table_html
-from voterpipe.report.quality import quality_tables, split_rejects
+from voterpipe.report.quality import quality_tables, skipped_lines, split_rejects
 from voterpipe.report.sections import changes_by_county, geography_intro, geography_section
 from voterpipe.report.sources import ReportSources, last_generals
 
@@ -32,7 +32,8 @@ def _summary_cards(sources: ReportSources) -> str:
     statuses = sources.registrations.groupby("status")["voters"].sum()
     voters = int(statuses.sum())
     geocoded = sources.cohort_manifest.voters_geocoded
-    rejects, skipped = split_rejects(sources.rejects)
+    rejects, _ = split_rejects(sources.rejects)
+    skipped = skipped_lines(sources)
     rejected = int(rejects["rejected"].sum()) if len(rejects) else 0
     households = int(sources.household_sizes["households"].sum()) if len(sources.household_sizes) else 0
     generals = sources.elections[sources.elections.get("is_general_considered", False) == True]  # noqa: E712

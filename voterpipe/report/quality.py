@@ -27,8 +27,21 @@ def split_rejects(rejects: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return rejects[~skipped].reset_index(drop=True), rejects[skipped].reset_index(drop=True)
 
 
+def skipped_lines(sources: ReportSources) -> pd.DataFrame:
+    """Lines skipped as not records, by file and reason: those the import manifest counts apart
+    (each file's skipped_by_reason) and any an older import wrote among the rejects."""
+    rows = [(record.get("name", ""), reason, int(count))
+            for record in (sources.import_body or {}).get("files", []) or []
+            for reason, count in (record.get("skipped_by_reason") or {}).items()]
+    from_manifest = pd.DataFrame(rows, columns=["source_file", "reason", "rejected"])
+    _, in_rejects = split_rejects(sources.rejects)
+    parts = [p for p in (in_rejects[["source_file", "reason", "rejected"]], from_manifest) if len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else from_manifest
+
+
 def rejects_tables(sources: ReportSources) -> list[ReportTable]:
-    rejected, skipped = split_rejects(sources.rejects)
+    rejected, _ = split_rejects(sources.rejects)
+    skipped = skipped_lines(sources)
     tables = []
     for slug, title, frame, caption in (
             ("20_quality_rejects", "Rejected lines by file and reason", rejected,

@@ -154,8 +154,12 @@ def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
     if not generals or not path.is_file():
         return pd.DataFrame({"voter_id": pd.Series(dtype=object), "election_date": pd.Series(dtype=object)})
     filters = [("election_type", "=", "general"), ("election_date", "in", generals)]
-    votes = storage.read_parquet(path, columns=["voter_id", "election_date"], filters=filters).to_pandas()
-    return votes.drop_duplicates().reset_index(drop=True)
+    counted = "ballot_status" in pq.read_schema(path).names
+    columns = ["voter_id", "election_date"] + (["ballot_status"] if counted else [])
+    votes = storage.read_parquet(path, columns=columns, filters=filters).to_pandas()
+    if counted:  # a ballot the state did not count is no vote (as in cohorts/votes.py)
+        votes = votes[votes["ballot_status"] != "not_counted"]
+    return votes[["voter_id", "election_date"]].drop_duplicates().reset_index(drop=True)
 
 
 def _points(geocoded_dir: Path | None) -> pd.DataFrame | None:
