@@ -173,3 +173,6 @@ def test_gates_measure_what_they_name():
     assert parse.value == pytest.approx(0.85, abs=1e-6) and not parse.passed
     match = quality.geocode_match_gate({"ok": {"match": 17, "no_match": 983, "tie": 0, "not_sent": 0}}, 0.9)
     assert match.value == pytest.approx(0.017, abs=1e-6) and not match.passed
+    counties = {"063": {"addresses": 900, "match_rate": 0.99}, "037": {"addresses": 300, "match_rate": 0.017}}
+    match = quality.geocode_match_gate({"ok": {"match": 900, "no_match": 300}}, 0.7, rates_by_county=counties)
+    assert match.passed and match.detail.endswith("worst county 037 at 1.7% of 300 addresses")

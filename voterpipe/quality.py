@@ -142,13 +142,20 @@ def address_parse_gate(voters_by_parse_status: dict[str, int], threshold: float,
                 f"{parsed} of {with_address} voters with an address", accept)
 
 
-def geocode_match_gate(rates_by_parse_status: dict[str, dict], threshold: float, accept=()) -> GateResult:
-    """The match rate among addresses that parsed as street addresses and were sent."""
+def geocode_match_gate(rates_by_parse_status: dict[str, dict], threshold: float, accept=(),
+                       rates_by_county: dict[str, dict] | None = None) -> GateResult:
+    """The match rate among addresses that parsed as street addresses and were sent; the detail
+    names the county matched worst (TIGER data that misses a county shows there first)."""
     ok = rates_by_parse_status.get("ok") or {}
     sent = ok.get("match", 0) + ok.get("no_match", 0) + ok.get("tie", 0)
     value = ok.get("match", 0) / sent if sent else None
-    return gate("geocode_match_rate", value, threshold, "min",
-                f"{ok.get('match', 0)} of {sent} parsed addresses matched", accept)
+    detail = f"{ok.get('match', 0)} of {sent} parsed addresses matched"
+    measured = [(rates["match_rate"], county, rates.get("addresses", 0))
+                for county, rates in (rates_by_county or {}).items() if rates.get("match_rate") is not None]
+    if len(measured) > 1:
+        rate, county, addresses = min(measured)
+        detail += f"; worst county {county} at {rate:.1%} of {addresses} addresses"
+    return gate("geocode_match_rate", value, threshold, "min", detail, accept)
 
 
 def voter_count_gate(voters: int, previous_voters: int | None, previous: str | None, threshold: float,

@@ -58,14 +58,15 @@ class GeocodeAddresses(SnapshotTask):
         by_status = addresses.drop_duplicates("address_key").set_index("address_key")["parse_status"]
         self.progress(1.0, f"{stats['cache_misses']} geocoded, {stats['cache_hits']} from cache")
         by_parse_status = match_rates(geocodes, by_status)
+        by_county = match_rates(geocodes, self._county_of_addresses(geocodes))
         gates = self.enforce_gates([quality.geocode_match_gate(
-            by_parse_status, self.thresholds()["geocode_match_rate"], self.accepted())])
+            by_parse_status, self.thresholds()["geocode_match_rate"], self.accepted(), by_county)])
         return {
             "backend": cache.backend, "benchmark": cache.benchmark, "vintage": cache.vintage,
             "rows": len(geocodes), **stats,
             "status_counts": {s: int((geocodes["status"] == s).sum()) for s in schema.GEOCODE_STATUSES},
             "match_rate_by_parse_status": by_parse_status,
-            "match_rate_by_county": match_rates(geocodes, self._county_of_addresses(geocodes)),
+            "match_rate_by_county": by_county,
             "gates": gates,
         }
 
