@@ -17,6 +17,7 @@ from voterpipe.warehouse.tables import (
 )
 
 log = logging.getLogger("voterpipe.warehouse")
+LOCK_WAIT_SECONDS = 600.0  # a publish of a large state takes minutes
 
 
 class DuckDBWarehouse:
@@ -31,10 +32,21 @@ class DuckDBWarehouse:
     def __repr__(self) -> str:
         return f"DuckDBWarehouse({str(self.path)!r})"
 
-    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    def connect(self, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS) -> duckdb.DuckDBPyConnection:
+        """A connection; while another process holds the file (a publish writing, another worker's
+        completeness check reading), wait for it rather than fail: with --workers N that is normal."""
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(self.path), read_only=read_only)
+        deadline, pause = time.monotonic() + wait_seconds, 0.05
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                log.info("warehouse duckdb: %s is in use by another process; waiting", self.path.name)
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
 
     def publish(self, files: SourceFiles) -> dict:
         """Replace the (state, snapshot) slice of every warehouse table; all or nothing."""
