@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from voterpipe.geocode.tiger import TigerGeocoder, import_tiger_dir
-from voterpipe.geocode.tiger_spelling import edit_distance, one_edit_apart, phonetic_key
+from voterpipe.geocode import tiger_spelling
+from voterpipe.geocode.tiger_spelling import NearNames, edit_distance, one_edit_apart, phonetic_key
 from voterpipe.synth.county import CountyNetwork, CountySpec, build_county
 from voterpipe.synth.tiger_files import write_tiger_files
 
@@ -207,3 +211,62 @@ def test_import_without_featnames_has_no_alternate_names(network, tmp_path):
     out = geocode(engine, network, (highway, {"street_name": "OLD RALEIGH", "street_type": "RD"}))
     assert out.loc[0, "status"] == "no_match"
     assert engine.vintage.startswith("engine2-")  # results of the old engine are not reused
+
+
+def _alignment_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance, the textbook table (the reference for the kernel)."""
+    table = [[i + j if i == 0 or j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1,
+                              table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1)
+    return table[-1][-1]
+
+
+def test_compiled_edit_distance_agrees_with_the_textbook_table():
+    rng = random.Random(5)
+    for _ in range(2000):
+        a = "".join(rng.choice("ABC D1") for _ in range(rng.randint(0, 9)))
+        b = "".join(rng.choice("ABC D1") for _ in range(rng.randint(0, 9)))
+        for limit in (1, 2):
+            assert edit_distance(a, b, limit) == min(_alignment_distance(a, b), limit + 1), (a, b)
+
+
+IMPORTED = ["WINTERBOURNE", "CHESTNUT", "BARTON", "BURTON", "13TH", "HICKORY", "ML", "OAK"]
+WRITTEN = ["WINTRBOURN", "CHESNUT", "CHETSNUT", "BORTON", "14TH", "HIKCORI", "MILLL", "OAKK",
+           "CHESTNUT", "ZZZZZZ", "WINTERBOURNE X"]
+
+
+def test_near_names_finds_one_and_two_edits_and_never_edits_digits():
+    near = NearNames(IMPORTED)
+
+    def found(written):
+        return sorted((key, edits) for key, edits, _ in near.near(written))
+
+    assert found("CHESNUT") == found("CHETSNUT") == [("CHESTNUT", 1)]
+    assert found("WINTRBOURN") == [("WINTERBOURNE", 2)]  # a long name: two edits
+    assert found("HIKCORI") == []  # HICKORY is 7 letters: one edit at most
+    assert found("BORTON") == [("BARTON", 1), ("BURTON", 1)]
+    assert found("14TH") == []  # 13TH is one edit away, but in its number
+    assert found("MILLL") == [("ML", 1)]  # ML compared as it is written: MILL
+    assert found("OAKK") == []  # OAK is too short to correct
+    assert found("CHESTNUT") == []  # a name is not near itself
+
+
+def test_near_names_in_one_batch_equal_one_at_a_time(monkeypatch):
+    batch = NearNames(IMPORTED)
+    batch.prepare(WRITTEN)
+    expected = {w: sorted(NearNames(IMPORTED).near(w)) for w in WRITTEN}
+    assert {w: sorted(batch.near(w)) for w in WRITTEN} == expected
+    # Every variant hashing alike makes every imported spelling a candidate: the distance check
+    # alone must then give the same answers (a hash collision can only add refused candidates).
+    real = tiger_spelling._variants
+
+    def colliding(*args):
+        hashes, owner = real(*args)
+        return np.zeros_like(hashes), owner
+
+    monkeypatch.setattr(tiger_spelling, "_variants", colliding)
+    assert {w: sorted(NearNames(IMPORTED).near(w)) for w in WRITTEN} == expected
