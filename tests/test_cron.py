@@ -185,3 +185,14 @@ def test_a_failed_drop_holds_back_the_later_drops_of_its_state(data_root, tmp_pa
     assert code == QUALITY_GATE
     assert f"not running {DROPS[1]} until {DROPS[0]} succeeds" in (tmp_path / "l.log").read_text()
     assert not storage.stage_dir("canonical", "nc", DROPS[1]).exists()
+
+
+def test_plain_luigi_prints_the_stage_counts_once(one_drop):
+    run = subprocess.run([str(ops.BIN / "luigi"), "--module", "voterpipe.tasks", "ImportSnapshot", "--state", "nc",
+                          "--snapshot", DROPS[0].isoformat(), "--local-scheduler"],
+                         cwd=ops.REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stderr.splitlines()
+    counts = [line for line in lines if f"stage canonical nc {DROPS[0]} done in" in line]
+    assert len(counts) == 1 and "rows=" in counts[0] and "rejects=" in counts[0]
+    assert len([line for line in lines if "Done scheduling tasks" in line]) == 1

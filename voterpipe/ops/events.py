@@ -24,8 +24,21 @@ def _manifest(stage: str, state: str, snapshot) -> dict:
     return storage.read_manifest(directory) if storage.is_published(directory) else {}
 
 
+def _share_luigi_handlers() -> None:
+    """Under plain `luigi --module voterpipe.tasks ...` only luigi's own logger has a handler; give
+    voterpipe's lines (progress, stage counts) the same one, once. voterpipe's commands configure
+    the root logger instead (ops/logs.py) and are left alone."""
+    ours, theirs = logging.getLogger("voterpipe"), logging.getLogger("luigi-interface")
+    if logging.getLogger().handlers or ours.handlers or not theirs.handlers:
+        return
+    for handler in theirs.handlers:
+        ours.addHandler(handler)
+    ours.setLevel(theirs.getEffectiveLevel())
+
+
 @SnapshotTask.event_handler(luigi.Event.START)
 def _started(task: SnapshotTask) -> None:
+    _share_luigi_handlers()
     limit = alerts.time_limit_seconds(task.task_family)
     if limit > 0 and alerts.enabled():
         timer = threading.Timer(limit, _overtime, args=(task, limit))
