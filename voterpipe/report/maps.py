@@ -110,7 +110,7 @@ def _draw(points: pd.DataFrame, key: str, values: pd.Series, title: str, label: 
     if len(areas) > 1:  # area borders: where the nearest area changes
         ax.contour(np.linspace(*extent[:2], grid.shape[1]), np.linspace(*extent[2:], grid.shape[0]), grid,
                    levels=np.arange(-0.5, len(areas)), colors="white", linewidths=0.4)
-    if len(areas) <= 30:
+    if len(areas) <= (30 if names is not None else 8):  # codes of many tracts would cover each other
         xs = np.linspace(*extent[:2], grid.shape[1])[None, :].repeat(grid.shape[0], 0)
         ys = np.linspace(*extent[2:], grid.shape[0])[:, None].repeat(grid.shape[1], 1)
         inside = grid >= 0
@@ -150,7 +150,7 @@ def county_change(sources: ReportSources, county: pd.DataFrame) -> pd.DataFrame 
         return None
     rows = transitions[transitions["dimension"] == "county_code"]
     pivot = rows.pivot_table(index="cohort", columns="change", values="voters", aggfunc="sum", fill_value=0)
-    data = county[["county_code", "registered"]].copy()
+    data = county[[c for c in ("county_code", "county_name", "registered") if c in county]].copy()
     for change in ("new_registrant", "removed"):
         data[change] = data["county_code"].map(pivot[change] if change in pivot else {}).fillna(0).astype(np.int64)
     data["net_change"] = data["new_registrant"] - data["removed"]

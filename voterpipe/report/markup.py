@@ -52,7 +52,7 @@ h1{margin-bottom:.1em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bot
 .sub{color:#555;margin-top:0}
 table{border-collapse:collapse;font-size:.9em;margin:.6em 0}
 td,th{border:1px solid #ddd;padding:.25em .6em;text-align:left}th{background:#f3f3f3}
-td{overflow-wrap:anywhere}
+td.h{overflow-wrap:anywhere;font-family:monospace;font-size:.85em}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 table.sortable th{cursor:pointer;white-space:nowrap}
 table.sortable th[aria-sort=ascending]::after{content:" \\25B2"}
@@ -89,7 +89,8 @@ def esc(value: Any) -> str:
 def _cell(value: Any, kind: str | None) -> str:
     number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if kind is None or not number:
-        return f"<td>{esc(value)}</td>"
+        long_token = isinstance(value, str) and len(value) > 32 and " " not in value  # checksums
+        return f"<td class='h'>{esc(value)}</td>" if long_token else f"<td>{esc(value)}</td>"
     if pd.isna(value):
         return "<td class='n' data-v=''></td>"
     text = f"{value:.1%}" if kind == "pct" else f"{value:,.0f}"
