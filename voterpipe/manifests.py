@@ -73,6 +73,7 @@ class FileRecord(Manifest):
     nul_bytes_stripped: int = 0
     undecodable_bytes_replaced: int = 0
     stray_cr_replaced: int = 0
+    boms_stripped: int = 0  # byte-order marks starting a line inside the file
     history_rows_from_wide_columns: int | None = None  # voter files with wide history columns only
     wide_history_columns: int | None = None
 

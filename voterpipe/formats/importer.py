@@ -7,8 +7,10 @@ formats/loading.py), and returns the manifest body.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -94,6 +96,10 @@ def drop_file_names(directory: Path, marker: str = DEFAULT_MARKER) -> list[str]:
     names = []
     for path in sorted(p for p in Path(directory).iterdir()
                        if p.is_file() and not p.name.startswith(".") and p.name != marker):
+        if path.is_symlink() and not path.resolve().is_relative_to(Path(directory).resolve()):
+            # the raw layer is the record of what was delivered: a link out can change or vanish
+            raise DropError(f"{path.name}: a symbolic link to outside the drop ({path.resolve()}); "
+                            f"copy the file into the drop")
         if not is_zip(path):
             names.append(path.name)
             continue
@@ -153,15 +159,19 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
     detected, file_report, name = context.detected, context.report, context.source_file
     blocks = TextBlocks(detected.path, detected.encoding, chunk_rows, strip_nul=not detected.spec.fixed_width)
     aux_chunks = []
-    for parsed in loading.parse_blocks(blocks, detected):
-        if detected.role == "voters":
-            loading.load_voters(context, parsed)
-        elif detected.role == "history":
-            loading.load_history(context, parsed)
-        else:
-            aux_chunks.append(loading.load_aux(context, parsed))
-        fraction = (tracker.done_bytes + blocks.bytes_read) / tracker.total_bytes
-        tracker.report(min(fraction, 1.0), f"{name}: {file_report.rows_read} rows read")
+    try:
+        for parsed in loading.parse_blocks(blocks, detected):
+            if detected.role == "voters":
+                loading.load_voters(context, parsed)
+            elif detected.role == "history":
+                loading.load_history(context, parsed)
+            else:
+                aux_chunks.append(loading.load_aux(context, parsed))
+            fraction = (tracker.done_bytes + blocks.bytes_read) / tracker.total_bytes
+            tracker.report(min(fraction, 1.0), f"{name}: {file_report.rows_read} rows read")
+    except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
+        raise DropError(f"{name}: compressed file is damaged or ends early after "
+                        f"{file_report.rows_read} rows ({exc})") from None
     if detected.role not in ("voters", "history"):
         context.aux[detected.role] = loading.aux_table(detected.spec, aux_chunks)
     if file_report.rows_read != file_report.rows_loaded + file_report.rows_rejected + file_report.rows_skipped:
@@ -169,6 +179,9 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
                              f" + rejected {file_report.rows_rejected} + skipped {file_report.rows_skipped}")
     if file_report.rows_read == 0 and detected.role == "voters":
         raise DropError(f"{name}: voter file has no data rows")
+    if file_report.rows_loaded + file_report.rows_skipped == 0 and detected.role == "voters":
+        raise DropError(f"{name}: no voter row could be loaded; all {file_report.rows_read} lines rejected "
+                        f"({', '.join(sorted(file_report.rejected_by_reason)) or 'see rejects'})")
     tracker.done_bytes += blocks.total_bytes
     log.info("%s: read %d, loaded %d, rejected %d", name, file_report.rows_read,
              file_report.rows_loaded, file_report.rows_rejected)

@@ -72,6 +72,7 @@ class FileReport:
             nul_bytes_stripped=blocks.counters.nul_stripped,
             undecodable_bytes_replaced=blocks.counters.undecodable_replaced,
             stray_cr_replaced=blocks.counters.stray_cr_replaced,
+            boms_stripped=blocks.counters.boms_stripped,
             history_rows_from_wide_columns=self.history_rows if wide else None,
             wide_history_columns=len(detected.wide_columns) if wide else None,
         )

@@ -12,6 +12,7 @@ import csv
 import gzip
 import hashlib
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -38,6 +39,8 @@ _SINGLE_BYTE_LATIN = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"}
 _C1_TABLE = {code: REPLACEMENT for code in range(0x80, 0xA0)}
 
 _C1_DELETE = bytes(range(0x80, 0xA0))
+# A UTF-8 BOM as UTF-8 bytes, and as a Latin-1 file's decoding of it (the bytes of 'ï»¿').
+_LINE_START_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF8.decode("latin-1").encode("utf-8"))
 _replaced_counter = [0]
 
 
@@ -97,12 +100,15 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
 
 def first_line(path: Path, declared_encoding: str) -> tuple[str, str, bool]:
     """(first line as text, encoding used, had BOM). Raises ValueError for an empty file."""
-    head = read_head(path)
+    try:
+        head = read_head(path)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # a .gz cut short or damaged
+        raise ValueError(f"{Path(path).name}: compressed file is damaged or ends early ({exc})") from None
     if not head:
         raise ValueError(f"{Path(path).name}: file is empty")
     encoding, bom = detect_encoding(head, declared_encoding)
     text = head[bom:].decode(encoding, errors="replace").replace("\x00", "")
-    line = text.split("\n", 1)[0].rstrip("\r")
+    line = text.split("\n", 1)[0].rstrip("\r").split("\r", 1)[0]  # classic Mac files end lines with CR
     return line, encoding, bool(bom)
 
 
@@ -111,6 +117,7 @@ class DecodeCounters:
     nul_stripped: int = 0
     undecodable_replaced: int = 0
     stray_cr_replaced: int = 0
+    boms_stripped: int = 0  # byte-order marks starting a line inside the file (files concatenated)
 
 
 class TextBlocks:
@@ -128,6 +135,7 @@ class TextBlocks:
         self.declared_encoding = encoding
         self.encoding = encoding
         self.bom = False
+        self.cr_line_endings = False  # a classic Mac file: CR alone ends every line
         self.counters = DecodeCounters()
         self.total_bytes = file_size(self.path)
         self._raw: _HashingReader | None = None
@@ -177,6 +185,10 @@ class TextBlocks:
                     if self.strip_nul:
                         decoded = decoded.replace("\x00", "")
                 text = decoded.encode("utf-8")
+            if first:
+                self.cr_line_endings = b"\r" in text and b"\n" not in text
+            if self.cr_line_endings:
+                text = text.replace(b"\r", b"\n")
             buffer = carry + text
             if not at_eof and buffer.endswith(b"\r"):
                 buffer, held_cr = buffer[:-1], b"\r"
@@ -189,6 +201,7 @@ class TextBlocks:
             if stray:
                 self.counters.stray_cr_replaced += stray
                 buffer = buffer.replace(b"\r", b" ")
+            buffer = self._strip_line_start_boms(buffer, at_line_start=not carry)
             if at_eof:
                 if buffer:
                     yield buffer if buffer.endswith(b"\n") else buffer + b"\n"
@@ -203,6 +216,17 @@ class TextBlocks:
                 read_size = self._block_size(piece, text)
                 first = False
             piece = handle.read(read_size)
+
+    def _strip_line_start_boms(self, buffer: bytes, at_line_start: bool) -> bytes:
+        """A byte-order mark starting a line is no data (files concatenated): strip and count it."""
+        for mark in _LINE_START_BOMS:
+            if mark in buffer:
+                count = buffer.count(b"\n" + mark)
+                buffer = buffer.replace(b"\n" + mark, b"\n")
+                if at_line_start and buffer.startswith(mark):
+                    buffer, count = buffer[len(mark):], count + 1
+                self.counters.boms_stripped += count
+        return buffer
 
     def _block_size(self, raw_piece: bytes, text: bytes) -> int:
         """Raw bytes per read so a block holds about chunk_rows lines."""
@@ -418,9 +442,19 @@ def _read_csv_block(block: bytes, delimiter: str, quote: str, ncols: int, includ
 
     names = [f"f{i}" for i in range(ncols)]
     wanted = [f"f{pos}" for pos in include.values()]
-    table = pacsv.read_csv(
+    try:
+        return _read_csv(block, names, wanted, delimiter, quote, on_invalid, 1 << 22), invalid
+    except pa.ArrowInvalid as exc:
+        if "straddl" not in str(exc):
+            raise
+        invalid.clear()  # a line longer than Arrow's block: read the whole block as one
+        return _read_csv(block, names, wanted, delimiter, quote, on_invalid, len(block) + 1), invalid
+
+
+def _read_csv(block: bytes, names, wanted, delimiter: str, quote: str, on_invalid, block_size: int) -> pa.Table:
+    return pacsv.read_csv(
         pa.py_buffer(block),
-        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 22),
+        read_options=pacsv.ReadOptions(column_names=names, use_threads=False, block_size=block_size),
         parse_options=pacsv.ParseOptions(
             delimiter=delimiter, quote_char=quote or False, double_quote=True,
             newlines_in_values=False, ignore_empty_lines=False, invalid_row_handler=on_invalid,
@@ -430,7 +464,6 @@ def _read_csv_block(block: bytes, delimiter: str, quote: str, ncols: int, includ
             strings_can_be_null=False, quoted_strings_can_be_null=False,
         ),
     )
-    return table, invalid
 
 
 def parse_fixed_width(
