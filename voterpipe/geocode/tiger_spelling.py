@@ -96,25 +96,26 @@ class NearNames:
     def near(self, base: str) -> list[tuple[str, int, int]]:
         """Every imported name key within reach of `base` (see the class)."""
         found = self._memo.get(base)
-        if found is None:
-            self.prepare([base])
-            found = self._memo[base]
-        return found
+        return found if found is not None else self._search([base])[base]
 
     def prepare(self, bases: Iterable[str]) -> None:
         """Search every name of `bases` not searched yet, all at once, into the memo."""
         todo = sorted({b for b in bases if b not in self._memo})
-        if not todo:
-            return
-        if len(self._memo) + len(todo) > NEAR_MEMO_LIMIT:
+        if todo:
+            self._search(todo)
+
+    def _search(self, bases: list[str]) -> dict[str, list[tuple[str, int, int]]]:
+        """base -> its near names for distinct `bases`, also kept in the memo."""
+        if len(self._memo) + len(bases) > NEAR_MEMO_LIMIT:
             self._memo.clear()
-        searchable = [b for b in todo if len(b) >= FUZZY_MIN_LENGTH and self._spelling]
+        searchable = [b for b in bases if len(b) >= FUZZY_MIN_LENGTH and self._spelling]
         found = self._within(searchable, 1) if searchable else {}
         again = [b for b in searchable if not found.get(b) and len(b) >= LONG_NAME - 2]
         if again:
             found.update(self._within(again, 2))
-        for base in todo:
-            self._memo[base] = [(key, *tier) for key, tier in found.get(base, {}).items()]
+        results = {base: [(key, *tier) for key, tier in found.get(base, {}).items()] for base in bases}
+        self._memo.update(results)
+        return results
 
     def _index(self) -> tuple[np.ndarray, ...]:
         """Hashes of every spelling's deletion variants (two deletions for long ones), sorted,
@@ -124,7 +125,7 @@ class NearNames:
             hashes, owner = _variants(self._codes, self._starts, self._lengths, depth)
             order = np.argsort(hashes, kind="stable")
             hashes, owner = hashes[order], owner[order]
-            first = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]]) if len(hashes) else owner
+            first = np.flatnonzero(np.r_[True, hashes[1:] != hashes[:-1]])  # run starts
             size = 1 << max(4, int(2 * len(first)).bit_length())  # at most half full
             table = _kernels()[2](hashes, first, np.full(size, -1, np.int64))
             self._index_arrays = (hashes, owner, table)
