@@ -79,7 +79,9 @@ def test_synthetic_nc_drop_carries_extra_and_campaign_fields_into_parquet(tmp_pa
     write_drop("nc", 400, SNAPSHOT, seed=3, layout="nc_current", dirty_rate=0.0, root=data_root)
     out = tmp_path / "out"
     out.mkdir()
-    import_drop(storage.raw_dir("nc", SNAPSHOT, data_root), catalog_stage("canonical").files_in(out), "nc", SNAPSHOT)
+    manifest = import_drop(storage.raw_dir("nc", SNAPSHOT, data_root), catalog_stage("canonical").files_in(out),
+                           "nc", SNAPSHOT)
+    dummies = manifest["files"][0]["values_nulled"]["phone"]["dummy_phone"]  # NC's 0000000
     voters = pq.read_table(out / "voters.parquet")
     assert voters.schema.field("extra").type == pa.map_(pa.string(), pa.string())
     rows = voters.to_pylist()
@@ -88,5 +90,5 @@ def test_synthetic_nc_drop_carries_extra_and_campaign_fields_into_parquet(tmp_pa
     assert not keys & {"ssn", "drivers_lic", "race_code", "ncid"}
     assert {r["race"] for r in rows} <= set(schema.RACE_VALUES) and any(r["race"] == "white" for r in rows)
     assert all(r["phone"] is None or (len(r["phone"]) == 10 and r["phone"].isdigit()) for r in rows)
-    assert sum(r["phone"] is not None for r in rows) > 100
+    assert sum(r["phone"] is not None for r in rows) > 100 and dummies > 0
     assert all(r["county_registration_number"] for r in rows) and all(r["vtd"] for r in rows)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 # Reasons a value is nulled that lose nothing: the raw value itself meant "unknown".
-HARMLESS_NULLING = ("placeholder",)
+HARMLESS_NULLING = ("placeholder", "dummy_phone")
 # Lines dropped on purpose because they are not records (a Florida "did not vote" history line).
 NOT_RECORDS = ("not_a_vote",)
 PARSED_STATUSES = ("ok", "po_box", "rural_route")

@@ -312,7 +312,7 @@ def _transform(name: str, field_spec: dict, values: pa.Array, spec: FileSpec, co
     elif field_spec.get("phone"):
         values, bad, dummy = _by_distinct(parse_phone, values)
         nulled.add(name, "bad_phone", bad)
-        nulled.add(name, "placeholder", dummy)  # a dummy (0000000) meant "no phone"
+        nulled.add(name, "dummy_phone", dummy)  # 0000000 meant "no phone" (quality: harmless)
     if "default" in field_spec:
         values = pc.fill_null(values, pa.scalar(field_spec["default"], values.type))
     return values
