@@ -11,9 +11,7 @@ from voterpipe import catalog, storage
 from voterpipe.ops import failures
 
 STAGES = tuple(catalog.STAGES)  # raw first, publish last
-SHORT = {"raw": "raw", "canonical": "canonical", "addresses": "addresses", "geocoded": "geocoded",
-         "households": "households", "cohorts": "cohorts", "voter_file": "voter_file", "report": "report",
-         "publish": "publish"}
+SHORT = {name: name for name in STAGES}  # column headings
 
 
 def snapshots_of(state: str) -> list[date]:
@@ -110,7 +108,7 @@ def warehouse_current() -> dict:
         state, day = row["state"], str(row["snapshot"])
         entry = by_state.setdefault(state, {}).setdefault(day, {"tables": {}, "published_at": None})
         entry["tables"][row["table_name"]] = row.get("row_count")
-        entry["published_at"] = str(row.get("published_at") or entry["published_at"] or "")
+        entry["published_at"] = str(row.get("published_at") or entry["published_at"] or "")[:19]
     result = {"backend": warehouse.backend, "states": {}}
     for state, days in sorted(by_state.items()):
         current = max(days)
@@ -128,15 +126,13 @@ def status(state: str | None = None) -> dict:
 
 
 def render(report: dict) -> str:
-    """The table a person reads: one line per snapshot, a cell per stage, notes below it."""
+    """The table a person reads: one line per snapshot, a cell per stage, numbered notes below."""
     lines = [f"data root {report['data_root']}"]
     stages = report["stages"]
-    widths = [10] + [max(len(SHORT[s]), 11) for s in stages]
     for state, snapshots in report["states"].items():
-        lines += ["", f"state {state}", "  ".join(h.ljust(w) for h, w in zip(["snapshot", *map(SHORT.get, stages)], widths))]
-        notes = []
+        rows, notes = [["snapshot", *map(SHORT.get, stages)]], []
         for day, row in snapshots.items():
-            cells = []
+            cells = [day]
             for name in stages:
                 cell = row[name]
                 text = cell["status"]
@@ -144,7 +140,9 @@ def render(report: dict) -> str:
                     notes.append(f"  [{len(notes) + 1}] {day} {name} {cell['status']}: " + "; ".join(cell["why"]))
                     text += f" [{len(notes)}]"
                 cells.append(text)
-            lines.append("  ".join(c.ljust(w) for c, w in zip([day, *cells], widths)))
+            rows.append(cells)
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines += ["", f"state {state}", *("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)]
         lines += notes
     lines += ["", *render_warehouse(report["warehouse"])]
     return "\n".join(lines)
