@@ -57,7 +57,7 @@ def test_duckdb_warehouse_comments_every_table_view_and_column(data_root):
     con = duckdb.connect(str(warehouse.path), read_only=True)
     try:
         columns = con.execute("SELECT table_name, column_name, comment FROM duckdb_columns() "
-                              "WHERE schema_name = 'main'").fetchall()
+                              "WHERE schema_name = 'main' AND NOT internal").fetchall()
         relations = dict(con.execute("SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'main' "
                                      "UNION ALL SELECT view_name, comment FROM duckdb_views() "
                                      "WHERE schema_name = 'main' AND NOT internal").fetchall())

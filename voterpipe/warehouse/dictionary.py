@@ -67,6 +67,19 @@ COLUMNS = {
     "congressional_district": "Congressional" + _DISTRICT + "; from the state's file.",
     "state_senate_district": "State senate (upper house)" + _DISTRICT + "; from the state's file.",
     "state_house_district": "State house (lower house)" + _DISTRICT + "; from the state's file.",
+    "precinct_name": "Voting precinct name as delivered.",
+    "vtd": "Voting tabulation district (census VTD code as the state writes it).",
+    "municipality": "Municipality (city, town, township) of registration as delivered.",
+    "ward": "Municipal ward as delivered.",
+    "school_district": "School district as delivered.",
+    "race": "Race normalised to schema.RACE_VALUES (a code the state's table lacks: unknown); null where "
+            "the state does not report it.",
+    "ethnicity": "hispanic, not_hispanic or unknown; null where the state does not report it.",
+    "phone": "Phone number as ten digits; dummies (0000000) and other lengths are null.",
+    "county_registration_number": "The county's own registration number (NC voter_reg_num).",
+    "extra": "Delivered columns no canonical field holds (the layout's [voters] extra): name -> value.",
+    "ballot_status": "counted or not_counted (a ballot the state did not count is no vote; did-not-vote "
+                     "lines are skipped at import).",
     "source_file": "Name of the delivered file the row was read from.",
     "source_line": "1-based physical line of the row in its source file.",
     # vote history
