@@ -43,7 +43,7 @@ def test_a_new_column_without_description_is_caught(monkeypatch):
 
 def test_docs_data_dictionary_is_generated_from_the_dictionary():
     written = (REPO_ROOT / "docs" / "data-dictionary.md").read_text()
-    assert written == dictionary.markdown(), "run: python -m voterpipe.warehouse.dictionary"
+    assert written == dictionary.markdown(), "run: voterpipe docs"
     for table, columns in dictionary.published_columns().items():
         assert f"## {table}" in written
         for column in columns:
@@ -116,3 +116,11 @@ def test_postgres_warehouse_comments_every_table_view_and_column(pg_dsn, data_ro
         assert relation_comment == dictionary.describe_table(relation), relation
         assert comment == dictionary.describe(relation, column), f"{relation}.{column}: {comment!r}"
         assert comment != dictionary.MISSING
+
+
+def test_voterpipe_docs_writes_the_dictionary(tmp_path):
+    from voterpipe import cli
+
+    out = tmp_path / "dictionary.md"
+    assert cli.main(["docs", "--out", str(out)]) == 0
+    assert out.read_text() == dictionary.markdown()

@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     retract.add_argument("--state", required=True)
     retract.add_argument("--snapshot", type=_iso_date, required=True)
 
+    docs = commands.add_parser("docs", help="write the warehouse data dictionary (docs/data-dictionary.md)")
+    docs.add_argument("--out", default="docs/data-dictionary.md")
+
     rebuild = commands.add_parser("rebuild", help="rebuild a stage and everything downstream of it, then run")
     _run_options(rebuild)
     rebuild.add_argument("--from", dest="from_stage", required=True,
@@ -189,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         return retract(args)
     if args.command == "rebuild":
         return rebuild(args)
+    if args.command == "docs":
+        from voterpipe.warehouse.dictionary import main as write_dictionary
+
+        return write_dictionary(["--out", args.out])
     if args.command in ("cron", "status"):
         from voterpipe.ops.commands import run_command
 
