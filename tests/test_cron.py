@@ -196,3 +196,15 @@ def test_plain_luigi_prints_the_stage_counts_once(one_drop):
     counts = [line for line in lines if f"stage canonical nc {DROPS[0]} done in" in line]
     assert len(counts) == 1 and "rows=" in counts[0] and "rejects=" in counts[0]
     assert len([line for line in lines if "Done scheduling tasks" in line]) == 1
+
+
+def test_exit_code_of_a_scheduling_error(one_drop, tmp_path, capsys, monkeypatch):
+    from voterpipe.tasks import GeocodeAddresses
+
+    def unreadable(self):
+        raise PermissionError("04_geocoded/nc: permission denied")
+
+    monkeypatch.setattr(GeocodeAddresses, "complete", unreadable)
+    code, output = ops.voterpipe("cron", "--local-scheduler", "--log-file", str(tmp_path / "l.log"), capsys=capsys)
+    assert code == 35, output  # luigi.cfg [retcode] scheduling_error
+    assert not (storage.stage_dir("reporting/published", "nc", DROPS[0]) / "manifest.json").exists()
