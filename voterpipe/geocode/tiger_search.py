@@ -60,11 +60,9 @@ class Outcome:
     def settle(self, rows: np.ndarray, found_row: np.ndarray, tie: np.ndarray, method,
                score, is_alt: np.ndarray) -> None:
         """Record matches (and range ties) for `rows`; an exact match on an alternate name is
-        alt_name. `method`/`score` are one value or one per row."""
-        names = np.atleast_1d(np.asarray(method, dtype=object))
-        distinct, inverse = np.unique(names, return_inverse=True) if len(names) else (names, names)
-        method = np.broadcast_to(np.asarray([_METHOD[m] for m in distinct], np.int8)[inverse]
-                                 if len(names) else np.zeros(0, np.int8), rows.shape)
+        alt_name. `method` is one METHODS name or a code per row, `score` one value or one per row."""
+        method = np.broadcast_to(np.asarray(_METHOD[method] if isinstance(method, str) else method,
+                                            np.int8), rows.shape)
         score = np.broadcast_to(np.asarray(score, dtype=float), rows.shape)
         self.row[rows] = found_row
         self.status[rows] = np.where(tie, 2, 1)
@@ -76,7 +74,8 @@ class Outcome:
 
 
 def candidate_search(engine: Any, q: Queries, outcome: Outcome) -> None:
-    """Settle the rows the fast path left open; what stays open ends as no_match with a reason."""
+    """Settle the rows the fast path (run first) left open; what stays open ends as no_match
+    with a reason."""
     open_rows = outcome.pending & q.has_number
     if open_rows.any() and len(q.street):
         zip_known = np.array([engine.catalogue.has_scope("zip", z) for z in q.zip_uniques])
@@ -96,13 +95,32 @@ def candidate_search(engine: Any, q: Queries, outcome: Outcome) -> None:
                 eligible = in_scope & ((outcome.found_rule < 0) | (outcome.found_rule == rule_no))
                 if rule != "fuzzy_name":
                     eligible &= spelled
-                _stage(engine, q, outcome, scope, eligible, rule_no)
+                if rule == "exact" and scope == "zip":
+                    _note_exact_in_zip(engine, q, outcome, eligible, rule_no)
+                else:
+                    _stage(engine, q, outcome, scope, eligible, rule_no)
     left = outcome.pending
     outcome.reason[left] = np.where(~q.has_number[left], _REASON["no_house_number"],
                                     np.where(outcome.found_rule[left] >= 0,
                                              _REASON["number_out_of_range"],
                                              _REASON["street_not_found"]))
     outcome.pending[:] = False
+
+
+def _note_exact_in_zip(engine: Any, q: Queries, outcome: Outcome, eligible: np.ndarray,
+                       rule_no: int) -> None:
+    """The exact rule in the delivered ZIP: the fast path already searched these very keys there,
+    so what is left is to note the streets that exist (their number is outside every range)."""
+    rows = np.flatnonzero(outcome.pending & q.has_number & eligible)
+    if len(rows) == 0:
+        return
+    combo = q.street_codes[rows] * (len(q.zip_uniques) + 1) + q.zip_codes[rows]
+    distinct, inverse = np.unique(combo, return_inverse=True)
+    street_ids, zip_ids = np.divmod(distinct, len(q.zip_uniques) + 1)
+    resolve = engine.catalogue.resolve
+    exists = np.array([bool(resolve(*q.street[s], "zip", q.zip_uniques[z], "exact").streets)
+                       for s, z in zip(street_ids.tolist(), zip_ids.tolist())], bool)
+    outcome.found_rule[rows[exists[inverse]]] = rule_no
 
 
 def _qualifiers(engine: Any, q: Queries, scope: str, rows: np.ndarray) -> tuple[np.ndarray, list]:
@@ -205,11 +223,11 @@ def _lookup(engine: Any, q: Queries, outcome: Outcome, scope: str, rows: np.ndar
             codes = level.groups.get_indexer(flat_text)
             found_row[idx], count[idx] = engine._candidates(level, codes[ex_text[idx]], number[idx])
     chosen, n_sides = _per_row(engine, ex_row, found_row, count)
-    method = np.array([r.method for r in resolutions], object)
+    method = np.array([_METHOD.get(r.method, -1) for r in resolutions], np.int8)
     score = np.array([r.score for r in resolutions])
     if scope != "zip":  # a misspelling is searched county-wide; it keeps its own name
-        relaxed = np.isin(method, ("exact", "alt_name", "directional", "no_suffix"))
-        method = np.where(relaxed, "zip_fallback", method)
+        relaxed = np.isin(method, [_METHOD[m] for m in ("exact", "alt_name", "directional", "no_suffix")])
+        method = np.where(relaxed, _METHOD["zip_fallback"], method).astype(np.int8)
         score = np.where(relaxed, score * ZIP_FALLBACK_FACTOR, score)
     settled = n_sides[rows] > 0
     outcome.settle(rows[settled], chosen[rows[settled]], n_sides[rows[settled]] >= 2,
