@@ -109,6 +109,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     ), inputs=("canonical", "addresses", "geocoded"),
         settings=(Setting("households", ("group_quarters_min_surnames",
                                          "group_quarters_min_voters")),),
+        config_files=("formats",),  # the layouts' [canonical] code forms
         rules=("voterpipe.households:RULES_VERSION",),
         description="voters sharing an address_key"),
     Stage("cohorts", "cohorts", "", "AnalyseCohorts", (
@@ -120,7 +121,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         Dataset("geocode_coverage", "geocode_coverage.parquet", schema.GEOCODE_COVERAGE),
         Dataset("transitions", "transitions.parquet", schema.COHORT_TRANSITIONS, optional=True),
     ), inputs=("canonical", "geocoded", "households"), previous_inputs=("canonical", "addresses"),
-        settings=(Setting("quality", ("voter_count_change", "history_not_on_roll")),), config_files=("cohorts",), rules=("voterpipe.cohorts:RULES_VERSION",),
+        settings=(Setting("quality", ("voter_count_change", "history_not_on_roll")),),
+        config_files=("cohorts", "formats"),  # formats: the layouts' [canonical] code forms
+        rules=("voterpipe.cohorts:RULES_VERSION",),
         description="cohorts, turnout by cohort and geography, transitions"),
     Stage("voter_file", "reporting", "voter_file", "BuildVoterFile", (
         Dataset("voters_enriched", "voters_enriched.parquet", schema.VOTERS_ENRICHED),
