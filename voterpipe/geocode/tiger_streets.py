@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Iterable, NamedTuple
 
 import numpy as np
-
 import pandas as pd
 
 from voterpipe.geocode.tiger_spelling import NearNames
