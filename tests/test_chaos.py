@@ -19,6 +19,7 @@ import hashlib
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -92,17 +93,21 @@ class PipelineProcess:
     """`voterpipe run` as a child process leading its own process group; its log is read as it
     arrives so a kill can wait for a step to begin."""
 
-    def __init__(self, root: Path, config: Path | None, env: dict[str, str]):
+    def __init__(self, root: Path, config: Path | None, env: dict[str, str], snapshot: date = SNAPSHOT,
+                 file_size_limit: int | None = None):
         command = [sys.executable, "-m", "voterpipe.cli", "--data-root", str(root), "run", "--state", "nc",
-                   "--snapshot", SNAPSHOT.isoformat(), "--local-scheduler"]
+                   "--snapshot", snapshot.isoformat(), "--local-scheduler"]
         child_env = {**os.environ, **env, DATA_ROOT_ENV: str(root), "PYTHONUNBUFFERED": "1"}
         child_env.pop("LUIGI_CONFIG_PATH", None)
         if config is not None:
             child_env["LUIGI_CONFIG_PATH"] = str(config)
         self.started = time.monotonic()
         self.lines: list[tuple[float, str]] = []
+        limit = None if file_size_limit is None else (
+            lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit)))
         self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=child_env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                                        stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                                        preexec_fn=limit)
         self._seen = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -339,8 +344,11 @@ def duplicate_voter_keys(root: Path, backend: str, dsn: str | None, schema: str)
 
 @pytest.fixture(scope="module")
 def seed_root(tmp_path_factory) -> Path:
+    return build_seed_root(tmp_path_factory.mktemp("chaos-seed") / "data")
+
+
+def build_seed_root(root: Path) -> Path:
     """A data root holding only the raw drop and the imported synthetic TIGER data."""
-    root = tmp_path_factory.mktemp("chaos-seed") / "data"
     root.mkdir()
     previous = os.environ.get(DATA_ROOT_ENV)
     os.environ[DATA_ROOT_ENV] = str(root)
