@@ -94,9 +94,9 @@ class PipelineProcess:
     arrives so a kill can wait for a step to begin."""
 
     def __init__(self, root: Path, config: Path | None, env: dict[str, str], snapshot: date = SNAPSHOT,
-                 file_size_limit: int | None = None):
+                 file_size_limit: int | None = None, task: str = "EnrichSnapshot"):
         command = [sys.executable, "-m", "voterpipe.cli", "--data-root", str(root), "run", "--state", "nc",
-                   "--snapshot", snapshot.isoformat(), "--local-scheduler"]
+                   "--snapshot", snapshot.isoformat(), "--local-scheduler", "--task", task]
         child_env = {**os.environ, **env, DATA_ROOT_ENV: str(root), "PYTHONUNBUFFERED": "1"}
         child_env.pop("LUIGI_CONFIG_PATH", None)
         if config is not None:

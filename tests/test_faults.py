@@ -35,8 +35,10 @@ TASK_FAILED = 30
 
 
 def run(root: Path, config: Path | None = None, env: dict | None = None, snapshot: date = FIRST,
-        timeout: float = chaos.RUN_TIMEOUT, file_size_limit: int | None = None) -> tuple[int, str]:
-    process = chaos.PipelineProcess(root, config, env or {}, snapshot=snapshot, file_size_limit=file_size_limit)
+        timeout: float = chaos.RUN_TIMEOUT, file_size_limit: int | None = None,
+        task: str = "EnrichSnapshot") -> tuple[int, str]:
+    process = chaos.PipelineProcess(root, config, env or {}, snapshot=snapshot, file_size_limit=file_size_limit,
+                                    task=task)
     code = process.finish(timeout)
     return code, process.log
 
@@ -215,3 +217,55 @@ def test_a_full_disk_fails_clearly_corrupts_nothing_and_the_next_run_succeeds(
         print(f"{kilobytes} kB ({'tmpfs' if disk.tmpfs else 'RLIMIT_FSIZE'}): {failures}")
     finally:
         disk.release()
+
+
+# ---- the Census-compatible service commits every fault at once -----------------------------------
+
+def census_config(directory: Path, url: str) -> Path:
+    config = directory / "census-luigi.cfg"
+    config.write_text("[geocoder]\nbackend = census\n"
+                      f"census_url = {url}\nbatch_size = 10\nbatches_in_flight = 4\n"
+                      "timeout_seconds = 1.0\nmax_retries = 6\n")
+    return config
+
+
+def geocodes_of(root: Path) -> pd.DataFrame:
+    path = storage.stage_dir("geocoded", "nc", FIRST, root) / "geocodes.parquet"
+    return pq.read_table(path).to_pandas().drop(columns=["backend"]).set_index("address_key").sort_index()
+
+
+def test_census_service_with_every_fault_at_once_accounts_for_every_address(chaos_seed_root, tmp_path):
+    """Every fault of tests/geocoder_faults.py in the first requests (HTTP 400 among them, which
+    is not retried: that run fails, keeping the batches already answered); the rerun completes.
+    Every address of the stage has exactly one geocode, the same as a run without faults."""
+    engine = TigerGeocoder.load(chaos_seed_root / "cache" / "tiger")
+    clean_root, faulty_root = tmp_path / "clean" / "data", tmp_path / "faulty" / "data"
+    for root in (clean_root, faulty_root):
+        shutil.copytree(chaos_seed_root, root)
+    clean = make_server("127.0.0.1", 0, engine).start()
+    plan = FaultPlan(schedule=[fault for fault in FAULTS if fault != "http_400"] + ["http_400"],
+                     slow_seconds=2.0)
+    faulty = make_server("127.0.0.1", 0, engine, plan).start()
+    try:
+        code, log = run(clean_root, census_config(tmp_path / "clean", clean.url), task="GeocodeAddresses")
+        assert code == 0, log[-3000:]
+        config = census_config(tmp_path / "faulty", faulty.url)
+        code, log = run(faulty_root, config, task="GeocodeAddresses")
+        said = last_words(log)
+        assert code == TASK_FAILED and "GeocodeAddresses" in said and "HTTP 400" in said, log[-3000:]
+        assert not storage.is_published(storage.stage_dir("geocoded", "nc", FIRST, faulty_root))
+        code, log = run(faulty_root, config, task="GeocodeAddresses")
+        assert code == 0, log[-3000:]
+    finally:
+        clean.stop()
+        faulty.stop()
+    assert sorted(set(fault for fault in plan.faults_served() if fault)) == sorted(FAULTS)
+
+    addresses = pq.read_table(storage.stage_dir("addresses", "nc", FIRST, faulty_root) / "addresses.parquet",
+                              columns=["address_key"]).to_pandas()
+    geocodes, expected = geocodes_of(faulty_root), geocodes_of(clean_root)
+    assert geocodes.index.is_unique and sorted(geocodes.index) == sorted(addresses["address_key"])
+    pd.testing.assert_frame_equal(geocodes, expected)
+    manifest = storage.read_manifest(storage.stage_dir("geocoded", "nc", FIRST, faulty_root))
+    assert manifest["cache_hits"] > 0  # the batches answered before the HTTP 400 were kept
+    assert sum(manifest["status_counts"].values()) == len(addresses)
