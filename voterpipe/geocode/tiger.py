@@ -29,6 +29,7 @@ from voterpipe.geocode.tiger_import import (  # noqa: F401 - the import API, re-
     import_tiger_dir, read_tiger_file)
 from voterpipe.geocode.tiger_names import KEY_COLUMNS, fullname_keys, match_keys, street_rules_version
 from voterpipe.geocode.tiger_search import Outcome, Queries, candidate_search
+from voterpipe.geocode.tiger_spelling import warm_up as spelling_warm_up
 from voterpipe.geocode.tiger_streets import METHODS, REASONS, StreetCatalogue
 
 log = logging.getLogger("voterpipe.geocode")
@@ -142,6 +143,7 @@ class TigerGeocoder:
                 digest.update(f"{kind}:{source.get('sha256')}".encode())
         ranges = pd.concat(range_parts, ignore_index=True)
         vertices = pd.concat(vertex_parts, ignore_index=True)
+        spelling_warm_up()  # the misspelling search's kernels load while the caller gets going
         return cls(ranges, vertices, years, digest.hexdigest())
 
     def _level(self, key: str, scope: str, parity: int) -> _LevelIndex:

@@ -274,6 +274,15 @@ _compiled: list = []
 _compiled_lock = threading.Lock()
 
 
+def warm_up() -> threading.Thread:
+    """Load (or compile, the first time on a machine: seconds) the kernels on a background
+    thread, so the first misspelling of a run does not wait for numba."""
+    thread = threading.Thread(target=lambda: NearNames(["WARM UP NAME"]).near("WARM UPNAME"),
+                              name="near-names-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _kernels() -> list:
     """[variant hashes, distances, hash table, candidate pairs], compiled by numba on first use
     (cached on disk; numba takes a moment to import, and only misspellings need it)."""
