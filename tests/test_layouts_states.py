@@ -12,13 +12,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from voterpipe.formats.layouts import load_layouts
+from voterpipe.formats.layouts import load_layouts, state_canonical
 from voterpipe.synth import read_truth, truth_dir, write_drop
 from voterpipe.tasks.imports import ImportSnapshot
 
 SNAPSHOT = date(2026, 11, 1)
 # (state, layout): the layouts this issue added.
-NEW_LAYOUTS = [("tx", "tx_sos")]
+NEW_LAYOUTS = [("tx", "tx_sos"), ("ga", "ga_pre2023"), ("ga", "ga_2023")]
 FIELD_COUNT_DAMAGE = {"extra_fields", "missing_fields"}
 CANONICAL_VALUES = {
     "status": {"active", "inactive", "removed", "other"},
@@ -61,6 +61,7 @@ def test_new_layout_synthetic_drop_imports_reconciles_and_maps_codes(data_root, 
         assert entry["values_nulled"].get("res_zip5", {}).get("bad_zip", 0) == kinds["bad_zip"]
         assert entry["values_nulled"].get("registered_on", {}).get("bad_date", 0) == kinds["bad_date"]
 
+    state_canonical(state)  # the state's layouts agree on one canonical form
     # Code tables: every loaded value is canonical, and no delivered code fell to the table's default.
     spec = load_layouts()[layout]
     for name, allowed in CANONICAL_VALUES.items():
