@@ -248,8 +248,8 @@ class CensusBatchSender:
         """Geocode one batch, then resend its No_Match/Tie rows once in small batches.
 
         The Census service is not deterministic (reference §4: resubmitting changes Match/No_Match/
-        Tie), so the recheck's answer replaces the first one; a recheck that fails for good
-        leaves the first answers in place.
+        Tie), so the recheck's answer replaces the first one. A recheck that fails for good fails
+        the batch: its first answers may be a faulty all-No_Match reply and must not be cached.
         """
         result = self.post_with_retries(rows, label).set_index("id")
         unmatched = result.index[result["status"] != "match"]
@@ -261,9 +261,8 @@ class CensusBatchSender:
                 try:
                     second = self.post_with_retries(chunk, f"{label}/recheck{start}").set_index("id")
                 except CensusGeocoderError as exc:
-                    log.warning("census batch %s: recheck of %d rows failed, keeping first answers: %s",
-                                label, len(chunk), exc)
-                    continue
+                    raise CensusGeocoderError(f"census batch {label}: the recheck of {len(chunk)} "
+                                              f"No_Match/Tie rows failed, so the batch is not kept: {exc}") from None
                 result = pd.concat([result.drop(index=second.index), second])
                 self.stats.count("recheck_matches", int((second["status"] == "match").sum()))
         result = result.astype({c: object for c in DISTRICT_COLUMNS})
