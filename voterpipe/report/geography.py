@@ -26,6 +26,7 @@ LEVELS = (
     Level("precinct", "By precinct", ("county_code", "precinct")),  # precinct codes repeat across counties
 )
 OTHER_PARTY = "other"
+HOUSEHOLD = "household_code"  # voter_counts' column of household numbers (not summed)
 
 
 def levels_present(voters: pd.DataFrame) -> list[Level]:
@@ -34,68 +35,91 @@ def levels_present(voters: pd.DataFrame) -> list[Level]:
             if all(k in voters and voters[k].notna().any() for k in level.keys)]
 
 
-def geography_table(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date], level: Level,
-                    parties: tuple[str, ...], unknown: str = "unknown", state: str = "") -> pd.DataFrame:
-    """One row per area of `level`: registered (everyone on the roll), active, households (distinct
-    household ids), voters by party (`parties`, then 'other' and `unknown`) with shares, and for
-    each general: registered by election day, voted, turnout (the cohort_turnout rule: a voter
-    counts as registered when registered on or before the day, with no date, or having voted)."""
-    frame = _area_keys(voters, level, unknown)
-    keys = list(frame.columns)
-    party = voters["party"].astype(object).where(voters["party"].notna(), unknown)
-    party = party.where(party.isin([*parties, unknown]), OTHER_PARTY)
-    frame["registered"] = 1
-    frame["active"] = (voters["status"].astype(object) == "active").astype(np.int64)
-    party_columns = [*parties, OTHER_PARTY, unknown]
-    for name in party_columns:
-        frame[f"party_{name}"] = (party == name).astype(np.int64).to_numpy()
-    registered_on = pd.to_datetime(voters["registered_on"], errors="coerce")
+def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date],
+                 parties: tuple[str, ...], unknown: str = "unknown") -> pd.DataFrame:
+    """Per voter, the 0/1 columns a geography table sums: registered, active, party_<p> (`parties`,
+    then 'other' and `unknown`), and per general registered_<day> (the cohort_turnout rule: on or
+    before the day, with no date, or having voted) and voted_<day>. Computed once for all levels."""
+    n = len(voters)
+    counts = {"registered": np.ones(n, dtype=np.int64),
+              "active": voters["status"].eq("active").fillna(False).to_numpy(dtype=bool).astype(np.int64)}
+    party_codes, party_labels = pd.factorize(voters["party"])  # -1: no party
+    bucket = np.array([p if p in parties or p == unknown else OTHER_PARTY for p in party_labels] + [unknown],
+                      dtype=object)
+    chosen = bucket[party_codes]  # code -1 takes the appended `unknown`
+    for name in (*parties, OTHER_PARTY, unknown):
+        counts[f"party_{name}"] = (chosen == name).astype(np.int64)
+    registered_on = pd.to_datetime(voters["registered_on"], errors="coerce").to_numpy()
+    roll = pd.Index(voters["voter_id"])
+    vote_days = pd.to_datetime(votes["election_date"]).to_numpy().astype("datetime64[D]")
     for day in generals:
-        voted = voters["voter_id"].isin(votes.loc[_same_day(votes["election_date"], day), "voter_id"])
-        on_roll = registered_on.isna() | (registered_on <= pd.Timestamp(day)) | voted
-        frame[f"registered_{day}"] = on_roll.astype(np.int64).to_numpy()
-        frame[f"voted_{day}"] = voted.astype(np.int64).to_numpy()
-    grouped = frame.groupby(keys, sort=True, dropna=False) if keys else frame.assign(_all=0).groupby("_all")
-    table = grouped.sum(numeric_only=True).reset_index()
-    table = table.drop(columns=["_all"], errors="ignore")
-    if keys:  # district '4' before '10'; the unknown row last
-        table = table.sort_values(keys, key=lambda column: column.map(_natural_key)).reset_index(drop=True)
-    households = voters["household_id"].astype(object)
-    has_household = households.notna().to_numpy()
-    if keys:
-        counted = frame.loc[has_household, keys].assign(household_id=households[has_household].to_numpy())
-        distinct = counted.drop_duplicates().groupby(keys, dropna=False).size().rename("households")
-        table = table.merge(distinct.reset_index(), on=keys, how="left")
-    else:
-        table["households"] = households[has_household].nunique()
-    table["households"] = table["households"].fillna(0).astype(np.int64)
-    for name in party_columns:
+        position = roll.get_indexer(votes["voter_id"][vote_days == np.datetime64(day, "D")])
+        voted = np.zeros(n, dtype=bool)
+        voted[position[position >= 0]] = True
+        on_roll = np.isnat(registered_on) | (registered_on <= np.datetime64(day)) | voted
+        counts[f"registered_{day}"] = on_roll.astype(np.int64)
+        counts[f"voted_{day}"] = voted.astype(np.int64)
+    counts[HOUSEHOLD] = pd.factorize(voters["household_id"])[0].astype(np.int64)  # -1: none
+    return pd.DataFrame(counts)
+
+
+def geography_table(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date], level: Level,
+                    parties: tuple[str, ...], unknown: str = "unknown", state: str = "",
+                    counts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per area of `level`: registered (everyone on the roll), active, households (distinct
+    household ids), voters by party with shares, and per general registered, voted and turnout
+    (see voter_counts; pass `counts` to reuse them across levels)."""
+    counts = voter_counts(voters, votes, generals, parties, unknown) if counts is None else counts
+    area, keys = _area_codes(voters, level, unknown)
+    areas = len(keys)
+    table = keys.copy()
+    summed = [c for c in counts.columns if c != HOUSEHOLD]
+    for column in summed:
+        table[column] = np.bincount(area, weights=counts[column].to_numpy(), minlength=areas).astype(np.int64)
+    household_code = counts[HOUSEHOLD].to_numpy()
+    has = household_code >= 0
+    width = int(household_code.max(initial=0)) + 1
+    pairs = np.sort(area[has] * width + household_code[has])
+    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs  # each (area, household) once
+    table.insert(table.columns.get_loc("active") + 1, "households",
+                 np.bincount(pairs // width, minlength=areas).astype(np.int64))
+    for name in (c.removeprefix("party_") for c in summed if c.startswith("party_")):
         table[f"share_{name}"] = table[f"party_{name}"] / table["registered"].clip(lower=1)
     for day in generals:
         table[f"turnout_{day}"] = table[f"voted_{day}"] / table[f"registered_{day}"].where(
             table[f"registered_{day}"] > 0)
     if "county_code" in level.keys and "county_name" in voters:
-        names = voters.assign(county_code=frame["county_code"]).dropna(subset=["county_name"]) \
-            .drop_duplicates("county_code").set_index("county_code")["county_name"]
-        table.insert(1, "county_name", table["county_code"].map(names))
+        first = pd.Series(voters["county_name"].astype(object).to_numpy()).groupby(area).first()
+        table.insert(table.columns.get_loc("county_code") + 1, "county_name", first.reindex(range(areas)).to_numpy())
     if level.name == "state":
         table.insert(0, "state", state.upper())
-    ordered = [c for c in table.columns if c not in ("households",)]
-    position = ordered.index("active") + 1
-    return table[ordered[:position] + ["households"] + ordered[position:]]
+    if level.keys:  # district '4' before '10'; the unknown row last
+        table = table.sort_values(list(level.keys), key=lambda column: column.map(_natural_key))
+    return table.reset_index(drop=True)
 
 
-def _area_keys(voters: pd.DataFrame, level: Level, unknown: str) -> pd.DataFrame:
-    """The level's key columns per voter, blanks as `unknown` so they group into one row."""
-    frame = pd.DataFrame(index=voters.index)
+def _area_codes(voters: pd.DataFrame, level: Level, unknown: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """(area number per voter, the areas' key values by number); blanks are `unknown`."""
+    if not level.keys:
+        return np.zeros(len(voters), dtype=np.int64), pd.DataFrame(index=range(1))
+    codes, labels = [], []
     for key in level.keys:
-        values = voters[key].astype(object)
-        frame[key] = values.where(values.notna() & (values.astype(str).str.strip() != ""), unknown)
-    return frame
-
-
-def _same_day(values: pd.Series, day: date) -> pd.Series:
-    return pd.to_datetime(values).dt.date == day
+        code, uniques = pd.factorize(voters[key])  # on the distinct values only from here
+        uniques = np.asarray(uniques, dtype=object)
+        blank = np.array([str(u).strip() == "" for u in uniques], dtype=bool)
+        uniques = np.append(np.where(blank, unknown, uniques), unknown)
+        code = np.where(code < 0, len(uniques) - 1, code).astype(np.int64)  # null -> unknown
+        _, merged = np.unique(uniques.astype(str), return_inverse=True)  # blank and null: one 'unknown'
+        names = np.empty(merged.max(initial=-1) + 1, dtype=object)
+        names[merged] = uniques
+        codes.append(merged.ravel()[code])
+        labels.append(names)
+    combined = codes[0]
+    for code, uniques in zip(codes[1:], labels[1:]):
+        combined = combined * len(uniques) + code
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    keys = pd.DataFrame({key: labels[i][codes[i][first]] for i, key in enumerate(level.keys)})
+    return inverse.astype(np.int64).ravel(), keys
 
 
 def _natural_key(value) -> tuple:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from voterpipe.cohorts import CohortConfig
-from voterpipe.report.geography import OTHER_PARTY, Level, geography_table, levels_present
+from voterpipe.report.geography import OTHER_PARTY, Level, geography_table, levels_present, voter_counts
 from voterpipe.report.markup import ReportTable
 from voterpipe.report.sources import ReportSources, last_generals
 
@@ -41,11 +41,13 @@ def geography_section(sources: ReportSources, config: CohortConfig
         return [], {}
     generals = last_generals(sources.elections, sources.snapshot)
     parties = list(config.party_order)
+    counts = voter_counts(voters, votes, generals, tuple(parties), config.unknown)
     full, tables = {}, []
     for level in [*levels_present(voters), TRACT]:
         if level is TRACT and not ("tract" in voters and voters["tract"].notna().any()):
             continue
-        table = geography_table(voters, votes, generals, level, tuple(parties), config.unknown, sources.state)
+        table = geography_table(voters, votes, generals, level, tuple(parties), config.unknown, sources.state,
+                                counts)
         full[level.name] = table
         if level is TRACT:
             continue  # mapped, not listed: thousands of rows say little as a table

@@ -142,10 +142,7 @@ def _voter_geography(cohorts_dir: Path, canonical_dir: Path) -> pd.DataFrame:
         precincts = storage.read_parquet(voters_path, columns=["voter_id", "precinct"],
                                          read_dictionary=["precinct"]).to_pandas()
         frame = frame.merge(precincts.drop_duplicates("voter_id"), on="voter_id", how="left")
-    for column in coded + ["precinct"]:
-        if column in frame:
-            frame[column] = frame[column].astype(object)
-    return frame
+    return frame  # coded columns stay categorical: the geography tables factorize them
 
 
 def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
