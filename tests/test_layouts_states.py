@@ -18,7 +18,7 @@ from voterpipe.tasks.imports import ImportSnapshot
 
 SNAPSHOT = date(2026, 11, 1)
 # (state, layout): the layouts this issue added.
-NEW_LAYOUTS = [("tx", "tx_sos"), ("ga", "ga_pre2023"), ("ga", "ga_2023"), ("co", "co_ex003")]
+NEW_LAYOUTS = [("tx", "tx_sos"), ("ga", "ga_pre2023"), ("ga", "ga_2023"), ("co", "co_ex003"), ("ok", "ok_virs"), ("nv", "nv_elgbvtr"), ("mn", "mn_sos")]
 FIELD_COUNT_DAMAGE = {"extra_fields", "missing_fields"}
 CANONICAL_VALUES = {
     "status": {"active", "inactive", "removed", "other"},
@@ -68,24 +68,33 @@ def test_new_layout_synthetic_drop_imports_reconciles_and_maps_codes(data_root, 
         if name in spec.voters.fields:
             assert set(voters[name].dropna()) <= allowed, name
             assert voters[name].notna().all(), name
-    assert voters["status"].isin(["active", "inactive"]).mean() > 0.8
+    if "status" in spec.voters.fields:
+        assert voters["status"].isin(["active", "inactive"]).mean() > 0.8
 
     # History: the canonical long table, one row per voter and election, for voters of the drop.
     assert len(history) == manifest["totals"]["history_loaded"] == summary["history_rows"] > 0
     for name, allowed in HISTORY_VALUES.items():
         assert set(history[name]) <= allowed, name
     assert history["election_date"].notna().all()
-    assert history["election_type"].nunique() >= 2
+    if "election_type" in spec.history.fields:
+        assert history["election_type"].nunique() >= 2
+    if "voting_method" in spec.history.fields:
+        assert (history["voting_method"] != "other").any()
 
     # Clean rows carry the truth through the layout and back.
     truth = read_truth(state, SNAPSHOT, data_root)
+    id_field = spec.voters.fields["voter_id"]
+    if id_field.get("sep"):  # county + id: the truth keeps the bare id
+        voters["voter_id"] = voters["voter_id"].str.split(id_field["sep"]).str[-1]
     assert set(voters["voter_id"]) <= set(truth["voter_id"])
     merged = voters.merge(truth, on="voter_id", suffixes=("", "_truth"))
     clean = merged[~merged["voter_id"].isin(set(ledger["voter_id"])) & (merged["addr_kind"] == "street")]
     assert len(clean) > 1000
-    assert (pd.to_datetime(clean["registered_on"]) == clean["registered_on_truth"]).all()
+    if "registered_on" in spec.voters.fields:
+        assert (pd.to_datetime(clean["registered_on"]) == clean["registered_on_truth"]).all()
     if "birth_date" in spec.voters.fields:
         assert (pd.to_datetime(clean["birth_date"]) == clean["birth_date_truth"]).all()
-    assert (clean["birth_year"] == clean["birth_date_truth"].dt.year).all()
+    if {"birth_date", "birth_year"} & set(spec.voters.fields):
+        assert (clean["birth_year"] == clean["birth_date_truth"].dt.year).all()
     assert (clean["res_zip5"] == clean["zip5"]).all()
     assert (clean["last_name"] == clean["last_name_truth"]).all()
