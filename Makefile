@@ -8,7 +8,7 @@ SNAPSHOT ?= 2026-11-01
 DATA_ROOT ?= data
 export VOTERPIPE_DATA_ROOT ?= $(DATA_ROOT)
 
-.PHONY: help install demo test bench luigid luigid-stop cron-run run query clean
+.PHONY: help install demo test bench bench-e2e luigid luigid-stop cron-run run query clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: $(STAMP) ## run the test suite (starts a throwaway PostgreSQL when needed)
 
 bench: $(STAMP) ## run the benchmarks; numbers land in bench/results/
 	$(PY) -m bench.run
+
+bench-e2e: $(STAMP) ## the whole pipeline at 100k and 1M voters (BENCH_FULL=1: 4M) against bench/naive.py
+	$(PY) -m bench.run bench_e2e
 
 LUIGID_PORT ?= 8082
 LUIGID_DIR  := $(CURDIR)/var/luigid

@@ -1,0 +1,215 @@
+"""The whole pipeline measured from outside (`make bench-e2e`): synthetic NC drops of 100k and 1M
+voters (4M with BENCH_FULL=1; BENCH_E2E_SIZES=100000 picks sizes), the offline geocoder.
+
+For each size: a cold run into DuckDB and one into PostgreSQL (each one `voterpipe run` process),
+a no-op rerun, the next snapshot (`voterpipe synth --from-snapshot`, its churn recorded), and
+every stage in a process of its own (`voterpipe run --task <stage>` on a fresh copy, upstream
+already built), so each peak RSS belongs to one stage. Wall time is the process's; a stage's own
+time comes from its log lines ("running" to "done"). At 100k, bench/naive.py (read_csv, usaddress
+per row, groupbys, to_sql) runs in the same benchmark run, and our speed is given as its ratio to
+ours, stage by stage (against the PostgreSQL run) and in total.
+
+Results: bench/results/e2e-<date>.json. Run: `.venv/bin/python -m bench.bench_e2e`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+
+import pg_server  # noqa: E402
+
+from bench.common import record  # noqa: E402
+
+FIRST, SECOND = date(2026, 11, 1), date(2026, 11, 8)
+FULL = os.environ.get("BENCH_FULL") == "1"
+SIZES = [int(s) for s in os.environ.get(
+    "BENCH_E2E_SIZES", "100000,1000000" + (",4000000" if FULL else "")).split(",")]
+NAIVE_VOTERS = 100_000
+STAGE_TASKS = ["ImportSnapshot", "NormaliseAddresses", "GeocodeAddresses", "BuildHouseholds",
+               "AnalyseCohorts", "BuildVoterFile", "ReportSnapshot", "PublishSnapshot"]
+NAIVE_STAGES = {"read_csv": "ImportSnapshot", "usaddress_apply": "NormaliseAddresses",
+                "households_groupby": "BuildHouseholds", "turnout_groupby": "AnalyseCohorts",
+                "to_sql": "PublishSnapshot"}
+TARGETS = {"cold_1m_seconds": 45.0, "stage_peak_rss_mb": 1536.0, "rss_4m_over_1m": 1.3,
+           "noop_seconds": 2.0, "churn_over_cold": 0.35, "naive_ratio": 20.0}
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*\b(running|done)\s+(\w+)\(")
+
+
+def measured(argv: list[str], env: dict | None = None) -> dict:
+    """Run a command in a fresh process: wall seconds, its peak RSS (MB), each task's own seconds."""
+    started = time.perf_counter()
+    done = subprocess.run(["/usr/bin/time", "-f", "peak_rss_kb=%M", *argv], cwd=REPO_ROOT,
+                          env={**os.environ, **(env or {})}, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[3:]} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    peak = re.findall(r"peak_rss_kb=(\d+)", done.stderr)
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(int(peak[-1]) / 1024, 1) if peak else None,
+            "task_seconds": task_seconds(done.stderr), "stdout": done.stdout}
+
+
+def task_seconds(log: str) -> dict[str, float]:
+    started, spent = {}, {}
+    for line in log.splitlines():
+        found = LOG_LINE.match(line)
+        if not found:
+            continue
+        when = datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S,%f")
+        if found.group(2) == "running":
+            started[found.group(3)] = when
+        elif found.group(3) in started:
+            spent[found.group(3)] = round((when - started[found.group(3)]).total_seconds(), 2)
+    return spent
+
+
+def voterpipe(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "voterpipe.cli", "--data-root", str(root), *args]
+
+
+def run_args(root: Path, snapshot: date, task: str = "EnrichSnapshot") -> list[str]:
+    return voterpipe(root, "run", "--state", "nc", "--snapshot", snapshot.isoformat(), "--local-scheduler",
+                     "--task", task)
+
+
+def without_stdout(result: dict) -> dict:
+    return {key: value for key, value in result.items() if key != "stdout"}
+
+
+def prepare_drop(root: Path, voters: int) -> dict:
+    synth = measured(voterpipe(root, "synth", "--state", "nc", "--voters", str(voters), "--snapshot",
+                               FIRST.isoformat(), "--seed", "1"))
+    measured(voterpipe(root, "tiger", "import", "--dir", str(root / "cache" / "synth" / "nc" / "tiger")))
+    return {"synth_seconds": synth["seconds"]}
+
+
+def fresh_copy(base: Path, name: str) -> Path:
+    target = base.parent / name / "data"
+    shutil.rmtree(target.parent, ignore_errors=True)
+    shutil.copytree(base, target)
+    return target
+
+
+def postgres_env(directory: Path, dsn: str, schema: str) -> dict:
+    config = directory / "e2e-luigi.cfg"
+    config.write_text(f"[warehouse]\nbackend = postgres\nschema = {schema}\n")
+    return {"LUIGI_CONFIG_PATH": str(config), "VOTERPIPE_PG_DSN": dsn}
+
+
+def churn_of(root: Path) -> dict:
+    summary = measured(voterpipe(root, "synth", "--state", "nc", "--voters", "0", "--snapshot",
+                                 SECOND.isoformat(), "--seed", "1", "--from-snapshot", FIRST.isoformat()))
+    text = summary["stdout"].strip().splitlines()[-1]
+    import ast
+
+    return ast.literal_eval(text).get("churn", {})
+
+
+def scale_point(base: Path, voters: int, dsn: str | None) -> dict:
+    """Cold (DuckDB, PostgreSQL), no-op, next snapshot and per-stage runs on one drop size."""
+    point = {"voters": voters, **prepare_drop(base, voters)}
+    cold_root = fresh_copy(base, "cold-duckdb")
+    point["cold_duckdb"] = without_stdout(measured(run_args(cold_root, FIRST)))
+    point["noop_rerun"] = without_stdout(measured(run_args(cold_root, FIRST)))
+    point["churn"] = churn_of(cold_root)
+    point["next_snapshot"] = without_stdout(measured(run_args(cold_root, SECOND)))
+    point["next_over_cold"] = round(point["next_snapshot"]["seconds"] / point["cold_duckdb"]["seconds"], 3)
+    shutil.rmtree(cold_root.parent)
+
+    stage_root = fresh_copy(base, "stages")
+    stages = {}
+    for task in STAGE_TASKS:
+        result = without_stdout(measured(run_args(stage_root, FIRST, task)))
+        own = result["task_seconds"].get(task)
+        stages[task] = {"process_seconds": result["seconds"], "stage_seconds": own,
+                        "peak_rss_mb": result["peak_rss_mb"],
+                        "voters_per_second": round(voters / own) if own else None}
+    point["stages"] = stages
+    point["max_stage_peak_rss_mb"] = max(s["peak_rss_mb"] or 0 for s in stages.values())
+    shutil.rmtree(stage_root.parent)
+
+    if dsn:
+        pg_root = fresh_copy(base, "cold-postgres")
+        env = postgres_env(pg_root.parent, dsn, f"e2e_{voters}")
+        point["cold_postgres"] = without_stdout(measured(run_args(pg_root, FIRST), env))
+        shutil.rmtree(pg_root.parent)
+    return point
+
+
+def naive_point(base: Path, dsn: str, ours: dict) -> dict:
+    """bench/naive.py on the same drop, and our speed as a ratio to it (naive seconds / ours)."""
+    result = measured([sys.executable, "-m", "bench.naive", "--drop", str(base / "01_raw" / "nc" / FIRST.isoformat()),
+                       "--dsn", dsn, "--schema", "naive"])
+    naive = json.loads(result["stdout"].strip().splitlines()[-1])
+    own = ours["task_seconds"]
+    ratios = {name: round(seconds / own[task], 2) for name, task in NAIVE_STAGES.items()
+              if (seconds := naive["seconds"][name]) and own.get(task)}
+    matching = sum(own.get(task, 0) for task in NAIVE_STAGES.values())
+    return {"naive": naive, "naive_process_seconds": result["seconds"], "naive_peak_rss_mb": result["peak_rss_mb"],
+            "ratio_by_stage": ratios,
+            "ratio_total_vs_same_stages": round(naive["seconds"]["total"] / matching, 1) if matching else None,
+            "ratio_total_vs_whole_cold_run": round(naive["seconds"]["total"] / ours["seconds"], 1)}
+
+
+def verdicts(points: dict[int, dict], naive: dict | None) -> dict:
+    """Every target of issue 17 with its measured value (None: not measured in this run)."""
+    one_m, four_m = points.get(1_000_000), points.get(4_000_000)
+    measured_rss = [p["max_stage_peak_rss_mb"] for p in points.values()]
+    rss_growth = (round(four_m["max_stage_peak_rss_mb"] / one_m["max_stage_peak_rss_mb"], 2)
+                  if one_m and four_m else None)
+    values = {
+        "cold_1m_seconds": one_m["cold_duckdb"]["seconds"] if one_m else None,
+        "stage_peak_rss_mb": max(measured_rss) if measured_rss else None,
+        "rss_4m_over_1m": rss_growth,
+        "noop_seconds": max(p["noop_rerun"]["seconds"] for p in points.values()),
+        "churn_over_cold": max(p["next_over_cold"] for p in points.values()),
+        "naive_ratio": naive["ratio_total_vs_whole_cold_run"] if naive else None,
+    }
+    at_least = {"naive_ratio"}
+    return {name: {"target": TARGETS[name], "measured": value,
+                   "met": None if value is None else (value >= TARGETS[name] if name in at_least
+                                                      else value <= TARGETS[name])}
+            for name, value in values.items()}
+
+
+def main() -> dict:
+    try:
+        server = pg_server.start_server()
+        dsn, pg_note = server.dsn, None
+    except pg_server.PostgresUnavailable as exc:
+        server, dsn, pg_note = None, None, str(exc)
+    points, naive = {}, None
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-e2e-") as work:
+            for voters in SIZES:
+                base = Path(work) / f"nc-{voters}" / "seed" / "data"
+                base.mkdir(parents=True)
+                points[voters] = scale_point(base, voters, dsn)
+                if voters == NAIVE_VOTERS and dsn:
+                    naive = naive_point(base, dsn, points[voters]["cold_postgres"])
+                shutil.rmtree(base.parents[1])
+                print(f"e2e {voters} voters: {json.dumps(points[voters])}", flush=True)
+    finally:
+        if server is not None:
+            server.stop()
+    results = {"sizes": SIZES, "load_average": [round(x, 2) for x in os.getloadavg()],
+               "postgres": pg_note or "throwaway server (tests/pg_server.py)",
+               "points": {str(v): p for v, p in points.items()}, "naive_100k": naive,
+               "targets": verdicts(points, naive)}
+    record(f"e2e-{date.today().isoformat()}", results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
