@@ -6,7 +6,8 @@ Careful means: every column read as text from the state's own layout (TAB, Latin
 bad lines skipped rather than fatal, the usaddress errors caught, dates parsed once, and to_sql
 in chunks of 1,000 rows with method="multi" (one INSERT per chunk, not one per row).
 
-Run: `.venv/bin/python -m bench.naive --drop DATA/01_raw/nc/2026-11-01 --dsn DSN [--schema naive]`.
+Run: `VOTERPIPE_PG_DSN=... .venv/bin/python -m bench.naive --drop DATA/01_raw/nc/2026-11-01 [--schema naive]`
+(the DSN comes from the environment, so its password shows in no process list).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import time
 from pathlib import Path
 
@@ -32,6 +34,10 @@ def read_drop(drop: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                    quoting=csv.QUOTE_NONE, on_bad_lines="skip")
     voters = pd.read_csv(drop / "ncvoter_Statewide.txt", usecols=VOTER_COLUMNS, **options)
     history = pd.read_csv(drop / "ncvhis_Statewide.txt", usecols=HISTORY_COLUMNS, **options)
+    # state files carry stray NUL bytes, which PostgreSQL refuses in text
+    for frame in (voters, history):
+        for column in frame.columns:
+            frame[column] = frame[column].str.replace("\x00", "", regex=False)
     return voters, history
 
 
@@ -129,10 +135,9 @@ def run(drop: Path, dsn: str, schema: str) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drop", required=True, type=Path)
-    parser.add_argument("--dsn", required=True)
     parser.add_argument("--schema", default="naive")
     args = parser.parse_args(argv)
-    result = run(args.drop, args.dsn, args.schema)
+    result = run(args.drop, os.environ["VOTERPIPE_PG_DSN"], args.schema)
     print(json.dumps(result))
     return result
 

@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import pg_server  # noqa: E402
-import test_chaos as chaos  # noqa: E402
+import chaos_runs as chaos  # noqa: E402
 from geocoder_faults import FAULTS, FaultPlan  # noqa: E402
 
 from voterpipe import storage, synth  # noqa: E402

@@ -1,7 +1,18 @@
 """Bad-input suite: a table of hostile NC drops, each run through the real `voterpipe run`
 command in a subprocess, each with its expected outcome: it loads with a precise count of
 rejected lines, or the command fails with an exit code and a message naming the file and the
-cause (never a bare stack trace as the last word)."""
+cause (voterpipe's own error, never a bare stack trace as the last word).
+
+Decisions the table records:
+- CSV injection: the string is data. Parquet and the warehouse keep it as delivered; "never
+  evaluated" means every cell of the report's CSVs that a spreadsheet would read as a formula (a
+  text cell starting with = + - @, tab or CR that is not a number) is written with a leading
+  apostrophe, so it opens as text (voterpipe/report/page.py spreadsheet_safe).
+- A drop file that is a symbolic link to outside the drop is refused: the raw layer is the record
+  of what was delivered, and a link out can change or vanish without the drop changing.
+- A classic Mac file (CR ends every line) loads; in a file of LF lines a lone CR stays a stray CR
+  within a value (a counted space), so mixed endings merge lines, which are rejected and counted.
+"""
 
 from __future__ import annotations
 
