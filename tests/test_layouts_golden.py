@@ -73,6 +73,7 @@ def test_golden_lines_produce_the_hand_written_canonical_rows(layout, tmp_path):
     for entry in manifest["files"]:
         assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"] + entry["rows_skipped"]
     assert manifest["totals"]["rows_rejected"] == expected.get("rejected", 0)
+    assert manifest["totals"]["rows_skipped"] == expected.get("skipped", 0)
     voters, history = _rows(outputs["voters"]), _rows(outputs["history"])
     assert len(voters) == len(expected["voters"]) == 5 - expected.get("rejected", 0)
     assert len(history) == len(expected["history"])

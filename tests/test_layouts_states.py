@@ -18,7 +18,7 @@ from voterpipe.tasks.imports import ImportSnapshot
 
 SNAPSHOT = date(2026, 11, 1)
 # (state, layout): the layouts this issue added.
-NEW_LAYOUTS = [("tx", "tx_sos"), ("ga", "ga_pre2023"), ("ga", "ga_2023"), ("co", "co_ex003"), ("ok", "ok_virs"), ("nv", "nv_elgbvtr"), ("mn", "mn_sos"), ("va", "va_elections"), ("ca", "ca_pvrdr"), ("nj", "nj_vlist")]
+NEW_LAYOUTS = [("tx", "tx_sos"), ("ga", "ga_pre2023"), ("ga", "ga_2023"), ("co", "co_ex003"), ("ok", "ok_virs"), ("nv", "nv_elgbvtr"), ("mn", "mn_sos"), ("va", "va_elections"), ("ca", "ca_pvrdr"), ("nj", "nj_vlist"), ("mt", "mt_sos"), ("nh", "nh_sos"), ("wv", "wv_sos"), ("me", "me_sos"), ("md", "md_sbe")]
 FIELD_COUNT_DAMAGE = {"extra_fields", "missing_fields"}
 CANONICAL_VALUES = {
     "status": {"active", "inactive", "removed", "other"},
@@ -72,7 +72,10 @@ def test_new_layout_synthetic_drop_imports_reconciles_and_maps_codes(data_root, 
         assert voters["status"].isin(["active", "inactive"]).mean() > 0.8
 
     # History: the canonical long table, one row per voter and election, for voters of the drop.
-    assert len(history) == manifest["totals"]["history_loaded"] == summary["history_rows"] > 0
+    # "Did not vote" rows (the state's ballot_status codes) are skipped, never loaded nor rejected.
+    skipped = sum(f["rows_skipped"] for f in manifest["files"] if f["role"] == "history")
+    assert len(history) == manifest["totals"]["history_loaded"] == summary["history_rows"] - skipped > 0
+    assert (skipped > 0) == bool(spec.synth.get("history", {}).get("did_not_vote"))
     for name, allowed in HISTORY_VALUES.items():
         assert set(history[name]) <= allowed, name
     assert history["election_date"].notna().all()
