@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from voterpipe import schema
 from voterpipe.formats.layouts import load_layouts, state_canonical
 from voterpipe.synth import read_truth, truth_dir, write_drop
 from voterpipe.tasks.imports import ImportSnapshot
@@ -21,13 +22,13 @@ SNAPSHOT = date(2026, 11, 1)
 NEW_LAYOUTS = [("tx", "tx_sos"), ("ga", "ga_pre2023"), ("ga", "ga_2023"), ("co", "co_ex003"), ("ok", "ok_virs"), ("nv", "nv_elgbvtr"), ("mn", "mn_sos"), ("va", "va_elections"), ("ca", "ca_pvrdr"), ("nj", "nj_vlist"), ("mt", "mt_sos"), ("nh", "nh_sos"), ("wv", "wv_sos"), ("me", "me_sos"), ("md", "md_sbe")]
 FIELD_COUNT_DAMAGE = {"extra_fields", "missing_fields"}
 CANONICAL_VALUES = {
-    "status": {"active", "inactive", "removed", "other"},
+    "status": set(schema.STATUS_VALUES),
     "gender": {"M", "F", "U"},
     "party": {"DEM", "REP", "UNA", "LIB", "GRE", "OTH"},
 }
 HISTORY_VALUES = {
-    "election_type": {"general", "primary", "presidential_primary", "runoff", "special", "other"},
-    "voting_method": {"in_person", "early", "absentee", "provisional", "other", "unknown"},
+    "election_type": set(schema.ELECTION_TYPES),
+    "voting_method": set(schema.VOTING_METHODS),
     "ballot_status": {"counted", "not_counted"},
 }
 

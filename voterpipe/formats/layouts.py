@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from voterpipe import SHIPPED_CONFIG_DIR, schema
+from voterpipe.formats.drift import closest_layout
 from voterpipe.formats.readers import file_size, first_line, sniff_delimiter, split_header
 from voterpipe.formats.repair import CODE_FIELDS, CodeForm
 
@@ -518,4 +519,6 @@ def detect_file(path: Path, layouts: list[Layout], prefer: str | None = None) ->
     seen = describe_first_line(path, first_spec, wide_pattern)
     if first_spec.header is not False and first_line_is_data(path, first_spec, wide_pattern):
         reasons = [reason.split(":", 1)[0] + ": header does not match" for reason in reasons]
+    elif (closest := closest_layout(path, candidates)) is not None:  # drift is loud: the column diff
+        seen += f"; {closest.describe()}"
     raise LayoutError(f"{path.name} matches no known layout; saw {seen}; tried: " + "; ".join(reasons))
