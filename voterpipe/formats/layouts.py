@@ -260,6 +260,8 @@ def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
             "election_type_codes": doc.get("election_type_codes"),
             "no_party_values": tuple(v.upper() for v in doc.get("no_party_values", [])),
             "party_codes": doc.get("party_codes"),
+            # cell values that say "did not vote" (VT's F): no history row, like a blank cell
+            "not_voted_values": tuple(str(v).upper() for v in doc.get("not_voted_values", [])),
         }
         return FileSpec(role=role, patterns=(), shape="wide", wide=wide)
     fixed = bool(doc.get("fixed_width", False))

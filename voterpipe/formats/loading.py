@@ -296,6 +296,10 @@ def _load_wide_history(context: LoadContext, parsed: ParsedBlock, voter_ids: pa.
     for order, (position, type_raw, date_text) in enumerate(context.detected.wide_columns):
         cells = clean_text(parsed.columns[f"__wide_{position}"])
         voted = cells.is_valid()
+        if wide.get("not_voted_values"):
+            no_vote = pa.array(list(wide["not_voted_values"]), pa.string())
+            not_voted = pc.is_in(pc.utf8_upper(cells), value_set=no_vote)
+            voted = pc.and_(voted, pc.invert(pc.fill_null(not_voted, False)))
         count = _count_true(voted)
         if not count:
             continue

@@ -212,8 +212,10 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
                                       for name, kinds in planted.items()}
         if wide is not None:
             take = pa.array(rows)
-            file_meta["history_cells"] = sum(int(pc.sum(pc.not_equal(c if everything else c.take(take), ""))
-                                                 .as_py() or 0) for c in cells)
+            no_vote = pa.array(["", *wide.wide.get("not_voted_values", ())], pa.string())  # cells that are no vote
+            file_meta["history_cells"] = sum(
+                int(pc.sum(pc.invert(pc.is_in(c if everything else c.take(take), no_vote))).as_py() or 0)
+                for c in cells)
         files.append(TextFile(
             name=name, columns=_take(columns, rows, everything), damage=ctx.damage[rows],
             date_column=date_column, zip_column=_field_index(spec, written, "res_zip5"),
@@ -238,7 +240,8 @@ def wide_history(ctx: DropContext, layout: Layout) -> tuple[list[str], list[pa.A
     for k, e in enumerate(ctx.elections):
         voted = np.zeros(len(ctx.rows), dtype=bool)
         voted[position[person[written & (election == k)]]] = True
-        cells.append(choose(voted, ballot if e.kind.endswith("primary") else no_party, ""))
+        not_voted = wide.wide.get("not_voted_values") or ("",)
+        cells.append(choose(voted, ballot if e.kind.endswith("primary") else no_party, not_voted[0]))
         names.append(name_format.format(label=e.label, on=e.on, kind=e.kind))
     return names, cells
 
