@@ -74,6 +74,9 @@ def test_golden_lines_produce_the_hand_written_canonical_rows(layout, tmp_path):
         assert entry["rows_read"] == entry["rows_loaded"] + entry["rows_rejected"] + entry["rows_skipped"]
     assert manifest["totals"]["rows_rejected"] == expected.get("rejected", 0)
     assert manifest["totals"]["rows_skipped"] == expected.get("skipped", 0)
+    for entry in manifest["files"]:  # null counts the case names, by column and reason
+        for column, reasons in expected.get("values_nulled", {}).get(entry["name"], {}).items():
+            assert entry["values_nulled"].get(column) == reasons, (entry["name"], column)
     voters, history = _rows(outputs["voters"]), _rows(outputs["history"])
     assert len(voters) == len(expected["voters"]) == 5 - expected.get("rejected", 0)
     assert len(history) == len(expected["history"])

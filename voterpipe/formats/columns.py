@@ -27,6 +27,8 @@ def _readers(layout: Layout, role: str, spec: FileSpec) -> dict[str, list[str]]:
         for column in ([field_spec["column"]] if "column" in field_spec else
                        list(field_spec.get("join", [])) + list(field_spec.get("concat", []))):
             readers.setdefault(column, []).append(name)
+    if role == "voters" and layout.packed_history is not None:
+        readers.setdefault(layout.packed_history.wide["column"], []).append("history rows (packed tokens)")
     if role.startswith("aux.") and layout.history is not None:
         aux_name = role[4:]
         readers.setdefault(spec.key, []).append(f"lookup key of history {aux_name} lookups")

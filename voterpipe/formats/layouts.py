@@ -107,6 +107,11 @@ class Layout:
     def wide_history(self) -> FileSpec | None:
         return self.history if self.history is not None and self.history.shape == "wide" else None
 
+    @property
+    def packed_history(self) -> FileSpec | None:
+        """History packed as tokens in one voter-file column (NY VoterHistory); its options in .wide."""
+        return self.history if self.history is not None and self.history.shape == "packed" else None
+
 
 def formats_dir() -> Path:
     return Path(os.environ.get(FORMATS_DIR_ENV) or DEFAULT_FORMATS_DIR)
@@ -180,7 +185,8 @@ def _build_layout(path: Path, doc: dict) -> Layout:
 
 SYNTH_KEYS = {"people", "damage", "address", "artefacts"}
 SYNTH_FILE_KEYS = {"file", "file_groups", "quoting", "encoding", "newline", "delimiter", "delimiter_by_seed",
-                   "add_columns", "vintages", "columns", "column_name", "voting_methods", "did_not_vote"}
+                   "add_columns", "vintages", "columns", "column_name", "voting_methods", "did_not_vote",
+                   "token", "codes"}
 SYNTH_VALUE_KEYS = {"source", "value", "date", "map", "default", "template", "offset", "pad", "confidential",
                     "blank_every", "placeholder"}
 
@@ -246,8 +252,10 @@ def _code_table(where: str, name: str, table: dict) -> CodeTable:
 
 def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
     shape = doc.get("shape", "long")
-    if shape not in ("long", "wide"):
-        raise LayoutError(f"{where}: [{role}] shape must be 'long' or 'wide', got {shape!r}")
+    if shape not in ("long", "wide", "packed"):
+        raise LayoutError(f"{where}: [{role}] shape must be 'long', 'wide' or 'packed', got {shape!r}")
+    if shape == "packed":
+        return FileSpec(role=role, patterns=(), shape="packed", wide=_packed(where, doc))
     if shape == "wide":
         pattern = doc.get("column_pattern")
         if not pattern:
@@ -296,6 +304,18 @@ def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
     )
 
 
+def _packed(where: str, doc: dict) -> dict:
+    """[history] shape = "packed": tokens in one voter column, each read by the first pattern that matches."""
+    patterns = [re.compile(p) for p in _as_list(doc.get("token_patterns", []))]
+    if not doc.get("column") or not patterns:
+        raise LayoutError(f"{where}: packed history needs column and token_patterns")
+    if any("date" not in p.groupindex or set(p.groupindex) - {"date", "type", "method"} for p in patterns):
+        raise LayoutError(f"{where}: token_patterns need a group 'date' (and may have 'type', 'method')")
+    return {"column": doc["column"], "separator": doc.get("separator", ";"), "token_patterns": patterns,
+            "date": list(_as_list(doc.get("date", ["%Y%m%d"]))),
+            "election_type_codes": doc.get("election_type_codes"), "voting_method_codes": doc.get("voting_method_codes")}
+
+
 def _reasons(where: str, role: str, doc: dict) -> dict[str, str]:
     """never_load as a table (column = reason) or, in older files, a list (no reasons)."""
     value = doc.get("never_load", {})
@@ -331,11 +351,13 @@ def _validate(where: str, layout: Layout) -> None:
     targets = {"voters": schema.VOTERS, "history": schema.HISTORY}
     specs = [("voters", layout.voters)] + ([("history", layout.history)] if layout.history else [])
     for role, spec in specs:
-        if spec.shape == "wide":
-            for key in ("election_type_codes", "party_codes"):
+        if spec.shape in ("wide", "packed"):
+            for key in ("election_type_codes", "party_codes", "voting_method_codes"):
                 table = spec.wide.get(key)
                 if table and table not in layout.codes:
-                    raise LayoutError(f"{where}: wide history uses unknown code table {table!r}")
+                    raise LayoutError(f"{where}: {spec.shape} history uses unknown code table {table!r}")
+            if spec.shape == "packed" and spec.wide["column"] not in layout.voters.columns:
+                raise LayoutError(f"{where}: packed history column {spec.wide['column']!r} is no voter column")
             continue
         known = set(spec.columns) | set(spec.optional_columns)
         for name, field_spec in spec.fields.items():

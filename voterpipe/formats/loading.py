@@ -59,7 +59,7 @@ class FileReport:
     history_rows: int = 0  # from wide history columns of a voter file
 
     def record(self, detected: Detected, blocks: TextBlocks) -> FileRecord:
-        wide = self.role == "voters" and bool(detected.wide_columns)
+        wide = self.role == "voters" and (bool(detected.wide_columns) or detected.layout.packed_history is not None)
         return FileRecord(
             name=self.file, role=self.role, layout=self.layout,
             size=blocks.total_bytes, sha256=blocks.sha256, encoding=blocks.encoding, bom=blocks.bom,
@@ -129,6 +129,9 @@ def _wanted_columns(detected: Detected) -> list[str]:
         for column in field_spec.get("join", []) + field_spec.get("concat", []):
             wanted.append(column)
     wanted += list(spec.skip_values) + list(spec.extra)
+    packed = detected.layout.packed_history
+    if packed is not None and detected.role == "voters":
+        wanted.append(packed.wide["column"])
     if spec.key:
         wanted += list(spec.columns)
     return [c for c in dict.fromkeys(wanted) if c not in spec.never_load]
@@ -263,6 +266,8 @@ def load_voters(context: LoadContext, parsed: ParsedBlock) -> None:
     _write_rejects(context, parsed.rejects)
     if context.detected.wide_columns:
         _load_wide_history(context, parsed, voter_ids)
+    if context.layout.packed_history is not None:
+        _load_packed_history(context, parsed, voter_ids)
 
 
 def load_history(context: LoadContext, parsed: ParsedBlock) -> None:
@@ -336,6 +341,52 @@ def _load_wide_history(context: LoadContext, parsed: ParsedBlock, voter_ids: pa.
     table = table.append_column("snapshot", _constant(context.snapshot, n, pa.date32()))
     table = table.append_column("source_file", _constant(context.source_file, n, pa.string()))
     context.writers.history.write_table(schema.conform(table, schema.HISTORY))
+    context.report.history_rows += n
+
+
+def _token_parts(tokens: pa.Array, patterns: list) -> tuple[dict[str, pa.Array], pa.Array]:
+    """Each token's date/type/method text by the first pattern it matches; and which matched."""
+    parts = {name: pa.nulls(len(tokens), pa.string()) for name in ("date", "type", "method")}
+    matched = pa.array(np.zeros(len(tokens), dtype=bool))
+    for pattern in patterns:
+        found = pc.extract_regex(tokens, pattern.pattern)
+        hit = pc.and_(pc.fill_null(found.is_valid(), False), pc.invert(matched))
+        for name in pattern.groupindex:
+            parts[name] = pc.if_else(hit, pc.struct_field(found, name), parts[name])
+        matched = pc.or_(matched, hit)
+    return {name: clean_text(values) for name, values in parts.items()}, matched
+
+
+def _load_packed_history(context: LoadContext, parsed: ParsedBlock, voter_ids: pa.Array) -> None:
+    """One history row per token of the packed column (NY VoterHistory '20241105 GE(P);...');
+    tokens no pattern reads (legacy free text with a year only) are counted, not loaded."""
+    packed, codes, nulled = context.layout.packed_history.wide, context.layout.codes, context.report.nulled
+    cells = pc.fill_null(clean_text(parsed.columns[packed["column"]]), "")
+    lists = pc.split_pattern(cells, packed["separator"])
+    parents = pc.list_parent_indices(lists)
+    tokens = clean_text(pc.list_flatten(lists))
+    present = tokens.is_valid()
+    tokens, parents = tokens.filter(present), parents.filter(present)
+    parts, matched = _token_parts(tokens, packed["token_patterns"])
+    nulled.add("election_date", "unread_history_token", len(tokens) - _count_true(matched))
+    election_date, bad, out_of_range = parse_dates(parts["date"], packed["date"], latest=context.snapshot)
+    nulled.add("election_date", "bad_date", bad)
+    nulled.add("election_date", "date_out_of_range", out_of_range)
+    keep = pc.and_(matched, election_date.is_valid())
+    n = _count_true(keep)
+    if not n:
+        return
+    rows = parents.filter(keep)
+    table = {"voter_id": pc.take(voter_ids, rows), "election_date": election_date.filter(keep)}
+    for name, part, fallback in (("election_type", "type", "other"), ("voting_method", "method", "unknown")):
+        raw, code_table = parts[part].filter(keep), packed.get(f"{name}_codes")
+        table[name] = pc.fill_null(map_codes(raw, codes[code_table])[0] if code_table else raw, fallback)
+        table[f"{name}_raw"] = raw
+    table.update(ballot_status=_constant("counted", n, pa.string()), party_ballot=pa.nulls(n, pa.string()),
+                 source_line=pa.array(parsed.line_numbers[rows.to_numpy(zero_copy_only=False)], pa.int64()),
+                 state=_constant(context.state, n, pa.string()), snapshot=_constant(context.snapshot, n, pa.date32()),
+                 source_file=_constant(context.source_file, n, pa.string()))
+    context.writers.history.write_table(schema.conform(pa.table(table), schema.HISTORY))
     context.report.history_rows += n
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -190,6 +191,9 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
     written = written_columns(spec, synth_file, ctx.snapshot)
     frame = Frame(ctx, ctx.rows, layout.state.upper(), layout.synth)
     columns = _columns(frame, layout, spec, "voters", written)
+    packed, tokens = layout.packed_history, None
+    if packed is not None:  # history as tokens in one voter column
+        columns[written.index(packed.wide["column"])], tokens = packed_history(ctx, layout)
     columns, planted = plant(layout, spec, written, columns, ctx.seed, ctx.damage == 0)
     header = list(written)
     wide = layout.wide_history
@@ -200,7 +204,7 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
     fmt = _format(spec, synth_file, ctx.seed, header)
     date_column = _field_index(spec, written, "registered_on")
     date_format = spec.fields.get("registered_on", {}).get("date", ["%m/%d/%Y"])[0]
-    meta = {"kind": "voters_with_history" if wide is not None else "voters"}
+    meta = {"kind": "voters_with_history" if wide is not None or packed is not None else "voters"}
     if spec.delimiter == "sniff" and not spec.fixed_width:
         meta["delimiter"] = fmt["sep"]
     files = []
@@ -216,6 +220,8 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
             file_meta["history_cells"] = sum(
                 int(pc.sum(pc.invert(pc.is_in(c if everything else c.take(take), no_vote))).as_py() or 0)
                 for c in cells)
+        if tokens is not None:
+            file_meta["history_cells"] = int(tokens[rows].sum())
         files.append(TextFile(
             name=name, columns=_take(columns, rows, everything), damage=ctx.damage[rows],
             date_column=date_column, zip_column=_field_index(spec, written, "res_zip5"),
@@ -244,6 +250,31 @@ def wide_history(ctx: DropContext, layout: Layout) -> tuple[list[str], list[pa.A
         cells.append(choose(voted, ballot if e.kind.endswith("primary") else no_party, not_voted[0]))
         names.append(name_format.format(label=e.label, on=e.on, kind=e.kind))
     return names, cells
+
+
+def packed_history(ctx: DropContext, layout: Layout) -> tuple[pa.Array, np.ndarray]:
+    """Each written voter's history packed into one string ([synth.history] token, e.g.
+    "{on:%Y%m%d} {code}({method})", codes by election kind), and the number of tokens per voter."""
+    synth = layout.synth.get("history", {})
+    template, codes = synth.get("token", "{on:%Y%m%d} {code}({method})"), synth.get("codes", {})
+    person, election, u = history_rows(ctx)
+    frame = Frame(ctx, person, layout.state.upper(), layout.synth, election=election, u=u, role="history")
+    method = evaluate(frame, {"source": "voting_method"}, f"{layout.source.name} [history] token")
+    method = np.asarray(pa.array([method] * len(person)) if isinstance(method, str) else method, dtype=object)
+    position = np.full(len(ctx.people), -1, dtype=np.int64)
+    position[ctx.rows] = np.arange(len(ctx.rows))
+    rows = pd.DataFrame({"row": position[person], "election": election, "method": method})
+    rows = rows[rows["row"] >= 0]
+    pairs = rows[["election", "method"]].drop_duplicates()
+    pairs["token"] = [template.format(on=ctx.elections[k].on, label=ctx.elections[k].label, method=m,
+                                      code=codes.get(ctx.elections[k].kind, ctx.elections[k].label))
+                      for k, m in zip(pairs["election"], pairs["method"])]
+    rows = rows.merge(pairs, on=["election", "method"], how="left", sort=False)
+    joined = rows.groupby("row", sort=True)["token"].agg(layout.packed_history.wide["separator"].join)
+    packed = pd.Series("", index=range(len(ctx.rows)), dtype=object)
+    packed[joined.index] = joined.to_numpy()
+    counts = np.bincount(rows["row"].to_numpy(), minlength=len(ctx.rows))
+    return pa.array(packed.to_numpy(), pa.string()), counts
 
 
 def _history_frame(ctx: DropContext, layout: Layout) -> tuple[Frame, np.ndarray]:
