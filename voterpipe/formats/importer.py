@@ -158,6 +158,9 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
     """Read one file of the drop into the writers (an auxiliary table into context.aux)."""
     detected, file_report, name = context.detected, context.report, context.source_file
     blocks = TextBlocks(detected.path, detected.encoding, chunk_rows, strip_nul=not detected.spec.fixed_width)
+    if detected.role == "voters" and detected.spec.latest_per_voter:  # a file of several snapshots
+        context.keep_lines = loading.latest_lines(TextBlocks(detected.path, detected.encoding, chunk_rows),
+                                                  detected, context.snapshot)
     aux_chunks = []
     try:
         for parsed in loading.parse_blocks(blocks, detected):

@@ -77,6 +77,8 @@ class FileSpec:
     shape: str = "long"  # history only: long file, or wide columns inside the voter file
     wide: dict[str, Any] = field(default_factory=dict)
     key: str | None = None  # aux tables: the lookup key column
+    # voters: one row per voter, the latest by this dated column not after the snapshot (NC VR_Snapshot)
+    latest_per_voter: dict = field(default_factory=dict)
 
     def matches_name(self, name: str) -> bool:
         return any(fnmatchcase(name, pattern) for pattern in self.patterns)
@@ -300,7 +302,7 @@ def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
         placeholders=tuple(doc.get("placeholders", [])), fixed_width=fixed, widths=widths,
         line_length=(int(length[0]), int(length[1])), fields=fields,
         skip_values={k: tuple(str(v).upper() for v in _as_list(vs)) for k, vs in doc.get("skip_values", {}).items()},
-        key=doc.get("key"),
+        key=doc.get("key"), latest_per_voter=_latest_per_voter(where, role, doc),
     )
 
 
@@ -314,6 +316,14 @@ def _packed(where: str, doc: dict) -> dict:
     return {"column": doc["column"], "separator": doc.get("separator", ";"), "token_patterns": patterns,
             "date": list(_as_list(doc.get("date", ["%Y%m%d"]))),
             "election_type_codes": doc.get("election_type_codes"), "voting_method_codes": doc.get("voting_method_codes")}
+
+
+def _latest_per_voter(where: str, role: str, doc: dict) -> dict:
+    """[voters] latest_per_voter = { column = "snapshot_dt", date = [...] } (a file of several snapshots)."""
+    option = doc.get("latest_per_voter", {})
+    if option and (role != "voters" or not option.get("column") or not option.get("date")):
+        raise LayoutError(f"{where}: latest_per_voter is a [voters] table with column and date")
+    return {"column": option["column"], "date": list(_as_list(option["date"]))} if option else {}
 
 
 def _reasons(where: str, role: str, doc: dict) -> dict[str, str]:
@@ -390,6 +400,9 @@ def _validate(where: str, layout: Layout) -> None:
         for column in spec.skip_values:
             if column not in known:
                 raise LayoutError(f"{where}: skip_values names unknown column {column!r}")
+        if spec.latest_per_voter and (spec.latest_per_voter["column"] not in known
+                                      or "column" not in spec.fields["voter_id"]):
+            raise LayoutError(f"{where}: latest_per_voter needs a known column and a one-column voter_id")
     if "voter_id" not in layout.voters.fields:
         raise LayoutError(f"{where}: [voters.fields] must map voter_id")
     if layout.history is not None and layout.history.shape == "long" and "voter_id" not in layout.history.fields:
