@@ -19,7 +19,7 @@ from voterpipe.tasks.imports import ImportSnapshot
 
 SNAPSHOT = date(2026, 11, 1)
 # (state, layout): the layouts this issue added.
-NEW_LAYOUTS = [("nc", "nc_vr_snapshot"), ("tx", "tx_sos"), ("ga", "ga_pre2023"), ("ga", "ga_2023"), ("co", "co_ex003"), ("ok", "ok_virs"), ("nv", "nv_elgbvtr"), ("mn", "mn_sos"), ("va", "va_elections"), ("ca", "ca_pvrdr"), ("nj", "nj_vlist"), ("mt", "mt_sos"), ("nh", "nh_sos"), ("wv", "wv_sos"), ("me", "me_sos"), ("md", "md_sbe"), ("vt", "vt_sos"), ("ny", "ny_foil")]
+NEW_LAYOUTS = [("nc", "nc_vr_snapshot"), ("tx", "tx_sos"), ("ga", "ga_pre2023"), ("ga", "ga_2023"), ("co", "co_ex003"), ("ok", "ok_virs"), ("nv", "nv_elgbvtr"), ("mn", "mn_sos"), ("va", "va_elections"), ("ca", "ca_pvrdr"), ("nj", "nj_vlist"), ("mt", "mt_sos"), ("nh", "nh_sos"), ("wv", "wv_sos"), ("me", "me_sos"), ("md", "md_sbe"), ("vt", "vt_sos"), ("ny", "ny_foil"), ("ut", "ut_lg")]
 FIELD_COUNT_DAMAGE = {"extra_fields", "missing_fields"}
 CANONICAL_VALUES = {
     "status": set(schema.STATUS_VALUES),
