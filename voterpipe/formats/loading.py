@@ -93,11 +93,12 @@ class LoadContext:
     keep_lines: np.ndarray | None = None  # latest_per_voter: the (sorted) lines to load, others are skipped
 
 
-def parse_blocks(blocks: TextBlocks, detected: Detected):
-    """ParsedBlocks of a file; the header line (if any) is skipped but counted as line 1."""
+def parse_blocks(blocks: TextBlocks, detected: Detected, columns: list[str] | None = None):
+    """ParsedBlocks of a file (of `columns` only, if given); the header line (if any) is skipped but
+    counted as line 1."""
     spec = detected.spec
     next_line = 1
-    wanted = _wanted_columns(detected)
+    wanted = columns if columns is not None else _wanted_columns(detected)
     for block in prefetch(blocks):
         if next_line == 1 and detected.has_header:
             cut = block.find(b"\n")
@@ -197,7 +198,7 @@ def latest_lines(blocks: TextBlocks, detected: Detected, snapshot: date) -> np.n
     spec = detected.spec
     id_column, dated = spec.fields["voter_id"]["column"], spec.latest_per_voter
     pieces = []
-    for parsed in parse_blocks(blocks, detected):
+    for parsed in parse_blocks(blocks, detected, columns=[id_column, dated["column"]]):
         day, _, _ = parse_dates(clean_text(parsed.columns[dated["column"]]), dated["date"], latest=snapshot)
         pieces.append(pa.table({"id": clean_text(parsed.columns[id_column]), "day": day,
                                 "line": pa.array(parsed.line_numbers, pa.int64())}))
