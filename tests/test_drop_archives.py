@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
 import sys
 import zipfile
 from pathlib import Path
@@ -23,18 +22,6 @@ from voterpipe.formats.readers import TextBlocks  # noqa: E402
 MISSING_DATA = 20
 
 
-@pytest.fixture(scope="module")
-def good_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("good") / "data"
-    root.mkdir()
-    bad.build_good_root(root)
-    return root
-
-
-@pytest.fixture
-def root(good_root, data_root):
-    shutil.copytree(good_root, data_root, dirs_exist_ok=True)
-    return data_root
 
 
 def _sha256(path: Path) -> str:

@@ -4,6 +4,7 @@ message and that the warehouse's current snapshot did not move."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -21,19 +22,6 @@ MISSING_DATA = 20  # luigi.cfg [retcode] missing_data
 QUALITY_GATE = 50  # luigi.cfg [quality] exit_code
 
 
-@pytest.fixture(scope="module")
-def good_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("good") / "data"
-    root.mkdir()
-    bad.build_good_root(root)
-    return root
-
-
-@pytest.fixture
-def root(good_root, data_root):
-    shutil.copytree(good_root, data_root, dirs_exist_ok=True)
-    assert bad.current_snapshots(data_root) == {bad.FIRST}
-    return data_root
 
 
 def test_history_file_missing_then_arriving_with_the_marker(root, capsys):
@@ -58,8 +46,8 @@ def test_a_file_still_growing_when_the_run_starts(root, capsys):
         handle.write("")  # the copy goes on
     code, output = bad.run_snapshot(bad.SECOND, capsys=capsys)
     assert code == MISSING_DATA, output
-    assert f"still changing {bad.HISTORY_FILE} (modified 0s ago" in output or \
-        f"still changing {bad.VOTER_FILE} (modified 0s ago" in output
+    # seconds since the copy: 0 on a quiet machine, a little more on a loaded one
+    assert re.search(rf"still changing ({bad.HISTORY_FILE}|{bad.VOTER_FILE}) \(modified \d+s ago", output)
     assert "without a _READY marker a drop must be unchanged for 600s" in output
     assert bad.current_snapshots(root) == {bad.FIRST}
 
@@ -70,7 +58,8 @@ def test_a_file_still_growing_when_the_run_starts(root, capsys):
     (drop / bad.VOTER_FILE).touch()
     code, output = bad.run_snapshot(bad.SECOND, capsys=capsys)
     assert code == MISSING_DATA, output
-    assert f"still changing {bad.VOTER_FILE} (modified 3600s after the _READY marker and 0s ago)" in output
+    assert re.search(rf"still changing {bad.VOTER_FILE} \(modified 3600s after the _READY marker and \d+s ago\)",
+                     output)
     assert bad.current_snapshots(root) == {bad.FIRST}
 
 

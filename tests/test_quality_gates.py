@@ -22,19 +22,6 @@ from voterpipe.geocode.tiger import import_tiger_dir  # noqa: E402
 QUALITY_GATE = 50  # luigi.cfg [quality] exit_code
 
 
-@pytest.fixture(scope="module")
-def good_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("good") / "data"
-    root.mkdir()
-    bad.build_good_root(root)
-    return root
-
-
-@pytest.fixture
-def root(good_root, data_root):
-    shutil.copytree(good_root, data_root, dirs_exist_ok=True)
-    assert bad.current_snapshots(data_root) == {bad.FIRST}
-    return data_root
 
 
 def _column(header: str, name: str) -> int:

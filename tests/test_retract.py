@@ -6,7 +6,6 @@ runs on DuckDB and on a real PostgreSQL server (tests/pg_server.py)."""
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import uuid
 from datetime import date
@@ -30,18 +29,6 @@ REFUSED = 3
 OCT, NOV = date(2026, 10, 1), date(2026, 11, 1)
 
 
-@pytest.fixture(scope="module")
-def good_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("good") / "data"
-    root.mkdir()
-    bad.build_good_root(root)
-    return root
-
-
-@pytest.fixture
-def root(good_root, data_root):
-    shutil.copytree(good_root, data_root, dirs_exist_ok=True)
-    return data_root
 
 
 def _published_stages(root: Path, snapshot: date) -> list[str]:
