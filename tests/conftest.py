@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import luigi
@@ -50,3 +51,38 @@ def root(good_root, data_root) -> Path:
     """This test's data root: a copy of good_root, whose current snapshot is NC's first."""
     shutil.copytree(good_root, data_root, dirs_exist_ok=True)
     return data_root
+
+
+@dataclass
+class Postgres:
+    dsn: str
+    password: str | None
+
+
+@pytest.fixture(scope="session")
+def pg() -> Postgres:
+    """One throwaway PostgreSQL server for the session (or $VOTERPIPE_TEST_PG_DSN); tests keep
+    apart by schema."""
+    import psycopg2.extensions
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import pg_server
+
+    dsn = os.environ.get("VOTERPIPE_TEST_PG_DSN")
+    if dsn:
+        yield Postgres(dsn, psycopg2.extensions.parse_dsn(dsn).get("password"))
+        return
+    try:
+        server = pg_server.start_server()
+    except pg_server.PostgresUnavailable as exc:
+        print(f"skipping PostgreSQL tests: {exc}")
+        pytest.skip(f"no PostgreSQL server available: {exc}")
+    try:
+        yield Postgres(server.dsn, server.password)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg) -> str:
+    return pg.dsn

@@ -4,7 +4,6 @@ intact (quotes, backslashes, newlines), empty maps as {}."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 import uuid
 from datetime import date
@@ -16,7 +15,6 @@ import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import pg_server  # noqa: E402
 import warehouse_data  # noqa: E402
 
 from voterpipe import schema  # noqa: E402
@@ -50,22 +48,6 @@ def test_duckdb_keeps_extra_as_a_map(data_root):
         con.close()
     assert kind.startswith("MAP(VARCHAR, VARCHAR)")
     assert {v: dict(e) for v, e in rows} == {r["voter_id"]: r["extra"] for r in expected}
-
-
-@pytest.fixture(scope="module")
-def pg_dsn():
-    dsn = os.environ.get("VOTERPIPE_TEST_PG_DSN")
-    if dsn:
-        yield dsn
-        return
-    try:
-        server = pg_server.start_server()
-    except pg_server.PostgresUnavailable as exc:
-        pytest.skip(f"no PostgreSQL server available: {exc}")
-    try:
-        yield server.dsn
-    finally:
-        server.stop()
 
 
 @pytest.mark.postgres

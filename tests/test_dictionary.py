@@ -3,7 +3,6 @@ comments (DuckDB and PostgreSQL), and docs/data-dictionary.md is generated from 
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from datetime import date
@@ -71,24 +70,6 @@ def test_duckdb_warehouse_comments_every_table_view_and_column(data_root):
     for table, column, comment in columns:
         assert comment == dictionary.describe(table, column), f"{table}.{column}: {comment!r}"
         assert comment != dictionary.MISSING, f"{table}.{column}"
-
-
-@pytest.fixture(scope="module")
-def pg_dsn():
-    dsn = os.environ.get("VOTERPIPE_TEST_PG_DSN")
-    if dsn:
-        yield dsn
-        return
-    import pg_server
-
-    try:
-        server = pg_server.start_server()
-    except pg_server.PostgresUnavailable as exc:
-        pytest.skip(f"no PostgreSQL server available: {exc}")
-    try:
-        yield server.dsn
-    finally:
-        server.stop()
 
 
 @pytest.mark.postgres

@@ -5,7 +5,6 @@ runs on DuckDB and on a real PostgreSQL server (tests/pg_server.py)."""
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from datetime import date
@@ -18,7 +17,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bad_snapshots as bad  # noqa: E402
-import pg_server  # noqa: E402
 import warehouse_data  # noqa: E402
 
 from voterpipe import catalog, storage  # noqa: E402
@@ -84,22 +82,6 @@ def test_rebuild_from_a_stage_rebuilds_it_and_downstream_only(root, capsys):
 
 
 # ---- PostgreSQL --------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def pg_dsn():
-    dsn = os.environ.get("VOTERPIPE_TEST_PG_DSN")
-    if dsn:
-        yield dsn
-        return
-    try:
-        server = pg_server.start_server()
-    except pg_server.PostgresUnavailable as exc:
-        pytest.skip(f"no PostgreSQL server available: {exc}")
-    try:
-        yield server.dsn
-    finally:
-        server.stop()
-
 
 @pytest.fixture
 def pg_schema(pg_dsn):

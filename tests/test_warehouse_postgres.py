@@ -11,7 +11,6 @@ import sys
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-import pg_server  # noqa: E402
 import warehouse_data  # noqa: E402
 
 from voterpipe.warehouse import (  # noqa: E402
@@ -36,29 +34,6 @@ pytestmark = pytest.mark.postgres
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOV = date(2026, 11, 1)
 OCT = date(2026, 10, 1)
-
-
-@dataclass
-class Postgres:
-    dsn: str
-    password: str | None
-
-
-@pytest.fixture(scope="session")
-def pg():
-    dsn = os.environ.get("VOTERPIPE_TEST_PG_DSN")
-    if dsn:
-        yield Postgres(dsn, psycopg2.extensions.parse_dsn(dsn).get("password"))
-        return
-    try:
-        server = pg_server.start_server()
-    except pg_server.PostgresUnavailable as exc:
-        print(f"skipping PostgreSQL tests: {exc}")
-        pytest.skip(f"no PostgreSQL server available: {exc}")
-    try:
-        yield Postgres(server.dsn, server.password)
-    finally:
-        server.stop()
 
 
 @pytest.fixture
