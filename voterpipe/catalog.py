@@ -132,8 +132,9 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
         description="the enriched voter file, one row per voter, sorted by voter_id"),
     Stage("report", "reporting", "report", "ReportSnapshot", (
         Dataset("report", REPORT_PAGE, None),
-    ), inputs=("canonical", "addresses", "geocoded", "cohorts"), rules=("voterpipe.report:RULES_VERSION",),
-        description="report.html with a CSV beside each chart"),
+    ), inputs=("canonical", "addresses", "geocoded", "cohorts"), previous_inputs=("canonical", "addresses"),
+        rules=("voterpipe.report:RULES_VERSION",),
+        description="report.html with a CSV beside each chart and table, and the voter ids of each change"),
     Stage("publish", "reporting", "published", "PublishSnapshot",
            inputs=("voter_file", "canonical", "addresses", "geocoded", "households", "cohorts"),
            settings=(Setting("warehouse", ("backend", "duckdb_path", "schema")),),
@@ -189,6 +190,11 @@ def downstream(name: str) -> tuple[str, ...]:
 def chart_csv(slug: str) -> str:
     """The CSV file beside a report chart."""
     return f"{slug}.csv"
+
+
+def change_voters_csv(change: str) -> str:
+    """The CSV of the voter ids of one snapshot change ('new_registrant', 'moved', ...) beside the report."""
+    return f"12_changes_{change}_voters.csv"
 
 
 def chart_image(slug: str) -> str:

@@ -17,7 +17,8 @@ from voterpipe.report.charts import Chart, build_charts, figure_png
 from voterpipe.report.maps import map_charts
 from voterpipe.report.markup import SORT_SCRIPT, STYLE, ReportTable, esc, table_html
 from voterpipe.report.quality import quality_tables, skipped_lines, split_rejects
-from voterpipe.report.sections import changes_by_county, geography_intro, geography_section
+from voterpipe.report.changes import CHANGE_TITLES, CHANGES, voters_of
+from voterpipe.report.sections import changes_section, geography_intro, geography_section
 from voterpipe.report.sources import ReportSources, last_generals
 
 def _esc(value: Any) -> str:
@@ -117,18 +118,49 @@ def _table_section(table: ReportTable, level: str = "h3") -> list[str]:
             body, f"<p>Data: <a href='{_esc(csv_name)}'>{_esc(csv_name)}</a></p>"]
 
 
+def _changes_section(sources: ReportSources, tables: list[ReportTable],
+                     change_counts: dict[str, int] | None) -> list[str]:
+    parts = ["<h2 id='changes'>Changes since the previous snapshot</h2>"]
+    if change_counts is None:
+        return parts + ["<p class='missing'>No previous snapshot: this is the state's first processed drop (or the "
+                        "report was built without --previous), so there are no new registrations, removals, moves, "
+                        "party switches or status changes to show.</p>"]
+    previous = sources.previous_snapshot.isoformat() if sources.previous_snapshot else "the previous snapshot"
+    items = "".join(f"<li>{_esc(CHANGE_TITLES[c])}: <b>{change_counts[c]:,}</b> voters; their ids: "
+                    f"<a href='{_esc(catalog.change_voters_csv(c))}'>{_esc(catalog.change_voters_csv(c))}</a></li>"
+                    for c in CHANGES)
+    parts.append(f"<p>This roll compared voter by voter with the roll of {_esc(previous)}.</p><ul>{items}</ul>")
+    for table in tables:
+        parts += _table_section(table)
+    return parts
+
+
+def _write_change_voters(changes: pd.DataFrame, directory: Path, files: dict) -> dict[str, int]:
+    """One CSV of voter ids per change (catalog.change_voters_csv); returns the voters of each."""
+    counts = {}
+    for change in CHANGES:
+        rows = voters_of(changes, change)
+        name = catalog.change_voters_csv(change)
+        with storage.atomic_file(directory / name, "w") as handle:
+            spreadsheet_safe(rows).to_csv(handle, index=False, lineterminator="\n")
+        files[name] = counts[change] = int(len(rows))
+    return counts
+
+
 def _contents(sections: list[tuple[str, str]]) -> str:
     items = "".join(f"<li><a href='#{_esc(anchor)}'>{_esc(title)}</a></li>" for anchor, title in sections)
     return f"<nav aria-label='Contents'><h2>Contents</h2><ol>{items}</ol></nav>"
 
 
 def render_html(sources: ReportSources, charts: list[Chart], images: dict[str, bytes], config: CohortConfig,
-                tables: dict[str, list[ReportTable]] | None = None, maps: list[Chart] = ()) -> str:
-    """The page; `tables` holds the 'geography', 'changes' and 'quality' sections' tables."""
+                tables: dict[str, list[ReportTable]] | None = None, maps: list[Chart] = (),
+                change_counts: dict[str, int] | None = None) -> str:
+    """The page; `tables` holds the 'geography', 'changes' and 'quality' sections' tables;
+    `change_counts` the voters of each snapshot change (None: no previous snapshot)."""
     tables = tables or {}
     title = f"{sources.state.upper()} voter file snapshot {sources.snapshot.isoformat()}"
-    sections = [("geography", "Registration and turnout by geography"), ("maps", "Maps"),
-                ("charts", "Charts"), ("quality", "Data quality")]
+    sections = [("geography", "Registration and turnout by geography"), ("changes", "Changes since the previous "
+                "snapshot"), ("maps", "Maps"), ("charts", "Charts"), ("quality", "Data quality")]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -147,15 +179,13 @@ def render_html(sources: ReportSources, charts: list[Chart], images: dict[str, b
         parts.append("<p class='missing'>No per-voter geography was read, so no geography table is given.</p>")
     for table in tables.get("geography", []):
         parts += _table_section(table)
+    parts += _changes_section(sources, tables.get("changes", []), change_counts)
     parts.append("<h2 id='maps'>Maps</h2>")
     for chart in maps:
         parts += _chart_section(chart, images.get(chart.slug), sources, "h3")
     parts.append("<h2 id='charts'>Charts</h2>")
     for chart in charts:
         parts += _chart_section(chart, images.get(chart.slug), sources, "h3")
-        if chart.slug == "07_snapshot_changes":
-            for table in tables.get("changes", []):
-                parts += _table_section(table, "h4")
     parts.append("<h2 id='quality'>Data quality</h2>")
     for table in tables.get("quality", []):
         parts += _table_section(table)
@@ -190,8 +220,8 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
     geography, by_level = geography_section(sources, config)
     generals = last_generals(sources.elections, sources.snapshot)
     maps = map_charts(sources, by_level, generals[-1] if generals else None)
-    changes = changes_by_county(sources)
-    tables = {"geography": geography, "changes": [changes] if changes else [], "quality": quality_tables(sources)}
+    changes, voter_changes = changes_section(sources)
+    tables = {"geography": geography, "changes": changes, "quality": quality_tables(sources)}
     images: dict[str, bytes] = {}
     files = {}
     for table in (t for section in tables.values() for t in section):
@@ -210,7 +240,8 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
             with storage.atomic_file(directory / image_name, "wb") as handle:
                 handle.write(images[chart.slug])
             files[image_name] = len(images[chart.slug])
-    page = render_html(sources, charts, images, config, tables, maps)
+    change_counts = None if voter_changes is None else _write_change_voters(voter_changes, directory, files)
+    page = render_html(sources, charts, images, config, tables, maps, change_counts)
     with storage.atomic_file(directory / catalog.REPORT_PAGE, "w") as handle:
         handle.write(page)
     files[catalog.REPORT_PAGE] = len(page)

@@ -1,11 +1,12 @@
 """The report's table sections: geography tables for every level the state has (and the tract
-table the maps colour by), and snapshot changes by county."""
+table the maps colour by), and snapshot changes by county (voter by voter, report/changes.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from voterpipe.cohorts import CohortConfig
+from voterpipe.report.changes import CHANGE_TITLES, changes_by_county, voter_changes
 from voterpipe.report.geography import OTHER_PARTY, Level, geography_table, levels_present, voter_counts
 from voterpipe.report.markup import ReportTable
 from voterpipe.report.sources import ReportSources, last_generals
@@ -70,23 +71,22 @@ def geography_intro(sources: ReportSources) -> str:
             "voters without one. Click a column heading to sort; each table's CSV has the counts behind the shares.")
 
 
-def changes_by_county(sources: ReportSources) -> ReportTable | None:
-    """New registrations, removals, moves and party switches by county (from transitions)."""
-    transitions = sources.transitions
-    if transitions is None:
-        return None
-    rows = transitions[transitions["dimension"] == "county_code"]
-    data = rows.pivot_table(index="cohort", columns="change", values="voters", aggfunc="sum", fill_value=0)
-    data = data.reindex(columns=["new_registrant", "removed", "moved", "party_switch"], fill_value=0)
-    data = data.rename_axis("county_code").reset_index().rename_axis(None, axis=1)
-    coverage = sources.geocode_coverage
-    if len(coverage) and "county_name" in coverage:
-        names = coverage.drop_duplicates("county_code").set_index("county_code")["county_name"]
-        data.insert(1, "county_name", data["county_code"].map(names))
-    return ReportTable(
-        "11_changes_by_county", "Changes since the previous snapshot, by county",
-        "New registrants (on this roll only), removed (off the roll or now 'removed'), moved (new residential "
-        "address key), party switches; counties as of this snapshot (the previous one for removed voters). "
-        "Status changes other than removal are not counted by the cohorts stage.",
-        data, formats={c: "count" for c in ("new_registrant", "removed", "moved", "party_switch")},
+def changes_section(sources: ReportSources) -> tuple[list[ReportTable], pd.DataFrame | None]:
+    """([changes by county], every voter's changes) against the previous snapshot, or ([], None)
+    when the report has no previous snapshot (its first drop, or run without --previous)."""
+    if sources.previous_roll is None or sources.voter_geography is None:
+        return [], None
+    changes = voter_changes(sources.previous_roll, sources.voter_geography)
+    data = changes_by_county(changes)
+    previous = sources.previous_snapshot.isoformat() if sources.previous_snapshot else "the previous snapshot"
+    table = ReportTable(
+        "11_changes_by_county", f"Changes since {previous}, by county",
+        "New registrations (on this roll only); removals (off the roll, or now 'removed'; county as before); "
+        "moves within the state (a different residential address key, the household rule); party switches "
+        "(party known on both rolls); status changes other than removal (e.g. active -> inactive). Counties "
+        "as of this snapshot except for removals. A voter can count under several changes.",
+        data, shown=data.rename(columns={"county_code": "County code", "county_name": "County",
+                                         **CHANGE_TITLES}),
+        formats={title: "count" for title in CHANGE_TITLES.values()},
         empty_text="No change since the previous snapshot.")
+    return [table], changes

@@ -9,12 +9,17 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voterpipe import catalog, storage
+from voterpipe.cohorts.geography import _tract_geoid as tract_geoid  # the GEOID rule of 06_cohorts
 from voterpipe.manifests import CohortManifest, GeocodeManifest, ImportManifest
+from voterpipe.report.changes import ROLL_COLUMNS, previous_roll
 
 COHORTS, CANONICAL, GEOCODED = catalog.stage("cohorts"), catalog.stage("canonical"), catalog.stage("geocoded")
+ADDRESSES = catalog.stage("addresses")
 PROVENANCE_COLUMNS = ["file", "role", "layout", "size", "rows_read", "rows_loaded", "rows_rejected", "sha256"]
 GEOGRAPHY_COLUMNS = ["voter_id", "county_code", "county_name", "status", "party", "household_id",
                      "registered_on", "congressional_district", "state_senate_district",
@@ -47,12 +52,19 @@ class ReportSources:
     gates: pd.DataFrame = field(default_factory=lambda: gate_rows({}))
     import_body: dict = field(default_factory=dict)  # the import manifest as written (keys the typed one lacks)
     voters_by_parse_status: dict[str, int] = field(default_factory=dict)  # from the addresses manifest
+    previous_snapshot: date | None = None  # the snapshot the changes compare with (None: first one)
+    previous_roll: pd.DataFrame | None = None  # its voters: changes.ROLL_COLUMNS
+    # address_key -> tract GEOID of the current geocodes (placing previous voters on the tract map)
+    tracts_by_address: pd.DataFrame | None = None
 
     @classmethod
     def from_directories(cls, *, state: str, snapshot: date, cohorts_dir: Path, canonical_dir: Path,
-                         geocoded_dir: Path | None = None, addresses_dir: Path | None = None) -> "ReportSources":
+                         geocoded_dir: Path | None = None, addresses_dir: Path | None = None,
+                         previous: date | None = None, previous_canonical_dir: Path | None = None,
+                         previous_addresses_dir: Path | None = None) -> "ReportSources":
         """Load the published 06_cohorts, 02_canonical and (optionally) 04_geocoded and 03_addresses
-        stages (of 03_addresses only its manifest: gates and voters by parse status)."""
+        stages (of 03_addresses only its manifest: gates and voters by parse status), and the
+        previous snapshot's 02_canonical and 03_addresses when there is one."""
         cohorts_dir, canonical_dir = Path(cohorts_dir), Path(canonical_dir)
 
         def table(name: str, filters: list | None = None) -> pd.DataFrame:
@@ -83,6 +95,9 @@ class ReportSources:
             gates=gate_rows(manifests),
             import_body=manifests["canonical"],
             voters_by_parse_status=dict(manifests["addresses"].get("voters_by_parse_status") or {}),
+            previous_snapshot=previous if previous_canonical_dir is not None else None,
+            previous_roll=_previous_roll(previous_canonical_dir, previous_addresses_dir),
+            tracts_by_address=_tracts_by_address(geocoded_dir) if previous_canonical_dir is not None else None,
         )
 
 
@@ -169,6 +184,31 @@ def _points(geocoded_dir: Path | None) -> pd.DataFrame | None:
     points = storage.read_parquet(path, columns=["address_key", "lon", "lat"],
                                   filters=[("status", "=", "match")]).to_pandas()
     return points.dropna(subset=["lon", "lat"]).reset_index(drop=True)
+
+
+def _previous_roll(canonical_dir: Path | None, addresses_dir: Path | None) -> pd.DataFrame | None:
+    """The previous snapshot's voters with their households (changes.previous_roll)."""
+    if canonical_dir is None or addresses_dir is None:
+        return None
+    columns = [c for c in ROLL_COLUMNS if c != "household_id"]
+    voters = storage.read_parquet(Path(canonical_dir) / CANONICAL.dataset("voters").file,
+                                  columns=columns).to_pandas(date_as_object=False)
+    links = storage.read_parquet(Path(addresses_dir) / ADDRESSES.dataset("voter_addresses").file,
+                                 columns=["voter_id", "address_key", "building_key", "parse_status"]).to_pandas()
+    return previous_roll(voters, links)
+
+
+def _tracts_by_address(geocoded_dir: Path | None) -> pd.DataFrame | None:
+    """address_key and tract GEOID (as in 06_cohorts) of the geocodes that have one."""
+    path = None if geocoded_dir is None else Path(geocoded_dir) / GEOCODED.dataset("geocodes").file
+    if path is None or not path.is_file():
+        return None
+    table = storage.read_parquet(path, columns=["address_key", "state_fips", "county_fips", "tract"],
+                                 filters=[("status", "=", "match")])  # as 06_cohorts: matched geocodes only
+    geoid = tract_geoid(*(pc.fill_null(table[c].cast(pa.large_string()), "")
+                          for c in ("state_fips", "county_fips", "tract")))
+    frame = pd.DataFrame({"address_key": table["address_key"].to_pandas(), "tract": geoid.to_pandas()})
+    return frame.dropna().drop_duplicates("address_key").reset_index(drop=True)
 
 
 GATE_COLUMNS = ["stage", "gate", "value", "threshold", "limit", "passed", "accepted", "detail"]

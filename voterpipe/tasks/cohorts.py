@@ -98,7 +98,9 @@ class ReportSnapshot(PreviousSnapshot, SnapshotTask):
         sources = report.ReportSources.from_directories(
             state=self.state, snapshot=self.snapshot, cohorts_dir=inputs["cohorts"].path,
             canonical_dir=inputs["canonical"].path, geocoded_dir=inputs["geocoded"].path,
-            addresses_dir=inputs["addresses"].path)
+            addresses_dir=inputs["addresses"].path, previous=self.previous,
+            previous_canonical_dir=inputs["previous_canonical"].path if self.previous else None,
+            previous_addresses_dir=inputs["previous_addresses"].path if self.previous else None)
         written = report.write_report(sources, staging)
         self.progress(1.0, f"report with {len(written['charts'])} charts")
         return written
