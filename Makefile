@@ -34,15 +34,16 @@ bench-e2e: $(STAMP) ## the whole pipeline at 100k and 1M voters (BENCH_FULL=1: 4
 	$(PY) -m bench.run bench_e2e
 
 LUIGID_PORT ?= 8082
-LUIGID_DIR  := $(CURDIR)/var/luigid
+VAR_DIR     ?= $(CURDIR)/var
+LUIGID_DIR  := $(VAR_DIR)/luigid
 
 luigid: $(STAMP) ## start luigid in the background on 127.0.0.1:$(LUIGID_PORT) (state, log, pid under var/)
-	@mkdir -p $(LUIGID_DIR) var/log
+	@mkdir -p $(LUIGID_DIR) $(VAR_DIR)/log
 	LUIGI_CONFIG_PATH=$(CURDIR)/config/cron/luigid.cfg $(VENV)/bin/luigid --background --address 127.0.0.1 \
-	  --port $(LUIGID_PORT) --pidfile $(LUIGID_DIR)/luigid.pid --logdir $(CURDIR)/var/log \
+	  --port $(LUIGID_PORT) --pidfile $(LUIGID_DIR)/luigid.pid --logdir $(VAR_DIR)/log \
 	  --state-path $(LUIGID_DIR)/state.pickle
 	@sleep 1; test -s $(LUIGID_DIR)/luigid.pid && echo "luigid pid $$(cat $(LUIGID_DIR)/luigid.pid): \
-	http://127.0.0.1:$(LUIGID_PORT)/static/visualiser/index.html, metrics at /metrics, log var/log/luigi-server.log"
+	http://127.0.0.1:$(LUIGID_PORT)/static/visualiser/index.html, metrics at /metrics, log $(VAR_DIR)/log/luigi-server.log"
 
 luigid-stop: ## stop the luigid that `make luigid` started (by its pid file; it saves its state)
 	@test -s $(LUIGID_DIR)/luigid.pid || { echo "no $(LUIGID_DIR)/luigid.pid: luigid is not running from here"; exit 1; }
