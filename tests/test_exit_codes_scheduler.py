@@ -101,3 +101,23 @@ def test_a_paused_scheduler_gives_25(luigid, data_root, tmp_path):
     assert output.rstrip().endswith("exit code 25")
     assert seconds >= WAIT_SECONDS
     assert _running(luigid) == {} and not TASK.complete()
+
+
+def test_a_run_waiting_on_a_paused_scheduler_finishes_when_it_resumes(luigid, data_root, tmp_path):
+    holder = luigi.rpc.RemoteScheduler(f"http://127.0.0.1:{luigid}")
+    holder.pause()
+    settings = tmp_path / "scheduler.cfg"
+    settings.write_text(f"[core]\ndefault-scheduler-host = 127.0.0.1\ndefault-scheduler-port = {luigid}\n"
+                        "[voterpipe]\nmax_wait_seconds = 60\n")
+    run = subprocess.Popen([str(ops.BIN / "voterpipe"), "run", *ARGS, "--task", "ImportSnapshot"], cwd=ops.REPO_ROOT,
+                           env=dict(os.environ, LUIGI_CONFIG_PATH=str(settings)), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in run.stdout:  # the first attempt is over and the run waits: only then resume luigid
+        seen.append(line)
+        if "checking again in 3s" in line:
+            break
+    holder.unpause()
+    output = "".join(seen) + run.communicate(timeout=120)[0]
+    assert run.returncode == 0, output[-3000:]
+    assert "checking again in 3s" in output and "gave up" not in output and TASK.complete()
