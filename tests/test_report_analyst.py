@@ -159,9 +159,18 @@ def _check_quality(out, state, snapshot):
     # skipped non-records: counted apart by the import manifest, or (older imports) among the rejects
     assert total == imported["totals"]["rows_rejected"] + imported["totals"].get("rows_skipped", 0)
     assert not rejected["reason_code"].isin(NOT_RECORDS).any()
-    nulled = _csv(out, "22_quality_values_nulled_repaired")
-    expected = sum(n for f in imported["files"] for reasons in f["values_nulled"].values() for n in reasons.values())
-    assert nulled.loc[nulled["action"] == "nulled", "values"].astype(int).sum() == expected
+    fixes = _csv(out, "22_quality_values_nulled_repaired")
+    by_column = fixes[fixes["column"] != "(whole line)"]
+    for action in ("nulled", "repaired"):  # every (file, column, kind) count as the import manifest has it
+        expected = {(f["name"], column, kind): n for f in imported["files"]
+                    for column, kinds in f.get(f"values_{action}", {}).items() for kind, n in kinds.items()}
+        rows = by_column[by_column["action"] == action]
+        assert dict(zip(zip(rows["source_file"], rows["column"], rows["reason"]), rows["values"].astype(int))) \
+            == expected, action
+    line_fixes = {(f["name"], key): f[key] for f in imported["files"]
+                  for key in ("nul_bytes_stripped", "undecodable_bytes_replaced", "stray_cr_replaced") if f.get(key)}
+    whole = fixes[fixes["column"] == "(whole line)"]
+    assert dict(zip(zip(whole["source_file"], whole["reason"]), whole["values"].astype(int))) == line_fixes
     files = _csv(out, "25_quality_source_files").set_index("file")
     assert {f["name"]: f["sha256"] for f in imported["files"]} == files["sha256"].to_dict()
     assert set(files["layout"]) == {imported["layout"]}
@@ -184,6 +193,10 @@ def test_report_for_every_layout(data_root, state, layout, snapshot):
     page_text = (out / catalog.REPORT_PAGE).read_text()
     days = _check_geography(out, state, snapshot)
     skipped = _check_quality(out, state, snapshot)
+    repaired = sum(n for f in _manifest("canonical", state, snapshot)["files"]
+                   for kinds in f.get("values_repaired", {}).values() for n in kinds.values())
+    if repaired:
+        assert "Values nulled and repaired by column" in page_text and "no per-column repairs" not in page_text
     if len(skipped):  # FL 'did not vote' lines read as skipped, not as rejects
         assert "Lines skipped (not records)" in page_text
 

@@ -3,6 +3,7 @@ the counts agree with 06_cohorts transitions where the two overlap."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import luigi
@@ -14,6 +15,8 @@ from voterpipe import catalog, cohorts, report, storage, synth
 from voterpipe.cohorts.transitions import TRANSITION_CHANGES, snapshot_transitions
 from voterpipe.geocode.tiger import import_tiger_dir
 from voterpipe.report.changes import CHANGES, previous_roll, voter_changes
+from voterpipe.report.maps import tract_change
+from voterpipe.report.sources import ReportSources
 from voterpipe.tasks.cohorts import ReportSnapshot
 from test_report import SNAPSHOT, stage_dirs  # noqa: F401 - hand-built stages without a previous roll
 
@@ -83,6 +86,28 @@ def test_previous_roll_takes_households_by_the_household_rule():
     assert roll["household_id"].fillna("none").to_dict() == {"a": "K1", "b": "none", "c": "none"}
 
 
+def test_tract_change_places_removed_voters_through_the_current_geocodes_of_their_address():
+    tracts = {"K1": "37001000100", "K2": "37001000200"}
+    current = pd.DataFrame({"voter_id": ["a", "b", "n1", "n2", "n3"], "county_code": "001", "county_name": "X",
+                            "status": "active", "party": "DEM", "household_id": ["K1", "K2", "K1", "K2", None]})
+    current["tract"] = current["household_id"].map(tracts)
+    previous = pd.DataFrame({"voter_id": ["a", "b", "r1", "r2", "r3"], "county_code": "001", "county_name": "X",
+                             "status": "active", "party": "DEM", "household_id": ["K1", "K2", "K2", "K9", None]})
+    sources = ReportSources(state="nc", snapshot=SNAPSHOT, **{k: pd.DataFrame() for k in (
+        "cohort_turnout", "elections", "household_sizes", "household_party_mix", "geocode_coverage", "registrations")},
+        voter_geography=current, previous_roll=previous,
+        tracts_by_address=pd.DataFrame({"address_key": list(tracts), "tract": list(tracts.values())}))
+    table = current.groupby("tract").size().rename("registered").reset_index()
+    data, unplaced = tract_change(sources, table, voter_changes(previous, current))
+    data = data.set_index("tract")
+    # n1 (K1) and n2 (K2) new; r1 removed from K2, still on the roll; r2 (K9: no current geocode) and r3 unplaced
+    assert data["new_registrant"].to_dict() == {"37001000100": 1, "37001000200": 1}
+    assert data["removed"].to_dict() == {"37001000100": 0, "37001000200": 1}
+    assert unplaced == {"new_registrant": (1, 3), "removed": (2, 3)}
+    assert data.loc["37001000100", "change_share"] == 1.0  # a and n1 now, a alone before
+    assert data.loc["37001000200", "change_share"] == 0
+
+
 def test_page_without_a_previous_snapshot_says_so(stage_dirs, tmp_path):
     sources = report.ReportSources.from_directories(state="nc", snapshot=SNAPSHOT, **stage_dirs)
     out = tmp_path / "out"
@@ -125,5 +150,12 @@ def test_report_changes_for_a_second_snapshot_match_transitions_and_list_voter_i
         if change == "removed":
             assert ids["voter_id"].isin(previous["voter_id"]).all()
     assert by_county[["new_registrant", "removed"]].to_numpy().sum() > 0
+    tract = pd.read_csv(out / catalog.chart_csv("33_map_registration_change_by_tract"), dtype={"tract": str})
+    found = re.search(r"Not placed, so left out: ([\d,]+) of ([\d,]+) .*? removed voters .*? and ([\d,]+) of "
+                      r"([\d,]+) .*?new registrants", page)
+    left_removed, all_removed, left_new, all_new = (int(g.replace(",", "")) for g in found.groups())
+    assert tract["removed"].sum() + left_removed == all_removed == by_county["removed"].sum()
+    assert tract["new_registrant"].sum() + left_new == all_new == by_county["new_registrant"].sum()
+    assert (out / catalog.chart_image("33_map_registration_change_by_tract")).stat().st_size > 5000
     assert f"roll of {FIRST.isoformat()}" in page and "No previous snapshot" not in page
     assert set(current["voter_id"]) - set(previous["voter_id"])  # the synthetic drop did change

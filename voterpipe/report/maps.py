@@ -159,9 +159,47 @@ def county_change(sources: ReportSources, county: pd.DataFrame) -> pd.DataFrame 
     return data
 
 
-def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_general) -> list[Chart]:
-    """Turnout in the last general by county and by tract; registration change by county and
-    (not available) by tract."""
+def tract_change(sources: ReportSources, tract: pd.DataFrame, changes: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """New registrants and removals by tract, as county_change does by county, and how many of each
+    could not be placed. New registrants take this snapshot's tract; removed voters the tract this
+    snapshot's geocodes give their previous address key (known only where the address is still
+    on the roll)."""
+    now = sources.voter_geography.drop_duplicates("voter_id").set_index("voter_id")["tract"].astype(object)
+    homes = sources.tracts_by_address.set_index("address_key")["tract"]
+    before = sources.previous_roll.drop_duplicates("voter_id").set_index("voter_id")["household_id"].map(homes)
+    data = tract[[c for c in ("tract", "registered") if c in tract]].copy()
+    data["tract"] = data["tract"].astype(str)
+    unplaced = {}
+    for change, where in (("new_registrant", now), ("removed", before)):
+        ids = changes.loc[changes["change"] == change, "voter_id"]
+        placed = where.reindex(ids).dropna().astype(str)
+        placed = placed[placed.isin(data["tract"])]
+        data[change] = data["tract"].map(placed.value_counts()).fillna(0).astype(np.int64)
+        unplaced[change] = (len(ids) - len(placed), len(ids))
+    data["net_change"] = data["new_registrant"] - data["removed"]
+    previous = data["registered"] - data["net_change"]
+    data["change_share"] = data["net_change"] / previous.where(previous > 0)
+    return data, unplaced
+
+
+def _tract_change_caption(unplaced: dict) -> str:
+    (new_left, new_all), (removed_left, removed_all) = unplaced["new_registrant"], unplaced["removed"]
+
+    def share(part: int, whole: int) -> str:
+        return f"{part:,} of {whole:,}" + (f" ({part / whole:.1%})" if whole else "")
+
+    return ("Approximation. Net change = new registrants - removed voters (moves are not counted, as on the county "
+            "map), as a share of the tract's voters before them. New registrants are placed by this snapshot's "
+            "geocode of their address; removed voters by this snapshot's geocode of their previous address key, "
+            "which exists only while a voter on this roll still lives there. Not placed, so left out: "
+            f"{share(removed_left, removed_all)} removed voters (tracts where they lived read high) and "
+            f"{share(new_left, new_all)} new registrants (no geocode). ")
+
+
+def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_general,
+               changes: pd.DataFrame | None = None) -> list[Chart]:
+    """Turnout in the last general by county and by tract; registration change by county and by
+    tract (`changes`: report/changes.voter_changes against the previous snapshot, or None)."""
     points = household_points(sources)
     state = sources.state.upper()
     charts = []
@@ -187,9 +225,19 @@ def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_gen
     else:
         charts.append(_area_map(points, "county_code", change, "change_share", "32_map_registration_change_by_county",
                                 title, caption, "Net registration change (%)", diverging=True))
-    charts.append(Chart("33_map_registration_change_by_tract",
-                        f"Registration change since the previous snapshot by tract, {state}",
-                        "Not drawn: the snapshot comparison (06_cohorts transitions) is counted by county, "
-                        "not by tract, so no tract-level change exists to map.",
-                        pd.DataFrame(columns=["tract", "change_share"])))
+    charts.append(_tract_change_map(sources, points, tables.get("tract"), changes))
     return charts
+
+
+def _tract_change_map(sources: ReportSources, points: pd.DataFrame, tract: pd.DataFrame | None,
+                      changes: pd.DataFrame | None) -> Chart:
+    slug, title = "33_map_registration_change_by_tract", \
+        f"Registration change since the previous snapshot by tract, {sources.state.upper()}"
+    empty = pd.DataFrame(columns=["tract", "change_share"])
+    if changes is None or sources.previous_roll is None:
+        return Chart(slug, title, "No earlier snapshot of this state has been processed.", empty)
+    if tract is None or sources.tracts_by_address is None:
+        return Chart(slug, title, "No voter of this snapshot has a census tract (no address geocoded).", empty)
+    data, unplaced = tract_change(sources, tract, changes)
+    return _area_map(points, "tract", data, "change_share", slug, title,
+                     _tract_change_caption(unplaced) + GEOMETRY_NOTE, "Net registration change (%)", diverging=True)

@@ -219,8 +219,8 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
     charts = build_charts(sources, config)
     geography, by_level = geography_section(sources, config)
     generals = last_generals(sources.elections, sources.snapshot)
-    maps = map_charts(sources, by_level, generals[-1] if generals else None)
     changes, voter_changes = changes_section(sources)
+    maps = map_charts(sources, by_level, generals[-1] if generals else None, voter_changes)
     tables = {"geography": geography, "changes": changes, "quality": quality_tables(sources)}
     images: dict[str, bytes] = {}
     files = {}

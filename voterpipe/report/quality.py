@@ -79,10 +79,14 @@ def fixes_table(sources: ReportSources) -> ReportTable:
     data = value_fixes(body)
     has_repaired = any("values_repaired" in (r or {}) for r in body.get("files", []) or [])
     caption = ("Values the import set to null (unparseable dates, placeholder values, codes outside the "
-               "layout's list) or repaired, by file and column. Rows were loaded; only the value changed.")
+               "layout's list) or repaired, by file, column and kind. A repair recovers the value exactly: "
+               "float = a whole number written as a float (27517.0), zero_padded = a code's padding set to the "
+               "state's one form, leading_zero = a ZIP's lost leading 0, trailing_dash / empty_plus4 = a ZIP's "
+               "empty +4; "
+               "(whole line) = bytes fixed before parsing. Rows were loaded; only the value changed.")
     if not has_repaired:
         caption += " The import manifest records no per-column repairs (values_repaired), only nulls and byte-level fixes."
-    return ReportTable("22_quality_values_nulled_repaired", "Values nulled or repaired by column", caption,
+    return ReportTable("22_quality_values_nulled_repaired", "Values nulled and repaired by column", caption,
                        data, formats={"values": "count"}, empty_text="No value was nulled or repaired.")
 
 
