@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from voterpipe.formats.layouts import FileSpec, Layout, load_layouts
+from voterpipe.formats.layouts import FileSpec, Layout, load_layouts, slot_columns
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,21 @@ def _readers(layout: Layout, role: str, spec: FileSpec) -> dict[str, list[str]]:
             readers.setdefault(column, []).append(name)
     if role == "voters" and layout.packed_history is not None:
         readers.setdefault(layout.packed_history.wide["column"], []).append("history rows (packed tokens)")
+    if role == "voters" and layout.slot_history is not None:
+        for n, method, party in slot_columns(layout.slot_history):
+            for column in (method, party) if party else (method,):
+                readers.setdefault(column, []).append(f"history rows (slot {n})")
+        if layout.slot_history.wide.get("county_column"):
+            readers.setdefault(layout.slot_history.wide["county_column"], []).append("slot election lookup")
+    if role.startswith("aux.") and layout.slot_history is not None and role[4:] == layout.slot_history.wide["lookup"]:
+        options = layout.slot_history.wide
+        readers.setdefault(spec.key, []).append("slot number of the history slots' lookup")
+        if spec.key_prefix:
+            readers.setdefault(spec.key_prefix, []).append("county of the history slots' lookup")
+        for column, target in ((options["date_column"], "history election_date"),
+                               (options.get("type_column"), "history election_type")):
+            if column:
+                readers.setdefault(column, []).append(target)
     if role.startswith("aux.") and layout.history is not None:
         aux_name = role[4:]
         readers.setdefault(spec.key, []).append(f"lookup key of history {aux_name} lookups")

@@ -175,8 +175,9 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
     except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
         raise DropError(f"{name}: compressed file is damaged or ends early after "
                         f"{file_report.rows_read} rows ({exc})") from None
-    if detected.role not in ("voters", "history"):
-        context.aux[detected.role] = loading.aux_table(detected.spec, aux_chunks)
+    if detected.role not in ("voters", "history"):  # several files of one table (per county) add up
+        table, earlier = loading.aux_table(detected.spec, aux_chunks), context.aux.get(detected.role)
+        context.aux[detected.role] = table if earlier is None else loading.merge_aux(earlier, table)
     if file_report.rows_read != file_report.rows_loaded + file_report.rows_rejected + file_report.rows_skipped:
         raise AssertionError(f"{name}: rows read {file_report.rows_read} != loaded {file_report.rows_loaded}"
                              f" + rejected {file_report.rows_rejected} + skipped {file_report.rows_skipped}")

@@ -77,6 +77,7 @@ class FileSpec:
     shape: str = "long"  # history only: long file, or wide columns inside the voter file
     wide: dict[str, Any] = field(default_factory=dict)
     key: str | None = None  # aux tables: the lookup key column
+    key_prefix: str | None = None  # aux tables: a column the key is qualified by (PA: the county)
     # voters: one row per voter, the latest by this dated column not after the snapshot (NC VR_Snapshot)
     latest_per_voter: dict = field(default_factory=dict)
 
@@ -108,6 +109,11 @@ class Layout:
     @property
     def wide_history(self) -> FileSpec | None:
         return self.history if self.history is not None and self.history.shape == "wide" else None
+
+    @property
+    def slot_history(self) -> FileSpec | None:
+        """History in numbered slots of the voter file (PA: 40 x method, party); its options in .wide."""
+        return self.history if self.history is not None and self.history.shape == "slots" else None
 
     @property
     def packed_history(self) -> FileSpec | None:
@@ -188,7 +194,7 @@ def _build_layout(path: Path, doc: dict) -> Layout:
 SYNTH_KEYS = {"people", "damage", "address", "artefacts"}
 SYNTH_FILE_KEYS = {"file", "file_groups", "quoting", "encoding", "newline", "delimiter", "delimiter_by_seed",
                    "add_columns", "vintages", "columns", "column_name", "voting_methods", "did_not_vote",
-                   "token", "codes"}
+                   "token", "codes", "party_map"}
 SYNTH_VALUE_KEYS = {"source", "value", "date", "map", "default", "template", "offset", "pad", "confidential",
                     "blank_every", "placeholder"}
 
@@ -254,10 +260,12 @@ def _code_table(where: str, name: str, table: dict) -> CodeTable:
 
 def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
     shape = doc.get("shape", "long")
-    if shape not in ("long", "wide", "packed"):
-        raise LayoutError(f"{where}: [{role}] shape must be 'long', 'wide' or 'packed', got {shape!r}")
+    if shape not in ("long", "wide", "packed", "slots"):
+        raise LayoutError(f"{where}: [{role}] shape must be 'long', 'wide', 'packed' or 'slots', got {shape!r}")
     if shape == "packed":
         return FileSpec(role=role, patterns=(), shape="packed", wide=_packed(where, doc))
+    if shape == "slots":
+        return FileSpec(role=role, patterns=(), shape="slots", wide=_slots(where, doc))
     if shape == "wide":
         pattern = doc.get("column_pattern")
         if not pattern:
@@ -302,7 +310,7 @@ def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
         placeholders=tuple(doc.get("placeholders", [])), fixed_width=fixed, widths=widths,
         line_length=(int(length[0]), int(length[1])), fields=fields,
         skip_values={k: tuple(str(v).upper() for v in _as_list(vs)) for k, vs in doc.get("skip_values", {}).items()},
-        key=doc.get("key"), latest_per_voter=_latest_per_voter(where, role, doc),
+        key=doc.get("key"), key_prefix=doc.get("key_prefix"), latest_per_voter=_latest_per_voter(where, role, doc),
     )
 
 
@@ -315,7 +323,29 @@ def _packed(where: str, doc: dict) -> dict:
         raise LayoutError(f"{where}: token_patterns need a group 'date' (and may have 'type', 'method')")
     return {"column": doc["column"], "separator": doc.get("separator", ";"), "token_patterns": patterns,
             "date": list(_as_list(doc.get("date", ["%Y%m%d"]))),
-            "election_type_codes": doc.get("election_type_codes"), "voting_method_codes": doc.get("voting_method_codes")}
+            "election_type_codes": doc.get("election_type_codes"),
+            "voting_method_codes": doc.get("voting_method_codes")}
+
+
+def _slots(where: str, doc: dict) -> dict:
+    """[history] shape = "slots": slot n (1..slots) of a voter row is its method_column (blank: no
+    vote) and party_column; its election's date and title come from an aux table keyed by slot number
+    (qualified by the voter row's county_column when the aux table has a key_prefix)."""
+    needed = ("slots", "method_column", "lookup", "date_column")
+    if any(key not in doc for key in needed) or "{n}" not in doc["method_column"]:
+        raise LayoutError(f"{where}: slot history needs {list(needed)}; method_column with {{n}}")
+    return {key: doc.get(key) for key in ("slots", "method_column", "party_column", "lookup", "county_column",
+                                          "date_column", "type_column", "election_type_codes",
+                                          "voting_method_codes", "party_codes")} | {
+        "date": list(_as_list(doc.get("date", ["%m/%d/%Y"])))}
+
+
+def slot_columns(spec: FileSpec) -> list[tuple[int, str, str | None]]:
+    """(n, method column, party column) of each slot of a slots history."""
+    options = spec.wide
+    party = options.get("party_column")
+    return [(n, options["method_column"].format(n=n), party.format(n=n) if party else None)
+            for n in range(1, int(options["slots"]) + 1)]
 
 
 def _latest_per_voter(where: str, role: str, doc: dict) -> dict:
@@ -361,13 +391,15 @@ def _validate(where: str, layout: Layout) -> None:
     targets = {"voters": schema.VOTERS, "history": schema.HISTORY}
     specs = [("voters", layout.voters)] + ([("history", layout.history)] if layout.history else [])
     for role, spec in specs:
-        if spec.shape in ("wide", "packed"):
+        if spec.shape in ("wide", "packed", "slots"):
             for key in ("election_type_codes", "party_codes", "voting_method_codes"):
                 table = spec.wide.get(key)
                 if table and table not in layout.codes:
                     raise LayoutError(f"{where}: {spec.shape} history uses unknown code table {table!r}")
             if spec.shape == "packed" and spec.wide["column"] not in layout.voters.columns:
                 raise LayoutError(f"{where}: packed history column {spec.wide['column']!r} is no voter column")
+            if spec.shape == "slots":
+                _validate_slots(where, layout, spec)
             continue
         known = set(spec.columns) | set(spec.optional_columns)
         for name, field_spec in spec.fields.items():
@@ -408,8 +440,21 @@ def _validate(where: str, layout: Layout) -> None:
     if layout.history is not None and layout.history.shape == "long" and "voter_id" not in layout.history.fields:
         raise LayoutError(f"{where}: [history.fields] must map voter_id")
     for name, aux in layout.aux.items():
-        if aux.key not in aux.columns:
-            raise LayoutError(f"{where}: [aux.{name}] key must be one of its columns")
+        if aux.key not in aux.columns or (aux.key_prefix and aux.key_prefix not in aux.columns):
+            raise LayoutError(f"{where}: [aux.{name}] key and key_prefix must be its columns")
+
+
+def _validate_slots(where: str, layout: Layout, spec: FileSpec) -> None:
+    options, known = spec.wide, set(layout.voters.columns) | set(layout.voters.optional_columns)
+    aux = layout.aux.get(options["lookup"])
+    columns = [c for _, method, party in slot_columns(spec) for c in (method, party) if c]
+    if options.get("county_column"):
+        columns.append(options["county_column"])
+    wanted = {options["date_column"], options.get("type_column") or options["date_column"]}
+    if aux is None or not wanted <= set(aux.columns):
+        raise LayoutError(f"{where}: slot history looks up unknown aux table or columns {options['lookup']!r}")
+    if [c for c in columns if c not in known] or bool(aux.key_prefix) != bool(options.get("county_column")):
+        raise LayoutError(f"{where}: slot history reads unknown voter columns (or county_column without key_prefix)")
 
 
 # ---- detection -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from voterpipe import schema
 from voterpipe.formats.background import BackgroundWriter, prefetch
-from voterpipe.formats.layouts import Detected, FileSpec, Layout
+from voterpipe.formats.layouts import Detected, FileSpec, Layout, slot_columns
 from voterpipe.formats.normalise import (
     AuxTable, NullCounts, build_extra, build_fields, clean_text, map_codes, parse_dates)
 from voterpipe.formats.readers import ParsedBlock, Reject, TextBlocks, parse_delimited, parse_fixed_width
@@ -59,7 +59,8 @@ class FileReport:
     history_rows: int = 0  # from wide history columns of a voter file
 
     def record(self, detected: Detected, blocks: TextBlocks) -> FileRecord:
-        wide = self.role == "voters" and (bool(detected.wide_columns) or detected.layout.packed_history is not None)
+        wide = self.role == "voters" and (bool(detected.wide_columns) or detected.layout.packed_history is not None
+                                          or detected.layout.slot_history is not None)
         return FileRecord(
             name=self.file, role=self.role, layout=self.layout,
             size=blocks.total_bytes, sha256=blocks.sha256, encoding=blocks.encoding, bom=blocks.bom,
@@ -133,9 +134,12 @@ def _wanted_columns(detected: Detected) -> list[str]:
     wanted += list(spec.skip_values) + list(spec.extra)
     if spec.latest_per_voter:
         wanted.append(spec.latest_per_voter["column"])
-    packed = detected.layout.packed_history
+    packed, slots = detected.layout.packed_history, detected.layout.slot_history
     if packed is not None and detected.role == "voters":
         wanted.append(packed.wide["column"])
+    if slots is not None and detected.role == "voters":
+        wanted += [c for _, method, party in slot_columns(slots) for c in (method, party) if c]
+        wanted += [slots.wide["county_column"]] if slots.wide.get("county_column") else []
     if spec.key:
         wanted += list(spec.columns)
     return [c for c in dict.fromkeys(wanted) if c not in spec.never_load]
@@ -300,6 +304,8 @@ def load_voters(context: LoadContext, parsed: ParsedBlock) -> None:
         _load_wide_history(context, parsed, voter_ids)
     if context.layout.packed_history is not None:
         _load_packed_history(context, parsed, voter_ids)
+    if context.layout.slot_history is not None:
+        _load_slot_history(context, parsed, voter_ids)
 
 
 def load_history(context: LoadContext, parsed: ParsedBlock) -> None:
@@ -422,6 +428,54 @@ def _load_packed_history(context: LoadContext, parsed: ParsedBlock, voter_ids: p
     context.report.history_rows += n
 
 
+def _load_slot_history(context: LoadContext, parsed: ParsedBlock, voter_ids: pa.Array) -> None:
+    """One history row per filled slot of the voter rows (PA: method and party of election n, whose
+    date and title the county's election map gives)."""
+    slots, codes = context.layout.slot_history, context.layout.codes
+    options, elections = slots.wide, context.aux[slots.wide["lookup"]]
+    county = clean_text(parsed.columns[options["county_column"]]) if options.get("county_column") else None
+    pieces = []
+    for n, method_column, party_column in slot_columns(slots):
+        method = clean_text(parsed.columns[method_column])
+        voted = method.is_valid()
+        count = _count_true(voted)
+        if not count:
+            continue
+        key = pa.array([str(n)] * count, pa.string())
+        key = pc.binary_join_element_wise(county.filter(voted), key, "|") if county is not None else key
+        raw_date, missing = elections.lookup(key, options["date_column"])
+        context.report.nulled.add("election_date", "unknown_lookup_key", missing)
+        election_date, bad, out_of_range = parse_dates(clean_text(raw_date), options["date"], latest=context.snapshot)
+        context.report.nulled.add("election_date", "bad_date" if bad else "date_out_of_range", bad + out_of_range)
+        title = clean_text(elections.lookup(key, options["type_column"])[0]) if options.get("type_column") else None
+        method = method.filter(voted)
+        party = clean_text(parsed.columns[party_column]).filter(voted) if party_column else None
+        pieces.append(pa.table({
+            "voter_id": voter_ids.filter(voted), "election_date": election_date,
+            "election_type": _mapped(title, codes, options.get("election_type_codes"), "other", count),
+            "election_type_raw": title if title is not None else pa.nulls(count, pa.string()),
+            "voting_method": _mapped(method, codes, options.get("voting_method_codes"), "unknown", count),
+            "voting_method_raw": method, "ballot_status": _constant("counted", count, pa.string()),
+            "party_ballot": _mapped(party, codes, options.get("party_codes"), None, count),
+            "source_line": pa.array(parsed.line_numbers[voted.to_numpy(zero_copy_only=False)], pa.int64()),
+            "_slot": pa.array(np.full(count, n, dtype=np.int32))}))
+    if pieces:
+        table = pa.concat_tables(pieces).sort_by([("source_line", "ascending"), ("_slot", "ascending")])
+        n = table.num_rows
+        table = table.append_column("state", _constant(context.state, n, pa.string()))
+        table = table.append_column("snapshot", _constant(context.snapshot, n, pa.date32()))
+        table = table.append_column("source_file", _constant(context.source_file, n, pa.string()))
+        context.writers.history.write_table(schema.conform(table, schema.HISTORY))
+        context.report.history_rows += n
+
+
+def _mapped(values: pa.Array | None, codes: dict, table: str | None, fallback: str | None, n: int) -> pa.Array:
+    if values is None:
+        return _constant(fallback, n, pa.string()) if fallback else pa.nulls(n, pa.string())
+    mapped = map_codes(values, codes[table])[0] if table else values
+    return pc.fill_null(mapped, fallback) if fallback else mapped
+
+
 def _count_true(mask: pa.Array) -> int:
     return int(pc.sum(mask).as_py() or 0)
 
@@ -439,6 +493,15 @@ def load_aux(context: LoadContext, parsed: ParsedBlock) -> pa.Table:
 
 
 def aux_table(spec: FileSpec, chunks: list[pa.Table]) -> AuxTable:
+    """The lookup table of an auxiliary file; keyed "<key_prefix>|<key>" when the spec has a key_prefix."""
     table = pa.concat_tables(chunks) if chunks else pa.table({c: pa.array([], pa.string()) for c in spec.columns})
-    return AuxTable(table.column(spec.key).combine_chunks(),
-                    {name: table.column(name).combine_chunks() for name in table.column_names})
+    keys = table.column(spec.key).combine_chunks()
+    if spec.key_prefix:
+        keys = pc.binary_join_element_wise(table.column(spec.key_prefix).combine_chunks(), keys, "|")
+    return AuxTable(keys, {name: table.column(name).combine_chunks() for name in table.column_names})
+
+
+def merge_aux(first: AuxTable, second: AuxTable) -> AuxTable:
+    """Two files of one auxiliary table (PA: one election map per county) as one lookup."""
+    return AuxTable(pa.concat_arrays([first.keys, second.keys]),
+                    {name: pa.concat_arrays([first.columns[name], second.columns[name]]) for name in first.columns})

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voterpipe.formats.layouts import FileSpec, Layout
+from voterpipe.formats.layouts import FileSpec, Layout, slot_columns
 from voterpipe.synth.layouts.artefacts import plant
 from voterpipe.synth.layouts.common import DropContext, history_rows
 from voterpipe.synth.layouts.values import Frame, bad_date, evaluate
@@ -28,8 +28,12 @@ def write_layout(ctx: DropContext, layout: Layout) -> list[TextFile]:
     files = _voter_files(ctx, layout)
     if layout.history is not None and layout.history.shape == "long":
         files += _history_files(ctx, layout)
+    slots = layout.slot_history
     for name in sorted(layout.aux):
-        files.append(_aux_file(ctx, layout, name))
+        if slots is not None and name == slots.wide["lookup"]:
+            files += _slot_aux_files(ctx, layout, name)
+        else:
+            files.append(_aux_file(ctx, layout, name))
     return files
 
 
@@ -194,6 +198,10 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
     packed, tokens = layout.packed_history, None
     if packed is not None:  # history as tokens in one voter column
         columns[written.index(packed.wide["column"])], tokens = packed_history(ctx, layout)
+    if layout.slot_history is not None:  # history in numbered slots of the voter row
+        cells, tokens = slot_history(ctx, layout)
+        for column, values in cells.items():
+            columns[written.index(column)] = values
     columns, planted = plant(layout, spec, written, columns, ctx.seed, ctx.damage == 0)
     header = list(written)
     wide = layout.wide_history
@@ -204,7 +212,7 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
     fmt = _format(spec, synth_file, ctx.seed, header)
     date_column = _field_index(spec, written, "registered_on")
     date_format = spec.fields.get("registered_on", {}).get("date", ["%m/%d/%Y"])[0]
-    meta = {"kind": "voters_with_history" if wide is not None or packed is not None else "voters"}
+    meta = {"kind": "voters_with_history" if tokens is not None or wide is not None else "voters"}
     if spec.delimiter == "sniff" and not spec.fixed_width:
         meta["delimiter"] = fmt["sep"]
     files = []
@@ -275,6 +283,56 @@ def packed_history(ctx: DropContext, layout: Layout) -> tuple[pa.Array, np.ndarr
     packed[joined.index] = joined.to_numpy()
     counts = np.bincount(rows["row"].to_numpy(), minlength=len(ctx.rows))
     return pa.array(packed.to_numpy(), pa.string()), counts
+
+
+def slot_history(ctx: DropContext, layout: Layout) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """Slot columns of the written voters (slot n = the n-th election, oldest first): the method
+    ([synth.history] voting_methods) and, in primaries, the ballot party (through party_map)."""
+    synth = layout.synth.get("history", {})
+    person, election, u = history_rows(ctx)
+    frame = Frame(ctx, person, layout.state.upper(), layout.synth, election=election, u=u, role="history")
+    method = np.asarray(evaluate(frame, {"source": "voting_method"}, f"{layout.source.name} slots"), dtype=object)
+    party = np.asarray(frame.text("party_first_raw"), dtype=object)
+    party = np.array([synth.get("party_map", {}).get(p, p) for p in party], dtype=object)
+    position = np.full(len(ctx.people), -1, dtype=np.int64)
+    position[ctx.rows] = np.arange(len(ctx.rows))
+    row, keep = position[person], position[person] >= 0
+    slots = slot_columns(layout.slot_history)
+    if len(ctx.elections) > len(slots):
+        raise ValueError(f"{layout.source.name}: {len(ctx.elections)} elections, only {len(slots)} slots")
+    cells = {}
+    for k, election_info in enumerate(ctx.elections):
+        hit = keep & (election == k)
+        n, method_column, party_column = slots[k]
+        values = np.full(len(ctx.rows), "", dtype=object)
+        values[row[hit]] = method[hit]
+        cells[method_column] = pa.array(values, pa.string())
+        if party_column:
+            ballots = np.full(len(ctx.rows), "", dtype=object)
+            if election_info.kind.endswith("primary"):
+                ballots[row[hit]] = party[hit]
+            cells[party_column] = pa.array(ballots, pa.string())
+    return cells, np.bincount(row[keep], minlength=len(ctx.rows))
+
+
+def _slot_aux_files(ctx: DropContext, layout: Layout, name: str) -> list[TextFile]:
+    """The election map of a slots history: per county file (or one file), a row per election."""
+    spec, options = layout.aux[name], layout.slot_history.wide
+    synth_file = _synth_file(layout, f"aux.{name}")
+    written = written_columns(spec, synth_file, ctx.snapshot)
+    date_format, titles = options["date"][0], layout.synth.get("history", {}).get("codes", {})  # title by kind
+    stamp, files = ctx.snapshot.strftime("%Y%m%d"), []
+    file_name = _file_name(spec, synth_file, layout.name)
+    counties = ctx.profile.counties if "{county}" in file_name else ctx.profile.counties[:1]
+    for county in counties:
+        rows = [{spec.key: str(k + 1), spec.key_prefix: county.county_name,
+                 options["date_column"]: e.on.strftime(date_format),
+                 options.get("type_column"): titles.get(e.kind, e.label)} for k, e in enumerate(ctx.elections)]
+        columns = [pa.array([r.get(c, "") or "" for r in rows], pa.string()) for c in written]
+        files.append(TextFile(name=file_name.format(stamp=stamp, county=county.county_code), columns=columns,
+                              meta={"kind": name, "county": county.county_code},
+                              **_format(spec, synth_file, ctx.seed, written)))
+    return files
 
 
 def _history_frame(ctx: DropContext, layout: Layout) -> tuple[Frame, np.ndarray]:
