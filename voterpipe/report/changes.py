@@ -12,6 +12,10 @@ from voterpipe.households import assign_households
 CHANGES = ("new_registrant", "removed", "moved", "party_switch", "status_change")
 CHANGE_TITLES = {"new_registrant": "New registrations", "removed": "Removals", "moved": "Moves within the state",
                  "party_switch": "Party switches", "status_change": "Status changes"}
+# what each change's CSV holds in 'before' and 'after'
+CHANGE_COLUMNS = {"new_registrant": "", "removed": "before/after: status (after empty: off the roll)",
+                  "moved": "before/after: county code", "party_switch": "before/after: party",
+                  "status_change": "before/after: status"}
 ROLL_COLUMNS = ["voter_id", "county_code", "county_name", "status", "party", "household_id"]
 VOTER_COLUMNS = ["voter_id", "change", "county_code", "county_name", "before", "after"]
 UNKNOWN = "unknown"

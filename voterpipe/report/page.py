@@ -17,7 +17,7 @@ from voterpipe.report.charts import Chart, build_charts, figure_png
 from voterpipe.report.maps import map_charts
 from voterpipe.report.markup import SORT_SCRIPT, STYLE, ReportTable, esc, table_html
 from voterpipe.report.quality import quality_tables, skipped_lines, split_rejects
-from voterpipe.report.changes import CHANGE_TITLES, CHANGES, voters_of
+from voterpipe.report.changes import CHANGE_COLUMNS, CHANGE_TITLES, CHANGES, voters_of
 from voterpipe.report.sections import changes_section, geography_intro, geography_section
 from voterpipe.report.sources import ReportSources, last_generals
 
@@ -127,8 +127,8 @@ def _changes_section(sources: ReportSources, tables: list[ReportTable],
                         "party switches or status changes to show.</p>"]
     previous = sources.previous_snapshot.isoformat() if sources.previous_snapshot else "the previous snapshot"
     items = "".join(f"<li>{_esc(CHANGE_TITLES[c])}: <b>{change_counts[c]:,}</b> voters; their ids: "
-                    f"<a href='{_esc(catalog.change_voters_csv(c))}'>{_esc(catalog.change_voters_csv(c))}</a></li>"
-                    for c in CHANGES)
+                    f"<a href='{_esc(catalog.change_voters_csv(c))}'>{_esc(catalog.change_voters_csv(c))}</a>"
+                    + (f" ({_esc(CHANGE_COLUMNS[c])})" if CHANGE_COLUMNS[c] else "") + "</li>" for c in CHANGES)
     parts.append(f"<p>This roll compared voter by voter with the roll of {_esc(previous)}.</p><ul>{items}</ul>")
     for table in tables:
         parts += _table_section(table)
