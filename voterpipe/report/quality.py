@@ -86,8 +86,8 @@ def fixes_table(sources: ReportSources) -> ReportTable:
                "(whole line) = bytes fixed before parsing. Rows were loaded; only the value changed.")
     if not has_repaired:
         caption += " The import manifest records no per-column repairs (values_repaired), only nulls and byte-level fixes."
-    return ReportTable("22_quality_values_nulled_repaired", "Values nulled and repaired by column", caption,
-                       data, formats={"values": "count"}, empty_text="No value was nulled or repaired.")
+    return ReportTable("22_quality_values_nulled_repaired", "Values nulled and repaired by column",
+                       caption, data, formats={"values": "count"}, empty_text="No value was nulled or repaired.")
 
 
 def parse_status_table(sources: ReportSources) -> ReportTable:
