@@ -17,6 +17,8 @@ from typing import Any
 
 from voterpipe import SHIPPED_CONFIG_DIR, schema
 from voterpipe.formats.drift import closest_layout
+from voterpipe.formats.history_options import (
+    OptionError, check_slots, latest_per_voter, packed_options, slot_columns, slot_options)
 from voterpipe.formats.readers import file_size, first_line, sniff_delimiter, split_header
 from voterpipe.formats.repair import CODE_FIELDS, CodeForm
 
@@ -263,9 +265,9 @@ def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
     if shape not in ("long", "wide", "packed", "slots"):
         raise LayoutError(f"{where}: [{role}] shape must be 'long', 'wide', 'packed' or 'slots', got {shape!r}")
     if shape == "packed":
-        return FileSpec(role=role, patterns=(), shape="packed", wide=_packed(where, doc))
+        return FileSpec(role=role, patterns=(), shape="packed", wide=_option(where, packed_options, doc))
     if shape == "slots":
-        return FileSpec(role=role, patterns=(), shape="slots", wide=_slots(where, doc))
+        return FileSpec(role=role, patterns=(), shape="slots", wide=_option(where, slot_options, doc))
     if shape == "wide":
         pattern = doc.get("column_pattern")
         if not pattern:
@@ -310,50 +312,17 @@ def _file_spec(where: str, role: str, doc: dict) -> FileSpec:
         placeholders=tuple(doc.get("placeholders", [])), fixed_width=fixed, widths=widths,
         line_length=(int(length[0]), int(length[1])), fields=fields,
         skip_values={k: tuple(str(v).upper() for v in _as_list(vs)) for k, vs in doc.get("skip_values", {}).items()},
-        key=doc.get("key"), key_prefix=doc.get("key_prefix"), latest_per_voter=_latest_per_voter(where, role, doc),
+        key=doc.get("key"), key_prefix=doc.get("key_prefix"),
+        latest_per_voter=_option(where, latest_per_voter, role, doc),
     )
 
 
-def _packed(where: str, doc: dict) -> dict:
-    """[history] shape = "packed": tokens in one voter column, each read by the first pattern that matches."""
-    patterns = [re.compile(p) for p in _as_list(doc.get("token_patterns", []))]
-    if not doc.get("column") or not patterns:
-        raise LayoutError(f"{where}: packed history needs column and token_patterns")
-    if any("date" not in p.groupindex or set(p.groupindex) - {"date", "type", "method"} for p in patterns):
-        raise LayoutError(f"{where}: token_patterns need a group 'date' (and may have 'type', 'method')")
-    return {"column": doc["column"], "separator": doc.get("separator", ";"), "token_patterns": patterns,
-            "date": list(_as_list(doc.get("date", ["%Y%m%d"]))),
-            "election_type_codes": doc.get("election_type_codes"),
-            "voting_method_codes": doc.get("voting_method_codes")}
-
-
-def _slots(where: str, doc: dict) -> dict:
-    """[history] shape = "slots": slot n (1..slots) of a voter row is its method_column (blank: no
-    vote) and party_column; its election's date and title come from an aux table keyed by slot number
-    (qualified by the voter row's county_column when the aux table has a key_prefix)."""
-    needed = ("slots", "method_column", "lookup", "date_column")
-    if any(key not in doc for key in needed) or "{n}" not in doc["method_column"]:
-        raise LayoutError(f"{where}: slot history needs {list(needed)}; method_column with {{n}}")
-    return {key: doc.get(key) for key in ("slots", "method_column", "party_column", "lookup", "county_column",
-                                          "date_column", "type_column", "election_type_codes",
-                                          "voting_method_codes", "party_codes")} | {
-        "date": list(_as_list(doc.get("date", ["%m/%d/%Y"])))}
-
-
-def slot_columns(spec: FileSpec) -> list[tuple[int, str, str | None]]:
-    """(n, method column, party column) of each slot of a slots history."""
-    options = spec.wide
-    party = options.get("party_column")
-    return [(n, options["method_column"].format(n=n), party.format(n=n) if party else None)
-            for n in range(1, int(options["slots"]) + 1)]
-
-
-def _latest_per_voter(where: str, role: str, doc: dict) -> dict:
-    """[voters] latest_per_voter = { column = "snapshot_dt", date = [...] } (a file of several snapshots)."""
-    option = doc.get("latest_per_voter", {})
-    if option and (role != "voters" or not option.get("column") or not option.get("date")):
-        raise LayoutError(f"{where}: latest_per_voter is a [voters] table with column and date")
-    return {"column": option["column"], "date": list(_as_list(option["date"]))} if option else {}
+def _option(where: str, parse, *args):
+    """An option table read by formats/history_options.py; its complaint names the layout file."""
+    try:
+        return parse(*args)
+    except OptionError as exc:
+        raise LayoutError(f"{where}: {exc}") from None
 
 
 def _reasons(where: str, role: str, doc: dict) -> dict[str, str]:
@@ -399,7 +368,7 @@ def _validate(where: str, layout: Layout) -> None:
             if spec.shape == "packed" and spec.wide["column"] not in layout.voters.columns:
                 raise LayoutError(f"{where}: packed history column {spec.wide['column']!r} is no voter column")
             if spec.shape == "slots":
-                _validate_slots(where, layout, spec)
+                _option(where, check_slots, layout, spec)
             continue
         known = set(spec.columns) | set(spec.optional_columns)
         for name, field_spec in spec.fields.items():
@@ -442,19 +411,6 @@ def _validate(where: str, layout: Layout) -> None:
     for name, aux in layout.aux.items():
         if aux.key not in aux.columns or (aux.key_prefix and aux.key_prefix not in aux.columns):
             raise LayoutError(f"{where}: [aux.{name}] key and key_prefix must be its columns")
-
-
-def _validate_slots(where: str, layout: Layout, spec: FileSpec) -> None:
-    options, known = spec.wide, set(layout.voters.columns) | set(layout.voters.optional_columns)
-    aux = layout.aux.get(options["lookup"])
-    columns = [c for _, method, party in slot_columns(spec) for c in (method, party) if c]
-    if options.get("county_column"):
-        columns.append(options["county_column"])
-    wanted = {options["date_column"], options.get("type_column") or options["date_column"]}
-    if aux is None or not wanted <= set(aux.columns):
-        raise LayoutError(f"{where}: slot history looks up unknown aux table or columns {options['lookup']!r}")
-    if [c for c in columns if c not in known] or bool(aux.key_prefix) != bool(options.get("county_column")):
-        raise LayoutError(f"{where}: slot history reads unknown voter columns (or county_column without key_prefix)")
 
 
 # ---- detection -------------------------------------------------------------------------------
