@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
+from pathlib import Path
 
 import luigi
 import pandas as pd
@@ -114,3 +115,10 @@ def _check_truth(state, data_root, spec, voters: pd.DataFrame, ledger: pd.DataFr
         assert (clean["birth_year"] == clean["birth_date_truth"].dt.year).all()
     assert (clean["res_zip5"] == clean["zip5"]).all()
     assert (clean["last_name"] == clean["last_name_truth"]).all()
+
+
+def test_the_readme_state_table_lists_every_layout_with_its_state():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name, layout in load_layouts().items():
+        assert f"| `{name}` | {layout.state.upper()} |" in readme, name
+    assert {layout for _, layout in NEW_LAYOUTS} <= set(load_layouts())
