@@ -8,7 +8,7 @@ SNAPSHOT ?= 2026-11-01
 DATA_ROOT ?= data
 export VOTERPIPE_DATA_ROOT ?= $(DATA_ROOT)
 
-.PHONY: help install demo test bench bench-e2e luigid luigid-stop cron-run run query clean
+.PHONY: help install demo demo-all test bench bench-e2e luigid luigid-stop cron-run run query clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -23,6 +23,10 @@ install: $(STAMP) ## create .venv and install voterpipe (editable) with dev extr
 
 demo: $(STAMP) ## synthesise a drop for every shipped format and run the whole pipeline on it
 	$(PY) -m voterpipe.demo --data-root $(VOTERPIPE_DATA_ROOT)
+
+DEMO_ALL_VOTERS ?= 500
+demo-all: $(STAMP) ## like demo, with one small drop of every layout in config/formats/ (DEMO_ALL_VOTERS)
+	$(PY) -m voterpipe.demo --all --voters $(DEMO_ALL_VOTERS) --data-root $(VOTERPIPE_DATA_ROOT)
 
 test: $(STAMP) ## run the test suite (starts a throwaway PostgreSQL when needed)
 	$(PY) -m pytest

@@ -1,4 +1,5 @@
-"""`make demo`: synthesise a drop for every shipped format and run the whole pipeline on it."""
+"""`make demo`: synthesise a drop for the main shipped formats and run the whole pipeline on it.
+`make demo-all` (`--all`): one drop of every layout in config/formats/, at a small voter count."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import luigi
 
@@ -24,11 +25,37 @@ DEMO_DROPS = [
     ("wa", "wa_vrdb", date(2026, 11, 1)),
 ]
 NEXT_NC_SNAPSHOT = date(2026, 11, 8)
+ALL_LAYOUTS_SNAPSHOT = date(2026, 11, 1)
+
+
+def all_layout_drops(layouts: dict | None = None) -> list[tuple[str, str, date]]:
+    """DEMO_DROPS plus one drop of every other layout; a state's drops get distinct snapshot
+    dates (one raw directory per state and date), a week apart from 2026-11-01 on: not earlier,
+    as nc_vr_snapshot's synthetic rows carry snapshot_dt 2026-11-01 and load only on or after it."""
+    if layouts is None:
+        from voterpipe import config
+        from voterpipe.formats.layouts import load_layouts
+
+        layouts = load_layouts(config.formats_dirs())
+    drops = list(DEMO_DROPS)
+    shown = {layout for _, layout, _ in drops}
+    taken = {(state, snapshot) for state, _, snapshot in drops} | {("nc", NEXT_NC_SNAPSHOT)}
+    for name in sorted(layouts):
+        if name in shown:
+            continue
+        state, snapshot = layouts[name].state, ALL_LAYOUTS_SNAPSHOT
+        while (state, snapshot) in taken:
+            snapshot += timedelta(days=7)
+        taken.add((state, snapshot))
+        drops.append((state, name, snapshot))
+    return drops
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-root", default=os.environ.get(DATA_ROOT_ENV, "data"))
+    parser.add_argument("--all", action="store_true",
+                        help="one drop of every layout in config/formats/ (use a small --voters)")
     parser.add_argument("--voters", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
@@ -43,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     from voterpipe.tasks.outcome import run_outcome
 
     started = time.perf_counter()
-    for state, layout, snapshot in DEMO_DROPS:
+    drops = all_layout_drops() if args.all else DEMO_DROPS
+    for state, layout, snapshot in drops:
         if not any(storage.raw_dir(state, snapshot).glob("*")):
             synth.write_drop(state=state, voters=args.voters, snapshot=snapshot, seed=1, layout=layout)
         _mark_complete(state, snapshot, layout)
@@ -52,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
                          from_snapshot=date(2026, 11, 1))
     _mark_complete("nc", NEXT_NC_SNAPSHOT, "nc_current")
     tiger_root = storage.cache_dir("synth")
-    for state in sorted({s for s, _, _ in DEMO_DROPS}):
+    for state in sorted({s for s, _, _ in drops}):
         import_tiger_dir(tiger_root / state / "tiger")
 
-    runs = [(s, d) for s, _, d in DEMO_DROPS] + [("nc", NEXT_NC_SNAPSHOT)]
+    runs = [(s, d) for s, _, d in drops] + [("nc", NEXT_NC_SNAPSHOT)]
     result = luigi.build([EnrichSnapshot(state=s, snapshot=d) for s, d in runs],
                          local_scheduler=True, workers=args.workers, detailed_summary=True)
     print(result.summary_text)

@@ -1,0 +1,118 @@
+"""Import speed of every layout in config/formats/: one synthetic drop per layout, against nc_current.
+
+Each drop (BENCH_LAYOUT_VOTERS voters, default 100,000) is imported with import_drop in a fresh
+process. The baseline is nc_current measured in the same run; target: every layout's rows/s
+within 20% of nc_current's (ratio >= 0.8). Rows are every line read (voter and history files),
+so layouts without a history file are also compared by voters/s.
+BENCH_LAYOUTS=a,b limits the run to those layouts (nc_current is always measured).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.bench_import import CHUNK_ROWS
+from bench.common import record, run_measured
+
+VOTERS = int(os.environ.get("BENCH_LAYOUT_VOTERS", "100000"))
+BASELINE = "nc_current"
+TARGET_RATIO = 0.8
+
+IMPORT_SCRIPT = """
+import json, resource, sys, time
+from datetime import date
+from pathlib import Path
+from voterpipe.catalog import stage
+from voterpipe.formats.importer import import_drop
+raw, out, state, snapshot, chunk_rows = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+out.mkdir(parents=True, exist_ok=True)
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+start, cpu_start = time.perf_counter(), cpu()
+manifest = import_drop(raw, stage("canonical").files_in(out), state, date.fromisoformat(snapshot), chunk_rows=int(chunk_rows))
+print(json.dumps({"seconds_inside": time.perf_counter() - start, "cpu_seconds": cpu() - cpu_start,
+                  "layout": manifest["layout"], "totals": manifest["totals"]}))
+"""
+
+
+def _measure(state: str, layout: str, snapshot, work: Path) -> dict:
+    from voterpipe import storage
+    from voterpipe.synth import write_drop
+
+    root = work / layout
+    write_drop(state, VOTERS, snapshot, seed=1, layout=layout, dirty_rate=0.001, root=root)
+    raw = storage.raw_dir(state, snapshot, root)
+    raw_bytes = sum(f.stat().st_size for f in raw.rglob("*") if f.is_file())
+    ours = run_measured([sys.executable, "-c", IMPORT_SCRIPT, str(raw), str(work / f"out_{layout}"),
+                         state, snapshot.isoformat(), str(CHUNK_ROWS)])
+    inside = json.loads(ours["stdout"].strip().splitlines()[-1])
+    if inside["layout"] != layout:  # the drop must be read as the layout it was written in
+        raise RuntimeError(f"{layout} drop was imported as {inside['layout']}")
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(work / f"out_{layout}", ignore_errors=True)
+    totals = inside["totals"]
+    return {
+        "state": state,
+        "snapshot": snapshot.isoformat(),
+        "rows_read": totals["rows_read"],
+        "voters_loaded": totals["voters_loaded"],
+        "history_loaded": totals["history_loaded"],
+        "raw_bytes": raw_bytes,
+        "wall_seconds": round(ours["seconds"], 2),
+        "seconds_inside": round(inside["seconds_inside"], 2),
+        "rows_per_second": round(totals["rows_read"] / inside["seconds_inside"]),
+        "voters_per_second": round(totals["voters_loaded"] / inside["seconds_inside"]),
+        "cpu_seconds": round(inside["cpu_seconds"], 2),
+        "rows_per_cpu_second": round(totals["rows_read"] / inside["cpu_seconds"]),
+        "peak_rss_mb": ours["peak_rss_mb"],
+    }
+
+
+def _with_ratios(runs: dict[str, dict]) -> dict[str, dict]:
+    base = runs[BASELINE]
+    for run in runs.values():
+        run["ratio_rows_per_second_to_nc"] = round(run["rows_per_second"] / base["rows_per_second"], 3)
+        run["ratio_rows_per_cpu_second_to_nc"] = round(run["rows_per_cpu_second"] / base["rows_per_cpu_second"], 3)
+        run["ratio_voters_per_second_to_nc"] = round(run["voters_per_second"] / base["voters_per_second"], 3)
+        run["within_target"] = run["ratio_rows_per_second_to_nc"] >= TARGET_RATIO
+    return runs
+
+
+def _print_table(runs: dict[str, dict]) -> None:
+    print(f"{'layout':16} {'rows':>9} {'rows/s':>9} {'ratio':>6} {'cpu ratio':>9} {'voters/s':>9} {'ratio':>6}  ok")
+    for name, run in runs.items():
+        print(f"{name:16} {run['rows_read']:>9} {run['rows_per_second']:>9} {run['ratio_rows_per_second_to_nc']:>6} "
+              f"{run['ratio_rows_per_cpu_second_to_nc']:>9} {run['voters_per_second']:>9} "
+              f"{run['ratio_voters_per_second_to_nc']:>6}  {'yes' if run['within_target'] else 'NO'}", flush=True)
+
+
+def main() -> None:
+    from voterpipe.demo import all_layout_drops
+
+    wanted = {n for n in os.environ.get("BENCH_LAYOUTS", "").split(",") if n}
+    drops = [d for d in all_layout_drops() if not wanted or d[1] in wanted or d[1] == BASELINE]
+    work = Path(tempfile.mkdtemp(prefix="bench_import_layouts_"))
+    try:
+        runs = {}
+        for state, layout, snapshot in drops:
+            print(f"--- {layout}", flush=True)
+            runs[layout] = _measure(state, layout, snapshot, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    runs = _with_ratios(runs)
+    _print_table(runs)
+    results = {"voters_per_drop": VOTERS, "chunk_rows": CHUNK_ROWS, "baseline": BASELINE,
+               "target_min_ratio_to_baseline": TARGET_RATIO, "runs": runs,
+               "below_target": sorted(n for n, r in runs.items() if not r["within_target"]),
+               "load_average_at_end": os.getloadavg()}
+    record("import_layouts", results)
+
+
+if __name__ == "__main__":
+    main()
