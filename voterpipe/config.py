@@ -51,6 +51,8 @@ class warehouse(luigi.Config):  # noqa: N801
     duckdb_path = luigi.Parameter(default="warehouse.duckdb")
     dsn = luigi.Parameter(default="", visibility=luigi.parameter.ParameterVisibility.PRIVATE)
     schema = luigi.Parameter(default="voterpipe")
+    duckdb_memory_limit = luigi.Parameter(
+        default="1GB", description="DuckDB memory cap in BuildVoterFile and the DuckDB publish ('' = 80% of RAM)")
 
 
 class drop(luigi.Config):  # noqa: N801 - per state: [drop.<state>]

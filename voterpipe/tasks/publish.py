@@ -18,7 +18,9 @@ def configured_warehouse() -> Warehouse:
     """The warehouse luigi.cfg [warehouse] names; the DuckDB file lives in the data root."""
     settings = config.warehouse()
     return open_warehouse(settings.backend, duckdb_path=config.data_root() / settings.duckdb_path,
-                          dsn=config.warehouse_dsn(), schema=settings.schema)
+                          dsn=config.warehouse_dsn(), schema=settings.schema,
+                          duckdb_memory_limit=settings.duckdb_memory_limit,
+                          duckdb_spill_dir=config.data_root() / "cache" / "duckdb_spill")
 
 
 class WarehouseTarget(luigi.Target):

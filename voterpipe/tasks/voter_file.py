@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from voterpipe import config, storage
 from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask
 from voterpipe.warehouse.enriched import write_voters_enriched
 from voterpipe.warehouse.tables import ENRICHED_INPUTS, SourceFiles
@@ -23,6 +24,8 @@ class BuildVoterFile(PreviousSnapshot, SnapshotTask):
     def build(self, staging: Path) -> dict:
         self.progress(0.0, "joining voters to addresses, geocodes, households and cohorts")
         entry = self.stage.dataset("voters_enriched")
-        written = write_voters_enriched(input_files(self, ENRICHED_INPUTS), staging / entry.file)
+        written = write_voters_enriched(input_files(self, ENRICHED_INPUTS), staging / entry.file,
+                                        memory_limit=config.warehouse().duckdb_memory_limit,
+                                        spill_dir=storage.cache_dir("duckdb_spill"))
         self.progress(1.0, f"{written['rows']} voters, {written['columns']} columns")
         return {"files": [entry.file], **written}

@@ -22,12 +22,14 @@ Warehouse = DuckDBWarehouse | PostgresWarehouse
 
 
 def open_warehouse(backend: str, *, duckdb_path: Path | None = None, dsn: str = "",
-                   schema: str = "voterpipe") -> Warehouse:
-    """The warehouse named by `backend` ('duckdb' needs duckdb_path, 'postgres' needs dsn)."""
+                   schema: str = "voterpipe", duckdb_memory_limit: str = "",
+                   duckdb_spill_dir: Path | None = None) -> Warehouse:
+    """The warehouse named by `backend` ('duckdb' needs duckdb_path, 'postgres' needs dsn). The
+    DuckDB publish spills past duckdb_memory_limit ("" = DuckDB's default) to duckdb_spill_dir."""
     if backend == "duckdb":
         if duckdb_path is None:
             raise ValueError("the duckdb warehouse needs duckdb_path")
-        return DuckDBWarehouse(Path(duckdb_path))
+        return DuckDBWarehouse(Path(duckdb_path), duckdb_memory_limit, duckdb_spill_dir)
     if backend == "postgres":
         return PostgresWarehouse(dsn, schema)
     raise ValueError(f"unknown warehouse backend {backend!r}; expected duckdb or postgres")

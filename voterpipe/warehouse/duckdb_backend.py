@@ -26,8 +26,10 @@ class DuckDBWarehouse:
 
     backend = "duckdb"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, memory_limit: str = "", spill_dir: Path | None = None):
         self.path = Path(path)
+        self.memory_limit = memory_limit  # for publish; "" keeps DuckDB's default (80% of RAM)
+        self.spill_dir = spill_dir
 
     def __repr__(self) -> str:
         return f"DuckDBWarehouse({str(self.path)!r})"
@@ -59,6 +61,7 @@ class DuckDBWarehouse:
             # rows in a table have no order; not preserving the Parquet order lets DuckDB insert
             # in parallel with less buffering
             con.execute("SET preserve_insertion_order = false")
+            limit_memory(con, self.memory_limit, self.spill_dir)
             wt.register_sources(con, files)
             con.execute("BEGIN TRANSACTION")
             _ensure_marker_table(con)
@@ -169,6 +172,16 @@ class DuckDBWarehouse:
             return []
         finally:
             con.close()
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection, memory_limit: str, spill_dir: Path | None) -> None:
+    """Cap DuckDB's buffer memory (e.g. "1GB"; "" leaves its default, 80% of RAM) and let it spill
+    to `spill_dir` beyond that; changes speed, never results."""
+    if memory_limit:
+        con.execute(f"SET memory_limit = {quote_literal(memory_limit)}")
+    if spill_dir is not None:
+        Path(spill_dir).mkdir(mode=0o700, parents=True, exist_ok=True)  # spilled rows hold names
+        con.execute(f"SET temp_directory = {quote_literal(str(spill_dir))}")
 
 
 def _ensure_marker_table(con: duckdb.DuckDBPyConnection) -> None:

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from voterpipe import schema, storage
 from voterpipe.warehouse import tables as warehouse_tables
+from voterpipe.warehouse.duckdb_backend import limit_memory
 
 RULES_VERSION = "2"  # bump when the join or its columns change: it is part of the stage's identity
 
@@ -105,14 +106,16 @@ def build_voters_enriched(state: str, snapshot: date, tables: dict[str, pa.Table
         con.close()
 
 
-def write_voters_enriched(files, path: Path) -> dict:
+def write_voters_enriched(files, path: Path, memory_limit: str = "", spill_dir: Path | None = None) -> dict:
     """Build voters_enriched from the upstream Parquet files (a tables.SourceFiles holding
     ENRICHED_INPUTS) into one Parquet file at `path`, sorted by voter_id; return its row and
     column counts. Refuses a roll that repeats or lacks a voter_id, and checks that the file has
-    exactly one row per voter."""
+    exactly one row per voter. DuckDB's memory is capped at `memory_limit` ("" = its default),
+    spilling the join and sort to `spill_dir`."""
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")  # keep the ORDER BY in the file
+        limit_memory(con, memory_limit, spill_dir)
         warehouse_tables.register_sources(con, files)
         warehouse_tables.check_unique_voters(con, files)
         voters = warehouse_tables.source_row_count(con, "voters")
