@@ -109,6 +109,28 @@ def test_voter_file_is_one_row_per_voter_sorted_by_voter_id(data_root, tmp_path)
     assert "household_voter_count" in on_disk.column_names
 
 
+def test_memory_cap_and_spill_directory_change_no_output(data_root, tmp_path):
+    from voterpipe.warehouse.duckdb_backend import limit_memory
+    tables = warehouse_data.upstream_tables("nc", NOV, 200, seed=7)
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
+    files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)
+    spill = tmp_path / "spill" / "duckdb"
+
+    write_voters_enriched(files, tmp_path / "free.parquet")
+    write_voters_enriched(files, tmp_path / "capped.parquet", memory_limit="64MB", spill_dir=spill)
+
+    assert pq.read_table(tmp_path / "capped.parquet").equals(pq.read_table(tmp_path / "free.parquet"))
+    capped, default = duckdb.connect(), duckdb.connect()
+    limit_memory(capped, "64MB", spill)
+    limit, directory = capped.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    default_limit = default.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    default.execute("SET memory_limit = '64MB'")
+    assert limit != default_limit
+    assert limit == default.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert directory == str(spill) and spill.is_dir()
+
+
 def test_voter_file_task_runs_before_publish(data_root):
     from voterpipe.tasks.publish import PublishSnapshot
     from voterpipe.tasks.voter_file import BuildVoterFile
