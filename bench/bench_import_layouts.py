@@ -6,6 +6,8 @@ within 20% of nc_current's (ratio >= 0.8). Rows are the canonical rows written (
 lines read would undercount layouts that carry history as columns of the voter file (OH, NY, PA,
 UT, VT). Voters/s and raw MB/s are recorded too, with their ratios.
 BENCH_LAYOUTS=a,b limits the run to those layouts (nc_current is always measured).
+The machine is shared, so nc_current is measured first and again last; the faster of the two is
+the baseline (both are recorded).
 """
 
 from __future__ import annotations
@@ -110,12 +112,17 @@ def main() -> None:
         for state, layout, snapshot in drops:
             print(f"--- {layout}", flush=True)
             runs[layout] = _measure(state, layout, snapshot, work)
+        print(f"--- {BASELINE} again", flush=True)
+        again = _measure(*next(d for d in drops if d[1] == BASELINE), work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    baseline_runs = [runs[BASELINE], again]
+    runs[BASELINE] = max(baseline_runs, key=lambda run: run["rows_per_second"])
     runs = _with_ratios(runs)
     _print_table(runs)
     results = {"voters_per_drop": VOTERS, "chunk_rows": CHUNK_ROWS, "baseline": BASELINE,
                "target_min_ratio_to_baseline": TARGET_RATIO, "runs": runs,
+               "baseline_rows_per_second_first_and_last": [r["rows_per_second"] for r in baseline_runs],
                "below_target": sorted(n for n, r in runs.items() if not r["within_target"]),
                "load_average_at_end": os.getloadavg()}
     record("import_layouts", results)
