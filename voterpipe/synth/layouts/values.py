@@ -150,6 +150,8 @@ source("res_address_line_with_unit")(lambda f: f.parts.line(unit_in_line=True))
 source("res_house_number")(lambda f: f.parts.number)
 source("res_pre_dir")(lambda f: f.parts.pre_dir)
 source("res_street_name")(lambda f: choose(f.parts.street_kind, f.parts.name, f.parts.special_line))
+# 'W MAIN ST': the street without its number, for states whose street column holds the suffix too
+source("res_street")(lambda f: f.parts.special(f.parts.street()))
 source("res_street_type")(lambda f: f.parts.street_type)
 source("res_post_dir")(lambda f: f.parts.post_dir)
 source("res_unit")(lambda f: f.parts.secondary())
