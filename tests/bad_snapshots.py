@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import luigi
 
+from stage_fixtures import data_root_env  # noqa: E402
 from voterpipe import cli, storage, synth
-from voterpipe.config import DATA_ROOT_ENV
 from voterpipe.geocode.tiger import import_tiger_dir
 
 FIRST = date(2026, 11, 1)
@@ -39,19 +39,12 @@ def run_snapshot(snapshot: date, *extra: str, capsys) -> tuple[int, str]:
 
 def build_good_root(root: Path, voters: int = 1500) -> None:
     """A data root where NC FIRST is built and published (the warehouse's current snapshot)."""
-    previous = os.environ.get(DATA_ROOT_ENV)
-    os.environ[DATA_ROOT_ENV] = str(root)
-    try:
+    with data_root_env(root):
         synth.write_drop(state="nc", voters=voters, snapshot=FIRST, seed=11, dirty_rate=0.005)
         import_tiger_dir(storage.cache_dir("synth") / "nc" / "tiger")
         luigi.task_register.Register.clear_instance_cache()
         code = cli.main(["run", "--state", "nc", "--snapshot", FIRST.isoformat(), "--local-scheduler"])
         assert code == 0, "the good snapshot must publish"
-    finally:
-        if previous is None:
-            os.environ.pop(DATA_ROOT_ENV, None)
-        else:
-            os.environ[DATA_ROOT_ENV] = previous
 
 
 def current_snapshots(root: Path, state: str = "nc") -> set[date]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from stage_fixtures import data_root_env
 from voterpipe import catalog, storage, synth
 from voterpipe.config import DATA_ROOT_ENV, PG_DSN_ENV
 from voterpipe.geocode.tiger import import_tiger_dir
@@ -299,16 +300,9 @@ def duplicate_voter_keys(root: Path, backend: str, dsn: str | None, schema: str)
 def build_seed_root(root: Path) -> Path:
     """A data root holding only the raw drop and the imported synthetic TIGER data."""
     root.mkdir()
-    previous = os.environ.get(DATA_ROOT_ENV)
-    os.environ[DATA_ROOT_ENV] = str(root)
-    try:
+    with data_root_env(root):
         synth.write_drop(state="nc", voters=VOTERS, snapshot=SNAPSHOT, seed=5, dirty_rate=0.01)
         import_tiger_dir(storage.cache_dir("synth") / "nc" / "tiger")
-    finally:
-        if previous is None:
-            os.environ.pop(DATA_ROOT_ENV, None)
-        else:
-            os.environ[DATA_ROOT_ENV] = previous
     return root
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from stage_fixtures import data_root_env  # noqa: E402
 from voterpipe import storage, synth
 from voterpipe.config import DATA_ROOT_ENV
 from voterpipe.geocode.tiger import import_tiger_dir
@@ -301,16 +302,9 @@ CASES = [
 def seed_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("hostile-seed") / "data"
     root.mkdir()
-    previous = os.environ.get(DATA_ROOT_ENV)
-    os.environ[DATA_ROOT_ENV] = str(root)
-    try:
+    with data_root_env(root):
         synth.write_drop(state="nc", voters=VOTERS, snapshot=SNAPSHOT, seed=9, dirty_rate=0.0)
         import_tiger_dir(storage.cache_dir("synth") / "nc" / "tiger")
-    finally:
-        if previous is None:
-            os.environ.pop(DATA_ROOT_ENV, None)
-        else:
-            os.environ[DATA_ROOT_ENV] = previous
     return root
 
 

@@ -22,6 +22,20 @@ def _constant(value, n: int, type_: pa.DataType) -> pa.Array:
     return pa.repeat(pa.scalar(value, type_), n) if n else pa.array([], type_)
 
 
+def write_history_pieces(context: "LoadContext", pieces: list[pa.Table], order_column: str) -> None:
+    """History rows read from columns of the voter file, in line order then in `order_column`
+    (the election's column or slot), stamped with state, snapshot and file, and written."""
+    if not pieces:
+        return
+    table = pa.concat_tables(pieces).sort_by([("source_line", "ascending"), (order_column, "ascending")])
+    n = table.num_rows
+    table = table.append_column("state", _constant(context.state, n, pa.string()))
+    table = table.append_column("snapshot", _constant(context.snapshot, n, pa.date32()))
+    table = table.append_column("source_file", _constant(context.source_file, n, pa.string()))
+    context.writers.history.write_table(schema.conform(table, schema.HISTORY))
+    context.report.history_rows += n
+
+
 def _count_true(mask: pa.Array) -> int:
     return int(pc.sum(mask).as_py() or 0)
 
@@ -103,14 +117,7 @@ def load_slot_history(context: LoadContext, parsed: ParsedBlock, voter_ids: pa.A
             "party_ballot": _mapped(party, codes, options.get("party_codes"), None, count),
             "source_line": pa.array(parsed.line_numbers[voted.to_numpy(zero_copy_only=False)], pa.int64()),
             "_slot": pa.array(np.full(count, n, dtype=np.int32))}))
-    if pieces:
-        table = pa.concat_tables(pieces).sort_by([("source_line", "ascending"), ("_slot", "ascending")])
-        n = table.num_rows
-        table = table.append_column("state", _constant(context.state, n, pa.string()))
-        table = table.append_column("snapshot", _constant(context.snapshot, n, pa.date32()))
-        table = table.append_column("source_file", _constant(context.source_file, n, pa.string()))
-        context.writers.history.write_table(schema.conform(table, schema.HISTORY))
-        context.report.history_rows += n
+    write_history_pieces(context, pieces, "_slot")
 
 
 def _mapped(values: pa.Array | None, codes: dict, table: str | None, fallback: str | None, n: int) -> pa.Array:

@@ -372,15 +372,7 @@ def _load_wide_history(context: LoadContext, parsed: ParsedBlock, voter_ids: pa.
             "source_line": pa.array(parsed.line_numbers[voted.to_numpy(zero_copy_only=False)], pa.int64()),
             "_column_order": pa.array(np.full(count, order, dtype=np.int32)),
         }))
-    if not pieces:
-        return
-    table = pa.concat_tables(pieces).sort_by([("source_line", "ascending"), ("_column_order", "ascending")])
-    n = table.num_rows
-    table = table.append_column("state", _constant(context.state, n, pa.string()))
-    table = table.append_column("snapshot", _constant(context.snapshot, n, pa.date32()))
-    table = table.append_column("source_file", _constant(context.source_file, n, pa.string()))
-    context.writers.history.write_table(schema.conform(table, schema.HISTORY))
-    context.report.history_rows += n
+    history_shapes.write_history_pieces(context, pieces, "_column_order")
 
 
 def _count_true(mask: pa.Array) -> int:
