@@ -151,3 +151,16 @@ def _wait_until_accepting(server: PostgresServer, timeout: float = 30.0) -> None
                 server.stop()
                 raise PostgresUnavailable("server started but does not accept connections") from None
             time.sleep(0.2)
+
+
+def query(dsn: str, text: str, params=None) -> list[tuple]:
+    """Run one statement on its own connection and return its rows."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(text, params)
+            return cur.fetchall()
+    finally:
+        conn.close()

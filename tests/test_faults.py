@@ -85,14 +85,7 @@ def pg_ctl(server: pg_server.PostgresServer, *args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def query(dsn: str, text: str) -> list[tuple]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(text)
-            return cur.fetchall()
-    finally:
-        conn.close()
+query = pg_server.query
 
 
 def wait_for_blocked_publish(dsn: str, timeout: float = 120) -> None:

@@ -16,6 +16,7 @@ import psycopg2.extensions
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import pg_server  # noqa: E402
 import bad_snapshots as bad  # noqa: E402
 import warehouse_data  # noqa: E402
 
@@ -94,14 +95,7 @@ def pg_schema(pg_dsn):
     conn.close()
 
 
-def _query(dsn: str, text: str) -> list[tuple]:
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(text)
-            return cur.fetchall()
-    finally:
-        conn.close()
+_query = pg_server.query
 
 
 def test_retract_on_postgres_drops_the_partitions_and_moves_the_views_back(pg_dsn, pg_schema, data_root):

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import pg_server  # noqa: E402
 import warehouse_data  # noqa: E402
 
 from voterpipe.warehouse import (  # noqa: E402
@@ -48,13 +49,7 @@ def warehouse(pg):
 
 
 def _query(pg, text, params=None):
-    conn = psycopg2.connect(pg.dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(text, params)
-            return cur.fetchall()
-    finally:
-        conn.close()
+    return pg_server.query(pg.dsn, text, params)
 
 
 def _write(root, state, snapshot, voters, **kwargs):
