@@ -154,11 +154,7 @@ class DuckDBWarehouse:
             raise
         finally:
             con.close()
-        remaining = [d for d in published if d != snapshot]
-        log.info("warehouse duckdb: retracted %s %s (%s rows)", state, snapshot, deleted)
-        return {"backend": self.backend, "state": state, "snapshot": snapshot.isoformat(),
-                "rows_deleted": deleted, "current_before": max(published).isoformat(),
-                "current_after": max(remaining).isoformat() if remaining else None}
+        return wt.retraction_report(self.backend, state, snapshot, published, deleted)
 
     def publications(self) -> list[dict]:
         if not self.path.exists():

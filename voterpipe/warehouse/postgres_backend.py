@@ -265,11 +265,7 @@ class PostgresWarehouse:
             raise
         finally:
             conn.close()
-        remaining = [d for d in published if d != snapshot]
-        log.info("warehouse postgres: retracted %s %s (%s rows)", state, snapshot, deleted)
-        return {"backend": self.backend, "state": state, "snapshot": snapshot.isoformat(),
-                "rows_deleted": deleted, "current_before": max(published).isoformat(),
-                "current_after": max(remaining).isoformat() if remaining else None}
+        return wt.retraction_report(self.backend, state, snapshot, published, deleted)
 
     def publications(self) -> list[dict]:
         conn = self.connect()

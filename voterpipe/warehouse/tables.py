@@ -111,6 +111,16 @@ def counts_agree_with_marker(markers: dict[str, int], count_rows, where: str) ->
     return True
 
 
+def retraction_report(backend: str, state: str, snapshot: date, published: list[date], deleted: int) -> dict:
+    """What a retraction did (both backends): rows deleted and the current snapshot before and
+    after; logged with counts only."""
+    remaining = [d for d in published if d != snapshot]
+    log.info("warehouse %s: retracted %s %s (%s rows)", backend, state, snapshot, deleted)
+    return {"backend": backend, "state": state, "snapshot": snapshot.isoformat(),
+            "rows_deleted": deleted, "current_before": max(published).isoformat(),
+            "current_after": max(remaining).isoformat() if remaining else None}
+
+
 def _file_digest(path: Path) -> str:
     stat = path.stat()
     key = (str(path), stat.st_size, stat.st_mtime_ns)
