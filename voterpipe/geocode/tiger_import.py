@@ -164,21 +164,34 @@ def build_county_tables(addrfeat: ShapeTable, edges: pd.DataFrame | None, faces:
     missing = {"TLID", "FULLNAME", "LFROMHN", "LTOHN", "RFROMHN", "RTOHN"} - set(feat.columns)
     if missing:
         raise TigerImportError(f"ADDRFEAT lacks fields {sorted(missing)}")
-
-    # Vertices: one geometry per ADDRFEAT record (coincident records repeat the same edge).
-    counts = np.fromiter((len(points) for points in addrfeat.shapes), dtype=np.int64, count=len(feat))
-    flat = [xy for points in addrfeat.shapes for xy in points]
-    coords = np.asarray(flat, dtype=np.float64).reshape(-1, 2) if flat else np.zeros((0, 2))
-    vertices = pd.DataFrame({
-        "geom": np.repeat(np.arange(len(feat), dtype=np.int32), counts),
-        "x": coords[:, 0], "y": coords[:, 1]})
-
-    alternates = alternate_names(featnames, feat)
-    feat = _with_alternate_names(feat, alternates)
+    counts, vertices = _vertices(addrfeat.shapes, len(feat))
+    feat = _with_alternate_names(feat, alternate_names(featnames, feat))
     tlid = pd.to_numeric(feat["TLID"], errors="coerce").astype("Int64")
-    # TFIDs: EDGES is authoritative (some ADDRFEAT layouts omit them).
-    tfid = {"L": pd.Series(pd.NA, index=feat.index, dtype="Int64"),
-            "R": pd.Series(pd.NA, index=feat.index, dtype="Int64")}
+    tfid = _face_ids(feat, tlid, edges)
+    fullname = _text(feat["FULLNAME"])
+    keys = fullname_keys(fullname)
+    ranges = pd.concat([_side_ranges(feat, side, tlid, tfid[side], fullname, keys) for side in ("L", "R")],
+                       ignore_index=True)
+    ranges = _usable_ranges(ranges, counts)
+    ranges = _with_face_codes(ranges, faces, state_fips, county_fips)
+    used = np.unique(ranges["geom"].to_numpy())
+    vertices = vertices[vertices["geom"].isin(used)].reset_index(drop=True)
+    return ranges, vertices
+
+
+def _vertices(shapes: list, records: int) -> tuple[np.ndarray, pd.DataFrame]:
+    """Vertex counts per record and the vertex table: one geometry per ADDRFEAT record
+    (coincident records repeat the same edge)."""
+    counts = np.fromiter((len(points) for points in shapes), dtype=np.int64, count=records)
+    flat = [xy for points in shapes for xy in points]
+    coords = np.asarray(flat, dtype=np.float64).reshape(-1, 2) if flat else np.zeros((0, 2))
+    return counts, pd.DataFrame({"geom": np.repeat(np.arange(records, dtype=np.int32), counts),
+                                 "x": coords[:, 0], "y": coords[:, 1]})
+
+
+def _face_ids(feat: pd.DataFrame, tlid: pd.Series, edges: pd.DataFrame | None) -> dict[str, pd.Series]:
+    """TFID per side; EDGES is authoritative (some ADDRFEAT layouts omit them)."""
+    tfid = {side: pd.Series(pd.NA, index=feat.index, dtype="Int64") for side in ("L", "R")}
     for side in ("L", "R"):
         if f"TFID{side}" in feat.columns:
             tfid[side] = pd.to_numeric(feat[f"TFID{side}"], errors="coerce").astype("Int64")
@@ -188,26 +201,28 @@ def build_county_tables(addrfeat: ShapeTable, edges: pd.DataFrame | None, faces:
         for side in ("L", "R"):
             from_edges = pd.to_numeric(tlid.map(by_tlid[f"TFID{side}"]), errors="coerce").astype("Int64")
             tfid[side] = from_edges.fillna(tfid[side])
+    return tfid
 
-    fullname = _text(feat["FULLNAME"])
-    keys = fullname_keys(fullname)
 
-    sides = []
-    for side in ("L", "R"):
-        frm, to = _house_number(feat[f"{side}FROMHN"]), _house_number(feat[f"{side}TOHN"])
-        parity_text = _first_present(feat, f"PARITY{side}").str.upper()
-        inferred = np.where((frm % 2 == 1) & (to % 2 == 1), PARITY_ODD,
-                            np.where((frm % 2 == 0) & (to % 2 == 0), PARITY_EVEN, PARITY_BOTH))
-        parity = np.select([parity_text == "O", parity_text == "E", parity_text == "B"],
-                           [PARITY_ODD, PARITY_EVEN, PARITY_BOTH], inferred)
-        sides.append(pd.DataFrame({
-            "tlid": tlid, "side": side, "tfid": tfid[side],
-            "zip": _first_present(feat, f"ZIP{side}"),
-            "from_hn": frm, "to_hn": to, "parity": parity.astype(np.int8),
-            "geom": feat["_geom"].to_numpy(np.int32), "fullname": fullname,
-            "name_kind": feat["name_kind"].to_numpy(object),
-        }).join(keys[KEY_COLUMNS]))
-    ranges = pd.concat(sides, ignore_index=True)
+def _side_ranges(feat: pd.DataFrame, side: str, tlid: pd.Series, tfid: pd.Series, fullname: pd.Series,
+                 keys: pd.DataFrame) -> pd.DataFrame:
+    frm, to = _house_number(feat[f"{side}FROMHN"]), _house_number(feat[f"{side}TOHN"])
+    parity_text = _first_present(feat, f"PARITY{side}").str.upper()
+    inferred = np.where((frm % 2 == 1) & (to % 2 == 1), PARITY_ODD,
+                        np.where((frm % 2 == 0) & (to % 2 == 0), PARITY_EVEN, PARITY_BOTH))
+    parity = np.select([parity_text == "O", parity_text == "E", parity_text == "B"],
+                       [PARITY_ODD, PARITY_EVEN, PARITY_BOTH], inferred)
+    return pd.DataFrame({
+        "tlid": tlid, "side": side, "tfid": tfid,
+        "zip": _first_present(feat, f"ZIP{side}"),
+        "from_hn": frm, "to_hn": to, "parity": parity.astype(np.int8),
+        "geom": feat["_geom"].to_numpy(np.int32), "fullname": fullname,
+        "name_kind": feat["name_kind"].to_numpy(object),
+    }).join(keys[KEY_COLUMNS])
+
+
+def _usable_ranges(ranges: pd.DataFrame, counts: np.ndarray) -> pd.DataFrame:
+    """Ranges with both ends, a street key and geometry; lo/hi; one row per distinct range."""
     has_geometry = counts[ranges["geom"].to_numpy()] > 0
     ranges = ranges[ranges["from_hn"].notna() & ranges["to_hn"].notna() & ranges["tlid"].notna()
                     & (ranges["key_full"] != "") & has_geometry]
@@ -216,9 +231,14 @@ def build_county_tables(addrfeat: ShapeTable, edges: pd.DataFrame | None, faces:
     ranges["lo"] = np.minimum(ranges["from_hn"], ranges["to_hn"])
     ranges["hi"] = np.maximum(ranges["from_hn"], ranges["to_hn"])
     # A primary name sorts before its alternates, so a name that is both stays primary.
-    ranges = ranges.sort_values("name_kind", ascending=False, kind="stable").drop_duplicates(
+    return ranges.sort_values("name_kind", ascending=False, kind="stable").drop_duplicates(
         ["key_full", "zip", "tlid", "side", "lo", "hi", "parity"])
 
+
+def _with_face_codes(ranges: pd.DataFrame, faces: pd.DataFrame | None, state_fips: str,
+                     county_fips: str) -> pd.DataFrame:
+    """Census codes from FACES by face id, the county's own FIPS where FACES has none; sorted by
+    street key, ZIP and low number for the search."""
     if faces is not None:
         ranges = ranges.merge(face_codes(faces), on="tfid", how="left")
     for column in ("state_fips", "county_fips", "tract", "block_group", "block",
@@ -228,10 +248,7 @@ def build_county_tables(addrfeat: ShapeTable, edges: pd.DataFrame | None, faces:
         ranges[column] = _text(ranges[column])
     ranges.loc[ranges["state_fips"] == "", "state_fips"] = state_fips
     ranges.loc[ranges["county_fips"] == "", "county_fips"] = county_fips
-    ranges = ranges.sort_values(["key_full", "zip", "lo"], kind="stable").reset_index(drop=True)
-    used = np.unique(ranges["geom"].to_numpy())
-    vertices = vertices[vertices["geom"].isin(used)].reset_index(drop=True)
-    return ranges, vertices
+    return ranges.sort_values(["key_full", "zip", "lo"], kind="stable").reset_index(drop=True)
 
 
 def import_tiger_dir(directory: str | Path, root: Path | None = None) -> dict:
