@@ -37,6 +37,7 @@ FULL = os.environ.get("BENCH_FULL") == "1"
 SIZES = [int(s) for s in os.environ.get(
     "BENCH_E2E_SIZES", "100000,1000000" + (",4000000" if FULL else "")).split(",")]
 NAIVE_VOTERS = 100_000
+CHURN_RATE = float(os.environ.get("BENCH_E2E_CHURN", "0.02"))  # share of the roll the next drop changes
 STAGE_TASKS = ["ImportSnapshot", "NormaliseAddresses", "GeocodeAddresses", "BuildHouseholds",
                "AnalyseCohorts", "BuildVoterFile", "ReportSnapshot", "PublishSnapshot"]
 NAIVE_STAGES = {"read_csv": "ImportSnapshot", "usaddress_apply": "NormaliseAddresses",
@@ -109,7 +110,8 @@ def postgres_env(directory: Path, dsn: str, schema: str) -> dict:
 
 def churn_of(root: Path) -> dict:
     summary = measured(voterpipe(root, "synth", "--state", "nc", "--voters", "0", "--snapshot",
-                                 SECOND.isoformat(), "--seed", "1", "--from-snapshot", FIRST.isoformat()))
+                                 SECOND.isoformat(), "--seed", "1", "--from-snapshot", FIRST.isoformat(),
+                                 "--churn-rate", str(CHURN_RATE)))
     text = summary["stdout"].strip().splitlines()[-1]
     import ast
 

@@ -356,3 +356,15 @@ def test_unknown_synthetic_source_names_the_layout_and_column(tmp_path):
     assert lines[0] == "id\tnote" and len(lines) == 201
     # Only shape damage can be planted: the layout maps no date, ZIP or name column.
     assert {k for k, v in summary["damaged"].items() if v} == {"extra_fields", "missing_fields"}
+
+
+def test_next_snapshot_churn_rate_scales_every_kind(tmp_path):
+    _drop(tmp_path, "nc", voters=5000, dirty_rate=0.0)
+    second, _ = _drop(tmp_path, "nc", voters=5000, dirty_rate=0.0, snapshot="2026-12-01",
+                      from_snapshot=SNAPSHOT, churn_rate=0.02)
+    churn = second["churn"]
+    changed = sum(churn[k] for k in ("movers", "new_registrants", "removals", "renames", "party_changes"))
+    assert 0.015 <= changed / 5000 <= 0.025
+    assert 0.005 <= churn["movers"] / 5000 <= 0.012  # 3 of the 7.5 default points, scaled to 2
+    with pytest.raises(ValueError, match="churn_rate"):
+        _drop(tmp_path, "nc", voters=5000, snapshot="2026-12-08", from_snapshot=SNAPSHOT, churn_rate=0.9)

@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--dirty-rate", type=float, default=0.001, help="share of damaged rows")
     synth.add_argument("--from-snapshot", type=_iso_date, default=None,
                        help="write the next snapshot of an existing synthetic state")
+    synth.add_argument("--churn-rate", type=float, default=None,
+                       help="with --from-snapshot: share of the roll changed (default 0.075)")
 
     tiger = commands.add_parser("tiger", help="offline TIGER/Line geocoder data")
     tiger_commands = tiger.add_subparsers(dest="tiger_command", required=True)
@@ -173,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = write_drop(
             state=args.state, voters=args.voters, snapshot=args.snapshot, seed=args.seed,
             layout=args.layout, dirty_rate=args.dirty_rate, from_snapshot=args.from_snapshot,
+            churn_rate=args.churn_rate,
         )
         print(summary)
         return 0

@@ -29,7 +29,7 @@ from voterpipe.formats.layouts import Layout, layouts_for_state
 from voterpipe.synth.geography import buildings_per_county_for, dwellings_for, networks_for
 from voterpipe.synth.layouts.common import DropContext
 from voterpipe.synth.layouts.writer import damage_kinds, write_layout
-from voterpipe.synth.population import new_population, next_population, simulate_history
+from voterpipe.synth.population import churn_rates, new_population, next_population, simulate_history
 from voterpipe.synth.render import DAMAGE_KINDS, write_text_file
 from voterpipe.synth.states import PROFILES, Election, StateProfile, profile_for
 
@@ -125,12 +125,14 @@ def choose_layout(state: str, layout: str | None, formats_dir: Path | list[Path]
 
 def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout: str | None = None,
                dirty_rate: float = 0.001, from_snapshot: date | str | None = None,
-               root: Path | None = None, formats_dir: Path | list[Path] | None = None) -> dict:
+               root: Path | None = None, formats_dir: Path | list[Path] | None = None,
+               churn_rate: float | None = None) -> dict:
     """Write one synthetic drop of `state` into 01_raw/<state>/<snapshot>/ and return its summary.
 
     The files follow the state's layout in config/formats/ (or `formats_dir`). With
     `from_snapshot`, continue that earlier synthetic snapshot of the same state (movers, new
-    registrants, removals, name and party changes, one more election); `voters` is then ignored.
+    registrants, removals, name and party changes, one more election); `voters` is then ignored,
+    and `churn_rate` (default: population.CHURN_RATES, 7.5 %) is the share of the roll changed.
     The same arguments always give the same bytes.
     """
     state = state.lower()
@@ -146,7 +148,8 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
     clock = _Clock()
     if from_snapshot is not None:
         from_snapshot = _as_date(from_snapshot)
-        population = _continued_population(profile, state, from_snapshot, snapshot, seed, root)
+        population = _continued_population(profile, state, from_snapshot, snapshot, seed, root,
+                                           churn_rates(churn_rate))
     else:
         population = _first_population(profile, voters, snapshot, seed)
     clock.lap("population")
@@ -212,7 +215,7 @@ def _first_population(profile: StateProfile, voters: int, snapshot: date, seed: 
 
 
 def _continued_population(profile: StateProfile, state: str, from_snapshot: date, snapshot: date, seed: int,
-                          root: Path) -> _Population:
+                          root: Path, rates: dict[str, float]) -> _Population:
     """The people of `from_snapshot`'s truth, a snapshot later (same networks, one more election)."""
     if from_snapshot >= snapshot:
         raise ValueError(f"from_snapshot {from_snapshot} must be before snapshot {snapshot}")
@@ -230,7 +233,7 @@ def _continued_population(profile: StateProfile, state: str, from_snapshot: date
     if not any(from_snapshot <= e.on < snapshot for e in elections_for(profile, snapshot, extra)):
         extra.append(_special_between(profile, from_snapshot, snapshot))
     people, counters, churn = next_population(profile, previous, meta["counters"], dwellings,
-                                              from_snapshot, snapshot, seed)
+                                              from_snapshot, snapshot, seed, **rates)
     return _Population(people, counters, churn, extra, network_seed, buildings, networks, dwellings)
 
 

@@ -348,6 +348,21 @@ def _household_ids(state: str, numbers: np.ndarray) -> np.ndarray:
     return (state.upper() + "-H" + np.char.zfill(numbers.astype(np.int64).astype(str), 8)).astype(object)
 
 
+# next_population's default share of the live roll changed per kind (7.5 % in all)
+CHURN_RATES = {"movers": 0.03, "newcomers": 0.02, "removals": 0.01, "renames": 0.005, "party_changes": 0.01}
+
+
+def churn_rates(churn_rate: float | None = None) -> dict[str, float]:
+    """next_population's rates per kind: the defaults, or the defaults scaled in proportion so
+    that together they change `churn_rate` of the live roll (0.02: 2 %)."""
+    if churn_rate is None:
+        return dict(CHURN_RATES)
+    if not 0.0 <= churn_rate <= 0.5:
+        raise ValueError(f"churn_rate must be between 0 and 0.5, got {churn_rate}")
+    scale = churn_rate / sum(CHURN_RATES.values())
+    return {kind: rate * scale for kind, rate in CHURN_RATES.items()}
+
+
 def next_population(profile: StateProfile, previous: pd.DataFrame, counters: dict, dwellings: pd.DataFrame,
                     previous_snapshot: date, snapshot: date, seed: int,
                     movers: float = 0.03, newcomers: float = 0.02, removals: float = 0.01,
