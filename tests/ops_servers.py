@@ -39,10 +39,27 @@ def metrics_text(port: int) -> str:
         return resp.read().decode()
 
 
-def start_luigid(directory: Path) -> tuple[subprocess.Popen, int]:
-    """luigid on a free port of 127.0.0.1, reading luigi.cfg and config/cron/luigid.cfg as `make luigid` does."""
+def luigid_config(directory: Path, scheduler: dict | None = None) -> Path:
+    """config/cron/luigid.cfg, or a copy of it in `directory` with these [scheduler] options changed."""
+    if not scheduler:
+        return LUIGID_CFG
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(LUIGID_CFG)
+    for option, value in scheduler.items():
+        parser.set("scheduler", option, str(value))
+    path = directory / "luigid.cfg"
+    with open(path, "w") as handle:
+        parser.write(handle)
+    return path
+
+
+def start_luigid(directory: Path, scheduler: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """luigid on a free port of 127.0.0.1, reading luigi.cfg and config/cron/luigid.cfg as `make luigid` does
+    (`scheduler`: [scheduler] options changed for this luigid, e.g. a short retry_delay)."""
     port = free_port()
-    env = dict(os.environ, LUIGI_CONFIG_PATH=str(LUIGID_CFG))
+    env = dict(os.environ, LUIGI_CONFIG_PATH=str(luigid_config(directory, scheduler)))
     proc = subprocess.Popen(
         [str(BIN / "luigid"), "--address", "127.0.0.1", "--port", str(port),
          "--state-path", str(directory / "luigi-state.pickle"), "--logdir", str(directory)],

@@ -1,0 +1,155 @@
+"""A small Luigi cluster on 127.0.0.1 (issue 18): one real `luigid` on a free port and N `luigi`
+worker processes against it, each with its own scratch directory, log file and process group, as
+separate machines would be. Used by tests/test_scale_out.py and bench/bench_scale.py."""
+
+from __future__ import annotations
+
+import collections
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ops_servers as ops
+
+# what a scale-out luigid changes: a dead worker's task goes back to the pool within seconds
+FAST_SCHEDULER = {"worker_disconnect_delay": 3, "retry_delay": 2, "prune_on_get_work": "true",
+                  "remove_delay": 3600, "retry_count": 6, "disable_window": 3600}
+# luigi's worker log: "... Worker(...) running   ImportSnapshot(state=nc, snapshot=2026-11-01)"
+EVENT = re.compile(r"\) (running|done|failed)\s+(\w+\(.*\))\s*$")
+RUN_TIMEOUT = 600
+
+
+@dataclass
+class Worker:
+    """One `luigi --module voterpipe.tasks ...` process leading its own process group."""
+
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+    scratch: Path
+    started: float = field(default_factory=time.monotonic)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def events(self) -> list[tuple[str, str]]:
+        """(event, task) for each running/done/failed line of its log, in order."""
+        found = []
+        for line in self.log().splitlines():
+            match = EVENT.search(line)
+            if match:
+                found.append((match.group(1), match.group(2)))
+        return found
+
+    def running_now(self) -> str | None:
+        """The task it started last and has not finished, if any."""
+        open_tasks: list[str] = []
+        for event, task in self.events():
+            if event == "running":
+                open_tasks.append(task)
+            elif task in open_tasks:
+                open_tasks.remove(task)
+        return open_tasks[-1] if open_tasks else None
+
+    def kill(self) -> None:
+        """SIGKILL the worker and whatever it forked (a machine that died)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+
+
+class Cluster:
+    """`with Cluster(directory) as cluster: cluster.start_workers(3, ["EnrichStates", "--states", "nc,oh"], env)`."""
+
+    def __init__(self, directory: Path, scheduler: dict | None = None):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.luigid, self.port = ops.start_luigid(self.directory, {**FAST_SCHEDULER, **(scheduler or {})})
+        self.workers: list[Worker] = []
+
+    def __enter__(self) -> "Cluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def worker_config(self) -> Path:
+        """The workers' LUIGI_CONFIG_PATH file (read after luigi.cfg): this luigid, keep-alive."""
+        path = self.directory / "worker.cfg"
+        path.write_text(
+            "[core]\ndefault-scheduler-host = 127.0.0.1\n"
+            f"default-scheduler-port = {self.port}\nno_lock = true\n"
+            "[worker]\nkeep_alive = true\nping_interval = 1\nwait_interval = 0.5\nwait_jitter = 0.5\n")
+        return path
+
+    def start_workers(self, count: int, task_args: list[str], env: dict[str, str]) -> list[Worker]:
+        """`count` more workers, each running `luigi --module voterpipe.tasks <task_args>`."""
+        config = self.worker_config()
+        started = []
+        for _ in range(count):
+            name = f"worker{len(self.workers) + 1}"
+            scratch = self.directory / name / "scratch"
+            scratch.mkdir(parents=True, exist_ok=True)
+            log_path = self.directory / name / "worker.log"
+            child_env = {**os.environ, **env, "LUIGI_CONFIG_PATH": str(config),
+                         "VOTERPIPE_SCRATCH": str(scratch), "PYTHONUNBUFFERED": "1"}
+            with open(log_path, "w") as log:
+                process = subprocess.Popen(
+                    [str(ops.BIN / "luigi"), "--module", "voterpipe.tasks", *task_args],
+                    cwd=ops.REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True)
+            worker = Worker(name, process, log_path, scratch)
+            self.workers.append(worker)
+            started.append(worker)
+        return started
+
+    def wait_until(self, condition, timeout: float = RUN_TIMEOUT, interval: float = 0.2) -> bool:
+        """Poll `condition()` until true (True) or every worker has exited (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            if all(w.process.poll() is not None for w in self.workers):
+                return bool(condition())
+            time.sleep(interval)
+        raise TimeoutError(f"condition not met in {timeout}s")
+
+    def wait(self, timeout: float = RUN_TIMEOUT) -> dict[str, int]:
+        """Every worker's exit code, by name, once all have exited."""
+        deadline = time.monotonic() + timeout
+        return {w.name: w.wait(max(1.0, deadline - time.monotonic())) for w in self.workers}
+
+    def task_events(self, workers: list[Worker] | None = None) -> dict[str, collections.Counter]:
+        """{'running' | 'done' | 'failed': Counter(task -> times)} over the workers' logs."""
+        counts: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for worker in workers if workers is not None else self.workers:
+            for event, task in worker.events():
+                counts[event][task] += 1
+        return counts
+
+    def scheduler_tasks(self, status: str) -> dict[str, dict]:
+        """luigid's /api/task_list for one status (DONE, FAILED, PENDING, RUNNING, DISABLED)."""
+        return ops.luigid_api(self.port, "task_list", status=status, upstream_status="", search="")
+
+    def close(self) -> None:
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.kill()
+        ops.stop(self.luigid)
+
+    def logs(self, tail: int = 3000) -> str:
+        """The end of every worker's log, for an assertion message."""
+        return "\n".join(f"--- {w.name} (exit {w.process.poll()})\n{w.log()[-tail:]}" for w in self.workers)
