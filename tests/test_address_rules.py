@@ -46,10 +46,37 @@ def test_a_trailing_hyphen_is_not_part_of_the_number():
     assert parse.standardize_house_number("12-") == "12"
 
 
-def test_a_word_or_bare_letter_is_still_no_house_number():
+def test_a_word_or_a_directional_letter_is_still_no_house_number():
     assert not parse.is_house_number("MAIN")
-    assert not parse.is_house_number("B")
+    assert not parse.is_house_number("ST")  # ST ANDREWS DR: the number is missing
+    for letter in "NSEW":
+        assert not parse.is_house_number(letter)
     assert parts("HOMELESS") == "||||||"
+    assert parts("N MAIN ST") == "||||||"
+    assert parts("ST ANDREWS DR") == "||||||"
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("B ELM STREET", "B||ELM|ST|||"),
+    ("C-D ELM ROAD APT 2", "C-D||ELM|RD||APT|2"),
+    ("K OAK AVENUE", "K||OAK|AVE|||"),
+])
+def test_lettered_house_numbers(raw, expected):
+    # Pub 28 Appendix E codes alphabetic primary numbers (and ranges of them) in ZIP+4 records.
+    assert parts(raw) == expected
+
+
+def test_an_address_number_prefix_is_part_of_the_number():
+    for number, expected in (("12", "MILE12"), ("B", "MILEB")):
+        assert parse.standardize_tagged({"AddressNumberPrefix": "MILE", "AddressNumber": number,
+                                         "StreetName": "PINE", "StreetNamePostType": "RD"},
+                                        "Street Address", False)[:4] == (expected, "", "PINE", "RD")
+    # A number sign before the number is not part of it.
+    assert parts("# 12 MAIN ST") == "12||MAIN|ST|||"
+    # A prefix does not make a word a number.
+    assert parse.standardize_tagged({"AddressNumberPrefix": "MILE", "AddressNumber": "ST",
+                                     "StreetName": "PINE", "StreetNamePostType": "RD"},
+                                    "Street Address", False)[8] == "unparseable"
 
 
 @pytest.mark.parametrize("raw,expected", [
@@ -148,9 +175,9 @@ def test_number_name_suffix_lines_read_as_buildings_are_streets():
 
 
 def test_house_numbers_hold_digits_after_at_most_two_letters():
-    for number in ("123", "123A", "8938-40", "A1075", "N79W5406", "W206NW16282"):
+    for number in ("123", "123A", "8938-40", "A1075", "N79W5406", "W206NW16282", "B", "G-J"):
         assert parse.is_house_number(number), number
-    for number in ("APT4", "MAIN", "B", ""):
+    for number in ("APT4", "MAIN", "AB", "N", "G-", "GH-J", ""):
         assert not parse.is_house_number(number), number
 
 

@@ -16,7 +16,8 @@ Pipeline for a one-line address (`normalise_line`):
    whose building-name reading of ``NUMBER NAME... SUFFIX`` is read as a street.
 3. `standardize_tagged`: house number (leading zeros dropped, ``123 1/2``, ``123A``, number words
    ``ONE`` -> ``1``, grid numbers ``W156 N9762`` -> ``W156N9762``; it must hold a digit after at
-   most two letters), `repairs` of usaddress readings (a designator-less "unit" that is a highway
+   most two letters, or be lettered: ``B``, ``G-J``; an Address Number Prefix joins it: ``MILE K``
+   -> ``MILEK``), `repairs` of usaddress readings (a designator-less "unit" that is a highway
    number, an ordinal street or a NO/SO directional; a one-letter number suffix or a fraction read
    apart from the number; a numberless "box" that is a street name),
    street parts through `pub28.standardize_street_parts` (a post-modifier such as EXT stays in
@@ -43,7 +44,7 @@ from voterpipe.addresses.repeats import resolve_repeats, unit_levels
 # Bump when any rule in this module, repeats or pub28 changes: it keys the persistent parse cache.
 # A literal (read from source by the stage fingerprint); its part after the dot is
 # pub28.STREET_RULES_VERSION (a test holds them together).
-RULES_VERSION = "3.3"
+RULES_VERSION = "4.3"
 
 # One parse result: these fields, in this order.
 FIELDS = ("house_number", "pre_dir", "street_name", "street_type", "post_dir", "unit_type",
@@ -201,8 +202,10 @@ _NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate(
     "_ _ TWENTY THIRTY FORTY FIFTY SIXTY SEVENTY EIGHTY NINETY".split()) if i > 1})
 # A valid primary number holds digits: digits first (123, 123A, 123-45, 8938-40), or one or two
 # letters then digits (A1075, and Wisconsin grid numbers N79W5406; "W156 N9762" loses its space).
-# A word (MAIN, APT4) or a bare letter is no house number.
-_HOUSE_NUMBER = re.compile(r"^(\d|[A-Z]{1,2}\d[0-9A-Z-]*$)")
+# Or it is lettered (Pub 28 Appendix E codes alphabetic primary numbers and ranges of them): one
+# letter (B), or single letters joined by hyphens (G-J). Not a lone N, S, E or W: a line opening
+# with one is a pre-directional whose number is missing. A word (MAIN, APT4, ST) is no number.
+_HOUSE_NUMBER = re.compile(r"^(\d|[A-Z]{1,2}\d[0-9A-Z-]*$|[A-Z](-[A-Z])+$|[A-DF-MO-RT-VX-Z]$)")
 
 
 def is_house_number(number: str) -> bool:
@@ -221,6 +224,13 @@ def standardize_house_number(number: str, suffix: str = "") -> str:
     if suffix:
         number = f"{number} {suffix}" if _FRACTION.match(suffix) else f"{number}{suffix}"
     return number
+
+
+def _prefixed_number(labels: dict[str, str]) -> str:
+    """The complete address number (FGDC: Address Number Prefix + Address Number + Suffix), so
+    ``MILE K`` stays MILEK; a number sign before the number (``# 12``) is no part of it."""
+    prefix = labels["AddressNumberPrefix"].replace("#", " ").strip()
+    return standardize_house_number(_line(prefix, labels["AddressNumber"]), labels.get("AddressNumberSuffix", ""))
 
 
 def _line(*parts: str) -> str:
@@ -252,13 +262,16 @@ def standardize_tagged(labels: dict[str, str], kind: str, ambiguous: bool,
     labels = repairs.repair_readings(labels)
     get = labels.get
     number = standardize_house_number(get("AddressNumber", ""), get("AddressNumberSuffix", ""))
+    valid_number = is_house_number(number)  # the number proper, before any prefix joins it
+    if "AddressNumberPrefix" in labels and valid_number:
+        number = _prefixed_number(labels)
     # A post-modifier ("AVON ST EXT", "HIGHWAY A1A ALT") stays with the name, as TIGER keeps it.
     name = _line(get("StreetNamePreModifier", ""), get("StreetNamePreType", ""), get("StreetName", ""),
                  get("StreetNamePostModifier", ""))
     pre, street, stype, post = pub28.standardize_street_parts(
         get("StreetNamePreDirectional", ""), name, get("StreetNamePostType", ""),
         get("StreetNamePostDirectional", ""))
-    if not is_house_number(number) or not street:
+    if not valid_number or not street:
         return UNPARSEABLE_RESULT
     unit_type, unit_number = _units(labels, nc_unit_type, nc_unit)
     line = _line(number, pre, street, stype, post, unit_type, unit_number)
