@@ -10,6 +10,8 @@ import luigi
 from voterpipe import SHIPPED_CONFIG_DIR
 
 DATA_ROOT_ENV = "VOTERPIPE_DATA_ROOT"
+SCRATCH_ENV = "VOTERPIPE_SCRATCH"
+ENDPOINT_ENV = "AWS_ENDPOINT_URL"
 PG_DSN_ENV = "VOTERPIPE_PG_DSN"
 
 
@@ -23,6 +25,17 @@ class voterpipe(luigi.Config):  # noqa: N801 - Luigi maps the class name to the 
     file_mode = luigi.Parameter(
         default="0600", description="mode of the files the pipeline writes (octal; directories get the "
                                     "matching x bits): personal data stays readable by its owner only")
+    scratch_dir = luigi.Parameter(
+        default="", description="with an s3:// data root: this worker's local working copy of it "
+                                "($VOTERPIPE_SCRATCH wins; default ~/.cache/voterpipe/<bucket>/<prefix>)")
+    staging_sweep_minutes = luigi.FloatParameter(
+        default=60.0, description="with an s3:// data root: a stage's object prefixes that no manifest "
+                                  "names are deleted once this old (a live writer may still be using them)")
+
+
+class s3(luigi.Config):  # noqa: N801 - Luigi's own [s3] section: boto3 client keyword arguments
+    endpoint_url = luigi.Parameter(default="", description="S3-compatible endpoint ($AWS_ENDPOINT_URL "
+                                                           "when empty; AWS itself when both are)")
 
 
 class addresses(luigi.Config):  # noqa: N801
@@ -44,6 +57,12 @@ class geocoder(luigi.Config):  # noqa: N801
     timeout_seconds = luigi.FloatParameter(default=300.0)
     max_retries = luigi.IntParameter(default=6)
     census_districts = luigi.BoolParameter(default=False, description="census: districts by one JSON call per block")
+
+
+class scale(luigi.Config):  # noqa: N801 - per state: [scale.<state>] (voterpipe/tasks/partitions.py)
+    partitions = luigi.IntParameter(
+        default=1, description="partition tasks per snapshot for address normalisation, geocoding and "
+                               "households (1: one task each, as on one machine)")
 
 
 class warehouse(luigi.Config):  # noqa: N801
@@ -149,10 +168,41 @@ GeocoderConfig = geocoder
 WarehouseConfig = warehouse
 
 
+def _configured_root() -> str:
+    return os.environ.get(DATA_ROOT_ENV) or voterpipe().data_root
+
+
+def remote_root() -> str | None:
+    """'s3://bucket/prefix' when the data root is on object storage, else None."""
+    configured = _configured_root().strip()
+    if not configured.startswith("s3://"):
+        return None
+    bucket, _, prefix = configured[len("s3://"):].strip("/").partition("/")
+    if not bucket:
+        raise ValueError(f"data root {configured!r} names no bucket (expected s3://bucket/prefix)")
+    return f"s3://{bucket}/{prefix.strip('/')}".rstrip("/")
+
+
 def data_root() -> Path:
-    """The data root: $VOTERPIPE_DATA_ROOT, else [voterpipe] data_root, relative to the cwd."""
-    configured = os.environ.get(DATA_ROOT_ENV) or voterpipe().data_root
-    return Path(configured).expanduser().resolve()
+    """The data root: $VOTERPIPE_DATA_ROOT, else [voterpipe] data_root, relative to the cwd. For an
+    s3:// root, this worker's local working copy of it (scratch_root())."""
+    remote = remote_root()
+    if remote is not None:
+        return scratch_root(remote)
+    return Path(_configured_root()).expanduser().resolve()
+
+
+def scratch_root(remote: str) -> Path:
+    """$VOTERPIPE_SCRATCH, else [voterpipe] scratch_dir, else ~/.cache/voterpipe/<bucket>/<prefix>."""
+    configured = os.environ.get(SCRATCH_ENV) or voterpipe().scratch_dir
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return (Path("~/.cache/voterpipe").expanduser() / remote[len("s3://"):]).resolve()
+
+
+def s3_endpoint() -> str:
+    """[s3] endpoint_url, else $AWS_ENDPOINT_URL ('' = AWS itself)."""
+    return s3().endpoint_url or os.environ.get(ENDPOINT_ENV, "")
 
 
 def file_modes() -> tuple[int, int]:

@@ -102,6 +102,21 @@ def raw_file_checksums(files: list[Path], base: Path, recorded: "Fingerprint | N
     return sums, observed
 
 
+def reuse_checksums(observed: dict[str, dict], recorded: "Fingerprint | None"
+                    ) -> tuple[dict[str, str], dict[str, dict]] | None:
+    """The recorded raw checksums when the drop holds the same files with the same {size,
+    mtime_ns} as recorded (a listing of an object store, say); None when any file differs."""
+    earlier = (recorded.observed.get("raw") if recorded else None) or {}
+    earlier_sums = (recorded.parts.get("raw") if recorded else None) or {}
+    if not observed or set(observed) != set(earlier_sums):
+        return None
+    for name, seen in observed.items():
+        known = earlier.get(name) or {}
+        if (known.get("size"), known.get("mtime_ns")) != (seen["size"], seen["mtime_ns"]):
+            return None
+    return {name: earlier_sums[name] for name in sorted(observed)}, {name: observed[name] for name in sorted(observed)}
+
+
 def config_file_hashes(paths: list[Path]) -> dict[str, str]:
     """sha256 of each config file, by file name."""
     return {path.name: file_checksum(path)[0] for path in sorted(paths, key=lambda p: p.name)}

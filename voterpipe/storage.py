@@ -3,11 +3,17 @@
 A stage publishes one directory per (state, snapshot). It is built in a hidden staging
 directory beside its final place and renamed into place in one step, so a directory that
 exists is complete. A killed run leaves only a staging directory, swept on the next run.
+
+With an s3:// data root (config.remote_root()) data_root() is the worker's local scratch copy:
+stages read and write it as above, publish_dir() also uploads what it publishes (a stage's
+objects under a run prefix, its manifest last: voterpipe/object_store.py), published_manifest()
+reads the bucket, pull() brings a stage's inputs down and cache_dir() syncs the shared caches.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -21,6 +27,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voterpipe import config, object_store
 from voterpipe.config import data_root, file_modes
 
 LAYERS = {
@@ -63,10 +70,14 @@ def raw_dir(state: str, snapshot: date | str, root: Path | None = None) -> Path:
 
 
 def cache_dir(name: str, root: Path | None = None) -> Path:
+    """A cache directory; with an s3:// root, a shared cache is synced down on its first use in
+    each stage run (new parts go up after the stage: push_caches())."""
     path = (root or data_root()) / "cache" / name
     path.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(PermissionError):
         os.chmod(path, file_modes()[1])  # caches hold addresses
+    if root is None and name in SHARED_CACHES:
+        _sync_cache_down(name, path)
     return path
 
 
@@ -91,6 +102,7 @@ def _restrict_tree(directory: Path) -> None:
 
 
 def is_published(directory: Path) -> bool:
+    """Whether the local directory holds a manifest (published_manifest() asks the data root)."""
     return (Path(directory) / MANIFEST).is_file()
 
 
@@ -119,8 +131,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def publish_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty staging directory; on success it replaces `final` in one rename."""
+def publish_dir(final: Path, push: bool = True) -> Iterator[Path]:
+    """Yield an empty staging directory; on success it replaces `final` in one rename. With an
+    s3:// root it is uploaded first (a stage's manifest last), unless `push` is False."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     sweep_staging(final)
@@ -130,6 +143,8 @@ def publish_dir(final: Path) -> Iterator[Path]:
         yield staging
         _restrict_tree(staging)
         _fsync_tree(staging)
+        if push:
+            _push(staging, final)
         if final.exists():
             # An older complete output is replaced: move it aside first so the swap is one rename.
             retired = final.parent / f".{final.name}.retired-{uuid.uuid4().hex[:8]}"
@@ -213,6 +228,12 @@ def unpublish(directory: Path) -> bool:
     """Mark a published stage directory for rebuilding: its manifest is renamed aside (kept for
     inspection), so the stage no longer counts as complete. False when it was not published."""
     directory = Path(directory)
+    bucket = remote()
+    if bucket is not None and _is_stage_dir(directory):
+        found = object_store.unpublish_stage(bucket, directory, UNPUBLISHED_MANIFEST)
+        if is_published(directory):
+            os.replace(directory / MANIFEST, directory / UNPUBLISHED_MANIFEST)
+        return found
     if not is_published(directory):
         return False
     os.replace(directory / MANIFEST, directory / UNPUBLISHED_MANIFEST)
@@ -250,3 +271,141 @@ def file_sha256(path: Path, block_size: int = 1 << 20) -> str:
         for block in iter(lambda: handle.read(block_size), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# an s3:// data root ---------------------------------------------------------------------------------
+SHARED_CACHES = ("addresses", "geocodes", "tiger")  # kept on the bucket; others stay on the worker
+_synced: dict[str, set[str]] = {}  # cache name -> its remote part names at this run's sync down
+
+
+def remote() -> object_store.Bucket | None:
+    """The bucket of an s3:// data root with its local scratch copy, or None for a local root."""
+    url = config.remote_root()
+    return None if url is None else _bucket(url, data_root(), config.s3_endpoint())
+
+
+@functools.lru_cache(maxsize=8)
+def _bucket(url: str, local_root: Path, endpoint: str) -> object_store.Bucket:
+    return object_store.Bucket(url, local_root, endpoint)
+
+
+def _is_stage_dir(directory: Path) -> bool:
+    """A built stage's directory (02_canonical ... 07_reporting); raw drops and caches are plain files."""
+    try:
+        first = Path(directory).resolve().relative_to(data_root()).parts[0]
+    except (ValueError, IndexError):
+        return False
+    return first in LAYERS.values() and first != LAYERS["raw"]
+
+
+def _push(staging: Path, final: Path) -> None:
+    bucket = remote()
+    if bucket is None or not Path(final).resolve().is_relative_to(bucket.local_root):
+        return
+    if _is_stage_dir(final):
+        object_store.push_stage(bucket, staging, final, config.voterpipe().staging_sweep_minutes)
+    else:
+        object_store.push_tree(bucket, staging, final)
+
+
+def published_manifest(directory: Path) -> dict | None:
+    """The manifest of a published stage directory (on the bucket for an s3:// root), else None."""
+    bucket = remote()
+    if bucket is None or not _is_stage_dir(directory):
+        return read_manifest(directory) if is_published(directory) else None
+    manifest = object_store.stage_manifest(bucket, directory)
+    if manifest is not None:
+        manifest.pop(object_store.OBJECTS, None)
+    return manifest
+
+
+def pull(directory: Path) -> None:
+    """Bring a stage's input (a stage directory, a raw drop) from an s3:// root into the scratch
+    copy; a stage whose local manifest equals the published one is not fetched again."""
+    bucket = remote()
+    if bucket is None:
+        return
+    directory = Path(directory)
+    with _local_lock(directory):
+        if not _is_stage_dir(directory):
+            object_store.pull_tree(bucket, directory)
+            return
+        for attempt in range(3):
+            manifest = object_store.stage_manifest(bucket, directory)
+            if manifest is None:
+                raise FileNotFoundError(f"{bucket.key(directory)} is not published on {bucket.url}")
+            objects = manifest.pop(object_store.OBJECTS, None)
+            if is_published(directory) and read_manifest(directory) == manifest:
+                return
+            try:
+                with publish_dir(directory, push=False) as staging:
+                    object_store.fetch_stage(bucket, directory, {object_store.OBJECTS: objects}, staging)
+                    write_manifest(staging, manifest)
+                return
+            except FileNotFoundError:  # republished and swept while we read: read the manifest again
+                if attempt == 2:
+                    raise
+
+
+@contextlib.contextmanager
+def _local_lock(directory: Path) -> Iterator[None]:
+    """One process at a time fetches a directory into this scratch copy."""
+    import fcntl
+
+    locks = data_root() / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:16]
+    with open(locks / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def child_names(directory: Path) -> list[str]:
+    """The names of the subdirectories of a directory under the data root (on the bucket for an
+    s3:// root): the states and snapshots of 01_raw/, say."""
+    bucket = remote()
+    if bucket is None:
+        return sorted(p.name for p in Path(directory).iterdir() if p.is_dir()) if Path(directory).is_dir() else []
+    return sorted({name.split("/", 1)[0] for name in object_store.listing(bucket, bucket.key(directory))
+                   if "/" in name})
+
+
+def push_file(path: Path) -> None:
+    """Upload one file written under the scratch copy to its place on an s3:// root (a record)."""
+    bucket = remote()
+    if bucket is not None and Path(path).resolve().is_relative_to(bucket.local_root):
+        object_store.upload(bucket, Path(path), bucket.key(path))
+
+
+def remote_files(directory: Path, marker: str) -> dict[str, dict]:
+    """{name: {size, mtime_ns}} of a raw drop's files on the bucket (as drops.data_files: not
+    hidden, not the marker)."""
+    bucket = remote()
+    found = object_store.listing(bucket, bucket.key(directory))
+    return {name: {"size": info.size, "mtime_ns": info.mtime_ns} for name, info in sorted(found.items())
+            if name.rsplit("/", 1)[-1] != marker and not any(p.startswith(".") for p in name.split("/"))}
+
+
+def begin_stage_run() -> None:
+    """A stage run starts: shared caches are synced down again on their first use."""
+    _synced.clear()
+
+
+def _sync_cache_down(name: str, path: Path) -> None:
+    bucket = remote()
+    if bucket is None or name in _synced:
+        return
+    with _local_lock(path):
+        _synced[name] = object_store.sync_down(bucket, path, config.voterpipe().staging_sweep_minutes)
+
+
+def push_caches() -> None:
+    """Upload the new parts of the shared caches this run used (after the stage published)."""
+    bucket = remote()
+    if bucket is None:
+        return
+    for name, seen in sorted(_synced.items()):
+        object_store.sync_up(bucket, data_root() / "cache" / name, seen)

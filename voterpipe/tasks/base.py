@@ -32,19 +32,33 @@ class StateParameter(luigi.Parameter):
 
 
 class StageTarget(luigi.Target):
-    """A published stage directory: it exists iff its manifest was published with it."""
+    """A published stage directory: it exists iff its manifest was published with it (on the
+    bucket for an s3:// data root, where `path` is the worker's local copy, filled by pull())."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._remote_manifest: dict | None = None  # read once per target object
 
     def exists(self) -> bool:
-        return storage.is_published(self.path)
+        if storage.remote() is None:
+            return storage.is_published(self.path)
+        return self._published() is not None
+
+    def _published(self) -> dict | None:
+        if self._remote_manifest is None:
+            self._remote_manifest = storage.published_manifest(self.path)
+        return self._remote_manifest
 
     def file(self, name: str) -> Path:
         return self.path / name
 
     def manifest(self) -> dict:
-        return storage.read_manifest(self.path)
+        if storage.remote() is None:
+            return storage.read_manifest(self.path)
+        found = self._published()
+        if found is None:
+            raise FileNotFoundError(f"{self.path} is not published on {storage.remote().url}")
+        return found
 
     def fingerprint(self) -> Fingerprint | None:
         """The fingerprint the published stage recorded (None when absent or unreadable)."""
@@ -171,9 +185,20 @@ class SnapshotTask(luigi.Task):
 
     def run(self) -> None:
         started = time.monotonic()
+        storage.begin_stage_run()
         with storage.private_files():
+            self.pull_inputs()
             self.run_stage()
+            storage.push_caches()
         self.report_finished(time.monotonic() - started)
+
+    def pull_inputs(self) -> None:
+        """With an s3:// data root: bring the input stages and raw drop into the local scratch copy."""
+        if storage.remote() is None:
+            return
+        for target in luigi.task.flatten(self.input()):
+            if isinstance(target, StageTarget) or hasattr(target, "path"):
+                storage.pull(target.path)
 
     def run_stage(self) -> None:
         fingerprint = self.fingerprint()
@@ -217,6 +242,7 @@ class SnapshotTask(luigi.Task):
             storage.write_json({"stage": self.task_family, "state": self.state,
                                 "snapshot": self.snapshot.isoformat(),
                                 "gates": [r.to_json() for r in results]}, record)
+            storage.push_file(record)
             failure.record = record
             raise
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import luigi
 import pyarrow.parquet as pq
 
-from voterpipe import catalog, config, quality
-from voterpipe.fingerprint import raw_file_checksums
+from voterpipe import catalog, config, quality, storage
+from voterpipe.fingerprint import raw_file_checksums, reuse_checksums
 from voterpipe.formats.drops import DropRule, DropStatus, check_drop, data_files
 from voterpipe.formats.importer import import_drop
 from voterpipe.formats.layouts import Layout, layouts_for_state, load_layouts
@@ -37,6 +37,7 @@ class RawDropTarget(luigi.Target):
         return data_files(self.path, drop_rule(self.state).marker)
 
     def status(self) -> DropStatus:
+        storage.pull(self.path)  # an s3:// root: the drop as uploaded, file mtimes kept
         return check_drop(self.path, layouts_for_state(self.state, config.formats_dirs()), drop_rule(self.state))
 
     def exists(self) -> bool:
@@ -67,9 +68,9 @@ def previous_drop(state: str, snapshot: date) -> date | None:
     """The newest raw drop of `state` strictly before `snapshot` (whatever has been built)."""
     parent = catalog.stage("raw").directory(state, snapshot).parent
     earlier = []
-    for child in parent.iterdir() if parent.is_dir() else []:
+    for child in storage.child_names(parent):
         try:
-            day = date.fromisoformat(child.name)
+            day = date.fromisoformat(child)
         except ValueError:
             continue
         if day < snapshot and RawDrop(state=state, snapshot=day).complete():
@@ -86,6 +87,12 @@ class ImportSnapshot(SnapshotTask):
         drop = self.requires()["raw"].output()
         target = self.stage_target()
         recorded = target.fingerprint() if target.exists() else None
+        if storage.remote() is not None:
+            # an s3:// root: the bucket's sizes and mtimes; the drop is fetched only to hash what changed
+            reused = reuse_checksums(storage.remote_files(drop.path, drop_rule(self.state).marker), recorded)
+            if reused is not None:
+                return reused
+            storage.pull(drop.path)
         return raw_file_checksums(drop.files(), drop.path, recorded)
 
     def build(self, staging: Path) -> dict:

@@ -1,0 +1,271 @@
+"""The object-storage side of an s3:// data root (pyarrow.fs.S3FileSystem): a stage's objects go
+under a run prefix and its manifest, written last, names that prefix; stage directories, raw drops
+and caches are mirrored between the bucket and the worker's local scratch copy.
+
+storage.py decides when; this module only moves objects. Remote layout = local layout under the
+root, except a stage directory: <stage>/manifest.json names <stage>/run-<utc>-<id>/ holding its files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow.fs as pafs
+
+MANIFEST = "manifest.json"
+OBJECTS = "objects"  # the remote manifest's key naming its run prefix and files (not in local copies)
+RUN_MARK = "run-"
+_COPY_BLOCK = 8 << 20
+
+
+class ObjectStoreError(RuntimeError):
+    """The object store could not be reached or refused a request; the message names the endpoint."""
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """An s3:// data root and the local directory mirroring it."""
+
+    url: str  # s3://bucket/prefix
+    local_root: Path
+    endpoint: str  # '' = AWS itself
+
+    @property
+    def base(self) -> str:
+        return self.url[len("s3://"):].rstrip("/")
+
+    @property
+    def fs(self) -> pafs.S3FileSystem:
+        return _filesystem(self.endpoint, os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", ""))
+
+    def key(self, local: Path) -> str:
+        """The object key (bucket/prefix/...) mirroring a local path under local_root."""
+        relative = Path(local).resolve().relative_to(self.local_root).as_posix()
+        return self.base if relative == "." else f"{self.base}/{relative}"
+
+    def where(self) -> str:
+        return self.endpoint or "AWS S3 (no endpoint_url set)"
+
+
+@functools.lru_cache(maxsize=8)
+def _filesystem(endpoint: str, region: str) -> pafs.S3FileSystem:
+    options = {"connect_timeout": 5.0, "request_timeout": 60.0,
+               "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=4)}
+    if endpoint:
+        options["endpoint_override"] = endpoint
+    if region:
+        options["region"] = region
+    return pafs.S3FileSystem(**options)
+
+
+@contextlib.contextmanager
+def _errors(bucket: Bucket, action: str, key: str) -> Iterator[None]:
+    """A missing object stays FileNotFoundError; anything else names the endpoint and the key."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ObjectStoreError(f"object storage at {bucket.where()} failed to {action} s3://{key}: {reason}"
+                               f" (check [s3] endpoint_url / $AWS_ENDPOINT_URL and the AWS credentials)") from None
+
+
+# single objects ----------------------------------------------------------------------------------
+def read_json(bucket: Bucket, key: str) -> dict | None:
+    """The JSON object at `key`, or None when there is none."""
+    try:
+        with _errors(bucket, "read", key), bucket.fs.open_input_stream(key) as stream:
+            return json.loads(stream.read())
+    except FileNotFoundError:
+        return None
+
+
+def write_bytes(bucket: Bucket, key: str, data: bytes) -> None:
+    with _errors(bucket, "write", key), bucket.fs.open_output_stream(key) as stream:
+        stream.write(data)
+
+
+def listing(bucket: Bucket, key: str) -> dict[str, pafs.FileInfo]:
+    """Every object under `key`/ by its path relative to it (recursive; {} when none)."""
+    selector = pafs.FileSelector(key, recursive=True, allow_not_found=True)
+    with _errors(bucket, "list", key):
+        infos = bucket.fs.get_file_info(selector)
+    return {info.path[len(key) + 1:]: info for info in infos if info.type == pafs.FileType.File}
+
+
+def upload(bucket: Bucket, local: Path, key: str) -> None:
+    with _errors(bucket, "upload to", key), open(local, "rb") as source, \
+            bucket.fs.open_output_stream(key) as target:
+        for block in iter(lambda: source.read(_COPY_BLOCK), b""):
+            target.write(block)
+
+
+def download(bucket: Bucket, key: str, local: Path, mtime_ns: int | None = None) -> None:
+    """Copy one object to `local` through a hidden temp file (readers never see half a file); the
+    local mtime is the object's, so size/mtime checks compare like with like."""
+    local.parent.mkdir(parents=True, exist_ok=True)
+    temp = local.parent / f".{local.name}.{uuid.uuid4().hex[:8]}.download"
+    try:
+        with _errors(bucket, "download", key), bucket.fs.open_input_stream(key) as source, \
+                open(temp, "wb") as target:
+            for block in iter(lambda: source.read(_COPY_BLOCK), b""):
+                target.write(block)
+        if mtime_ns is not None:
+            os.utime(temp, ns=(mtime_ns, mtime_ns))
+        os.replace(temp, local)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+def delete(bucket: Bucket, keys: list[str]) -> None:
+    for key in keys:
+        with contextlib.suppress(FileNotFoundError), _errors(bucket, "delete", key):
+            bucket.fs.delete_file(key)
+
+
+# stages: objects under a run prefix, the manifest last ---------------------------------------------
+def stage_manifest(bucket: Bucket, final: Path) -> dict | None:
+    """The published manifest of a stage directory (with its OBJECTS entry), or None."""
+    return read_json(bucket, f"{bucket.key(final)}/{MANIFEST}")
+
+
+def push_stage(bucket: Bucket, staging: Path, final: Path, sweep_minutes: float) -> str:
+    """Upload a built stage directory under a new run prefix beside `final`, then its manifest
+    naming that prefix; return the prefix. Until the manifest is written the stage is unchanged."""
+    base = bucket.key(final)
+    run = f"{RUN_MARK}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    files = {}
+    for path in sorted(p for p in Path(staging).rglob("*") if p.is_file() and p.name != MANIFEST):
+        name = path.relative_to(staging).as_posix()
+        upload(bucket, path, f"{base}/{run}/{name}")
+        files[name] = path.stat().st_size
+    manifest = json.loads((Path(staging) / MANIFEST).read_text(encoding="utf-8"))
+    manifest[OBJECTS] = {"prefix": run, "files": files}
+    write_bytes(bucket, f"{base}/{MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
+    sweep_stage(bucket, final, sweep_minutes, keep=run)
+    return run
+
+
+def sweep_stage(bucket: Bucket, final: Path, older_than_minutes: float, keep: str | None = None) -> list[str]:
+    """Delete the run prefixes beside `final` that no manifest names, once their newest object is
+    older than `older_than_minutes` (a live writer may still be uploading a younger one)."""
+    base = bucket.key(final)
+    if keep is None:
+        current = stage_manifest(bucket, final)
+        keep = ((current or {}).get(OBJECTS) or {}).get("prefix")
+    newest: dict[str, int] = {}
+    for name, info in listing(bucket, base).items():
+        prefix = name.split("/", 1)[0]
+        if "/" in name and prefix.startswith(RUN_MARK) and prefix != keep:
+            newest[prefix] = max(newest.get(prefix, 0), info.mtime_ns or 0)
+    cutoff = time.time_ns() - int(older_than_minutes * 60e9)
+    swept = sorted(prefix for prefix, mtime in newest.items() if mtime <= cutoff)
+    for prefix in swept:
+        with _errors(bucket, "delete", f"{base}/{prefix}"):
+            bucket.fs.delete_dir(f"{base}/{prefix}")
+    return swept
+
+
+def fetch_stage(bucket: Bucket, final: Path, manifest: dict, target: Path) -> None:
+    """Download the files the remote `manifest` names into the local directory `target`."""
+    objects = manifest.get(OBJECTS) or {}
+    base = f"{bucket.key(final)}/{objects.get('prefix', '')}"
+    for name in sorted(objects.get("files", {})):
+        download(bucket, f"{base}/{name}", target / name)
+
+
+def unpublish_stage(bucket: Bucket, final: Path, aside: str) -> bool:
+    """Move a stage's manifest aside (copy, then delete): the stage is no longer complete."""
+    base = bucket.key(final)
+    with _errors(bucket, "move aside", f"{base}/{MANIFEST}"):
+        try:
+            bucket.fs.copy_file(f"{base}/{MANIFEST}", f"{base}/{aside}")
+        except FileNotFoundError:
+            return False
+        bucket.fs.delete_file(f"{base}/{MANIFEST}")
+    return True
+
+
+# plain trees: raw drops, TIGER counties, caches ------------------------------------------------
+def push_tree(bucket: Bucket, local_dir: Path, final: Path) -> None:
+    """Upload the files of `local_dir` to the keys of `final`; a manifest goes last."""
+    base = bucket.key(final)
+    files = sorted((p for p in Path(local_dir).rglob("*") if p.is_file()), key=lambda p: p.name == MANIFEST)
+    for path in files:
+        upload(bucket, path, f"{base}/{path.relative_to(local_dir).as_posix()}")
+
+
+def pull_tree(bucket: Bucket, local_dir: Path) -> int:
+    """Make `local_dir` mirror the objects under its key: download what is missing or differs in
+    size or mtime, delete local files the store does not hold. Return the files downloaded."""
+    remote = listing(bucket, bucket.key(local_dir))
+    fetched = 0
+    for name, info in remote.items():
+        path = local_dir / name
+        if _same(path, info):
+            continue
+        download(bucket, info.path, path, info.mtime_ns)
+        fetched += 1
+    if local_dir.is_dir():
+        for path in local_dir.rglob("*"):
+            name = path.relative_to(local_dir).as_posix()
+            if path.is_file() and name not in remote and not path.name.startswith("."):
+                path.unlink()
+    return fetched
+
+
+def _same(path: Path, info: pafs.FileInfo) -> bool:
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return False
+    return stat.st_size == info.size and stat.st_mtime_ns == info.mtime_ns
+
+
+def sync_down(bucket: Bucket, local_dir: Path, grace_minutes: float) -> set[str]:
+    """Bring a cache directory's new parts down (parts are immutable and uniquely named, so a name
+    present locally is the same part). Local parts the store lacks that are older than the grace
+    were compacted away elsewhere (or never pushed): they are deleted. Return the remote names."""
+    remote = listing(bucket, bucket.key(local_dir))
+    for name, info in remote.items():
+        if not (local_dir / name).exists():
+            with contextlib.suppress(FileNotFoundError):  # compacted away meanwhile
+                download(bucket, info.path, local_dir / name, info.mtime_ns)
+    cutoff = time.time_ns() - int(grace_minutes * 60e9)
+    for path in list(local_dir.rglob("*")) if local_dir.is_dir() else []:
+        name = path.relative_to(local_dir).as_posix()
+        if path.is_file() and name not in remote and not path.name.startswith("."):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime_ns < cutoff:
+                    path.unlink()
+    return set(remote)
+
+
+def sync_up(bucket: Bucket, local_dir: Path, seen_remote: set[str]) -> tuple[int, int]:
+    """Upload the cache's local parts the store lacks (not those deleted remotely since
+    `seen_remote` was listed); then delete remote parts in `seen_remote` no longer present locally
+    (a compaction here replaced them, and the part replacing them is uploaded first). Return
+    (uploaded, deleted)."""
+    base = bucket.key(local_dir)
+    remote = listing(bucket, base)
+    local = {p.relative_to(local_dir).as_posix(): p for p in local_dir.rglob("*")
+             if p.is_file() and not p.name.startswith(".")} if local_dir.is_dir() else {}
+    uploaded = 0
+    for name, path in sorted(local.items()):
+        if name not in remote and name not in seen_remote:
+            with contextlib.suppress(FileNotFoundError):
+                upload(bucket, path, f"{base}/{name}")
+                uploaded += 1
+    gone = sorted(name for name in seen_remote if name not in local and name in remote)
+    delete(bucket, [f"{base}/{name}" for name in gone])
+    return uploaded, len(gone)
