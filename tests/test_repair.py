@@ -217,3 +217,33 @@ def test_planted_artefacts_are_repaired_to_exactly_the_clean_drop(tmp_path, stat
     nulled = [r["values_nulled"] for r in manifest["files"] if r["role"] == "voters"]
     clean_nulled = [r["values_nulled"] for r in clean_manifest["files"] if r["role"] == "voters"]
     assert nulled == clean_nulled  # repairs, never nulls
+
+
+@pytest.mark.parametrize("state,layout", [("nj", "nj_vlist"), ("me", "me_sos")])
+def test_zips_that_lost_their_leading_zero_are_repaired_exactly(tmp_path, state, layout):
+    """A state whose ZIPs begin with 0: its synthetic drop carries 0-leading ZIPs and, at the dirty
+    rate, ZIPs that lost the zero (2134) or became floats (2134.0). The import restores every one,
+    counts it under values_repaired, nulls none, and loads what the same drop without them loads."""
+    source = load_layouts()[layout].source.read_text()
+    clean_formats = tmp_path / "clean_formats"
+    clean_formats.mkdir()
+    assert source.count("\n[synth]\n") == 1
+    (clean_formats / f"{layout}.toml").write_text(source.replace("\n[synth]\n", "\n[synth]\nartefacts = {}\n"))
+    summary, manifest, voters = _drop_and_import(tmp_path / "dirty", state, layout)
+    clean_summary, clean_manifest, clean_voters = _drop_and_import(tmp_path / "clean", state, layout, clean_formats)
+
+    planted = {kind: sum(f.get("artefacts", {}).get("res_zip5", {}).get(kind, 0) for f in summary["files"])
+               for kind in ("lost_zero_zip", "float_zip")}
+    assert not any(f.get("artefacts") for f in clean_summary["files"])
+    for kind, n in planted.items():  # about the dirty rate (0.02) of 1200 rows each
+        assert 8 <= n <= 50, (kind, n)
+    zips = voters["res_zip5"].dropna()
+    assert len(zips) > 0.9 * len(voters) and zips.str.fullmatch(r"0\d{4}").all()
+    assert voters[COMPARED].equals(clean_voters[COMPARED])
+    repaired, baseline = _repaired(manifest), _repaired(clean_manifest)
+    assert repaired.get(("res_zip5", "float"), 0) == baseline.get(("res_zip5", "float"), 0) + planted["float_zip"]
+    # A float of 02134 (2134.0) lost its zero too: counted under both reasons.
+    assert repaired[("res_zip5", "leading_zero")] == (baseline.get(("res_zip5", "leading_zero"), 0)
+                                                      + planted["lost_zero_zip"] + planted["float_zip"])
+    nulled = [r["values_nulled"] for r in manifest["files"] if r["role"] == "voters"]
+    assert nulled == [r["values_nulled"] for r in clean_manifest["files"] if r["role"] == "voters"]

@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from voterpipe import storage
 from voterpipe.synth import counties_for, networks_for, read_truth, write_drop
 from voterpipe.formats.layouts import load_layouts
+from voterpipe.synth.geography import LEADING_ZERO_ZIP_PREFIXES
+from voterpipe.synth.layouts import artefacts
 from voterpipe.synth.layouts.writer import written_columns
 from voterpipe.synth.states import PROFILES
 
@@ -368,3 +371,41 @@ def test_next_snapshot_churn_rate_scales_every_kind(tmp_path):
     assert 0.005 <= churn["movers"] / 5000 <= 0.012  # 3 of the 7.5 default points, scaled to 2
     with pytest.raises(ValueError, match="churn_rate"):
         _drop(tmp_path, "nc", voters=5000, snapshot="2026-12-08", from_snapshot=SNAPSHOT, churn_rate=0.9)
+
+
+@pytest.mark.parametrize("layout", ["nj_vlist", "vt_sos", "nh_sos", "me_sos"])
+def test_states_whose_zips_begin_with_0_get_0_leading_zips(tmp_path, layout):
+    """Their stand-in people ([synth] people) live at ZIPs of the state's own USPS prefix, in the
+    files and in the truth alike; the other states keep their profile's ZIPs."""
+    spec = LAYOUTS[layout]
+    assert spec.canonical.zip_leading_zero
+    prefix = LEADING_ZERO_ZIP_PREFIXES[spec.state]
+    people = spec.synth["people"]
+    zips = [str(c.zip_base).zfill(5) for c in counties_for(people, spec.state)]
+    assert all(z.startswith(prefix) for z in zips) and len(set(zips)) == len(zips)
+    assert [c.zip_base for c in counties_for(people)] == [c.zip_base for c in PROFILES[people].counties]
+    summary, _ = _drop(tmp_path, spec.state, layout, voters=600, dirty_rate=0.0)
+    truth = read_truth(spec.state, SNAPSHOT, tmp_path)
+    assert truth["zip5"].str.startswith(prefix).all()
+    assert not any(f.get("artefacts") for f in summary["files"])  # a clean drop carries none
+
+
+def test_zip_artefacts_lose_one_leading_zero_only_where_the_state_has_them():
+    values = pa.array(["02134", "021341234", "00601", "27517", ""])
+    chosen = np.ones(len(values), bool)
+    lost, hit = artefacts._apply("lost_zero_zip", values, chosen, True)
+    assert lost.to_pylist() == ["2134", "21341234", "00601", "27517", ""]
+    assert hit.tolist() == [True, True, False, False, False]
+    floats, _ = artefacts._apply("float_zip", values, chosen, True)
+    assert floats.to_pylist() == ["2134.0", "21341234.0", "00601", "27517.0", ""]
+    floats, _ = artefacts._apply("float_zip", values, chosen, False)  # a 0 there is no lost zero
+    assert floats.to_pylist() == ["02134", "021341234", "00601", "27517.0", ""]
+
+
+def test_0_leading_zip_states_get_zip_artefacts_at_the_dirty_rate():
+    assert artefacts.artefact_rates(LAYOUTS["nj_vlist"], 0.02) == {"lost_zero_zip": 0.02, "float_zip": 0.02}
+    assert artefacts.artefact_rates(LAYOUTS["nj_vlist"], 0.0) == {"lost_zero_zip": 0.0, "float_zip": 0.0}
+    # A declared table wins; a state whose ZIPs do not begin with 0 gets none by default.
+    assert artefacts.artefact_rates(LAYOUTS["nc_current"], 0.02) == LAYOUTS["nc_current"].synth["artefacts"]
+    assert "artefacts" not in LAYOUTS["tx_sos"].synth and not LAYOUTS["tx_sos"].canonical.zip_leading_zero
+    assert artefacts.artefact_rates(LAYOUTS["tx_sos"], 0.02) == {}

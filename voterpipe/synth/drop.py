@@ -151,7 +151,7 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
         population = _continued_population(profile, state, from_snapshot, snapshot, seed, root,
                                            churn_rates(churn_rate))
     else:
-        population = _first_population(profile, voters, snapshot, seed)
+        population = _first_population(profile, voters, snapshot, seed, state)
     clock.lap("population")
     people = population.people
     elections = elections_for(profile, snapshot, population.extra_elections)
@@ -160,7 +160,8 @@ def write_drop(state: str, voters: int, snapshot: date | str, seed: int, layout:
     history = simulate_history(people, elections, population.network_seed)
     clock.lap("history")
     ctx = DropContext(profile=profile, snapshot=snapshot, seed=seed, people=people, rows=rows,
-                      dwellings=population.dwellings, history=history, elections=elections, damage=damage)
+                      dwellings=population.dwellings, history=history, elections=elections, damage=damage,
+                      dirty_rate=dirty_rate)
     files = write_layout(ctx, chosen)
     clock.lap("columns")
 
@@ -206,9 +207,9 @@ class _Population:
     dwellings: pd.DataFrame
 
 
-def _first_population(profile: StateProfile, voters: int, snapshot: date, seed: int) -> _Population:
+def _first_population(profile: StateProfile, voters: int, snapshot: date, seed: int, state: str) -> _Population:
     buildings = buildings_per_county_for(profile.state, voters)
-    networks = networks_for(profile.state, seed, buildings)
+    networks = networks_for(profile.state, seed, buildings, zip_state=state)  # the delivered state's ZIPs
     dwellings = dwellings_for(networks)
     people, counters = new_population(profile, voters, snapshot, seed, dwellings)
     return _Population(people, counters, {}, [], seed, buildings, networks, dwellings)
@@ -225,7 +226,7 @@ def _continued_population(profile: StateProfile, state: str, from_snapshot: date
                                 f"write that snapshot first")
     meta = storage.read_json(previous_dir / META_FILE)
     network_seed, buildings = int(meta["network_seed"]), int(meta["buildings_per_county"])
-    networks = networks_for(profile.state, network_seed, buildings)
+    networks = networks_for(profile.state, network_seed, buildings, zip_state=state)
     dwellings = dwellings_for(networks)
     previous = pd.read_parquet(previous_dir / TRUTH_FILE, columns=None)
     previous = previous[[c for c in previous.columns if c not in ADDRESS_COLUMNS]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -19,9 +20,20 @@ MEAN_HOUSEHOLD = 2.3
 MIN_BUILDINGS_PER_COUNTY = 80
 
 
-def counties_for(state: str) -> list[CountySpec]:
-    """The state's synthetic counties: real state FIPS and county codes, distinct ZIPs and origins."""
-    return list(profile_for(state).counties)
+# USPS ZIP prefixes of the states whose ZIPs begin with 0. A drop delivered for one of them whose
+# people live in another state's counties ([synth] people) moves its ZIPs into this prefix, so its
+# files carry 0-leading ZIPs as the state's own do (Concord NH 03301, Portland ME 04103).
+LEADING_ZERO_ZIP_PREFIXES = {"ct": "06", "ma": "01", "me": "04", "nh": "03", "nj": "07", "ri": "02", "vt": "05"}
+
+
+def counties_for(state: str, zip_state: str | None = None) -> list[CountySpec]:
+    """The state's synthetic counties: real state FIPS and county codes, distinct ZIPs and origins.
+    `zip_state`: the state the drop is delivered for, when its ZIPs begin with 0 (see above)."""
+    counties = list(profile_for(state).counties)
+    prefix = LEADING_ZERO_ZIP_PREFIXES.get((zip_state or state).lower())
+    if prefix is None:
+        return counties
+    return [replace(c, zip_base=int(prefix) * 1000 + c.zip_base % 1000) for c in counties]
 
 
 def buildings_per_county_for(state: str, voters: int) -> int:
@@ -40,10 +52,11 @@ def county_seed(seed: int, state_fips: str, county_index: int) -> int:
     return int(np.random.SeedSequence([seed, int(state_fips), county_index, 7]).generate_state(1)[0])
 
 
-def networks_for(state: str, seed: int, buildings_per_county: int) -> list[CountyNetwork]:
-    """The street networks of the state's counties; the same arguments give the same networks."""
+def networks_for(state: str, seed: int, buildings_per_county: int, zip_state: str | None = None) -> list[CountyNetwork]:
+    """The street networks of the state's counties (ZIPs of `zip_state`, see counties_for); the
+    same arguments give the same networks."""
     networks = []
-    for index, spec in enumerate(counties_for(state)):
+    for index, spec in enumerate(counties_for(state, zip_state)):
         tlid_base, tfid_base = id_bases(spec.state_fips, index)
         networks.append(build_county(spec, buildings_per_county, county_seed(seed, spec.state_fips, index),
                                      tlid_base=tlid_base, tfid_base=tfid_base, multi_unit_share=MULTI_UNIT_SHARE))

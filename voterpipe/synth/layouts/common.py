@@ -61,6 +61,7 @@ class DropContext:
     history: pd.DataFrame  # person, election, u (all people, including those not in the file)
     elections: list[Election]
     damage: np.ndarray  # int8 damage code per written row
+    dirty_rate: float = 0.0  # the drop's share of damaged rows (also the default artefact rate)
     _people: pa.Table = field(default=None, repr=False)
     _dwellings: pa.Table = field(default=None, repr=False)
 

@@ -202,7 +202,7 @@ def _voter_files(ctx: DropContext, layout: Layout) -> list[TextFile]:
         cells, tokens = slot_history(ctx, layout)
         for column, values in cells.items():
             columns[written.index(column)] = values
-    columns, planted = plant(layout, spec, written, columns, ctx.seed, ctx.damage == 0)
+    columns, planted = plant(layout, spec, written, columns, ctx.seed, ctx.damage == 0, ctx.dirty_rate)
     header = list(written)
     wide = layout.wide_history
     cells: list[pa.Array] = []
