@@ -43,7 +43,7 @@ def _turn(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
 
 def convex_hull(xy: np.ndarray) -> np.ndarray:
     """Vertices of the convex hull of points (Andrew's monotone chain), counter-clockwise."""
-    pts = np.unique(xy, axis=0)
+    pts = np.unique(_hull_candidates(xy), axis=0)
     if len(pts) < 3:
         return pts
 
@@ -57,6 +57,22 @@ def convex_hull(xy: np.ndarray) -> np.ndarray:
 
     lower, upper = half(pts), half(pts[::-1])
     return np.array(lower[:-1] + upper[:-1])
+
+
+def _hull_candidates(xy: np.ndarray) -> np.ndarray:
+    """The points not clearly inside the quadrilateral of the leftmost, lowest, rightmost and
+    topmost points: none of those inside can be a hull vertex, and dropping them first keeps the
+    Python chain short (a state has ~10^5 household points)."""
+    if len(xy) < 8:
+        return xy
+    x, y = xy[:, 0], xy[:, 1]
+    corners = xy[[np.argmin(x), np.argmin(y), np.argmax(x), np.argmax(y)]]  # counter-clockwise
+    span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-12)
+    margin = 1e-9 * span * span  # points within rounding of an edge are kept
+    inside = np.ones(len(xy), dtype=bool)
+    for a, b in zip(corners, np.roll(corners, -1, axis=0)):
+        inside &= (b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]) > margin
+    return xy[~inside]
 
 
 def nearest_area_raster(x: np.ndarray, y: np.ndarray, area: np.ndarray, size: int = 260,
@@ -74,16 +90,21 @@ def nearest_area_raster(x: np.ndarray, y: np.ndarray, area: np.ndarray, size: in
     x0, x1, y0, y1 = x.min(), x.max(), y.min(), y.max()
     pad = 0.02 * max(x1 - x0, y1 - y0, 1e-3)
     x0, x1, y0, y1 = x0 - pad, x1 + pad, y0 - pad, y1 + pad
-    gx, gy = np.meshgrid(np.linspace(x0, x1, size), np.linspace(y0, y1, size))
-    cells = np.column_stack([gx.ravel(), gy.ravel()])
-    codes = np.empty(len(cells), dtype=np.int64)
-    for start in range(0, len(cells), 4096):  # chunks keep the distance matrix small
-        chunk = cells[start:start + 4096]
-        distance = (chunk[:, :1] - px[None, :]) ** 2 + (chunk[:, 1:] - py[None, :]) ** 2
-        codes[start:start + 4096] = pa[np.argmin(distance, axis=1)]
+    grid_x, grid_y = np.linspace(x0, x1, size), np.linspace(y0, y1, size)
+    # squared distance = dx^2 + dy^2; a row of cells shares dy, a column dx, so each is squared once
+    dx2 = (grid_x[:, None] - px[None, :]) ** 2
+    dy2 = (grid_y[:, None] - py[None, :]) ** 2
+    codes = np.empty((size, size), dtype=np.int64)
+    distance = np.empty_like(dx2)
+    for row in range(size):
+        np.add(dx2, dy2[row], out=distance)
+        codes[row] = pa[np.argmin(distance, axis=1)]
+    codes = codes.ravel()
     hull = convex_hull(np.column_stack([x, y]))
     if len(hull) >= 3:
-        inside = Path(np.vstack([hull, hull[:1]])).contains_points(cells, radius=pad)
+        gx, gy = np.meshgrid(grid_x, grid_y)
+        inside = Path(np.vstack([hull, hull[:1]])).contains_points(np.column_stack([gx.ravel(), gy.ravel()]),
+                                                                   radius=pad)
         codes[~inside] = -1
     return codes.reshape(size, size), (x0, x1, y0, y1)
 
