@@ -1,6 +1,13 @@
 """A small Luigi cluster on 127.0.0.1 (issue 18): one real `luigid` on a free port and N `luigi`
 worker processes against it, each with its own scratch directory, log file and process group, as
-separate machines would be. Used by tests/test_scale_out.py and bench/bench_scale.py."""
+separate machines would be. Used by tests/test_scale_out.py and bench/bench_scale.py.
+
+The workers run as Luigi assistants (`--assistant`): each also schedules the task it is given, and
+any of them runs any runnable task. Without it, the stages that EnrichInOrder adds as a dynamic
+dependency belong to the one worker that ran it; if that worker dies, no other worker may take them
+and the run never ends (measured: the survivors waited with BuildHouseholds PENDING). An assistant
+does not exit by itself: `finish()` waits for luigid to mark the top task DONE, then sends SIGUSR1
+(Luigi's "finish running tasks, take no new ones")."""
 
 from __future__ import annotations
 
@@ -108,7 +115,7 @@ class Cluster:
                          "VOTERPIPE_SCRATCH": str(scratch), "PYTHONUNBUFFERED": "1"}
             with open(log_path, "w") as log:
                 process = subprocess.Popen(
-                    [str(ops.BIN / "luigi"), "--module", "voterpipe.tasks", *task_args],
+                    [str(ops.BIN / "luigi"), "--module", "voterpipe.tasks", *task_args, "--assistant"],
                     cwd=ops.REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True)
             worker = Worker(name, process, log_path, scratch)
@@ -131,6 +138,30 @@ class Cluster:
         """Every worker's exit code, by name, once all have exited."""
         deadline = time.monotonic() + timeout
         return {w.name: w.wait(max(1.0, deadline - time.monotonic())) for w in self.workers}
+
+    def settled(self, top_family: str) -> str | None:
+        """'done' once luigid has the top task DONE; 'disabled' once some task is DISABLED and
+        nothing runs (its downstream would wait for ever); None while work goes on."""
+        if any(task["name"] == top_family for task in self.scheduler_tasks("DONE").values()):
+            return "done"
+        if self.scheduler_tasks("DISABLED") and not self.scheduler_tasks("RUNNING"):
+            return "disabled"
+        return None
+
+    def finish(self, top_family: str, timeout: float = RUN_TIMEOUT) -> tuple[str, dict[str, int]]:
+        """Wait until the run settles (see settled()), let the live workers phase out (SIGUSR1),
+        and return how it settled and every worker's exit code."""
+        outcome: dict[str, str] = {}
+
+        def settled() -> bool:
+            outcome["how"] = self.settled(top_family)
+            return outcome["how"] is not None
+
+        self.wait_until(settled, timeout=timeout, interval=0.5)
+        for worker in self.workers:
+            if worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGUSR1)
+        return outcome.get("how") or "workers exited", self.wait(timeout=60)
 
     def task_events(self, workers: list[Worker] | None = None) -> dict[str, collections.Counter]:
         """{'running' | 'done' | 'failed': Counter(task -> times)} over the workers' logs."""
