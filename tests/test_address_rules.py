@@ -56,6 +56,12 @@ def test_a_word_or_a_directional_letter_is_still_no_house_number():
     assert parts("ST ANDREWS DR") == "||||||"
 
 
+@pytest.mark.parametrize("raw", ["O NEILL ST", "D ANGELO DR", "L ENFANT PLZ", "I 95 HWY", "U S HWY 1"])
+def test_a_letter_that_begins_the_street_of_a_numberless_line_is_no_house_number(raw):
+    assert parse.normalise_line(raw)[8] == "unparseable"
+    assert parse.normalise_line(raw, fast=False)[8] == "unparseable"
+
+
 @pytest.mark.parametrize("raw,expected", [
     ("B ELM STREET", "B||ELM|ST|||"),
     ("C-D ELM ROAD APT 2", "C-D||ELM|RD||APT|2"),

@@ -44,7 +44,7 @@ from voterpipe.addresses.repeats import resolve_repeats, unit_levels
 # Bump when any rule in this module, repeats or pub28 changes: it keys the persistent parse cache.
 # A literal (read from source by the stage fingerprint); its part after the dot is
 # pub28.STREET_RULES_VERSION (a test holds them together).
-RULES_VERSION = "4.3"
+RULES_VERSION = "5.3"
 
 # One parse result: these fields, in this order.
 FIELDS = ("house_number", "pre_dir", "street_name", "street_type", "post_dir", "unit_type",
@@ -203,9 +203,10 @@ _NUMBER_WORDS.update({w: str(10 * i) for i, w in enumerate(
 # A valid primary number holds digits: digits first (123, 123A, 123-45, 8938-40), or one or two
 # letters then digits (A1075, and Wisconsin grid numbers N79W5406; "W156 N9762" loses its space).
 # Or it is lettered (Pub 28 Appendix E codes alphabetic primary numbers and ranges of them): one
-# letter (B), or single letters joined by hyphens (G-J). Not a lone N, S, E or W: a line opening
-# with one is a pre-directional whose number is missing. A word (MAIN, APT4, ST) is no number.
-_HOUSE_NUMBER = re.compile(r"^(\d|[A-Z]{1,2}\d[0-9A-Z-]*$|[A-Z](-[A-Z])+$|[A-DF-MO-RT-VX-Z]$)")
+# letter (B), or single letters joined by hyphens (G-J). A lone letter that opens a numberless line
+# more often begins its street: N, S, E, W (a pre-directional), D, L, O (D'ANGELO, L'ENFANT,
+# O'NEILL written apart), I (I 95) and U (U S HWY 1); those are no number. Nor is a word (MAIN, ST).
+_HOUSE_NUMBER = re.compile(r"^(\d|[A-Z]{1,2}\d[0-9A-Z-]*$|[A-Z](-[A-Z])+$|[ABCFGHJKMPQRTVXYZ]$)")
 
 
 def is_house_number(number: str) -> bool:
