@@ -12,10 +12,14 @@ does not exit by itself: `finish()` waits for luigid to mark the top task DONE, 
 from __future__ import annotations
 
 import collections
+import contextlib
+import configparser
 import os
 import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,18 +97,25 @@ class Cluster:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def worker_config(self) -> Path:
-        """The workers' LUIGI_CONFIG_PATH file (read after luigi.cfg): this luigid, keep-alive."""
+    def worker_config(self, settings: dict[str, dict] | None = None) -> Path:
+        """The workers' LUIGI_CONFIG_PATH file (read after luigi.cfg): this luigid, keep-alive, and
+        `settings` ({section: {option: value}}, e.g. the warehouse)."""
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_dict({
+            "core": {"default-scheduler-host": "127.0.0.1", "default-scheduler-port": str(self.port),
+                     "no_lock": "true"},
+            "worker": {"keep_alive": "true", "ping_interval": "1", "wait_interval": "0.5", "wait_jitter": "0.5"}})
+        parser.read_dict({section: {k: str(v) for k, v in options.items()}
+                          for section, options in (settings or {}).items()})
         path = self.directory / "worker.cfg"
-        path.write_text(
-            "[core]\ndefault-scheduler-host = 127.0.0.1\n"
-            f"default-scheduler-port = {self.port}\nno_lock = true\n"
-            "[worker]\nkeep_alive = true\nping_interval = 1\nwait_interval = 0.5\nwait_jitter = 0.5\n")
+        with open(path, "w") as handle:
+            parser.write(handle)
         return path
 
-    def start_workers(self, count: int, task_args: list[str], env: dict[str, str]) -> list[Worker]:
+    def start_workers(self, count: int, task_args: list[str], env: dict[str, str],
+                      settings: dict[str, dict] | None = None) -> list[Worker]:
         """`count` more workers, each running `luigi --module voterpipe.tasks <task_args>`."""
-        config = self.worker_config()
+        config = self.worker_config(settings)
         started = []
         for _ in range(count):
             name = f"worker{len(self.workers) + 1}"
@@ -184,3 +195,65 @@ class Cluster:
     def logs(self, tail: int = 3000) -> str:
         """The end of every worker's log, for an assertion message."""
         return "\n".join(f"--- {w.name} (exit {w.process.poll()})\n{w.log()[-tail:]}" for w in self.workers)
+
+
+class TcpProxy:
+    """127.0.0.1:<port> forwarding to 127.0.0.1:<upstream>. close() refuses new connections and cuts
+    the open ones, as an endpoint that went away; reopen() listens on the same port again. The
+    server behind it (moto keeps its objects in memory) runs on untouched."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port = upstream_port
+        self.port = ops.free_port()
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self.reopen()
+
+    def reopen(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+                upstream.settimeout(None)
+            except OSError:
+                if listener.fileno() == -1:
+                    return
+                continue
+            with self._lock:
+                self._connections.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._cut(source, sink)
+
+    def _cut(self, *sockets: socket.socket) -> None:
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+            with self._lock:
+                self._connections.discard(sock)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._cut(self._listener)
+            self._listener = None
+        with self._lock:
+            open_now = list(self._connections)
+        self._cut(*open_now)
