@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Callable
 
-from voterpipe.formats import loading
+from voterpipe.formats import loading, snapshots
 from voterpipe.formats.archives import archive_members, file_size, is_zip
 from voterpipe.formats.drops import DEFAULT_MARKER
 from voterpipe.formats.layouts import Detected, LayoutError, detect_file, layouts_for_state
@@ -159,7 +159,7 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
     detected, file_report, name = context.detected, context.report, context.source_file
     blocks = TextBlocks(detected.path, detected.encoding, chunk_rows, strip_nul=not detected.spec.fixed_width)
     if detected.role == "voters" and detected.spec.latest_per_voter:  # a file of several snapshots
-        context.keep_lines = loading.latest_lines(TextBlocks(detected.path, detected.encoding, chunk_rows),
+        context.keep_lines = snapshots.latest_lines(TextBlocks(detected.path, detected.encoding, chunk_rows),
                                                   detected, context.snapshot)
     aux_chunks = []
     try:

@@ -197,28 +197,6 @@ def _skip(context: LoadContext, parsed: ParsedBlock, mask: np.ndarray, column: s
     context.report.rows_skipped += int(mask.sum())
 
 
-def latest_lines(blocks: TextBlocks, detected: Detected, snapshot: date) -> np.ndarray:
-    """The lines to load of a file with [voters] latest_per_voter: per voter id, the line of its
-    latest row dated on or before the snapshot (the first such line on a tie). A first pass."""
-    spec = detected.spec
-    id_column, dated = spec.fields["voter_id"]["column"], spec.latest_per_voter
-    pieces = []
-    for parsed in parse_blocks(blocks, detected, columns=[id_column, dated["column"]]):
-        day, _, _ = parse_dates(clean_text(parsed.columns[dated["column"]]), dated["date"], latest=snapshot)
-        pieces.append(pa.table({"id": clean_text(parsed.columns[id_column]), "day": day,
-                                "line": pa.array(parsed.line_numbers, pa.int64())}))
-    if not pieces:
-        return np.zeros(0, dtype=np.int64)
-    rows = pa.concat_tables(pieces)
-    no_id = rows.filter(rows["id"].is_null())["line"].to_numpy()  # loaded, so rejected for the missing id
-    rows = rows.filter(pc.and_(rows["id"].is_valid(), rows["day"].is_valid()))
-    rows = rows.sort_by([("id", "ascending"), ("day", "descending"), ("line", "ascending")])
-    ids = rows["id"].combine_chunks()
-    first = np.ones(len(ids), dtype=bool)
-    first[1:] = pc.not_equal(ids[1:], ids[:-1]).to_numpy(zero_copy_only=False)
-    return np.sort(np.concatenate([rows["line"].to_numpy()[first], no_id]))
-
-
 def _skip_rows(context: LoadContext, parsed: ParsedBlock, spec: FileSpec) -> ParsedBlock:
     """Lines the layout's skip_values say are no records are skipped and counted apart from rejects;
     so are a latest_per_voter file's rows that are not a voter's latest as of the snapshot."""
