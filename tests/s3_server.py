@@ -79,10 +79,11 @@ class S3Server:
         return name
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
-        """Every object key under `prefix` (sorted)."""
+        """Every object key under `prefix` (sorted), without the empty 'dir/' markers pyarrow leaves
+        when it deletes the last object of a directory."""
         paginator = self.client().get_paginator("list_objects_v2")
         return sorted(item["Key"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-                      for item in page.get("Contents", []))
+                      for item in page.get("Contents", []) if not item["Key"].endswith("/"))
 
     def pause(self) -> None:
         self.process.send_signal(signal.SIGSTOP)

@@ -103,6 +103,13 @@ def run_pipeline(args) -> int:
     if unknown:
         print(f"unknown quality gate(s) {unknown}; the gates are {', '.join(QUALITY_GATES)}", file=sys.stderr)
         return 2
+    from voterpipe import object_store, storage
+
+    try:
+        storage.check_remote()  # an s3:// data root: one line naming the endpoint, not a traceback per task
+    except object_store.ObjectStoreError as exc:
+        print(exc, file=sys.stderr)
+        return retcodes()["scheduling_error"]
     parser = luigi.configuration.get_config()
     configured = parser.get("quality", "accept", None)
     parser.set("quality", "accept", ",".join(args.accept))  # for this run only

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import json
 import os
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -100,6 +101,38 @@ def listing(bucket: Bucket, key: str) -> dict[str, pafs.FileInfo]:
     with _errors(bucket, "list", key):
         infos = bucket.fs.get_file_info(selector)
     return {info.path[len(key) + 1:]: info for info in infos if info.type == pafs.FileType.File}
+
+
+def subdirectories(bucket: Bucket, key: str) -> list[str]:
+    """The names of the 'directories' right under `key` (one delimited listing)."""
+    selector = pafs.FileSelector(key, recursive=False, allow_not_found=True)
+    with _errors(bucket, "list", key):
+        infos = bucket.fs.get_file_info(selector)
+    return sorted(info.base_name for info in infos if info.type == pafs.FileType.Directory)
+
+
+def drop_files(bucket: Bucket, directory: Path, marker: str) -> dict[str, dict]:
+    """{name: {size, mtime_ns}} of a raw drop's objects, as drops.data_files: not hidden, not the marker."""
+    found = listing(bucket, bucket.key(directory))
+    return {name: {"size": info.size, "mtime_ns": info.mtime_ns} for name, info in sorted(found.items())
+            if name.rsplit("/", 1)[-1] != marker and not any(p.startswith(".") for p in name.split("/"))}
+
+
+@contextlib.contextmanager
+def local_lock(directory: Path) -> Iterator[None]:
+    """One process at a time fetches (or syncs) a directory of this machine's scratch copy."""
+    import fcntl
+    import hashlib
+
+    locks = Path(tempfile.gettempdir()) / "voterpipe-locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha1(str(Path(directory).resolve()).encode()).hexdigest()[:16]
+    with open(locks / f"{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def upload(bucket: Bucket, local: Path, key: str) -> None:
@@ -232,40 +265,64 @@ def _same(path: Path, info: pafs.FileInfo) -> bool:
     return stat.st_size == info.size and stat.st_mtime_ns == info.mtime_ns
 
 
-def sync_down(bucket: Bucket, local_dir: Path, grace_minutes: float) -> set[str]:
+LEDGER = ".synced-names"  # hidden, so the caches skip it: every part name known to have been in the store
+
+
+def _known(local_dir: Path) -> set[str]:
+    try:
+        return set((local_dir / LEDGER).read_text(encoding="utf-8").split("\n")) - {""}
+    except FileNotFoundError:
+        return set()
+
+
+def _remember(local_dir: Path, names: set[str]) -> None:
+    if names:
+        local_dir.mkdir(parents=True, exist_ok=True)
+        with open(local_dir / LEDGER, "a", encoding="utf-8") as ledger:  # one short append per sync
+            ledger.write("".join(f"{name}\n" for name in sorted(names)))
+
+
+def _local_parts(local_dir: Path) -> dict[str, Path]:
+    if not local_dir.is_dir():
+        return {}
+    return {p.relative_to(local_dir).as_posix(): p for p in local_dir.rglob("*")
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def sync_down(bucket: Bucket, local_dir: Path) -> set[str]:
     """Bring a cache directory's new parts down (parts are immutable and uniquely named, so a name
-    present locally is the same part). Local parts the store lacks that are older than the grace
-    were compacted away elsewhere (or never pushed): they are deleted. Return the remote names."""
+    present locally is the same part), and drop local parts the store held once but no longer
+    does (a compaction elsewhere replaced them). Return the store's part names."""
     remote = listing(bucket, bucket.key(local_dir))
+    known = _known(local_dir)
     for name, info in remote.items():
         if not (local_dir / name).exists():
             with contextlib.suppress(FileNotFoundError):  # compacted away meanwhile
                 download(bucket, info.path, local_dir / name, info.mtime_ns)
-    cutoff = time.time_ns() - int(grace_minutes * 60e9)
-    for path in list(local_dir.rglob("*")) if local_dir.is_dir() else []:
-        name = path.relative_to(local_dir).as_posix()
-        if path.is_file() and name not in remote and not path.name.startswith("."):
+    _remember(local_dir, set(remote) - known)
+    for name, path in _local_parts(local_dir).items():
+        if name not in remote and name in known:
             with contextlib.suppress(FileNotFoundError):
-                if path.stat().st_mtime_ns < cutoff:
-                    path.unlink()
+                path.unlink()
     return set(remote)
 
 
 def sync_up(bucket: Bucket, local_dir: Path, seen_remote: set[str]) -> tuple[int, int]:
-    """Upload the cache's local parts the store lacks (not those deleted remotely since
-    `seen_remote` was listed); then delete remote parts in `seen_remote` no longer present locally
-    (a compaction here replaced them, and the part replacing them is uploaded first). Return
-    (uploaded, deleted)."""
+    """Upload the cache's local parts the store never held (written here, by any process); then
+    delete the store's parts that sync_down saw (`seen_remote`) and that are gone here: a
+    compaction here replaced them, and the part replacing them was written first, so it has just
+    been uploaded. Return (uploaded, deleted)."""
     base = bucket.key(local_dir)
     remote = listing(bucket, base)
-    local = {p.relative_to(local_dir).as_posix(): p for p in local_dir.rglob("*")
-             if p.is_file() and not p.name.startswith(".")} if local_dir.is_dir() else {}
-    uploaded = 0
+    known = _known(local_dir)
+    local = _local_parts(local_dir)
+    uploaded = set()
     for name, path in sorted(local.items()):
-        if name not in remote and name not in seen_remote:
+        if name not in remote and name not in known:
             with contextlib.suppress(FileNotFoundError):
                 upload(bucket, path, f"{base}/{name}")
-                uploaded += 1
+                uploaded.add(name)
+    _remember(local_dir, uploaded)
     gone = sorted(name for name in seen_remote if name not in local and name in remote)
     delete(bucket, [f"{base}/{name}" for name in gone])
-    return uploaded, len(gone)
+    return len(uploaded), len(gone)

@@ -77,7 +77,7 @@ def cache_dir(name: str, root: Path | None = None) -> Path:
     with contextlib.suppress(PermissionError):
         os.chmod(path, file_modes()[1])  # caches hold addresses
     if root is None and name in SHARED_CACHES:
-        _sync_cache_down(name, path)
+        _sync_cache_down(path)
     return path
 
 
@@ -275,7 +275,7 @@ def file_sha256(path: Path, block_size: int = 1 << 20) -> str:
 
 # an s3:// data root ---------------------------------------------------------------------------------
 SHARED_CACHES = ("addresses", "geocodes", "tiger")  # kept on the bucket; others stay on the worker
-_synced: dict[str, set[str]] = {}  # cache name -> its remote part names at this run's sync down
+_synced: dict[Path, set[str]] = {}  # cache directory -> its remote part names at this run's sync down
 
 
 def remote() -> object_store.Bucket | None:
@@ -326,7 +326,7 @@ def pull(directory: Path) -> None:
     if bucket is None:
         return
     directory = Path(directory)
-    with _local_lock(directory):
+    with object_store.local_lock(directory):
         if not _is_stage_dir(directory):
             object_store.pull_tree(bucket, directory)
             return
@@ -347,30 +347,13 @@ def pull(directory: Path) -> None:
                     raise
 
 
-@contextlib.contextmanager
-def _local_lock(directory: Path) -> Iterator[None]:
-    """One process at a time fetches a directory into this scratch copy."""
-    import fcntl
-
-    locks = data_root() / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:16]
-    with open(locks / f"{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def child_names(directory: Path) -> list[str]:
     """The names of the subdirectories of a directory under the data root (on the bucket for an
     s3:// root): the states and snapshots of 01_raw/, say."""
     bucket = remote()
     if bucket is None:
         return sorted(p.name for p in Path(directory).iterdir() if p.is_dir()) if Path(directory).is_dir() else []
-    return sorted({name.split("/", 1)[0] for name in object_store.listing(bucket, bucket.key(directory))
-                   if "/" in name})
+    return object_store.subdirectories(bucket, bucket.key(directory))
 
 
 def push_file(path: Path) -> None:
@@ -381,25 +364,37 @@ def push_file(path: Path) -> None:
 
 
 def remote_files(directory: Path, marker: str) -> dict[str, dict]:
-    """{name: {size, mtime_ns}} of a raw drop's files on the bucket (as drops.data_files: not
-    hidden, not the marker)."""
+    """{name: {size, mtime_ns}} of a raw drop's files on the bucket (not hidden, not the marker)."""
+    return object_store.drop_files(remote(), directory, marker)
+
+
+def check_remote() -> None:
+    """Fail at once, naming the endpoint, when an s3:// data root cannot be listed."""
     bucket = remote()
-    found = object_store.listing(bucket, bucket.key(directory))
-    return {name: {"size": info.size, "mtime_ns": info.mtime_ns} for name, info in sorted(found.items())
-            if name.rsplit("/", 1)[-1] != marker and not any(p.startswith(".") for p in name.split("/"))}
+    if bucket is not None:
+        object_store.subdirectories(bucket, bucket.base)
 
 
-def begin_stage_run() -> None:
-    """A stage run starts: shared caches are synced down again on their first use."""
+@contextlib.contextmanager
+def synced_caches() -> Iterator[None]:
+    """Around a task's work: each shared cache is synced down on its first use inside (again for
+    every task), and the new parts go up after it, also when it failed (they are valid results)."""
     _synced.clear()
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            push_caches()
+        raise
+    push_caches()
 
 
-def _sync_cache_down(name: str, path: Path) -> None:
+def _sync_cache_down(path: Path) -> None:
     bucket = remote()
-    if bucket is None or name in _synced:
+    if bucket is None or path in _synced:
         return
-    with _local_lock(path):
-        _synced[name] = object_store.sync_down(bucket, path, config.voterpipe().staging_sweep_minutes)
+    with object_store.local_lock(path):
+        _synced[path] = object_store.sync_down(bucket, path)
 
 
 def push_caches() -> None:
@@ -407,5 +402,7 @@ def push_caches() -> None:
     bucket = remote()
     if bucket is None:
         return
-    for name, seen in sorted(_synced.items()):
-        object_store.sync_up(bucket, data_root() / "cache" / name, seen)
+    for path, seen in sorted(_synced.items()):
+        if path.is_relative_to(bucket.local_root):
+            with object_store.local_lock(path):
+                object_store.sync_up(bucket, path, seen)

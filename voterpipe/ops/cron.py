@@ -36,7 +36,7 @@ def configured_states(text: str | None = None) -> list[str]:
     if states:
         return list(dict.fromkeys(states))
     raw = storage.layer_dir("raw")
-    return sorted(p.name for p in raw.iterdir() if p.is_dir() and len(p.name) == 2) if raw.is_dir() else []
+    return [name for name in storage.child_names(raw) if len(name) == 2]  # the bucket's for an s3:// root
 
 
 def plan(states: list[str]) -> Plan:

@@ -8,7 +8,7 @@ from datetime import date
 
 import luigi
 
-from voterpipe import catalog
+from voterpipe import catalog, storage
 from voterpipe.tasks.base import StateParameter
 from voterpipe.tasks.enrich import EnrichSnapshot
 from voterpipe.tasks.imports import RawDrop, previous_drop
@@ -20,9 +20,9 @@ def drop_dates(state: str) -> list[date]:
     """Every snapshot directory under 01_raw/<state>/, oldest first (complete or not)."""
     parent = catalog.stage("raw").directory(state, date(2000, 1, 1)).parent
     found = []
-    for child in parent.iterdir() if parent.is_dir() else []:
+    for child in storage.child_names(parent):  # on the bucket for an s3:// data root
         try:
-            found.append(date.fromisoformat(child.name))
+            found.append(date.fromisoformat(child))
         except ValueError:
             continue
     return sorted(found)

@@ -185,11 +185,9 @@ class SnapshotTask(luigi.Task):
 
     def run(self) -> None:
         started = time.monotonic()
-        storage.begin_stage_run()
-        with storage.private_files():
+        with storage.private_files(), storage.synced_caches():
             self.pull_inputs()
             self.run_stage()
-            storage.push_caches()
         self.report_finished(time.monotonic() - started)
 
     def pull_inputs(self) -> None:

@@ -1,0 +1,170 @@
+"""An s3:// data root on a real S3-compatible server (moto on 127.0.0.1): every stage runs through
+it, its tables equal a local root's, a rerun does nothing (also from an empty scratch copy), a
+half-written stage is never complete and is swept, an unreachable store names its endpoint."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import date
+from pathlib import Path
+
+import luigi
+import luigi.execution_summary
+import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from s3_server import free_port, s3_root, s3_server  # noqa: E402,F401 - pytest fixtures
+
+from voterpipe import catalog, cli, config, object_store, storage, synth  # noqa: E402
+from voterpipe.geocode.tiger import import_tiger_dir  # noqa: E402
+from voterpipe.tasks import EnrichSnapshot, ImportSnapshot  # noqa: E402
+from voterpipe.tasks.outcome import retcodes  # noqa: E402
+
+pytestmark = [pytest.mark.s3, pytest.mark.slow]
+
+SNAPSHOT = date(2026, 11, 1)
+TABLE_STAGES = [s for s in catalog.STAGES.values() if any(d.schema is not None for d in s.datasets)]
+
+
+def _build(*tasks):
+    luigi.task_register.Register.clear_instance_cache()
+    result = luigi.build(list(tasks), local_scheduler=True, detailed_summary=True, log_level="WARNING")
+    return result, luigi.execution_summary._summary_dict(result.worker)
+
+
+def _write_drop() -> None:
+    """The synthetic NC drop and its TIGER data, as a user uploads them: raw files to 01_raw/ (the
+    marker too), TIGER imported into the data root."""
+    synth.write_drop(state="nc", voters=1200, snapshot=SNAPSHOT, seed=7, dirty_rate=0.01)
+    for path in storage.raw_dir("nc", SNAPSHOT).iterdir():
+        storage.push_file(path)  # synth marks the drop after publishing it
+    import_tiger_dir(storage.cache_dir("synth") / "nc" / "tiger")
+
+
+def _bucket_table(root, stage, entry):
+    """A dataset read straight from the bucket, from the run prefix the stage's manifest names."""
+    bucket = storage.remote()
+    directory = stage.directory("nc", SNAPSHOT)
+    manifest = object_store.stage_manifest(bucket, directory)
+    key = f"{bucket.key(directory)}/{manifest[object_store.OBJECTS]['prefix']}/{entry.file}"
+    return pq.read_table(key, filesystem=bucket.fs)
+
+
+@pytest.fixture
+def sweep_minutes():
+    def set_minutes(value: float) -> None:
+        luigi.configuration.get_config().set("voterpipe", "staging_sweep_minutes", str(value))
+
+    yield set_minutes
+    luigi.configuration.get_config().remove_option("voterpipe", "staging_sweep_minutes")
+
+
+def test_every_stage_on_s3_equals_a_local_run_and_rerun_does_nothing(s3_root, tmp_path, monkeypatch):
+    local_root = tmp_path / "local"
+    monkeypatch.setenv(config.DATA_ROOT_ENV, str(local_root))
+    _write_drop()
+    local, _ = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
+    assert local.status.name == "SUCCESS", local.summary_text
+
+    monkeypatch.setenv(config.DATA_ROOT_ENV, s3_root.url)
+    _write_drop()
+    first, ran = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
+    assert first.status.name == "SUCCESS", first.summary_text
+    assert {t.task_family for t in ran["completed"]} >= {s.task for s in catalog.STAGES.values() if s.name != "raw"}
+    for stage in TABLE_STAGES:
+        for entry in (d for d in stage.datasets if d.schema is not None and not d.optional):
+            expected = pq.read_table(stage.directory("nc", SNAPSHOT, local_root) / entry.file)
+            assert _bucket_table(s3_root, stage, entry).equals(expected), f"{stage.name}/{entry.file}"
+    assert any(k.startswith("cache/geocodes/") for k in s3_root.keys("cache/"))  # shared caches went up
+    assert any(k.startswith("cache/addresses/") for k in s3_root.keys("cache/"))
+
+    keys = s3_root.keys()
+    again, ran = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
+    assert again.status.name == "SUCCESS" and not ran["completed"], again.summary_text
+    assert s3_root.keys() == keys
+
+    # a second worker with an empty scratch copy: every stage is complete from the bucket alone,
+    # without fetching the raw drop; only its own DuckDB warehouse (kept on the worker) is loaded
+    monkeypatch.setenv(config.SCRATCH_ENV, str(tmp_path / "worker2"))
+    other, ran = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
+    assert other.status.name == "SUCCESS", other.summary_text
+    assert {t.task_family for t in ran["completed"]} == {"PublishSnapshot", "EnrichSnapshot"}
+    assert not (tmp_path / "worker2" / "01_raw").exists()
+
+
+def test_a_half_written_stage_is_never_complete_and_its_prefix_is_swept(s3_root, monkeypatch, sweep_minutes):
+    _write_drop()
+    task = ImportSnapshot(state="nc", snapshot=SNAPSHOT)
+    stage_keys = "02_canonical/nc/2026-11-01/"
+    real_write = object_store.write_bytes
+
+    def killed_before_manifest(bucket, key, data):
+        if key.endswith(f"/{object_store.MANIFEST}") and "02_canonical" in key:
+            raise ConnectionAbortedError("worker lost")  # dies after the objects, before the manifest
+        real_write(bucket, key, data)
+
+    monkeypatch.setattr(object_store, "write_bytes", killed_before_manifest)
+    failed, _ = _build(task)
+    assert failed.status.name == "FAILED"
+    monkeypatch.setattr(object_store, "write_bytes", real_write)
+    leftover = s3_root.keys(stage_keys)
+    assert leftover and all(k.split("/")[3].startswith("run-") for k in leftover)
+    assert not any(k.endswith("manifest.json") for k in leftover)
+    assert not ImportSnapshot(state="nc", snapshot=SNAPSHOT).complete()
+
+    result, _ = _build(ImportSnapshot(state="nc", snapshot=SNAPSHOT))
+    assert result.status.name == "SUCCESS", result.summary_text
+    published = object_store.stage_manifest(storage.remote(), task.stage_target().path)
+    current = published[object_store.OBJECTS]["prefix"]
+    assert set(s3_root.keys(stage_keys)) > set(leftover)  # a younger leftover is kept (a live writer?)
+
+    # objects of a newer run half uploaded beside a complete stage change nothing
+    junk = f"{s3_root.prefix}/{stage_keys}run-29990101T000000Z-00000000/voters.parquet"
+    s3_root.server.client().put_object(Bucket=s3_root.bucket, Key=junk, Body=b"half")
+    luigi.task_register.Register.clear_instance_cache()
+    assert ImportSnapshot(state="nc", snapshot=SNAPSHOT).complete()
+
+    sweep_minutes(0)
+    swept = object_store.sweep_stage(storage.remote(), task.stage_target().path, config.voterpipe().staging_sweep_minutes)
+    assert len(swept) == 2 and current not in swept
+    assert {k.split("/")[3] for k in s3_root.keys(stage_keys) if k.count("/") > 3} == {current}
+    luigi.task_register.Register.clear_instance_cache()
+    assert ImportSnapshot(state="nc", snapshot=SNAPSHOT).complete()
+
+
+def test_shared_cache_parts_move_both_ways_and_compaction_removes_replaced_parts(s3_root, tmp_path, monkeypatch):
+    def parts(worker: str) -> Path:  # a task's cache directory on one worker, synced down on first use
+        monkeypatch.setenv(config.SCRATCH_ENV, str(tmp_path / worker))
+        directory = storage.cache_dir("geocodes") / "tiger" / "b__v"
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    with storage.synced_caches():
+        (parts("w1") / "001-a.parquet").write_bytes(b"part a")
+    with storage.synced_caches():
+        second = parts("w2")
+        assert (second / "001-a.parquet").read_bytes() == b"part a"
+        (second / "002-compact.parquet").write_bytes(b"a, compacted")  # written before the part it replaces goes
+        (second / "001-a.parquet").unlink()
+    assert s3_root.keys("cache/geocodes/") == ["cache/geocodes/tiger/b__v/002-compact.parquet"]
+
+    with storage.synced_caches():
+        again = parts("w1")
+        assert (again / "002-compact.parquet").exists()
+        assert not (again / "001-a.parquet").exists()  # replaced elsewhere: not uploaded again
+        (again / "003-b.parquet").write_bytes(b"part b")
+    assert s3_root.keys("cache/geocodes/") == [f"cache/geocodes/tiger/b__v/{name}"
+                                               for name in ("002-compact.parquet", "003-b.parquet")]
+
+
+def test_an_unreachable_store_is_a_clear_error_naming_the_endpoint(s3_root, monkeypatch, capsys):
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    with pytest.raises(object_store.ObjectStoreError, match=endpoint.replace(".", r"\.")):
+        ImportSnapshot(state="nc", snapshot=SNAPSHOT).complete()
+    code = cli.main(["run", "--state", "nc", "--snapshot", SNAPSHOT.isoformat(), "--local-scheduler"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == retcodes()["scheduling_error"]
+    assert endpoint in lines[0] and "Traceback" not in "".join(lines)
