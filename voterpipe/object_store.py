@@ -217,6 +217,27 @@ def fetch_stage(bucket: Bucket, final: Path, manifest: dict, target: Path) -> No
         download(bucket, f"{base}/{name}", target / name)
 
 
+def pull_stage(bucket: Bucket, final: Path, local_manifest, publish) -> None:
+    """Copy a published stage into the local directory `final` unless its local manifest is the
+    published one; `publish(final)` is the local atomic publication (storage.publish_dir)."""
+    for attempt in range(3):
+        manifest = stage_manifest(bucket, final)
+        if manifest is None:
+            raise FileNotFoundError(f"s3://{bucket.key(final)} is not published (no {MANIFEST}) on {bucket.where()}")
+        objects = manifest.pop(OBJECTS, None)
+        if local_manifest(final) == manifest:
+            return
+        try:
+            with publish(final) as staging:
+                fetch_stage(bucket, final, {OBJECTS: objects}, staging)
+                (Path(staging) / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                                                      encoding="utf-8")
+            return
+        except FileNotFoundError:  # republished and its prefix swept while we read: read again
+            if attempt == 2:
+                raise
+
+
 def unpublish_stage(bucket: Bucket, final: Path, aside: str) -> bool:
     """Move a stage's manifest aside (copy, then delete): the stage is no longer complete."""
     base = bucket.key(final)

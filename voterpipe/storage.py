@@ -289,13 +289,18 @@ def _bucket(url: str, local_root: Path, endpoint: str) -> object_store.Bucket:
     return object_store.Bucket(url, local_root, endpoint)
 
 
+def _layer_of(path: Path) -> str:
+    """The first directory of `path` under the data root ('' when outside it)."""
+    try:
+        return Path(path).resolve().relative_to(data_root()).parts[0]
+    except (ValueError, IndexError):
+        return ""
+
+
 def _is_stage_dir(directory: Path) -> bool:
     """A built stage's directory (02_canonical ... 07_reporting); raw drops and caches are plain files."""
-    try:
-        first = Path(directory).resolve().relative_to(data_root()).parts[0]
-    except (ValueError, IndexError):
-        return False
-    return first in LAYERS.values() and first != LAYERS["raw"]
+    layer = _layer_of(directory)
+    return layer in LAYERS.values() and layer != LAYERS["raw"]
 
 
 def _push(staging: Path, final: Path) -> None:
@@ -326,25 +331,17 @@ def pull(directory: Path) -> None:
     if bucket is None:
         return
     directory = Path(directory)
+    if not _is_stage_dir(directory) and _layer_of(directory) != LAYERS["raw"]:
+        return  # not a stage's input (caches are synced by cache_dir())
     with object_store.local_lock(directory):
         if not _is_stage_dir(directory):
             object_store.pull_tree(bucket, directory)
-            return
-        for attempt in range(3):
-            manifest = object_store.stage_manifest(bucket, directory)
-            if manifest is None:
-                raise FileNotFoundError(f"{bucket.key(directory)} is not published on {bucket.url}")
-            objects = manifest.pop(object_store.OBJECTS, None)
-            if is_published(directory) and read_manifest(directory) == manifest:
-                return
-            try:
-                with publish_dir(directory, push=False) as staging:
-                    object_store.fetch_stage(bucket, directory, {object_store.OBJECTS: objects}, staging)
-                    write_manifest(staging, manifest)
-                return
-            except FileNotFoundError:  # republished and swept while we read: read the manifest again
-                if attempt == 2:
-                    raise
+        else:
+            object_store.pull_stage(bucket, directory, _local_manifest, functools.partial(publish_dir, push=False))
+
+
+def _local_manifest(directory: Path) -> dict | None:
+    return read_manifest(directory) if is_published(directory) else None
 
 
 def child_names(directory: Path) -> list[str]:
