@@ -145,9 +145,52 @@ DATASETS: dict[str, tuple[Stage, Dataset]] = {
     d.name: (s, d) for s in STAGES.values() for d in s.datasets}
 
 
+def _with_row(table_schema: pa.Schema, column: str) -> pa.Schema:
+    return table_schema.append(pa.field(column, pa.int64()))
+
+
+# One part of a partitioned stage ([scale] partitions = K > 1): the stage task then merges K of
+# these. Partition files carry the voter's row in voters.parquet (voter_row) or an address's
+# first voter's row (first_row), so the merge restores exactly the order one run writes.
+PARTITION_STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("addresses_part", "addresses", "", "NormaliseAddressesPart", (
+        Dataset("addresses_part", "addresses.parquet", _with_row(schema.ADDRESSES, "first_row")),
+        Dataset("voter_addresses_part", "voter_addresses.parquet", _with_row(schema.VOTER_ADDRESSES, "voter_row")),
+    ), inputs=("canonical",), rules=(_ADDRESS_RULES,),
+        description="the addresses of the voters whose raw address string hashes to this partition"),
+    Stage("geocoded_part", "geocoded", "", "GeocodeAddressesPart", (
+        Dataset("geocodes_part", "geocodes.parquet", schema.GEOCODES),
+    ), inputs=("addresses",),
+        settings=(Setting("geocoder", ("backend", "census_url", "benchmark", "vintage", "census_districts")),),
+        rules=("voterpipe.geocode.tiger:ENGINE_VERSION", "tiger_data"),
+        description="geocodes of the address_keys that hash to this partition"),
+    Stage("households_part", "households", "", "BuildHouseholdsPart", (
+        Dataset("households_part", "households.parquet", schema.HOUSEHOLDS),
+        Dataset("voter_households_part", "voter_households.parquet", _with_row(schema.VOTER_HOUSEHOLDS, "voter_row")),
+    ), inputs=("canonical", "addresses", "geocoded"),
+        settings=(Setting("households", ("group_quarters_min_surnames", "group_quarters_min_voters")),),
+        config_files=("formats",), rules=("voterpipe.households:RULES_VERSION",),
+        description="households of the buildings (building_key) that hash to this partition"),
+)}
+PARTITION_OF = {"addresses": "addresses_part", "geocoded": "geocoded_part", "households": "households_part"}
+PARTITIONS_SUFFIX = ".partitions"  # 03_addresses/<state>/<snapshot>.partitions/003-of-008/
+
+
+def partitions_directory(stage_name: str, state: str, snapshot: date | str, root: Path | None = None) -> Path:
+    """Where a stage's partitions of one snapshot live: beside (not inside) the stage directory,
+    which the merged stage replaces in one rename."""
+    text = snapshot.isoformat() if isinstance(snapshot, date) else str(snapshot)
+    return storage.stage_dir(stage(stage_name).layer, state, text + PARTITIONS_SUFFIX, root)
+
+
+def partition_directory(stage_name: str, state: str, snapshot: date | str, partition: int, partitions: int,
+                        root: Path | None = None) -> Path:
+    return partitions_directory(stage_name, state, snapshot, root) / f"{partition:03d}-of-{partitions:03d}"
+
+
 def stage(name: str) -> Stage:
     try:
-        return STAGES[name]
+        return STAGES[name] if name in STAGES else PARTITION_STAGES[name]
     except KeyError:
         raise KeyError(f"unknown stage {name!r}; the catalogue has {sorted(STAGES)}") from None
 

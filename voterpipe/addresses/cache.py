@@ -8,7 +8,10 @@ merged into an Arrow part by the next compaction).
 
 A crash mid-write leaves at most a hidden temp file (ignored); a part is visible only once
 complete. `compact()` merges parts into one file whose metadata names the parts it replaces, so
-a crash between writing it and deleting them never double-counts an entry.
+a crash between writing it and deleting them never double-counts an entry. Compactions take the
+directory's lock (cache_lock), so two never merge the same parts; appends need no lock, and a
+compaction deletes only parts it listed and read, after its merged file is in place, so an
+append racing it is never lost.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voterpipe import storage
-from voterpipe.addresses.keyhash import StringIndex
+from voterpipe.addresses.keyhash import StringIndex, group_strings
+from voterpipe.cache_lock import compaction_lock
 
 _s = pa.string()
 CACHE_SCHEMA = pa.schema(
@@ -39,38 +43,49 @@ COMPACT_AFTER_PARTS = 16
 class AddressCache:
     """The cache for one rules version under `root` (e.g. storage.cache_dir('addresses'))."""
 
-    def __init__(self, root: Path, rules_version: str):
+    def __init__(self, root: Path, rules_version: str, compact_after: int | None = COMPACT_AFTER_PARTS):
+        """compact_after: compact inline when an append leaves more parts than this (None: never;
+        partition tasks leave it to the CompactCaches task)."""
+        self.compact_after = compact_after
         self.directory = Path(root) / f"rules-{rules_version}"
         self.directory.mkdir(parents=True, exist_ok=True)
         self._table: pa.Table | None = None
         self._index: StringIndex | None = None
 
     def _visible_parts(self) -> list[Path]:
-        parts = sorted(p for p in self.directory.iterdir()
-                       if p.suffix in _SUFFIXES and not p.name.startswith("."))
-        replaced: set[str] = set()
-        for part in parts:
-            if part.name.startswith("compact-"):
-                meta = _read_schema(part).metadata or {}
-                replaced.update(json.loads(meta.get(_REPLACES, b"[]")))
+        for attempt in range(5):
+            parts = sorted(p for p in self.directory.iterdir()
+                           if p.suffix in _SUFFIXES and not p.name.startswith("."))
+            try:
+                replaced = _replaced_by_compactions(parts)
+                break
+            except FileNotFoundError:  # a compaction replaced that compacted part meanwhile: list again
+                if attempt == 4:
+                    raise
         for name in replaced:  # leftovers of a compaction interrupted before its deletes
             with contextlib.suppress(FileNotFoundError):
                 (self.directory / name).unlink()
         return [p for p in parts if p.name not in replaced]
 
-    def _read_parts(self) -> list[pa.Table]:
-        for attempt in range(3):
+    def _read_parts(self) -> tuple[list[Path], list[pa.Table]]:
+        for attempt in range(5):
             try:
-                return [_read_part(p) for p in self._visible_parts()]
+                parts = self._visible_parts()
+                return parts, [_read_part(p) for p in parts]
             except FileNotFoundError:  # another process compacted the parts away: list again
-                if attempt == 2:
+                if attempt == 4:
                     raise
         raise AssertionError("unreachable")
 
     def table(self) -> pa.Table:
         if self._table is None:
-            tables = self._read_parts()
-            self._table = pa.concat_tables(tables) if tables else CACHE_SCHEMA.empty_table()
+            parts, tables = self._read_parts()
+            table = pa.concat_tables(tables) if tables else CACHE_SCHEMA.empty_table()
+            if sum(p.name.startswith("compact-") for p in parts) > 1:
+                # Compactions on two machines (the lock is per machine) may have merged the same
+                # parts: count each key once until the next compaction merges them.
+                table = _first_per_key(table)
+            self._table = table
         return self._table
 
     def __len__(self) -> int:
@@ -93,26 +108,53 @@ class AddressCache:
         if self._table is not None:
             self._table = pa.concat_tables([self._table, rows])
             self._index = None
-        if len(self._visible_parts()) > COMPACT_AFTER_PARTS:
+        if self.compact_after is not None and len(self._visible_parts()) > self.compact_after:
             self.compact()
         return path
 
-    def compact(self) -> None:
-        parts = self._visible_parts()
-        if len(parts) < 2:
-            return
-        try:
-            merged = pa.concat_tables([_read_part(p) for p in parts])
-        except FileNotFoundError:
-            return  # another process is compacting the same parts
-        meta = {_REPLACES: json.dumps([p.name for p in parts]).encode()}
-        merged = merged.replace_schema_metadata(meta)
-        _write_part(merged, self.directory / f"compact-{uuid.uuid4().hex}{_ARROW}")
-        for part in parts:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(part)
+    def parts(self) -> int:
+        """How many part files a reader opens now."""
+        return len(self._visible_parts())
+
+    def compact(self, wait_seconds: float = 0.0) -> int:
+        """Merge the visible parts into one; return how many it replaced (0 when there was
+        nothing to merge, or another process held the lock for `wait_seconds`)."""
+        with compaction_lock(self.directory, wait_seconds) as held:
+            if not held:
+                return 0
+            parts = self._visible_parts()
+            if len(parts) < 2:
+                return 0
+            try:
+                merged = _first_per_key(pa.concat_tables([_read_part(p) for p in parts]))
+            except FileNotFoundError:  # a compaction by a version without the lock
+                return 0
+            meta = {_REPLACES: json.dumps([p.name for p in parts]).encode()}
+            _write_part(merged.replace_schema_metadata(meta), self.directory / f"compact-{uuid.uuid4().hex}{_ARROW}")
+            for part in parts:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(part)
         self._table = None
         self._index = None
+        return len(parts)
+
+
+def _replaced_by_compactions(parts: list[Path]) -> set[str]:
+    replaced: set[str] = set()
+    for part in parts:
+        if part.name.startswith("compact-"):
+            meta = _read_schema(part).metadata or {}
+            replaced.update(json.loads(meta.get(_REPLACES, b"[]")))
+    return replaced
+
+
+def _first_per_key(table: pa.Table) -> pa.Table:
+    """One row per cache_key (the first): parts written by two processes that parsed the same
+    new string at once hold it twice, with the same result."""
+    codes, first = group_strings(table["cache_key"].combine_chunks())
+    if len(first) == table.num_rows:
+        return table
+    return table.take(pa.array(np.sort(first)))
 
 
 _ARROW = ".arrow"

@@ -1,7 +1,9 @@
 """A persistent cache of geocoding results keyed by address_key, backend, benchmark and vintage.
 
 Each finished batch becomes one immutable Parquet part file written atomically, so a crash loses
-at most the batches in flight and concurrent writers never touch each other's files.
+at most the batches in flight and concurrent writers never touch each other's files. A compaction
+holds the directory's lock (cache_lock) and deletes only parts it has read into its merged part,
+after that part is in place, so appends racing it are never lost.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voterpipe import schema, storage
+from voterpipe.cache_lock import compaction_lock
 
 PART_SUFFIX = ".parquet"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -58,18 +61,25 @@ class GeocodeCache:
 
     def _refresh(self) -> pa.Table:
         """Read part files not seen yet; rebuild the newest-row-per-key index if any were new."""
-        names = self._part_names()
-        new = [n for n in names if n not in self._parts]
-        for name in new:
-            try:
-                table = pq.read_table(self.directory / name)
-            except FileNotFoundError:  # removed by a concurrent compact(); its rows live on
-                continue
-            self._parts[name] = schema.conform(table, schema.GEOCODES)
+        added = False
+        for _ in range(5):
+            names = self._part_names()
+            new = [n for n in names if n not in self._parts]
+            added |= bool(new)
+            vanished = False
+            for name in new:
+                try:
+                    table = pq.read_table(self.directory / name)
+                except FileNotFoundError:  # removed by a concurrent compact(): list again for its merged part
+                    vanished = True
+                    continue
+                self._parts[name] = schema.conform(table, schema.GEOCODES)
+            if not vanished:
+                break
         gone = set(self._parts) - set(names)
         for name in gone:
             del self._parts[name]
-        if new or gone or self._index is None:
+        if added or gone or self._index is None:
             ordered = [self._parts[n] for n in sorted(self._parts)]
             table = pa.concat_tables(ordered) if ordered else schema.empty_table(schema.GEOCODES)
             # A single part (the usual state after compact()) holds each key once already.
@@ -115,9 +125,16 @@ class GeocodeCache:
         storage.write_parquet(table, path)
         return path
 
-    def compact(self) -> int:
-        """Merge all parts into one (newest row per key); returns the number of parts removed."""
-        with self._lock:
+    def parts(self) -> int:
+        """How many part files a reader opens now."""
+        return len(self._part_names())
+
+    def compact(self, wait_seconds: float = 0.0) -> int:
+        """Merge all parts into one (newest row per key); returns the number of parts removed
+        (0 also when another process held the compaction lock for `wait_seconds`)."""
+        with self._lock, compaction_lock(self.directory, wait_seconds) as held:
+            if not held:
+                return 0
             index = self._refresh()
             old = list(self._parts)
             if len(old) <= 1:

@@ -11,7 +11,7 @@ from voterpipe import config, storage
 from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask, log
 from voterpipe.tasks.voter_file import input_files
 from voterpipe.warehouse import Warehouse, open_warehouse
-from voterpipe.warehouse.tables import PUBLISH_SOURCES
+from voterpipe.warehouse.tables import PUBLISH_SOURCES, TABLE_NAMES
 
 
 def configured_warehouse() -> Warehouse:
@@ -21,6 +21,18 @@ def configured_warehouse() -> Warehouse:
                           dsn=config.warehouse_dsn(), schema=settings.schema,
                           duckdb_memory_limit=settings.duckdb_memory_limit,
                           duckdb_spill_dir=config.data_root() / "cache" / "duckdb_spill")
+
+
+def publish_resources() -> dict:
+    """One [resources] unit per warehouse table the publish replaces a slice of, named by backend,
+    schema and table: luigid then lets one worker at a time publish into a table, whatever the
+    snapshot (Luigi's capacity for a resource luigi.cfg does not list is 1). A DuckDB file also
+    has one writer at a time: warehouse_duckdb."""
+    settings = config.warehouse()
+    held = {f"publish_{settings.backend}_{settings.schema}_{table}": 1 for table in TABLE_NAMES}
+    if settings.backend == "duckdb":
+        held["warehouse_duckdb"] = 1
+    return held
 
 
 class WarehouseTarget(luigi.Target):
@@ -47,9 +59,7 @@ class PublishSnapshot(PreviousSnapshot, SnapshotTask):
 
     @property
     def resources(self) -> dict:
-        # a DuckDB file has one writer at a time; Luigi's default capacity for an undeclared
-        # resource is 1, so parallel workers queue their publishes instead of failing on its lock
-        return {"warehouse_duckdb": 1} if config.warehouse().backend == "duckdb" else {}
+        return publish_resources()
 
     def output(self) -> WarehouseTarget:
         return WarehouseTarget(configured_warehouse(), self.state, self.snapshot)
