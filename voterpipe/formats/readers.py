@@ -308,21 +308,6 @@ def line_bounds(block: bytes) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def _line_indices(block: bytes, offsets: list[int]) -> np.ndarray:
-    """Line index of each line-start offset (sorted), counting newlines in one pass."""
-    indices, position, count = [], 0, 0
-    for offset in sorted(offsets):
-        count += block.count(b"\n", position, offset)
-        position = offset
-        indices.append(count)
-    return np.array(indices, dtype=np.int64)
-
-
-def _line_text(block: bytes, offset: int) -> str:
-    end = block.find(b"\n", offset)
-    return block[offset: end].decode("utf-8", errors="replace")
-
-
 def _drop_lines(block: bytes, starts: np.ndarray, ends: np.ndarray, drop: np.ndarray) -> bytes:
     """The block without the lines whose indices are in `drop` (few)."""
     parts, position = [], 0
@@ -347,33 +332,26 @@ def _locate_lines(block: bytes, texts: list[str]) -> list[int]:
     The CSV reader reports invalid rows mostly in file order, so each search starts where the
     previous one ended and wraps around only when needed: about one pass over the block.
     """
-    padded = b"\n" + block
     taken: set[int] = set()
     hint = 0
     for text in texts:
-        needle = b"\n" + text.encode("utf-8") + b"\n"
-        position = padded.find(needle, hint)
-        while position >= 0 and position in taken:
-            position = padded.find(needle, position + 1)
+        needle = text.encode("utf-8") + b"\n"
+        position = _find_line(block, needle, hint, taken)
         if position < 0:
-            position = padded.find(needle)
-            while position >= 0 and position in taken:
-                position = padded.find(needle, position + 1)
+            position = _find_line(block, needle, 0, taken)
         if position < 0:
             raise RuntimeError("internal error: an invalid CSV row was not found in its block")
         taken.add(position)
         hint = position + 1
-    # A match at `position` in the padded block is the line starting at block offset `position`.
     return sorted(taken)
 
 
-def _blank_line_offsets(block: bytes) -> list[int]:
-    offsets = [0] if block.startswith(b"\n") else []
-    position = block.find(b"\n\n")
-    while position >= 0:
-        offsets.append(position + 1)
-        position = block.find(b"\n\n", position + 1)
-    return offsets
+def _find_line(block: bytes, needle: bytes, start: int, taken: set[int]) -> int:
+    """Offset of the first line from `start` that is `needle` (text and LF) and not taken; -1 if none."""
+    position = block.find(needle, start)
+    while position >= 0 and (position in taken or (position > 0 and block[position - 1] != 10)):
+        position = block.find(needle, position + 1)
+    return position
 
 
 def split_header(line: str, delimiter: str, quote: str) -> list[str]:
@@ -395,7 +373,8 @@ def parse_delimited(
     block: bytes, first_line: int, *, delimiter: str, quote: str, ncols: int, include: dict[str, int]
 ) -> ParsedBlock:
     """Parse an LF-terminated block of delimited lines; `include` maps wanted names to positions."""
-    nlines = block.count(b"\n")
+    starts, ends = line_bounds(block)
+    nlines = len(ends)
     rejects: list[Reject] = []
     table, invalid = _read_csv_block(block, delimiter, quote, ncols, include)
     if table.num_rows + len(invalid) != nlines:
@@ -403,7 +382,6 @@ def parse_delimited(
             raise RuntimeError(f"lines {first_line}-{first_line + nlines - 1}: parsed {table.num_rows} rows "
                                f"and {len(invalid)} invalid rows from {nlines} lines")
         # A quoted value ran over a line break: reject such lines, then every line is one row.
-        starts, ends = line_bounds(block)
         dropped = _odd_quote_lines(block, starts, ends, quote)
         for i in dropped:
             rejects.append(Reject(first_line + int(i), block[starts[i]: ends[i]].decode("utf-8", "replace"),
@@ -420,18 +398,18 @@ def parse_delimited(
     if invalid:
         actual_by_text = {text: actual for text, actual in invalid}
         offsets = _locate_lines(block, [text for text, _ in invalid])
-        invalid_idx = _line_indices(block, offsets)
+        invalid_idx = np.searchsorted(starts, offsets)  # each offset starts a line
         for offset, i in zip(offsets, invalid_idx):
-            text = _line_text(block, offset)
+            text = block[offset: ends[i]].decode("utf-8", errors="replace")
             rejects.append(Reject(first_line + int(i), text,
                                   f"wrong_field_count: {actual_by_text[text]} fields, expected {ncols}"))
         remaining = np.setdiff1d(remaining, invalid_idx, assume_unique=True)
 
     columns = {name: table.column(f"f{pos}").combine_chunks() for name, pos in include.items()}
-    parsed = ParsedBlock(columns, first_line + remaining, rejects, nlines, block, first_line)
-    blank_offsets = _blank_line_offsets(block)
-    if blank_offsets:
-        blank_lines = first_line + _line_indices(block, blank_offsets)
+    parsed = ParsedBlock(columns, first_line + remaining, rejects, nlines, block, first_line, [starts, ends])
+    blank = np.flatnonzero(starts == ends)
+    if len(blank):
+        blank_lines = first_line + blank
         for line_number in blank_lines:
             rejects.append(Reject(int(line_number), "", "blank_line"))
         parsed = parsed.filter(~np.isin(parsed.line_numbers, blank_lines))
