@@ -4,8 +4,8 @@ half-written stage is never complete and is swept, an unreachable store names it
 
 from __future__ import annotations
 
-import os
 import sys
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+import pg_server  # noqa: E402
 from s3_server import free_port, s3_root, s3_server  # noqa: E402,F401 - pytest fixtures
 
 from voterpipe import catalog, cli, config, object_store, storage, synth  # noqa: E402
@@ -34,10 +35,10 @@ def _build(*tasks):
     return result, luigi.execution_summary._summary_dict(result.worker)
 
 
-def _write_drop() -> None:
+def _write_drop(voters: int = 800) -> None:
     """The synthetic NC drop and its TIGER data, as a user uploads them: raw files to 01_raw/ (the
     marker too), TIGER imported into the data root."""
-    synth.write_drop(state="nc", voters=1200, snapshot=SNAPSHOT, seed=7, dirty_rate=0.01)
+    synth.write_drop(state="nc", voters=voters, snapshot=SNAPSHOT, seed=7, dirty_rate=0.01)
     for path in storage.raw_dir("nc", SNAPSHOT).iterdir():
         storage.push_file(path)  # synth marks the drop after publishing it
     import_tiger_dir(storage.cache_dir("synth") / "nc" / "tiger")
@@ -92,6 +93,45 @@ def test_every_stage_on_s3_equals_a_local_run_and_rerun_does_nothing(s3_root, tm
     assert other.status.name == "SUCCESS", other.summary_text
     assert {t.task_family for t in ran["completed"]} == {"PublishSnapshot", "EnrichSnapshot"}
     assert not (tmp_path / "worker2" / "01_raw").exists()
+
+
+def _drop_schema(dsn: str, schema: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        conn.close()
+
+
+@pytest.mark.postgres
+def test_with_postgres_a_new_worker_finds_the_stages_and_the_warehouse_published(s3_root, pg, tmp_path, monkeypatch):
+    schema = f"vp_s3_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("VOTERPIPE_PG_DSN", pg.dsn)
+    parser = luigi.configuration.get_config()
+    before = {option: parser.get("warehouse", option, None) for option in ("backend", "schema")}
+    parser.set("warehouse", "backend", "postgres")
+    parser.set("warehouse", "schema", schema)
+    try:
+        _write_drop(voters=600)
+        first, _ = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
+        assert first.status.name == "SUCCESS", first.summary_text
+        assert "07_reporting/nc/2026-11-01/published/manifest.json" in s3_root.keys()
+        voters = pq.ParquetFile(catalog.dataset_path("voters_enriched", "nc", SNAPSHOT)).metadata.num_rows
+
+        monkeypatch.setenv(config.SCRATCH_ENV, str(tmp_path / "worker2"))
+        again, ran = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
+        assert again.status.name == "SUCCESS" and not ran["completed"], again.summary_text
+        assert pg_server.query(pg.dsn, f"SELECT count(*) FROM {schema}.voters_enriched") == [(voters,)]
+    finally:
+        for option, value in before.items():
+            if value is None:
+                parser.remove_option("warehouse", option)
+            else:
+                parser.set("warehouse", option, value)
+        _drop_schema(pg.dsn, schema)
 
 
 def test_a_half_written_stage_is_never_complete_and_its_prefix_is_swept(s3_root, monkeypatch, sweep_minutes):
