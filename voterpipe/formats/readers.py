@@ -465,10 +465,11 @@ def parse_fixed_width(
     offsets[1:] = ends + 1
     # Each value is a line with its LF: a field reaching past a short line's end ends in that LF.
     with_lf = pa.StringArray.from_buffers(nlines, pa.py_buffer(offsets), pa.py_buffer(block))
-    wide_lines = _non_ascii_lines(block, starts, ends)
+    wide_index = _non_ascii_lines(block, starts, ends)
+    wide_lines = with_lf.take(pa.array(wide_index)) if len(wide_index) else None
     lengths = ends - starts
-    if len(wide_lines):
-        lengths[wide_lines] = pc.utf8_length(with_lf.take(pa.array(wide_lines))).to_numpy(zero_copy_only=False) - 1
+    if wide_lines is not None:
+        lengths[wide_index] = pc.utf8_length(wide_lines).to_numpy(zero_copy_only=False) - 1
     low, high = line_length
     good = (lengths >= low) & (lengths <= high)
     rejects = []
@@ -478,14 +479,22 @@ def parse_fixed_width(
             f"wrong_line_length: {int(lengths[i])} characters, expected {low}-{high}")
         rejects.append(Reject(first_line + int(i), text, reason))
     kept = np.flatnonzero(good)
-    lines = with_lf if good.all() else with_lf.take(pa.array(kept))
-    wide = np.isin(kept, wide_lines, assume_unique=True) if len(wide_lines) else None
+    keep = None if len(kept) == nlines else pa.array(good)
+    wide = None
+    if wide_lines is not None:
+        wide = np.zeros(nlines, dtype=bool)
+        wide[wide_index] = True
+        wide = pa.array(wide)
     shortest = int(lengths[kept].min()) if len(kept) else 0
+    as_bytes = with_lf.view(pa.binary())
     columns = {}
     has_nul = b"\x00" in block
     for name, start, end in widths:
         if include is None or name in include:
-            values = _slice_fields(lines, start, end, wide)
+            values = pc.binary_slice(as_bytes, start, end).view(pa.string())
+            if wide is not None:  # a byte slice may cut a character: slice those lines by code point
+                values = pc.replace_with_mask(values, wide, pc.utf8_slice_codeunits(wide_lines, start, end))
+            values = values if keep is None else values.filter(keep)
             if end > shortest:  # values never hold an LF but the one ending a short line
                 values = pc.utf8_rtrim(values, characters="\n")
             columns[name] = pc.replace_substring(values, "\x00", "") if has_nul else values
@@ -501,13 +510,3 @@ def _non_ascii_lines(block: bytes, starts: np.ndarray, ends: np.ndarray) -> np.n
     high = np.concatenate([np.flatnonzero(data[at: at + _SCAN_BYTES] >= 0x80) + at
                            for at in range(0, len(data), _SCAN_BYTES)])
     return np.flatnonzero(np.searchsorted(high, ends) > np.searchsorted(high, starts))
-
-
-def _slice_fields(lines: pa.Array, start: int, end: int, wide: np.ndarray | None) -> pa.Array:
-    """Characters [start, end) of every line: a byte slice for ASCII lines, by code point for `wide` ones."""
-    ascii_slice = pc.binary_slice(lines.view(pa.binary()), start, end).view(pa.string())
-    if wide is None or not wide.any():
-        return ascii_slice
-    mask = pa.array(wide)
-    # A byte slice of a wide line may cut a character: those values are replaced, in line order.
-    return pc.replace_with_mask(ascii_slice, mask, pc.utf8_slice_codeunits(lines.filter(mask), start, end))
