@@ -26,6 +26,7 @@ from voterpipe.tasks.outcome import retcodes  # noqa: E402
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
 
 SNAPSHOT = date(2026, 11, 1)
+SECOND = date(2026, 11, 8)
 TABLE_STAGES = [s for s in catalog.STAGES.values() if any(d.schema is not None for d in s.datasets)]
 
 
@@ -35,7 +36,7 @@ def _build(*tasks):
     return result, luigi.execution_summary._summary_dict(result.worker)
 
 
-def _write_drop(voters: int = 800) -> None:
+def _write_drop(voters: int = 600) -> None:
     """The synthetic NC drop and its TIGER data, as a user uploads them: raw files to 01_raw/ (the
     marker too), TIGER imported into the data root."""
     synth.write_drop(state="nc", voters=voters, snapshot=SNAPSHOT, seed=7, dirty_rate=0.01)
@@ -86,13 +87,18 @@ def test_every_stage_on_s3_equals_a_local_run_and_rerun_does_nothing(s3_root, tm
     assert again.status.name == "SUCCESS" and not ran["completed"], again.summary_text
     assert s3_root.keys() == keys
 
-    # a second worker with an empty scratch copy: every stage is complete from the bucket alone,
-    # without fetching the raw drop; only its own DuckDB warehouse (kept on the worker) is loaded
-    monkeypatch.setenv(config.SCRATCH_ENV, str(tmp_path / "worker2"))
-    other, ran = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
-    assert other.status.name == "SUCCESS", other.summary_text
-    assert {t.task_family for t in ran["completed"]} == {"PublishSnapshot", "EnrichSnapshot"}
-    assert not (tmp_path / "worker2" / "01_raw").exists()
+    # the next drop, run by a second worker with an empty scratch copy: the first snapshot's
+    # stages are complete from the bucket alone, and its raw drop is not fetched to find it complete
+    synth.write_drop(state="nc", voters=600, snapshot=SECOND, seed=7, from_snapshot=SNAPSHOT)
+    for path in storage.raw_dir("nc", SECOND).iterdir():
+        storage.push_file(path)
+    worker2 = tmp_path / "worker2"
+    monkeypatch.setenv(config.SCRATCH_ENV, str(worker2))
+    second, ran = _build(EnrichSnapshot(state="nc", snapshot=SECOND))
+    assert second.status.name == "SUCCESS", second.summary_text
+    assert {t.snapshot for t in ran["completed"]} == {SECOND}
+    assert storage.read_manifest(catalog.stage("cohorts").directory("nc", SECOND))["previous_snapshot"] == SNAPSHOT.isoformat()
+    assert (worker2 / "01_raw/nc/2026-11-08").is_dir() and not (worker2 / "01_raw/nc/2026-11-01").exists()
 
 
 def _drop_schema(dsn: str, schema: str) -> None:
@@ -115,7 +121,7 @@ def test_with_postgres_a_new_worker_finds_the_stages_and_the_warehouse_published
     parser.set("warehouse", "backend", "postgres")
     parser.set("warehouse", "schema", schema)
     try:
-        _write_drop(voters=600)
+        _write_drop(voters=300)
         first, _ = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
         assert first.status.name == "SUCCESS", first.summary_text
         assert "07_reporting/nc/2026-11-01/published/manifest.json" in s3_root.keys()

@@ -10,7 +10,7 @@ import luigi
 import pyarrow.parquet as pq
 
 from voterpipe import catalog, config, quality, storage
-from voterpipe.fingerprint import raw_file_checksums, reuse_checksums
+from voterpipe.fingerprint import Fingerprint, raw_file_checksums, reuse_checksums
 from voterpipe.formats.drops import DropRule, DropStatus, check_drop, data_files
 from voterpipe.formats.importer import import_drop
 from voterpipe.formats.layouts import Layout, layouts_for_state, load_layouts
@@ -37,11 +37,22 @@ class RawDropTarget(luigi.Target):
         return data_files(self.path, drop_rule(self.state).marker)
 
     def status(self) -> DropStatus:
-        storage.pull(self.path)  # an s3:// root: the drop as uploaded, file mtimes kept
+        if storage.remote() is not None:
+            if self._imported_unchanged():
+                return DropStatus(self.path)  # complete, and not fetched just to say so
+            storage.pull(self.path)  # the drop as uploaded, file mtimes kept
         return check_drop(self.path, layouts_for_state(self.state, config.formats_dirs()), drop_rule(self.state))
 
     def exists(self) -> bool:
         return self.status().complete
+
+    def _imported_unchanged(self) -> bool:
+        """s3:// root: the drop's import is published and the bucket holds the same files (names,
+        sizes, mtimes) it recorded, so the drop was complete and still is."""
+        imported = storage.published_manifest(catalog.stage("canonical").directory(self.state, self.path.name))
+        recorded = Fingerprint.from_json((imported or {}).get("fingerprint"))
+        listed = storage.remote_files(self.path, drop_rule(self.state).marker)
+        return recorded is not None and reuse_checksums(listed, recorded) is not None
 
 
 class RawDrop(luigi.ExternalTask):
