@@ -109,6 +109,22 @@ def test_voter_file_is_one_row_per_voter_sorted_by_voter_id(data_root, tmp_path)
     assert "household_voter_count" in on_disk.column_names
 
 
+def test_voter_file_joined_in_voter_id_ranges_is_the_same_file(data_root, tmp_path):
+    tables = warehouse_data.upstream_tables("nc", NOV, 300, seed=11)
+    tables["voters"] = tables["voters"].take(pa.array(list(range(299, -1, -1))))
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
+    files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)
+
+    whole = write_voters_enriched(files, tmp_path / "whole.parquet")
+    ranged = write_voters_enriched(files, tmp_path / "ranged.parquet", rows_per_part=70)
+
+    assert ranged == whole
+    one, five = pq.read_table(tmp_path / "whole.parquet"), pq.read_table(tmp_path / "ranged.parquet")
+    assert five.schema.equals(one.schema) and five.equals(one)
+    ids = five.column("voter_id").to_pylist()
+    assert ids == sorted(ids) and len(set(ids)) == 300
+
+
 def test_memory_cap_and_spill_directory_change_no_output(data_root, tmp_path):
     from voterpipe.warehouse.duckdb_backend import limit_memory
     tables = warehouse_data.upstream_tables("nc", NOV, 200, seed=7)

@@ -18,6 +18,10 @@ from voterpipe import schema, storage
 from voterpipe.warehouse import tables as warehouse_tables
 from voterpipe.warehouse.duckdb_backend import limit_memory
 
+PART_ROWS = 150_000  # voters joined and sorted at once by write_voters_enriched (memory bound)
+ROW_GROUP_ROWS = 122_880
+VOTER_KEYED = ("voters", "voter_addresses", "voter_households", "voter_cohorts")  # split by voter_id range  # DuckDB's vector-aligned row group size, as its own Parquet writer used
+
 RULES_VERSION = "2"  # bump when the join or its columns change: it is part of the stage's identity
 
 # (source alias, source column, enriched column); the enriched columns are
@@ -106,29 +110,79 @@ def build_voters_enriched(state: str, snapshot: date, tables: dict[str, pa.Table
         con.close()
 
 
-def write_voters_enriched(files, path: Path, memory_limit: str = "", spill_dir: Path | None = None) -> dict:
+def write_voters_enriched(files, path: Path, memory_limit: str = "", spill_dir: Path | None = None,
+                          rows_per_part: int = PART_ROWS) -> dict:
     """Build voters_enriched from the upstream Parquet files (a tables.SourceFiles holding
     ENRICHED_INPUTS) into one Parquet file at `path`, sorted by voter_id; return its row and
     column counts. Refuses a roll that repeats or lacks a voter_id, and checks that the file has
-    exactly one row per voter. DuckDB's memory is capped at `memory_limit` ("" = its default),
-    spilling the join and sort to `spill_dir`."""
+    exactly one row per voter. The join runs on consecutive voter_id ranges of about
+    `rows_per_part` voters, each sorted and appended to the file, so memory stays bounded without
+    spilling (a 1M-voter sort spilled at 1GB and took twice as long); DuckDB's memory is capped
+    at `memory_limit` ("" = its default), spilling to `spill_dir` beyond it."""
     con = duckdb.connect()
     try:
-        con.execute("SET preserve_insertion_order = true")  # keep the ORDER BY in the file
         limit_memory(con, memory_limit, spill_dir)
         warehouse_tables.register_sources(con, files)
         warehouse_tables.check_unique_voters(con, files)
         voters = warehouse_tables.source_row_count(con, "voters")
-        storage.write_query_parquet(con, _enriched_select(con, files.state, files.snapshot), path)
-        metadata = pq.read_metadata(path)
-        if metadata.num_rows != voters:
+        select = voters_enriched_sql(files.state, files.snapshot, warehouse_tables.source_columns(con, "voters"),
+                                     warehouse_tables.source_columns(con, "voter_cohorts"))
+        parts = [f"{select}\n{where}\nORDER BY v.voter_id" for where in _voter_id_ranges(con, voters, rows_per_part)]
+        written, row_groups = _write_parts(con, parts, path, _copy_schema(con, select, path))
+        if written != voters:
             # the join repeated voters: name the input whose key repeats
             joined = warehouse_tables.WarehouseTable(
                 "voters_enriched", "current_voters", warehouse_tables.ENRICHED_INPUTS, (), "voters")
             raise warehouse_tables.WarehouseInputError(warehouse_tables.explain_row_mismatch(
-                con, joined, files, metadata.num_rows, voters))
+                con, joined, files, written, voters))
         # Columns as Arrow sees them: a map (voters' extra) is one column, two Parquet leaves.
-        return {"rows": metadata.num_rows, "columns": len(metadata.schema.to_arrow_schema()),
-                "row_groups": metadata.num_row_groups}
+        return {"rows": written, "columns": len(pq.read_schema(path)), "row_groups": row_groups}
     finally:
         con.close()
+
+
+def _voter_id_ranges(con: duckdb.DuckDBPyConnection, voters: int, rows_per_part: int) -> list[str]:
+    """WHERE clauses splitting src_voters into consecutive voter_id ranges of about
+    `rows_per_part` rows, in voter_id order (voter_id is unique and never null:
+    check_unique_voters; DuckDB compares text bytewise, as its ORDER BY does)."""
+    count = max(1, -(-voters // max(rows_per_part, 1)))
+    if count == 1:
+        return [""]
+    cuts = con.execute("SELECT quantile_disc(voter_id, ?) FROM src_voters",
+                       [[i / count for i in range(1, count)]]).fetchall()[0][0]
+    literals = [warehouse_tables.quote_literal(c) for c in sorted(set(cuts))]
+    ranges = [f"WHERE v.voter_id < {literals[0]}"]
+    ranges += [f"WHERE v.voter_id >= {low} AND v.voter_id < {high}" for low, high in zip(literals, literals[1:])]
+    return ranges + [f"WHERE v.voter_id >= {literals[-1]}"]
+
+
+def _copy_schema(con: duckdb.DuckDBPyConnection, select: str, path: Path) -> pa.Schema:
+    """The schema DuckDB's own Parquet writer gives the query's rows: it marks a column required
+    when the inputs' statistics show it has no nulls (its Arrow results do not say so; with
+    LIMIT 0 nor does the writer, hence one row)."""
+    probe = path.with_name(path.name + ".schema")
+    try:
+        storage.write_query_parquet(con, f"{select}\nLIMIT 1", probe)
+        return pq.read_schema(probe)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _write_parts(con: duckdb.DuckDBPyConnection, queries: list[str], path: Path,
+                 file_schema: pa.Schema) -> tuple[int, int]:
+    """Run the queries in order into one Parquet file of ROW_GROUP_ROWS-row groups (the last
+    one shorter) in `file_schema`. Returns (rows, row groups)."""
+    writer, pending, rows, groups = storage.parquet_writer(path, file_schema), [], 0, 0
+    for index, query in enumerate(queries):
+        part = con.sql(query).to_arrow_table().cast(file_schema)
+        rows += part.num_rows
+        pending.append(part)
+        last = index == len(queries) - 1
+        held = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+        cut = held.num_rows if last else held.num_rows - held.num_rows % ROW_GROUP_ROWS
+        if cut:
+            writer.write_table(held.slice(0, cut), row_group_size=ROW_GROUP_ROWS)
+            groups += -(-cut // ROW_GROUP_ROWS)
+        pending = [held.slice(cut)] if cut < held.num_rows else []
+    writer.close()
+    return rows, groups
