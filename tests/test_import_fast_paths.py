@@ -77,3 +77,46 @@ def test_reader_hashes_the_stored_bytes_and_strips_line_start_boms(tmp_path, enc
     assert blocks.counters.boms_stripped == 1
     assert text.endswith("9|» after a concatenated file's BOM\n".encode("utf-8"))
     assert np.frombuffer(text, np.uint8).tolist().count(10) == 5002
+
+
+SNAPSHOT_LAYOUT = """
+name = "zw_snapshots"
+state = "zw"
+[voters]
+patterns = ["ZW_*.txt"]
+delimiter = "\\t"
+header = true
+columns = ["SNAP", "ID", "LAST"]
+extra = ["SNAP"]
+latest_per_voter = { column = "SNAP", date = ["%Y-%m-%d"] }
+[voters.fields]
+voter_id = "ID"
+last_name = "LAST"
+"""
+
+
+@pytest.mark.parametrize("chunk_rows", [3, 10_000])
+def test_latest_per_voter_first_pass_reads_what_the_csv_reader_reads(tmp_path, chunk_rows):
+    from voterpipe.formats.layouts import detect_file, load_layouts
+    from voterpipe.formats.loading import parse_blocks
+    from voterpipe.formats.snapshots import _id_and_date_blocks
+
+    (tmp_path / "zw_snapshots.toml").write_text(SNAPSHOT_LAYOUT)
+    rng = np.random.default_rng(7)
+    lines = ["SNAP\tID\tLAST"]
+    for i in range(3000):
+        day = f"20{rng.integers(10, 30)}-0{rng.integers(1, 10)}-1{rng.integers(0, 9)}"
+        line = f"{day}\t{rng.integers(0, 800)}\tN{i}"
+        kind = rng.integers(0, 40)
+        lines.append(line + "\tX" if kind == 0 else "" if kind == 1 else f"{day}\t{i}" if kind == 2 else line)
+    path = tmp_path / "ZW_1.txt"
+    path.write_text("\n".join(lines) + "\n")
+    detected = detect_file(path, list(load_layouts(tmp_path).values()))
+    fast = list(_id_and_date_blocks(TextBlocks(path, "utf-8", chunk_rows), detected, ["ID", "SNAP"]))
+    full = list(parse_blocks(TextBlocks(path, "utf-8", chunk_rows), detected, columns=["ID", "SNAP"]))
+    assert sum(p.lines for p in fast) == sum(p.lines for p in full) == len(lines) - 1  # the header is no row
+    assert np.concatenate([p.line_numbers for p in fast]).tolist() == \
+        np.concatenate([p.line_numbers for p in full]).tolist()
+    for column in ("ID", "SNAP"):
+        assert [v for p in fast for v in p.columns[column].to_pylist()] == \
+            [v for p in full for v in p.columns[column].to_pylist()]

@@ -159,8 +159,8 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
     detected, file_report, name = context.detected, context.report, context.source_file
     blocks = TextBlocks(detected.path, detected.encoding, chunk_rows, strip_nul=not detected.spec.fixed_width)
     if detected.role == "voters" and detected.spec.latest_per_voter:  # a file of several snapshots
-        context.keep_lines = snapshots.latest_lines(TextBlocks(detected.path, detected.encoding, chunk_rows),
-                                                  detected, context.snapshot)
+        first_pass = TextBlocks(detected.path, detected.encoding, chunk_rows, hashed=False)
+        context.keep_lines = snapshots.latest_lines(first_pass, detected, context.snapshot)
     aux_chunks = []
     try:
         for parsed in loading.parse_blocks(blocks, detected):

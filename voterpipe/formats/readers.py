@@ -60,9 +60,9 @@ def is_gzip(path: Path) -> bool:
 class _HashingReader(io.RawIOBase):
     """Wraps a binary file: hashes and counts the bytes as they are read (the stored file's bytes)."""
 
-    def __init__(self, handle: BinaryIO):
+    def __init__(self, handle: BinaryIO, hashed: bool = True):
         self._handle = handle
-        self.sha256 = hashlib.sha256()
+        self.sha256 = hashlib.sha256() if hashed else None
         self.bytes_read = 0
 
     def readable(self) -> bool:
@@ -71,7 +71,8 @@ class _HashingReader(io.RawIOBase):
     def readinto(self, buffer) -> int:
         n = self._handle.readinto(buffer) or 0  # straight into the caller's buffer: no extra copy
         if n:
-            self.sha256.update(memoryview(buffer)[:n])
+            if self.sha256 is not None:
+                self.sha256.update(memoryview(buffer)[:n])
             self.bytes_read += n
         return n
 
@@ -127,8 +128,9 @@ class TextBlocks:
     CRLF becomes LF and a lone CR (which would split a row) becomes a counted space.
     """
 
-    def __init__(self, path: Path, encoding: str, chunk_rows: int, strip_nul: bool = True):
+    def __init__(self, path: Path, encoding: str, chunk_rows: int, strip_nul: bool = True, hashed: bool = True):
         self.path = Path(path)
+        self.hashed = hashed  # False for a pass that is not the file's record (latest_per_voter's first)
         # Fixed-width files keep NULs (counted) so positions do not shift; fields drop them later.
         self.strip_nul = strip_nul
         self.chunk_rows = max(1, int(chunk_rows))
@@ -146,17 +148,20 @@ class TextBlocks:
 
     @property
     def sha256(self) -> str:
+        if not self.hashed:
+            raise ValueError(f"{self.path.name} was read without hashing")
         return self._raw.sha256.hexdigest() if self._raw else hashlib.sha256(b"").hexdigest()
 
     def __iter__(self) -> Iterator[bytes]:
-        raw = _HashingReader(open_stored(self.path))  # sha256 of a zip member: its uncompressed bytes
+        raw = _HashingReader(open_stored(self.path), self.hashed)  # sha256 of a zip member: its uncompressed bytes
         self._raw = raw
         handle: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(self.path) else io.BufferedReader(raw, 1 << 20)
         try:
             yield from self._blocks(handle)
             # Hash anything the decompressor left unread, so sha256 covers the stored file.
             for rest in iter(lambda: raw._handle.read(1 << 20), b""):
-                raw.sha256.update(rest)
+                if raw.sha256 is not None:
+                    raw.sha256.update(rest)
                 raw.bytes_read += len(rest)
         finally:
             raw._handle.close()

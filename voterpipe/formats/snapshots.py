@@ -68,13 +68,14 @@ def unquoted_fields(block: bytes, first_line: int, *, delimiter: str, ncols: int
     offsets[1:] = ends + 1
     with_lf = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(block))
     fields = pc.count_substring(with_lf, delimiter).to_numpy(zero_copy_only=False) + 1
-    kept = np.flatnonzero((fields == ncols) & (ends > starts))
-    lines = with_lf.take(pa.array(kept))
+    good = (fields == ncols) & (ends > starts)
+    kept = np.flatnonzero(good)
     last = max(include.values(), default=0)
     # Split no further than the last wanted field: the rest of the line is not scanned again.
-    parts = pc.split_pattern(lines, delimiter, max_splits=last + 1 if last + 1 < ncols else None)
+    parts = pc.split_pattern(with_lf, delimiter, max_splits=last + 1 if last + 1 < ncols else None)
+    first_part = parts.offsets.to_numpy()[:-1][kept]  # kept lines only: others may have fewer fields
     columns = {}
     for name, position in include.items():
-        values = pc.list_element(parts, position)
+        values = parts.values.take(pa.array(first_part + position))
         columns[name] = pc.utf8_rtrim(values, characters="\n") if position == ncols - 1 else values
     return ParsedBlock(columns, first_line + kept.astype(np.int64), [], len(ends), block, first_line, [starts, ends])
