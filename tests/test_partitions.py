@@ -20,7 +20,7 @@ from voterpipe.config import DATA_ROOT_ENV
 from voterpipe.geocode.tiger import import_tiger_dir
 from voterpipe.tasks import BuildHouseholds, GeocodeAddresses, NormaliseAddresses
 from voterpipe.tasks.geocode import CensusBatches, census_batches_in_flight
-from voterpipe.tasks.maintenance import CompactCaches
+from voterpipe.tasks.maintenance import CompactCaches, rebuild_from
 from voterpipe.tasks.partitions import MAX_PARTITIONS, TASKS_PER_SNAPSHOT_LIMIT, partitions_for
 
 SNAPSHOT = date(2026, 11, 1)
@@ -86,6 +86,12 @@ def test_three_partitions_write_what_one_task_writes(tmp_path, monkeypatch, scal
                                   catalog.stage(name).datasets[0].file) for i in range(3)] for name in PARTITIONED}
     assert all(t.num_rows > 0 for tables in parts.values() for t in tables)
     assert (root / "03_addresses" / "nc" / f"{SNAPSHOT}.partitions" / "compacted-003.json").is_file()
+    # rebuild from a partitioned stage reruns its partitions too
+    assert rebuild_from("nc", SNAPSHOT, "geocoded") == ["geocoded", "households", "cohorts", "voter_file",
+                                                       "report", "publish"]
+    published = {name: [storage.is_published(catalog.partition_directory(name, "nc", SNAPSHOT, i, 3))
+                        for i in range(3)] for name in PARTITIONED}
+    assert published == {"addresses": [True] * 3, "geocoded": [False] * 3, "households": [False] * 3}
 
 
 def test_an_address_spelled_differently_in_two_partitions_merges_as_one_run_writes():

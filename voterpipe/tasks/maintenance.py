@@ -24,7 +24,14 @@ def snapshot_exists(state: str, snapshot: date) -> bool:
 
 
 def mark_for_rebuild(state: str, snapshot: date, stages: tuple[str, ...]) -> list[str]:
-    """Unpublish the named stages of (state, snapshot); return the ones that were published."""
+    """Unpublish the named stages of (state, snapshot), and their partitions ([scale] partitions
+    > 1) so those rerun too; return the stages that were published."""
+    for name in stages:
+        if name in catalog.PARTITION_OF:
+            directory = catalog.partitions_directory(name, state, snapshot)
+            for part in sorted(directory.iterdir()) if directory.is_dir() else []:
+                if part.is_dir():
+                    storage.unpublish(part)
     return [name for name in stages if storage.unpublish(catalog.stage(name).directory(state, snapshot))]
 
 
