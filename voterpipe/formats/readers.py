@@ -184,7 +184,7 @@ class TextBlocks:
                 before = _replaced_counter[0]
                 decoded = decoder.decode(piece, final=at_eof)
                 self.counters.undecodable_replaced += _replaced_counter[0] - before
-                nul = decoded.count("\x00")
+                nul = decoded.count("\x00") if "\x00" in decoded else 0  # a search is cheaper than a count
                 if nul:
                     self.counters.nul_stripped += nul
                     if self.strip_nul:
@@ -202,7 +202,7 @@ class TextBlocks:
             stray = 0
             if b"\r" in buffer:
                 buffer = buffer.replace(b"\r\n", b"\n")
-                stray = buffer.count(b"\r")
+                stray = buffer.count(b"\r") if b"\r" in buffer else 0
             if stray:
                 self.counters.stray_cr_replaced += stray
                 buffer = buffer.replace(b"\r", b" ")
@@ -242,7 +242,7 @@ class TextBlocks:
         return int(min(MAX_BLOCK_BYTES // 2, max(MIN_BLOCK_BYTES, per_line * self.chunk_rows)))
 
     def _from_latin1(self, piece: bytes) -> bytes:
-        nul = piece.count(b"\x00")
+        nul = piece.count(b"\x00") if b"\x00" in piece else 0  # a search is cheaper than a count
         if nul:
             self.counters.nul_stripped += nul
             if self.strip_nul:
