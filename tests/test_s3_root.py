@@ -130,6 +130,7 @@ def test_with_postgres_a_new_worker_finds_the_stages_and_the_warehouse_published
         monkeypatch.setenv(config.SCRATCH_ENV, str(tmp_path / "worker2"))
         again, ran = _build(EnrichSnapshot(state="nc", snapshot=SNAPSHOT))
         assert again.status.name == "SUCCESS" and not ran["completed"], again.summary_text
+        assert not list((tmp_path / "worker2").rglob("*.parquet"))  # found complete without fetching data
         assert pg_server.query(pg.dsn, f"SELECT count(*) FROM {schema}.voters_enriched") == [(voters,)]
     finally:
         for option, value in before.items():

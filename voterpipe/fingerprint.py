@@ -169,7 +169,7 @@ def rule_version(spec: str) -> str:
     A constant assigned a literal is read from the module's source, so checking a stage does not
     import what only building it needs (matplotlib for the report takes over a second)."""
     if spec == "tiger_data":
-        return tiger_data_identity(storage.cache_dir("tiger"))
+        return tiger_data_identity(storage.cache_dir("tiger", sync=False))  # manifests only: no TIGER data fetched
     module, _, attribute = spec.partition(":")
     if module not in sys.modules:
         literal = _literal_constant(module, attribute)
@@ -196,9 +196,7 @@ def tiger_data_identity(directory: Path) -> str:
     """A hash of every imported TIGER county's manifest (its source files' checksums, year and
     rules): importing new or other TIGER files changes it."""
     digest = hashlib.sha256()
-    if directory.is_dir():
-        for county in sorted(p for p in directory.iterdir() if p.is_dir() and storage.is_published(p)):
-            manifest = storage.read_manifest(county)
-            digest.update(county.name.encode())
-            digest.update(json.dumps(manifest, sort_keys=True, default=str).encode())
+    for county, manifest in sorted(storage.published_children(directory).items()):
+        digest.update(county.encode())
+        digest.update(json.dumps(manifest, sort_keys=True, default=str).encode())
     return "sha256:" + digest.hexdigest()

@@ -103,6 +103,27 @@ def listing(bucket: Bucket, key: str) -> dict[str, pafs.FileInfo]:
     return {info.path[len(key) + 1:]: info for info in infos if info.type == pafs.FileType.File}
 
 
+_manifests_read: dict[tuple[str, int, int], dict] = {}  # (key, size, mtime_ns) -> manifest, per process
+
+
+def published_children(bucket: Bucket, directory: Path) -> dict[str, dict]:
+    """{name: manifest} of the directories right under `directory` whose manifest is uploaded
+    (a TIGER county: its manifest goes last); each manifest version is read once per process."""
+    found = {}
+    for name, info in sorted(listing(bucket, bucket.key(directory)).items()):
+        child, _, rest = name.partition("/")
+        if rest != MANIFEST:
+            continue
+        version = (info.path, info.size, info.mtime_ns)
+        if version not in _manifests_read:
+            manifest = read_json(bucket, info.path)
+            if manifest is None:
+                continue
+            _manifests_read[version] = manifest
+        found[child] = _manifests_read[version]
+    return found
+
+
 def subdirectories(bucket: Bucket, key: str) -> list[str]:
     """The names of the 'directories' right under `key` (one delimited listing)."""
     selector = pafs.FileSelector(key, recursive=False, allow_not_found=True)
@@ -347,3 +368,22 @@ def sync_up(bucket: Bucket, local_dir: Path, seen_remote: set[str]) -> tuple[int
     gone = sorted(name for name in seen_remote if name not in local and name in remote)
     delete(bucket, [f"{base}/{name}" for name in gone])
     return len(uploaded), len(gone)
+
+
+class CacheSync:
+    """The shared cache directories one task synced down, each with the part names the store held
+    then (sync_up deletes only those); every directory is synced down once per task."""
+
+    def __init__(self):
+        self.seen: dict[Path, set[str]] = {}
+
+    def pull(self, bucket: Bucket, directory: Path) -> None:
+        if directory not in self.seen:
+            with local_lock(directory):
+                self.seen[directory] = sync_down(bucket, directory)
+
+    def push(self, bucket: Bucket) -> None:
+        for directory, seen in sorted(self.seen.items()):
+            if directory.resolve().is_relative_to(bucket.local_root):
+                with local_lock(directory):
+                    sync_up(bucket, directory, seen)

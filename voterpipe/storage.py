@@ -69,15 +69,15 @@ def raw_dir(state: str, snapshot: date | str, root: Path | None = None) -> Path:
     return stage_dir("raw", state, snapshot, root)
 
 
-def cache_dir(name: str, root: Path | None = None) -> Path:
+def cache_dir(name: str, root: Path | None = None, sync: bool = True) -> Path:
     """A cache directory; with an s3:// root, a shared cache is synced down on its first use in
-    each stage run (new parts go up after the stage: push_caches())."""
+    each stage run unless `sync` is False (new parts go up after the stage: push_caches())."""
     path = (root or data_root()) / "cache" / name
     path.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(PermissionError):
         os.chmod(path, file_modes()[1])  # caches hold addresses
-    if root is None and name in SHARED_CACHES:
-        _sync_cache_down(path)
+    if root is None and sync and name in SHARED_CACHES and (bucket := remote()) is not None:
+        _caches.pull(bucket, path)
     return path
 
 
@@ -275,7 +275,7 @@ def file_sha256(path: Path, block_size: int = 1 << 20) -> str:
 
 # an s3:// data root ---------------------------------------------------------------------------------
 SHARED_CACHES = ("addresses", "geocodes", "tiger")  # kept on the bucket; others stay on the worker
-_synced: dict[Path, set[str]] = {}  # cache directory -> its remote part names at this run's sync down
+_caches = object_store.CacheSync()
 
 
 def remote() -> object_store.Bucket | None:
@@ -317,40 +317,45 @@ def published_manifest(directory: Path) -> dict | None:
     """The manifest of a published stage directory (on the bucket for an s3:// root), else None."""
     bucket = remote()
     if bucket is None or not _is_stage_dir(directory):
-        return read_manifest(directory) if is_published(directory) else None
+        return _local_manifest(directory)
     manifest = object_store.stage_manifest(bucket, directory)
-    if manifest is not None:
-        manifest.pop(object_store.OBJECTS, None)
-    return manifest
-
-
-def pull(directory: Path) -> None:
-    """Bring a stage's input (a stage directory, a raw drop) from an s3:// root into the scratch
-    copy; a stage whose local manifest equals the published one is not fetched again."""
-    bucket = remote()
-    if bucket is None:
-        return
-    directory = Path(directory)
-    if not _is_stage_dir(directory) and _layer_of(directory) != LAYERS["raw"]:
-        return  # not a stage's input (caches are synced by cache_dir())
-    with object_store.local_lock(directory):
-        if not _is_stage_dir(directory):
-            object_store.pull_tree(bucket, directory)
-        else:
-            object_store.pull_stage(bucket, directory, _local_manifest, functools.partial(publish_dir, push=False))
+    return None if manifest is None else {k: v for k, v in manifest.items() if k != object_store.OBJECTS}
 
 
 def _local_manifest(directory: Path) -> dict | None:
     return read_manifest(directory) if is_published(directory) else None
 
 
-def child_names(directory: Path) -> list[str]:
-    """The names of the subdirectories of a directory under the data root (on the bucket for an
-    s3:// root): the states and snapshots of 01_raw/, say."""
+def pull(directory: Path) -> None:
+    """Bring a stage's input (a stage directory, a raw drop) from an s3:// root into the scratch
+    copy; a stage whose local manifest equals the published one is not fetched again."""
+    bucket, directory = remote(), Path(directory)
+    if bucket is None or not (_is_stage_dir(directory) or _layer_of(directory) == LAYERS["raw"]):
+        return  # a local root, or not a stage's input (caches are synced by cache_dir())
+    with object_store.local_lock(directory):
+        if _is_stage_dir(directory):
+            object_store.pull_stage(bucket, directory, _local_manifest, functools.partial(publish_dir, push=False))
+        else:
+            object_store.pull_tree(bucket, directory)
+
+
+def published_children(directory: Path) -> dict[str, dict]:
+    """{name: manifest} of the published directories right under `directory` (cache/tiger's
+    counties); for an s3:// root read from the bucket, without fetching their data."""
     bucket = remote()
-    if bucket is None:
-        return sorted(p.name for p in Path(directory).iterdir() if p.is_dir()) if Path(directory).is_dir() else []
-    return object_store.subdirectories(bucket, bucket.key(directory))
+    if bucket is not None and Path(directory).resolve().is_relative_to(bucket.local_root):
+        return object_store.published_children(bucket, Path(directory))
+    return {name: _local_manifest(Path(directory) / name) for name in child_names(directory, local=True)
+            if is_published(Path(directory) / name)}
+
+
+def child_names(directory: Path, local: bool = False) -> list[str]:
+    """The names of the subdirectories of a directory under the data root (on the bucket for an
+    s3:// root unless `local`): the states and snapshots of 01_raw/, say."""
+    bucket = None if local else remote()
+    if bucket is not None:
+        return object_store.subdirectories(bucket, bucket.key(directory))
+    return sorted(p.name for p in Path(directory).iterdir() if p.is_dir()) if Path(directory).is_dir() else []
 
 
 def push_file(path: Path) -> None:
@@ -376,7 +381,7 @@ def check_remote() -> None:
 def synced_caches() -> Iterator[None]:
     """Around a task's work: each shared cache is synced down on its first use inside (again for
     every task), and the new parts go up after it, also when it failed (they are valid results)."""
-    _synced.clear()
+    _caches.seen.clear()
     try:
         yield
     except BaseException:
@@ -386,20 +391,8 @@ def synced_caches() -> Iterator[None]:
     push_caches()
 
 
-def _sync_cache_down(path: Path) -> None:
-    bucket = remote()
-    if bucket is None or path in _synced:
-        return
-    with object_store.local_lock(path):
-        _synced[path] = object_store.sync_down(bucket, path)
-
-
 def push_caches() -> None:
-    """Upload the new parts of the shared caches this run used (after the stage published)."""
+    """Upload the new parts of the shared caches this task used (after the stage published)."""
     bucket = remote()
-    if bucket is None:
-        return
-    for path, seen in sorted(_synced.items()):
-        if path.is_relative_to(bucket.local_root):
-            with object_store.local_lock(path):
-                object_store.sync_up(bucket, path, seen)
+    if bucket is not None:
+        _caches.push(bucket)
