@@ -18,7 +18,7 @@ from voterpipe import catalog, partitioning, storage, synth
 from voterpipe.addresses.normalise import normalise_addresses, voter_cache_keys
 from voterpipe.config import DATA_ROOT_ENV
 from voterpipe.geocode.tiger import import_tiger_dir
-from voterpipe.tasks import BuildHouseholds, GeocodeAddresses, NormaliseAddresses
+from voterpipe.tasks import BuildHouseholds, EnrichSnapshot, GeocodeAddresses, NormaliseAddresses
 from voterpipe.tasks.geocode import CensusBatches, census_batches_in_flight
 from voterpipe.tasks.maintenance import CompactCaches, rebuild_from
 from voterpipe.tasks.partitions import MAX_PARTITIONS, TASKS_PER_SNAPSHOT_LIMIT, partitions_for
@@ -132,14 +132,24 @@ def test_partitions_join_the_graph_and_the_fingerprint(data_root, scale):
     assert isinstance(needed["compact_cache"], CompactCaches)
     assert len({t.fingerprint().value for t in needed.values() if t.task_family == "NormaliseAddressesPart"}) == 4
     assert set(BuildHouseholds(state="nc", snapshot=SNAPSHOT).requires()) == {"canonical", "addresses", "geocoded"}
-    # the graph of one snapshot: each partitioned stage's K parts, one compaction per cache
-    graph, todo = set(), [households]
+    # each partitioned stage's K parts, one compaction per cache, raw, canonical and the 3 stages
+    assert _graph_size(households) == 3 * 4 + 2 + 5
+
+
+def _graph_size(task) -> int:
+    seen, todo = set(), [task]
     while todo:
         task = todo.pop()
-        if task.task_id not in graph:
-            graph.add(task.task_id)
+        if task.task_id not in seen:
+            seen.add(task.task_id)
             todo.extend(luigi.task.flatten(task.requires()))
-    assert len(graph) == 3 * 4 + 2 + 5  # parts, CompactCaches x2, raw/canonical/3 stages
+    return len(seen)
+
+
+def test_the_largest_partition_count_keeps_a_snapshot_within_the_task_budget(data_root, scale):
+    scale("scale.ca", str(MAX_PARTITIONS))
+    enrich = EnrichSnapshot(state="ca", snapshot=date(2026, 11, 8), previous=SNAPSHOT)
+    assert TASKS_PER_SNAPSHOT_LIMIT - 4 < _graph_size(enrich) <= TASKS_PER_SNAPSHOT_LIMIT
 
 
 def test_partition_counts_outside_the_task_budget_are_refused(data_root, scale):

@@ -15,11 +15,13 @@ from voterpipe.fingerprint import Fingerprint
 from voterpipe.partitioning import rows_of_partition
 from voterpipe.tasks.base import SnapshotTask, StageTarget, task_class
 
-STAGES_PER_SNAPSHOT = 10  # raw, the eight stages, and a cache compaction or two
+# EnrichSnapshot's graph besides the partitions: the wrapper, raw and the eight stages, the
+# previous snapshot's raw, canonical and addresses, three cache compactions (counted: 16).
+STAGES_PER_SNAPSHOT = 16
 PARTITIONED_STAGES = 3  # addresses, geocoded, households
 TASKS_PER_SNAPSHOT_LIMIT = 1_000  # Luigi's scheduler slows quadratically with pending tasks
-# K partitions of each partitioned stage, and of the previous snapshot's addresses when it is
-# rebuilt too: (PARTITIONED_STAGES + 1) * K + STAGES_PER_SNAPSHOT tasks at most.
+# K partitions of each partitioned stage and of the previous snapshot's addresses (rebuilt too
+# when out of date): (PARTITIONED_STAGES + 1) * K + STAGES_PER_SNAPSHOT tasks at most.
 MAX_PARTITIONS = (TASKS_PER_SNAPSHOT_LIMIT - STAGES_PER_SNAPSHOT) // (PARTITIONED_STAGES + 1)
 
 
