@@ -60,17 +60,22 @@ def convex_hull(xy: np.ndarray) -> np.ndarray:
 
 
 def _hull_candidates(xy: np.ndarray) -> np.ndarray:
-    """The points not clearly inside the quadrilateral of the leftmost, lowest, rightmost and
-    topmost points: none of those inside can be a hull vertex, and dropping them first keeps the
-    Python chain short (a state has ~10^5 household points)."""
-    if len(xy) < 8:
+    """The points not clearly inside the octagon of the extreme points in eight directions: none
+    of those inside can be a hull vertex, and dropping them first keeps the Python chain short
+    (a state has ~10^5 household points)."""
+    if len(xy) < 16:
         return xy
     x, y = xy[:, 0], xy[:, 1]
-    corners = xy[[np.argmin(x), np.argmin(y), np.argmax(x), np.argmax(y)]]  # counter-clockwise
+    # support points by direction, counter-clockwise from the left: a convex polygon inside the hull
+    picks = [np.argmin(x), np.argmin(x + y), np.argmin(y), np.argmax(x - y),
+             np.argmax(x), np.argmax(x + y), np.argmax(y), np.argmin(x - y)]
+    corners = xy[picks]
     span = max(float(np.ptp(x)), float(np.ptp(y)), 1e-12)
     margin = 1e-9 * span * span  # points within rounding of an edge are kept
     inside = np.ones(len(xy), dtype=bool)
     for a, b in zip(corners, np.roll(corners, -1, axis=0)):
+        if np.array_equal(a, b):  # two directions share a support point: no edge
+            continue
         inside &= (b[0] - a[0]) * (y - a[1]) - (b[1] - a[1]) * (x - a[0]) > margin
     return xy[~inside]
 
