@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -82,3 +83,36 @@ def test_atomic_file_keeps_old_content_on_error(tmp_path):
 def test_unknown_layer_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="unknown data layer"):
         storage.stage_dir("08_nowhere", "nc", "2026-11-01", root=tmp_path)
+
+
+def test_an_s3_root_is_worked_on_in_a_local_scratch_copy(monkeypatch, tmp_path):
+    from voterpipe import config
+
+    monkeypatch.delenv(config.SCRATCH_ENV, raising=False)
+    monkeypatch.setenv(config.DATA_ROOT_ENV, "s3://votes/weekly/")
+    assert config.remote_root() == "s3://votes/weekly"
+    assert storage.data_root() == (Path.home() / ".cache" / "voterpipe" / "votes" / "weekly").resolve()
+    monkeypatch.setenv(config.SCRATCH_ENV, str(tmp_path / "scratch"))
+    assert storage.data_root() == tmp_path / "scratch"
+    assert storage.remote().key(storage.stage_dir("canonical", "nc", "2026-11-01")) == \
+        "votes/weekly/02_canonical/nc/2026-11-01"
+    monkeypatch.setenv(config.DATA_ROOT_ENV, "s3:///weekly")
+    with pytest.raises(ValueError, match="names no bucket"):
+        config.remote_root()
+
+
+def test_a_local_root_answers_the_object_store_questions_locally(monkeypatch, tmp_path):
+    from voterpipe import config
+
+    monkeypatch.setenv(config.DATA_ROOT_ENV, str(tmp_path))
+    assert config.remote_root() is None and storage.remote() is None
+    final = storage.stage_dir("canonical", "nc", "2026-11-01")
+    assert storage.published_manifest(final) is None
+    with storage.publish_dir(final) as staging:
+        storage.write_manifest(staging, {"rows": 2})
+    (final.parent / "2026-11-08").mkdir()  # a snapshot directory with no manifest
+    assert storage.published_manifest(final) == {"rows": 2}
+    assert storage.child_names(final.parent) == ["2026-11-01", "2026-11-08"]
+    assert storage.published_children(final.parent) == {"2026-11-01": {"rows": 2}}
+    storage.pull(final)  # nothing to fetch on a local root
+    assert storage.published_manifest(final) == {"rows": 2}

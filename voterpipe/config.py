@@ -177,7 +177,7 @@ def remote_root() -> str | None:
     configured = _configured_root().strip()
     if not configured.startswith("s3://"):
         return None
-    bucket, _, prefix = configured[len("s3://"):].strip("/").partition("/")
+    bucket, _, prefix = configured[len("s3://"):].partition("/")
     if not bucket:
         raise ValueError(f"data root {configured!r} names no bucket (expected s3://bucket/prefix)")
     return f"s3://{bucket}/{prefix.strip('/')}".rstrip("/")
