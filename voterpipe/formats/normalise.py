@@ -326,8 +326,7 @@ def build_extra(raw: dict[str, pa.Array], columns: tuple[str, ...], n: int) -> p
         return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()),
                                        pa.array([], pa.string()))
     values = [pc.utf8_trim_whitespace(raw[c]) for c in present]
-    valid = np.stack([pc.fill_null(pc.greater(pc.utf8_length(v), 0), False).to_numpy(zero_copy_only=False)
-                      for v in values], axis=1)  # n x k: non-blank values
+    valid = np.stack([_non_empty(v) for v in values], axis=1)  # n x k: non-blank values
     rows, cols = np.nonzero(valid)  # row-major: each row's keys in layout order
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(valid.sum(axis=1), out=offsets[1:])
@@ -335,6 +334,15 @@ def build_extra(raw: dict[str, pa.Array], columns: tuple[str, ...], n: int) -> p
     items = everything.take(pa.array(cols.astype(np.int64) * n + rows))
     keys = pa.array(present, pa.string()).take(pa.array(cols))
     return pa.MapArray.from_arrays(pa.array(offsets), keys, items)
+
+
+def _non_empty(values: pa.Array) -> np.ndarray:
+    """Which strings are present and not empty, read from the offsets (no pass over the text)."""
+    if values.type != pa.string():
+        return pc.fill_null(pc.greater(pc.utf8_length(values), 0), False).to_numpy(zero_copy_only=False)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[values.offset: values.offset + len(values) + 1]
+    present = np.diff(offsets) > 0
+    return present & values.is_valid().to_numpy(zero_copy_only=False) if values.null_count else present
 
 
 def _one_group(pattern: str) -> str:
