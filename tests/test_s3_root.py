@@ -21,6 +21,7 @@ from s3_server import free_port, s3_root, s3_server  # noqa: E402,F401 - pytest 
 from voterpipe import catalog, cli, config, object_store, storage, synth  # noqa: E402
 from voterpipe.geocode.tiger import import_tiger_dir  # noqa: E402
 from voterpipe.tasks import EnrichSnapshot, ImportSnapshot  # noqa: E402
+from voterpipe.tasks.base import GATES_FAILED  # noqa: E402
 from voterpipe.tasks.outcome import retcodes  # noqa: E402
 
 pytestmark = [pytest.mark.s3, pytest.mark.slow]
@@ -145,6 +146,13 @@ def test_a_half_written_stage_is_never_complete_and_its_prefix_is_swept(s3_root,
     _write_drop()
     task = ImportSnapshot(state="nc", snapshot=SNAPSHOT)
     stage_keys = "02_canonical/nc/2026-11-01/"
+    parser = luigi.configuration.get_config()
+    parser.set("quality", "rejected_lines", "0")  # the drop has rejects: the gate fails, nothing is published
+    try:
+        assert _build(task)[0].status.name == "FAILED"
+    finally:
+        parser.remove_option("quality", "rejected_lines")
+    assert s3_root.keys(stage_keys) == [f"{stage_keys}{GATES_FAILED}"]  # the values, where the stage would be
     real_write = object_store.write_bytes
 
     def killed_before_manifest(bucket, key, data):
@@ -156,7 +164,7 @@ def test_a_half_written_stage_is_never_complete_and_its_prefix_is_swept(s3_root,
     failed, _ = _build(task)
     assert failed.status.name == "FAILED"
     monkeypatch.setattr(object_store, "write_bytes", real_write)
-    leftover = s3_root.keys(stage_keys)
+    leftover = [k for k in s3_root.keys(stage_keys) if not k.endswith(GATES_FAILED)]
     assert leftover and all(k.split("/")[3].startswith("run-") for k in leftover)
     assert not any(k.endswith("manifest.json") for k in leftover)
     assert not ImportSnapshot(state="nc", snapshot=SNAPSHOT).complete()
@@ -166,6 +174,7 @@ def test_a_half_written_stage_is_never_complete_and_its_prefix_is_swept(s3_root,
     published = object_store.stage_manifest(storage.remote(), task.stage_target().path)
     current = published[object_store.OBJECTS]["prefix"]
     assert set(s3_root.keys(stage_keys)) > set(leftover)  # a younger leftover is kept (a live writer?)
+    assert f"{stage_keys}{GATES_FAILED}" not in s3_root.keys(stage_keys)  # gone, as from a local root
 
     # objects of a newer run half uploaded beside a complete stage change nothing
     junk = f"{s3_root.prefix}/{stage_keys}run-29990101T000000Z-00000000/voters.parquet"

@@ -206,6 +206,9 @@ def push_stage(bucket: Bucket, staging: Path, final: Path, sweep_minutes: float)
     manifest = json.loads((Path(staging) / MANIFEST).read_text(encoding="utf-8"))
     manifest[OBJECTS] = {"prefix": run, "files": files}
     write_bytes(bucket, f"{base}/{MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
+    # records beside the old publication (a failed gate's values, an unpublished manifest) go, as
+    # they do when the local directory is replaced
+    delete(bucket, [f"{base}/{name}" for name in listing(bucket, base) if "/" not in name and name != MANIFEST])
     sweep_stage(bucket, final, sweep_minutes, keep=run)
     return run
 

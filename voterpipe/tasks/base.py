@@ -38,6 +38,7 @@ class StageTarget(luigi.Target):
     def __init__(self, path: Path):
         self.path = Path(path)
         self._remote_manifest: dict | None = None  # read once per target object
+        self._fetched = False
 
     def exists(self) -> bool:
         if storage.remote() is None:
@@ -50,6 +51,11 @@ class StageTarget(luigi.Target):
         return self._remote_manifest
 
     def file(self, name: str) -> Path:
+        """A file of the stage; with an s3:// root the local copy is brought up to date first (once
+        per target object), so a stage read outside the declared inputs works too."""
+        if not self._fetched and storage.remote() is not None and self.exists():
+            storage.pull(self.path)
+            self._fetched = True
         return self.path / name
 
     def manifest(self) -> dict:
