@@ -293,6 +293,19 @@ def test_arrow_tables_follow_the_catalogue_schemas_and_the_manifest_counts_them(
     assert CohortManifest.from_json(body) == manifest
 
 
+def test_previous_cohorts_read_back_from_parquet_give_the_same_transitions(tables, config, tmp_path):
+    assigned = tables.voter_cohorts
+    storage.write_parquet(cohorts.cohort_arrow_tables(tables, "nc", SNAPSHOT)["voter_cohorts"], tmp_path / "vc.parquet")
+    read_back = cohorts.cohort_categories(pd.read_parquet(tmp_path / "vc.parquet"), config)
+    assert isinstance(read_back["age_band_default"].dtype, pd.CategoricalDtype)
+    current = assigned[~assigned["voter_id"].isin(["v1", "v5"])]  # both removed since
+    dimensions = cohorts.TRANSITION_DIMENSIONS
+    expected = cohorts.snapshot_transitions(assigned, current, dimensions)
+    got = cohorts.snapshot_transitions(read_back, current, dimensions)
+    assert (expected["change"] == "removed").sum() > len(dimensions)  # every dimension counted
+    pd.testing.assert_frame_equal(got, expected)
+
+
 def test_transitions_table_carries_the_previous_snapshot(tables, config):
     previous = tables.voter_cohorts[tables.voter_cohorts["voter_id"] != "v4"]
     voter_households, households, geocodes = _households()

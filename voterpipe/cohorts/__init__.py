@@ -22,7 +22,7 @@ from voterpipe.cohorts.geography import (  # noqa: E402
     DISTRICT_COLUMNS, NO_HOUSEHOLD, normalise_district, voter_households_and_geography,
 )
 from voterpipe.cohorts.roll import Roll  # noqa: E402
-from voterpipe.cohorts.rules import assign_cohorts, turnout_cohort_codes  # noqa: E402
+from voterpipe.cohorts.rules import assign_cohorts, cohort_categories, turnout_cohort_codes  # noqa: E402
 from voterpipe.cohorts.summaries import (  # noqa: E402
     geocode_coverage_by_county, household_size_distribution, party_mix_by_cohort,
 )
@@ -36,7 +36,7 @@ __all__ = [
     "RULES_VERSION", "DEFAULT_CONFIG_PATH", "GEOGRAPHY_LEVELS", "DISTRICT_COLUMNS", "TURNOUT_CODES",
     "TRANSITION_CHANGES", "TRANSITION_DIMENSIONS", "NO_HOUSEHOLD",
     "Band", "CohortConfig", "load_cohort_config", "check_bands", "band_codes", "band_labels",
-    "Roll", "VoteIndex", "index_votes", "turnout_cohort_codes", "assign_cohorts", "cohorts_for_roll",
+    "Roll", "VoteIndex", "index_votes", "turnout_cohort_codes", "assign_cohorts", "cohort_categories", "cohorts_for_roll",
     "normalise_district", "voter_households_and_geography", "cohort_turnout",
     "household_size_distribution", "party_mix_by_cohort", "geocode_coverage_by_county",
     "snapshot_transitions", "CohortTables", "analyse_cohorts", "cohort_arrow_tables", "cohort_manifest",

@@ -116,3 +116,23 @@ def assign_cohorts(
     out["generals_voted"] = voted
     out["turnout_cohort"] = pd.Categorical.from_codes(code, categories=list(TURNOUT_CODES))
     return out
+
+
+def cohort_categories(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
+    """A voter_cohorts table read back from Parquet (labels as text) with its label columns as
+    the categoricals assign_cohorts gives them, so that counting by cohort lists the cohorts
+    in the same order as for a freshly assigned table."""
+    unknown = config.unknown
+    categories = {f"age_band_{name}": [b.label for b in bands] + [unknown]
+                  for name, bands in config.age_schemes.items()}
+    categories["generation"] = [b.label for b in config.generations] + [unknown]
+    categories["tenure_band"] = [b.label for b in config.tenure_bands] + [unknown]
+    categories["turnout_cohort"] = list(TURNOUT_CODES)
+    categories["age_method"] = list(AGE_METHODS)
+    out = frame.copy()
+    for column, labels in categories.items():
+        if column in out:
+            out[column] = pd.Categorical(out[column], categories=labels)
+    if "party" in out:
+        out["party"] = _categorical(out["party"], _party_categories(out["party"], config), unknown)
+    return out

@@ -3,21 +3,26 @@ voterpipe.cohorts and voterpipe.report."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
-from voterpipe import cohorts, config, quality
+from voterpipe import cohorts, config, quality, storage
 from voterpipe.formats.layouts import state_canonical
 from voterpipe.households import assign_households
 from voterpipe.manifests import ImportManifest
-from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask
+from voterpipe.tasks.base import PreviousSnapshot, SnapshotTask, StageTarget, log
 
 VOTER_COLUMNS = [
     "voter_id", "county_code", "county_name", "birth_date", "birth_year", "party", "status",
     "registered_on", "congressional_district", "state_senate_district", "state_house_district", "precinct",
 ]
 HISTORY_COLUMNS = ["voter_id", "election_date", "election_type", "ballot_status"]
+# what snapshot_transitions reads of the previous voter_cohorts
+PREVIOUS_COHORT_COLUMNS = ["voter_id", "status", "household_id", "party", "county_code",
+                           *(d for d in cohorts.TRANSITION_DIMENSIONS if d not in ("all", "party", "county_code"))]
 GEOCODE_COLUMNS = [
     "address_key", "status", "state_fips", "county_fips", "tract", "congressional_district",
     "state_senate_district", "state_house_district",
@@ -35,9 +40,13 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
 
     def _previous_cohorts(self, settings: cohorts.CohortConfig) -> pd.DataFrame | None:
         """The previous snapshot's voter cohorts, from its canonical roll and its addresses
-        (households by the same rule as BuildHouseholds), whatever else of it has been built."""
+        (households by the same rule as BuildHouseholds), whatever else of it has been built;
+        read from its own cohort stage instead when that is up to date (the same rows)."""
         if self.previous is None:
             return None
+        stored = self._stored_previous_cohorts(settings)
+        if stored is not None:
+            return stored
         voters = self._frame("voters", VOTER_COLUMNS, previous=True)
         history = self._frame("history", HISTORY_COLUMNS, previous=True)
         frame, _, _ = cohorts.cohorts_for_roll(voters, history, self.previous, settings)
@@ -45,6 +54,25 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
         households = assign_households(voters[["voter_id", "status"]], links).set_index("voter_id")
         frame["household_id"] = households["household_id"].reindex(frame["voter_id"]).to_numpy()
         return frame
+
+    def _stored_previous_cohorts(self, settings: cohorts.CohortConfig) -> pd.DataFrame | None:
+        """The previous snapshot's published voter_cohorts (the columns transitions compare) when
+        its AnalyseCohorts is complete: its recorded fingerprint is what its inputs, the cohort
+        definitions and the rules give now, so recomputing them would give the same rows."""
+        target = StageTarget(self.stage.directory(self.state, self.previous))
+        if not target.exists():
+            return None
+        compared = target.manifest().get("previous_snapshot")
+        earlier = AnalyseCohorts(state=self.state, snapshot=self.previous,
+                                 previous=date.fromisoformat(compared) if compared else None)
+        if not earlier.complete():
+            return None
+        path = target.file(self.stage.dataset("voter_cohorts").file)
+        present = set(pq.read_schema(path).names)
+        frame = storage.read_parquet(path, [c for c in PREVIOUS_COHORT_COLUMNS if c in present])
+        log.info("AnalyseCohorts %s %s: previous cohorts read from %s (%d voters)", self.state,
+                 self.snapshot, self.previous, frame.num_rows)
+        return cohorts.cohort_categories(frame.to_pandas(date_as_object=False), settings)
 
     def build(self, staging: Path) -> dict:
         settings = cohorts.load_cohort_config(config.cohorts_path())
