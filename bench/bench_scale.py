@@ -68,7 +68,8 @@ def upload_seed(seed: Path, server: s3_server.S3Server) -> tuple[str, float]:
     bucket = server.create_bucket(f"bench-scale-{os.getpid()}")
     client = server.client()
     for part in SEEDED:
-        for path in sorted((seed / part).rglob("*")):
+        # each drop's _READY marker last, as a sender writes it: a file newer than the marker must settle
+        for path in sorted((seed / part).rglob("*"), key=lambda p: (p.name == "_READY", str(p))):
             if path.is_file():
                 client.upload_file(str(path), bucket, f"root/{path.relative_to(seed).as_posix()}")
     return f"s3://{bucket}/root", time.perf_counter() - started
@@ -92,11 +93,20 @@ def run_variant(work: Path, name: str, workers: int, env: dict[str, str]) -> dic
             per_worker.append(sum(event == "done" and not task.startswith("Enrich")
                                   for event, task in worker.events()))
         task_runs = Counter(task for w in cluster.workers for event, task in w.events() if event == "done")
+        published = sum(task.startswith("PublishSnapshot(") for task in task_runs)
+        if published != len(STATES):  # e.g. a drop taken as incomplete: the run would measure less work
+            raise RuntimeError(f"{name}: {published} snapshots published, expected {len(STATES)}:\n{cluster.logs()}")
     print(f"{name}: {seconds:.1f}s", flush=True)
     return {"workers": workers, "seconds": round(seconds, 1), "voters_per_second": round(VOTERS / seconds),
             "stage_task_seconds": {k: round(v, 1) for k, v in sorted(stage_seconds.items())},
             "tasks_done_per_worker": per_worker, "tasks_done": sum(task_runs.values()),
             "tasks_done_twice": sum(n > 1 for n in task_runs.values())}
+
+
+def stage_output_mb(root: Path) -> float:
+    """What the stages wrote (02_canonical ... 07_reporting): what an s3:// root uploads once."""
+    layers = [d for d in root.iterdir() if d.is_dir() and d.name[:2].isdigit() and d.name != "01_raw"]
+    return round(sum(p.stat().st_size for d in layers for p in d.rglob("*") if p.is_file()) / 1e6, 1)
 
 
 def main() -> None:
@@ -113,6 +123,7 @@ def main() -> None:
             shutil.copytree(work / "seed", root)
             runs[f"local_{workers}_worker"] = run_variant(
                 work, f"local_{workers}_worker", workers, {**base_env, "VOTERPIPE_DATA_ROOT": str(root)})
+            runs[f"local_{workers}_worker"]["stage_output_mb"] = stage_output_mb(root)
             shutil.rmtree(root)
         url, upload_seconds = upload_seed(work / "seed", s3)
         runs["s3_2_worker"] = run_variant(work, "s3_2_worker", 2, {**base_env, **s3.env(url)})

@@ -113,7 +113,8 @@ def reference(seed, pg, tmp_path_factory) -> dict:
 def _upload_seed(seed: Path, s3_root) -> None:
     client = s3_root.server.client()
     for part in SEEDED:
-        for path in sorted((seed / part).rglob("*")):
+        # each drop's _READY marker last, as a sender writes it: a file newer than the marker must settle
+        for path in sorted((seed / part).rglob("*"), key=lambda p: (p.name == "_READY", str(p))):
             if path.is_file():
                 client.upload_file(str(path), s3_root.bucket, f"{s3_root.prefix}/{path.relative_to(seed).as_posix()}")
 
