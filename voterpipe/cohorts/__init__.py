@@ -12,7 +12,8 @@ elections of history takes seconds.
 RULES_VERSION = "2"  # bump when a rule here changes what the stage writes (stage identity)
 
 from voterpipe.cohorts.analysis import (  # noqa: E402
-    CohortTables, analyse_cohorts, cohort_arrow_tables, cohort_manifest, cohorts_for_roll,
+    CohortTables, analyse_cohorts, cohort_arrow_table, cohort_arrow_tables, cohort_dataset_names, cohort_manifest,
+    cohorts_for_roll,
 )
 from voterpipe.cohorts.bands import Band, band_codes, band_labels, check_bands  # noqa: E402
 from voterpipe.cohorts.config import (  # noqa: E402
@@ -39,5 +40,6 @@ __all__ = [
     "Roll", "VoteIndex", "index_votes", "turnout_cohort_codes", "assign_cohorts", "cohort_categories", "cohorts_for_roll",
     "normalise_district", "voter_households_and_geography", "cohort_turnout",
     "household_size_distribution", "party_mix_by_cohort", "geocode_coverage_by_county",
-    "snapshot_transitions", "CohortTables", "analyse_cohorts", "cohort_arrow_tables", "cohort_manifest",
+    "snapshot_transitions", "CohortTables", "analyse_cohorts", "cohort_arrow_table", "cohort_arrow_tables",
+    "cohort_dataset_names", "cohort_manifest",
 ]

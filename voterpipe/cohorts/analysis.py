@@ -117,31 +117,42 @@ def cohort_arrow_tables(tables: CohortTables, state: str, snapshot: date,
                         previous_snapshot: date | None = None) -> dict[str, pa.Table]:
     """Each table as Arrow in its schema (schema.VOTER_COHORTS, COHORT_TURNOUT, ...), by catalogue
     dataset name; 'transitions' only when there was a previous roll."""
-    turnout = tables.cohort_turnout.copy()
-    turnout["state"] = state.lower()
-    turnout["snapshot"] = pd.Timestamp(snapshot)
-    frames = {
-        "voter_cohorts": (tables.voter_cohorts, schema.VOTER_COHORTS),
-        "cohort_turnout": (turnout, schema.COHORT_TURNOUT),
-        "elections": (tables.elections, schema.COHORT_ELECTIONS),
-        "household_sizes": (tables.household_sizes, schema.HOUSEHOLD_SIZES),
-        "household_party_mix": (tables.household_party_mix, schema.HOUSEHOLD_PARTY_MIX),
-        "geocode_coverage": (tables.geocode_coverage, schema.GEOCODE_COVERAGE),
-    }
-    if tables.transitions is not None:
+    return {name: cohort_arrow_table(tables, name, state, snapshot, previous_snapshot)
+            for name in cohort_dataset_names(tables)}
+
+
+def cohort_dataset_names(tables: CohortTables) -> list[str]:
+    """The catalogue datasets the tables fill ('transitions' only when there was a previous roll)."""
+    return list(_SCHEMAS) + (["transitions"] if tables.transitions is not None else [])
+
+
+_SCHEMAS = {"voter_cohorts": schema.VOTER_COHORTS, "cohort_turnout": schema.COHORT_TURNOUT,
+            "elections": schema.COHORT_ELECTIONS, "household_sizes": schema.HOUSEHOLD_SIZES,
+            "household_party_mix": schema.HOUSEHOLD_PARTY_MIX, "geocode_coverage": schema.GEOCODE_COVERAGE}
+
+
+def cohort_arrow_table(tables: CohortTables, name: str, state: str, snapshot: date,
+                       previous_snapshot: date | None = None) -> pa.Table:
+    """One of the tables as Arrow in its schema (one at a time keeps a state's peak memory down)."""
+    if name == "transitions":
         transitions = tables.transitions.copy()
         transitions["previous_snapshot"] = pd.Timestamp(previous_snapshot) if previous_snapshot else pd.NaT
-        frames["transitions"] = (transitions, schema.COHORT_TRANSITIONS)
-    return {name: _arrow(frame, target) for name, (frame, target) in frames.items()}
+        return _arrow(transitions, schema.COHORT_TRANSITIONS)
+    frame = getattr(tables, name)
+    if name == "cohort_turnout":
+        frame = frame.assign(state=state.lower(), snapshot=pd.Timestamp(snapshot))
+    return _arrow(frame, _SCHEMAS[name])
 
 
-def cohort_manifest(tables: CohortTables, arrow_tables: dict[str, pa.Table], config: CohortConfig,
+def cohort_manifest(tables: CohortTables, arrow_tables: dict[str, pa.Table | int], config: CohortConfig,
                     previous_snapshot: date | None = None) -> CohortManifest:
-    """The stage's manifest: rows of each file written (`arrow_tables` from cohort_arrow_tables),
-    the cohort definitions file, the snapshot compared with, and the summary counts."""
+    """The stage's manifest: rows of each file written (`arrow_tables` from cohort_arrow_tables, or
+    the rows written of each), the cohort definitions file, the snapshot compared with, and the
+    summary counts."""
     stage = catalog.stage("cohorts")
     return CohortManifest(
-        files={stage.dataset(name).file: table.num_rows for name, table in arrow_tables.items()},
+        files={stage.dataset(name).file: table if isinstance(table, int) else table.num_rows
+               for name, table in arrow_tables.items()},
         config=Path(config.source).name,
         previous_snapshot=previous_snapshot.isoformat() if previous_snapshot else None,
         **tables.summary,

@@ -54,19 +54,29 @@ def cohort_turnout(
         _count_cells(columns, position, np.flatnonzero(registered), cast, dims, dimensions, levels)
     if not columns["election"]:
         return _empty_turnout()
-    joined = {name: np.concatenate(parts) for name, parts in columns.items()}
-    level_names = np.array([level[0] for level in levels], dtype=object)
-    table = pd.DataFrame({
-        "election_date": elections["election_date"].to_numpy()[joined["election"]],
-        "election_type": elections["election_type"].to_numpy(dtype=object)[joined["election"]],
-        "geography_level": level_names[joined["level"]],
-        "geography": joined["geography"],
-        "geography_name": joined["geography_name"],
-        "dimension": np.array(dimensions, dtype=object)[joined["dimension"]],
-        "cohort": joined["cohort"],
-        "registered": joined["registered"],
-        "voted": joined["voted"],
-    })
+    return _turnout_table(columns, elections, [level[0] for level in levels], dimensions)
+
+
+def _turnout_table(columns: dict[str, list[np.ndarray]], elections: pd.DataFrame, level_names: list[str],
+                   dimensions: list[str]) -> pd.DataFrame:
+    """The counted cells as one table. Each column's pieces are dropped as soon as they are
+    joined, so that no more than one extra copy of a column is held (a state has ~10^6 cells)."""
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate(columns.pop(name))
+
+    election = joined("election")
+    data = {"election_date": elections["election_date"].to_numpy()[election],
+            "election_type": elections["election_type"].to_numpy(dtype=object)[election]}
+    del election
+    data["geography_level"] = np.array(level_names, dtype=object)[joined("level")]
+    data["geography"] = joined("geography")
+    data["geography_name"] = joined("geography_name")
+    data["dimension"] = np.array(dimensions, dtype=object)[joined("dimension")]
+    data["cohort"] = joined("cohort")
+    data["registered"] = joined("registered")
+    data["voted"] = joined("voted")
+    table = pd.DataFrame(data)
+    data.clear()
     table["turnout"] = table["voted"] / table["registered"]
     return table
 

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voterpipe import cohorts, config, quality, storage
@@ -74,8 +75,9 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
                  self.snapshot, self.previous, frame.num_rows)
         return cohorts.cohort_categories(frame.to_pandas(date_as_object=False), settings)
 
-    def build(self, staging: Path) -> dict:
-        settings = cohorts.load_cohort_config(config.cohorts_path())
+    def _analysis(self, settings: cohorts.CohortConfig) -> tuple[cohorts.CohortTables, bool]:
+        """Read the inputs and analyse them; (tables, whether a previous roll was compared). The
+        inputs are dropped on return, before the tables are converted and written (peak memory)."""
         self.progress(0.0, "reading the roll, history, households and geocodes")
         voters = self._frame("voters", VOTER_COLUMNS)
         history = self._frame("history", HISTORY_COLUMNS)
@@ -88,12 +90,19 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
             voters, history, voter_households, households, geocodes, state=self.state,
             snapshot=self.snapshot, config=settings, previous=previous,
             code_forms=state_canonical(self.state, config.formats_dirs()).code_forms)
+        return tables, previous is not None
+
+    def build(self, staging: Path) -> dict:
+        settings = cohorts.load_cohort_config(config.cohorts_path())
+        tables, compared = self._analysis(settings)
+        pa.default_memory_pool().release_unused()  # the inputs' Arrow buffers, freed above
         self.progress(0.8, "writing cohort tables")
-        compared_with = self.previous if previous is not None else None
-        arrow = cohorts.cohort_arrow_tables(tables, self.state, self.snapshot, compared_with)
-        for name, table in arrow.items():
-            self.write(staging, name, table)
-        body = cohorts.cohort_manifest(tables, arrow, settings, compared_with).to_json()
+        compared_with = self.previous if compared else None
+        written = {}
+        for name in cohorts.cohort_dataset_names(tables):  # one Arrow table at a time (peak memory)
+            written[name] = self.write(staging, name, cohorts.cohort_arrow_table(
+                tables, name, self.state, self.snapshot, compared_with))
+        body = cohorts.cohort_manifest(tables, written, settings, compared_with).to_json()
         body["gates"] = self.enforce_gates(self._gates(body))
         return body
 
