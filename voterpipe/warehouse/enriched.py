@@ -19,8 +19,7 @@ from voterpipe.warehouse import tables as warehouse_tables
 from voterpipe.warehouse.duckdb_backend import limit_memory
 
 PART_ROWS = 150_000  # voters joined and sorted at once by write_voters_enriched (memory bound)
-ROW_GROUP_ROWS = 122_880
-VOTER_KEYED = ("voters", "voter_addresses", "voter_households", "voter_cohorts")  # split by voter_id range  # DuckDB's vector-aligned row group size, as its own Parquet writer used
+ROW_GROUP_ROWS = 122_880  # DuckDB's vector-aligned row group size, as its own Parquet writer used
 
 RULES_VERSION = "2"  # bump when the join or its columns change: it is part of the stage's identity
 
