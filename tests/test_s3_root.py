@@ -59,6 +59,7 @@ def _bucket_table(root, stage, entry):
 def sweep_minutes():
     def set_minutes(value: float) -> None:
         luigi.configuration.get_config().set("voterpipe", "staging_sweep_minutes", str(value))
+        luigi.task_register.Register.clear_instance_cache()  # config instances read it anew
 
     yield set_minutes
     luigi.configuration.get_config().remove_option("voterpipe", "staging_sweep_minutes")
@@ -98,7 +99,8 @@ def test_every_stage_on_s3_equals_a_local_run_and_rerun_does_nothing(s3_root, tm
     second, ran = _build(EnrichSnapshot(state="nc", snapshot=SECOND))
     assert second.status.name == "SUCCESS", second.summary_text
     assert {t.snapshot for t in ran["completed"]} == {SECOND}
-    assert storage.read_manifest(catalog.stage("cohorts").directory("nc", SECOND))["previous_snapshot"] == SNAPSHOT.isoformat()
+    cohorts = storage.read_manifest(catalog.stage("cohorts").directory("nc", SECOND))
+    assert cohorts["previous_snapshot"] == SNAPSHOT.isoformat()
     assert (worker2 / "01_raw/nc/2026-11-08").is_dir() and not (worker2 / "01_raw/nc/2026-11-01").exists()
 
 
@@ -183,7 +185,8 @@ def test_a_half_written_stage_is_never_complete_and_its_prefix_is_swept(s3_root,
     assert ImportSnapshot(state="nc", snapshot=SNAPSHOT).complete()
 
     sweep_minutes(0)
-    swept = object_store.sweep_stage(storage.remote(), task.stage_target().path, config.voterpipe().staging_sweep_minutes)
+    minutes = config.voterpipe().staging_sweep_minutes
+    swept = object_store.sweep_stage(storage.remote(), task.stage_target().path, minutes)
     assert len(swept) == 2 and current not in swept
     assert {k.split("/")[3] for k in s3_root.keys(stage_keys) if k.count("/") > 3} == {current}
     luigi.task_register.Register.clear_instance_cache()
