@@ -171,7 +171,8 @@ def publish_fraction(log: str, root: Path, dsn: str) -> dict | None:
     fraction = round(rate / server["rows_per_s"], 2)
     return {"publish_rows_per_s": round(rate), "publish_seconds": seconds, "connections": connections,
             "server_only": server, "fraction": fraction, "target": TARGETS["pg_publish_fraction"],
-            "met": fraction >= TARGETS["pg_publish_fraction"], "load_average": list(os.getloadavg())}
+            "met": fraction >= TARGETS["pg_publish_fraction"],
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def naive_point(base: Path, dsn: str, ours: dict) -> dict:

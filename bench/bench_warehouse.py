@@ -14,6 +14,7 @@ tests/pg_server.py; set VOTERPIPE_TEST_PG_DSN to use an existing server instead)
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -43,7 +44,7 @@ from voterpipe.warehouse import DuckDBWarehouse, PostgresWarehouse, source_files
 from voterpipe.warehouse import copy_binary  # noqa: E402
 from voterpipe.warehouse import tables as wt  # noqa: E402
 from voterpipe.warehouse.enriched import write_voters_enriched  # noqa: E402
-from voterpipe.warehouse.pg_copy import arrow_to_pg_type  # noqa: E402
+from voterpipe.warehouse.pg_copy import arrow_to_pg_type, render_binary  # noqa: E402
 
 SNAPSHOT = date(2026, 11, 1)
 BASELINE_ROWS = 100_000
@@ -96,7 +97,9 @@ def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2) -> dict:
     analysed = list(dict.fromkeys(["state", "snapshot", *(c for key in voters_enriched.indexes for c in key)]))
     payloads = []
     for low, high in zip(bounds[:-1], bounds[1:]):
-        chunks = [bytes(copy_binary.encode_batch(batch)) for batch in table.slice(low, high - low).to_batches(65_536)]
+        # encoded as the loader encodes them (maps as jsonb text, NUL stripped), before the clock starts
+        chunks = [bytes(render_binary(batch, collections.Counter()))
+                  for batch in table.slice(low, high - low).to_batches(65_536)]
         payloads.append(copy_binary.HEADER + b"".join(chunks) + copy_binary.TRAILER)
     del table
     names = [f"server_share_{uuid.uuid4().hex[:8]}" for _ in payloads]
