@@ -233,6 +233,32 @@ def sweep_stage(bucket: Bucket, final: Path, older_than_minutes: float, keep: st
     return swept
 
 
+def leftover_stages(bucket: Bucket, layer: Path) -> list[Path]:
+    """The stage directories under a layer whose run prefixes are not all named by a manifest, or
+    may not be: more than one run prefix, or run prefixes and no manifest (one listing)."""
+    runs: dict[str, set[str]] = {}
+    published = set()
+    for name in listing(bucket, bucket.key(layer)):
+        parts = name.split("/")
+        if parts[-1] == MANIFEST:
+            published.add("/".join(parts[:-1]))
+        marks = [i for i, part in enumerate(parts[:-1]) if part.startswith(RUN_MARK)]
+        if marks:
+            runs.setdefault("/".join(parts[:marks[0]]), set()).add(parts[marks[0]])
+    return [layer / stage for stage, prefixes in sorted(runs.items())
+            if len(prefixes) > 1 or stage not in published]
+
+
+def sweep_layers(bucket: Bucket, layers: list[Path], older_than_minutes: float) -> dict[str, list[str]]:
+    """sweep_stage() for every stage directory of `layers` with leftovers; {stage key: prefixes deleted}."""
+    swept = {}
+    for layer in layers:
+        for directory in leftover_stages(bucket, layer):
+            if gone := sweep_stage(bucket, directory, older_than_minutes):
+                swept[bucket.key(directory)] = gone
+    return swept
+
+
 def fetch_stage(bucket: Bucket, final: Path, manifest: dict, target: Path) -> None:
     """Download the files the remote `manifest` names into the local directory `target`."""
     objects = manifest.get(OBJECTS) or {}
@@ -308,85 +334,3 @@ def _same(path: Path, info: pafs.FileInfo) -> bool:
     except FileNotFoundError:
         return False
     return stat.st_size == info.size and stat.st_mtime_ns == info.mtime_ns
-
-
-LEDGER = ".synced-names"  # hidden, so the caches skip it: every part name known to have been in the store
-
-
-def _known(local_dir: Path) -> set[str]:
-    try:
-        return set((local_dir / LEDGER).read_text(encoding="utf-8").split("\n")) - {""}
-    except FileNotFoundError:
-        return set()
-
-
-def _remember(local_dir: Path, names: set[str]) -> None:
-    if names:
-        local_dir.mkdir(parents=True, exist_ok=True)
-        with open(local_dir / LEDGER, "a", encoding="utf-8") as ledger:  # one short append per sync
-            ledger.write("".join(f"{name}\n" for name in sorted(names)))
-
-
-def _local_parts(local_dir: Path) -> dict[str, Path]:
-    if not local_dir.is_dir():
-        return {}
-    return {p.relative_to(local_dir).as_posix(): p for p in local_dir.rglob("*")
-            if p.is_file() and not p.name.startswith(".")}
-
-
-def sync_down(bucket: Bucket, local_dir: Path) -> set[str]:
-    """Bring a cache directory's new parts down (parts are immutable and uniquely named, so a name
-    present locally is the same part), and drop local parts the store held once but no longer
-    does (a compaction elsewhere replaced them). Return the store's part names."""
-    remote = listing(bucket, bucket.key(local_dir))
-    known = _known(local_dir)
-    for name, info in remote.items():
-        if not (local_dir / name).exists():
-            with contextlib.suppress(FileNotFoundError):  # compacted away meanwhile
-                download(bucket, info.path, local_dir / name, info.mtime_ns)
-    _remember(local_dir, set(remote) - known)
-    for name, path in _local_parts(local_dir).items():
-        if name not in remote and name in known:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-    return set(remote)
-
-
-def sync_up(bucket: Bucket, local_dir: Path, seen_remote: set[str]) -> tuple[int, int]:
-    """Upload the cache's local parts the store never held (written here, by any process); then
-    delete the store's parts that sync_down saw (`seen_remote`) and that are gone here: a
-    compaction here replaced them, and the part replacing them was written first, so it has just
-    been uploaded. Return (uploaded, deleted)."""
-    base = bucket.key(local_dir)
-    remote = listing(bucket, base)
-    known = _known(local_dir)
-    local = _local_parts(local_dir)
-    uploaded = set()
-    for name, path in sorted(local.items()):
-        if name not in remote and name not in known:
-            with contextlib.suppress(FileNotFoundError):
-                upload(bucket, path, f"{base}/{name}")
-                uploaded.add(name)
-    _remember(local_dir, uploaded)
-    gone = sorted(name for name in seen_remote if name not in local and name in remote)
-    delete(bucket, [f"{base}/{name}" for name in gone])
-    return len(uploaded), len(gone)
-
-
-class CacheSync:
-    """The shared cache directories one task synced down, each with the part names the store held
-    then (sync_up deletes only those); every directory is synced down once per task."""
-
-    def __init__(self):
-        self.seen: dict[Path, set[str]] = {}
-
-    def pull(self, bucket: Bucket, directory: Path) -> None:
-        if directory not in self.seen:
-            with local_lock(directory):
-                self.seen[directory] = sync_down(bucket, directory)
-
-    def push(self, bucket: Bucket) -> None:
-        for directory, seen in sorted(self.seen.items()):
-            if directory.resolve().is_relative_to(bucket.local_root):
-                with local_lock(directory):
-                    sync_up(bucket, directory, seen)

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voterpipe import config, object_store
+from voterpipe import cache_sync, config, object_store
 from voterpipe.config import data_root, file_modes
 
 LAYERS = {
@@ -71,7 +71,7 @@ def raw_dir(state: str, snapshot: date | str, root: Path | None = None) -> Path:
 
 def cache_dir(name: str, root: Path | None = None, sync: bool = True) -> Path:
     """A cache directory; with an s3:// root, a shared cache is synced down on its first use in
-    each stage run unless `sync` is False (new parts go up after the stage: push_caches())."""
+    each stage run unless `sync` is False (new parts go up after it: synced_caches())."""
     path = (root or data_root()) / "cache" / name
     path.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(PermissionError):
@@ -275,7 +275,7 @@ def file_sha256(path: Path, block_size: int = 1 << 20) -> str:
 
 # an s3:// data root ---------------------------------------------------------------------------------
 SHARED_CACHES = ("addresses", "geocodes", "tiger")  # kept on the bucket; others stay on the worker
-_caches = object_store.CacheSync()
+_caches = cache_sync.CacheSync()
 
 
 def remote() -> object_store.Bucket | None:
@@ -358,6 +358,16 @@ def child_names(directory: Path, local: bool = False) -> list[str]:
     return sorted(p.name for p in Path(directory).iterdir() if p.is_dir()) if Path(directory).is_dir() else []
 
 
+def sweep_remote() -> dict[str, list[str]]:
+    """s3:// root: sweep_stage() every stage (a killed writer's prefix outlives the grace when its
+    stage is not published again); for a periodic job such as cron. {stage key: prefixes deleted}."""
+    bucket = remote()
+    if bucket is None:
+        return {}
+    layers = [data_root() / name for name in LAYERS.values() if name != LAYERS["raw"]]
+    return object_store.sweep_layers(bucket, layers, config.voterpipe().staging_sweep_minutes)
+
+
 def push_file(path: Path) -> None:
     """Upload one file written under the scratch copy to its place on an s3:// root (a record)."""
     bucket = remote()
@@ -386,13 +396,6 @@ def synced_caches() -> Iterator[None]:
         yield
     except BaseException:
         with contextlib.suppress(Exception):
-            push_caches()
+            _caches.push(remote())
         raise
-    push_caches()
-
-
-def push_caches() -> None:
-    """Upload the new parts of the shared caches this task used (after the stage published)."""
-    bucket = remote()
-    if bucket is not None:
-        _caches.push(bucket)
+    _caches.push(remote())
