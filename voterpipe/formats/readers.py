@@ -178,49 +178,57 @@ class TextBlocks:
         first = True
         while True:
             at_eof = not piece
-            if single_byte_latin:
-                text = self._from_latin1(piece)
-            else:
-                before = _replaced_counter[0]
-                decoded = decoder.decode(piece, final=at_eof)
-                self.counters.undecodable_replaced += _replaced_counter[0] - before
-                nul = decoded.count("\x00") if "\x00" in decoded else 0  # a search is cheaper than a count
-                if nul:
-                    self.counters.nul_stripped += nul
-                    if self.strip_nul:
-                        decoded = decoded.replace("\x00", "")
-                text = decoded.encode("utf-8")
+            text, text_ascii = self._from_latin1(piece) if single_byte_latin else \
+                (self._decode(decoder, piece, at_eof), False)
             if first:
                 self.cr_line_endings = b"\r" in text and b"\n" not in text
             if self.cr_line_endings:
                 text = text.replace(b"\r", b"\n")
-            buffer = carry + text
-            if not at_eof and buffer.endswith(b"\r"):
-                buffer, held_cr = buffer[:-1], b"\r"
-            else:
-                held_cr = b""
-            stray = 0
-            if b"\r" in buffer:
-                buffer = buffer.replace(b"\r\n", b"\n")
-                stray = buffer.count(b"\r") if b"\r" in buffer else 0
-            if stray:
-                self.counters.stray_cr_replaced += stray
-                buffer = buffer.replace(b"\r", b" ")
-            buffer = self._strip_line_start_boms(buffer, at_line_start=not carry)
+            block, carry = self._whole_lines(carry, text, text_ascii, at_eof)
+            if block:
+                yield block
             if at_eof:
-                if buffer:
-                    yield buffer if buffer.endswith(b"\n") else buffer + b"\n"
                 return
-            cut = buffer.rfind(b"\n")
-            if cut >= 0:
-                yield buffer[: cut + 1]
-                carry = buffer[cut + 1:] + held_cr
-            else:
-                carry = buffer + held_cr
             if first:
                 read_size = self._block_size(piece, text)
                 first = False
             piece = handle.read(read_size)
+
+    def _decode(self, decoder, piece: bytes, final: bool) -> bytes:
+        before = _replaced_counter[0]
+        decoded = decoder.decode(piece, final=final)
+        self.counters.undecodable_replaced += _replaced_counter[0] - before
+        nul = decoded.count("\x00") if "\x00" in decoded else 0  # a search is cheaper than a count
+        if nul:
+            self.counters.nul_stripped += nul
+            if self.strip_nul:
+                decoded = decoded.replace("\x00", "")
+        return decoded.encode("utf-8")
+
+    def _whole_lines(self, carry: bytes, text: bytes, text_ascii: bool, at_eof: bool) -> tuple[bytes, bytes]:
+        """(the whole lines of carry + text, cleaned of CRs and line-start BOMs; the partial last line)."""
+        if not at_eof and b"\r" not in text and b"\r" not in carry and b"\xbb" not in carry \
+                and (text_ascii or b"\xbb" not in text):
+            # Nothing to clean (both BOM forms hold 0xBB): the lines are joined to the carry in one copy.
+            cut = text.rfind(b"\n")
+            return (b"", carry + text) if cut < 0 else (b"".join((carry, memoryview(text)[: cut + 1])), text[cut + 1:])
+        buffer = carry + text
+        if not at_eof and buffer.endswith(b"\r"):
+            buffer, held_cr = buffer[:-1], b"\r"
+        else:
+            held_cr = b""
+        stray = 0
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n")
+            stray = buffer.count(b"\r") if b"\r" in buffer else 0
+        if stray:
+            self.counters.stray_cr_replaced += stray
+            buffer = buffer.replace(b"\r", b" ")
+        buffer = self._strip_line_start_boms(buffer, at_line_start=not carry)
+        if at_eof:
+            return (buffer if not buffer or buffer.endswith(b"\n") else buffer + b"\n"), b""
+        cut = buffer.rfind(b"\n")
+        return (b"", buffer + held_cr) if cut < 0 else (buffer[: cut + 1], buffer[cut + 1:] + held_cr)
 
     def _strip_line_start_boms(self, buffer: bytes, at_line_start: bool) -> bytes:
         """A byte-order mark starting a line is no data (files concatenated): strip and count it."""
@@ -241,23 +249,24 @@ class TextBlocks:
         per_line = max(1.0, len(raw_piece) / lines)
         return int(min(MAX_BLOCK_BYTES // 2, max(MIN_BLOCK_BYTES, per_line * self.chunk_rows)))
 
-    def _from_latin1(self, piece: bytes) -> bytes:
+    def _from_latin1(self, piece: bytes) -> tuple[bytes, bool]:
+        """(the piece as UTF-8, whether it is all ASCII)."""
         nul = piece.count(b"\x00") if b"\x00" in piece else 0  # a search is cheaper than a count
         if nul:
             self.counters.nul_stripped += nul
             if self.strip_nul:
                 piece = piece.replace(b"\x00", b"")
         if piece.isascii():
-            return piece
+            return piece, True
         encoded = piece.decode("latin-1").encode("utf-8")
         # C1 controls encode as C2 80..C2 9F: look for them only when a C2 lead byte occurs at all.
         if b"\xc2" not in encoded:
-            return encoded
+            return encoded, False
         c1 = len(piece) - len(piece.translate(None, _C1_DELETE))
         if not c1:
-            return encoded
+            return encoded, False
         self.counters.undecodable_replaced += c1
-        return piece.decode("latin-1").translate(_C1_TABLE).encode("utf-8")
+        return piece.decode("latin-1").translate(_C1_TABLE).encode("utf-8"), False
 
 
 # ---- lines within a block ----------------------------------------------------------------------
