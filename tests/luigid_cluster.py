@@ -113,8 +113,9 @@ class Cluster:
         return path
 
     def start_workers(self, count: int, task_args: list[str], env: dict[str, str],
-                      settings: dict[str, dict] | None = None) -> list[Worker]:
-        """`count` more workers, each running `luigi --module voterpipe.tasks <task_args>`."""
+                      settings: dict[str, dict] | None = None, assistant: bool = True) -> list[Worker]:
+        """`count` more workers, each running `luigi --module voterpipe.tasks <task_args>` (as an
+        assistant unless told otherwise: a plain worker exits once its own graph is done)."""
         config = self.worker_config(settings)
         started = []
         for _ in range(count):
@@ -126,7 +127,8 @@ class Cluster:
                          "VOTERPIPE_SCRATCH": str(scratch), "PYTHONUNBUFFERED": "1"}
             with open(log_path, "w") as log:
                 process = subprocess.Popen(
-                    [str(ops.BIN / "luigi"), "--module", "voterpipe.tasks", *task_args, "--assistant"],
+                    [str(ops.BIN / "luigi"), "--module", "voterpipe.tasks", *task_args,
+                     *(["--assistant"] if assistant else [])],
                     cwd=ops.REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True)
             worker = Worker(name, process, log_path, scratch)
