@@ -25,6 +25,7 @@ def _by_characters(lines: list[str], low: int, high: int) -> tuple[list[int], di
 
 @pytest.mark.parametrize("lines", [
     ["001ABCDEF XY", "002ÉLODIE Z!", "003A\x00CDEFGHI", "04short", "005ÀÉÎÕÜ€abc", "", "006ASCII_ONLY"],
+    ["001ABCDEF XY", "002ÉL\x00DIE Z!", "003ABCDEF\x00YZ", "0\x00short"],   # NULs on wide and bad lines
     ["001ABCDEF XY", "002ABCDEF XYZ", "003ABCDEF X"],          # ASCII only, a long and a short line
     ["ÉÉÉÉÉÉÉÉÉÉÉÉ", "ÀÀÀÀÀÀÀÀÀÀÀ"],                            # no ASCII line
 ])

@@ -502,7 +502,7 @@ def parse_fixed_width(
     shortest = int(lengths[kept].min()) if len(kept) else 0
     as_bytes = with_lf.view(pa.binary())
     columns = {}
-    has_nul = b"\x00" in block
+    with_nul = _fields_with_nul(block, starts, ends, wide_index, widths) if b"\x00" in block else set()
     for name, start, end in widths:
         if include is None or name in include:
             values = pc.binary_slice(as_bytes, start, end).view(pa.string())
@@ -511,9 +511,21 @@ def parse_fixed_width(
             values = values if keep is None else values.filter(keep)
             if end > shortest:  # values never hold an LF but the one ending a short line
                 values = pc.utf8_rtrim(values, characters="\n")
-            columns[name] = pc.replace_substring(values, "\x00", "") if has_nul else values
+            columns[name] = pc.replace_substring(values, "\x00", "") if name in with_nul else values
     return ParsedBlock(columns, first_line + kept.astype(np.int64), rejects, nlines,
                        block, first_line, [starts, ends])
+
+
+def _fields_with_nul(block: bytes, starts: np.ndarray, ends: np.ndarray, wide_index: np.ndarray,
+                     widths: list[tuple[str, int, int]]) -> set[str]:
+    """The fields a NUL falls in (every field when a NUL is on a line of multi-byte characters)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    at = np.concatenate([np.flatnonzero(data[i: i + _SCAN_BYTES] == 0) + i for i in range(0, len(data), _SCAN_BYTES)])
+    line = np.searchsorted(ends, at)  # the line holding each NUL (NUL is no LF, so ends[line] > at)
+    if np.isin(line, wide_index).any():
+        return {name for name, _, _ in widths}
+    position = at - starts[line]
+    return {name for name, start, end in widths if ((position >= start) & (position < end)).any()}
 
 
 def _non_ascii_lines(block: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
