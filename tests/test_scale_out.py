@@ -139,11 +139,13 @@ def cluster(tmp_path, s3_root, seed, pg):
         yield running
 
 
-def _start(cluster, schema: str, states, endpoint: str | None = None) -> list:
+def _start(cluster, schema: str, states, endpoint: str | None = None, plain: int = 0) -> list:
+    """Three workers: assistants, the last `plain` of them plain workers (a cron submitter)."""
     env = dict(cluster.env)
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
-    return cluster.start_workers(3, _top(states), env, settings=_warehouse(schema))
+    started = cluster.start_workers(3 - plain, _top(states), env, settings=_warehouse(schema))
+    return started + cluster.start_workers(plain, _top(states), env, settings=_warehouse(schema), assistant=False)
 
 
 def _assert_same_outputs(s3_root, tmp_path, pg, reference, schema: str, states) -> None:
@@ -169,7 +171,7 @@ def _finished_cleanly(cluster, codes: dict[str, int]) -> bool:
 def test_three_workers_run_each_task_once_with_outputs_equal_to_one_local_process(
         cluster, s3_root, reference, pg, tmp_path):
     started = time.monotonic()
-    _start(cluster, "scale_three", STATES)
+    _start(cluster, "scale_three", STATES, plain=1)  # as deployed: assistant services, a plain submitter
     outcome, codes = cluster.finish("EnrichStates", timeout=RUN_TIMEOUT)
     assert outcome == "done" and _finished_cleanly(cluster, codes), cluster.logs()
 
