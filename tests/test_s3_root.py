@@ -227,3 +227,9 @@ def test_an_unreachable_store_is_a_clear_error_naming_the_endpoint(s3_root, monk
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == retcodes()["scheduling_error"]
     assert endpoint in lines[0] and "Traceback" not in "".join(lines)
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_root.server.endpoint)
+    monkeypatch.setenv(config.DATA_ROOT_ENV, "s3://no-such-bucket/root")
+    code = cli.main(["run", "--state", "nc", "--snapshot", SNAPSHOT.isoformat(), "--local-scheduler"])
+    assert code == retcodes()["scheduling_error"]
+    assert "no bucket 'no-such-bucket'" in capsys.readouterr().err

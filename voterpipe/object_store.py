@@ -124,6 +124,15 @@ def published_children(bucket: Bucket, directory: Path) -> dict[str, dict]:
     return found
 
 
+def check_bucket(bucket: Bucket) -> None:
+    """ObjectStoreError naming the endpoint unless the bucket exists and can be reached."""
+    name = bucket.base.split("/", 1)[0]
+    with _errors(bucket, "find the bucket of", bucket.base):
+        found = bucket.fs.get_file_info(name)
+    if found.type == pafs.FileType.NotFound:
+        raise ObjectStoreError(f"object storage at {bucket.where()} has no bucket {name!r} (data root {bucket.url})")
+
+
 def subdirectories(bucket: Bucket, key: str) -> list[str]:
     """The names of the 'directories' right under `key` (one delimited listing)."""
     selector = pafs.FileSelector(key, recursive=False, allow_not_found=True)

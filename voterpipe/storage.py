@@ -381,10 +381,10 @@ def remote_files(directory: Path, marker: str) -> dict[str, dict]:
 
 
 def check_remote() -> None:
-    """Fail at once, naming the endpoint, when an s3:// data root cannot be listed."""
+    """Fail at once, naming the endpoint, when an s3:// data root's bucket is missing or unreachable."""
     bucket = remote()
     if bucket is not None:
-        object_store.subdirectories(bucket, bucket.base)
+        object_store.check_bucket(bucket)
 
 
 @contextlib.contextmanager
