@@ -10,7 +10,8 @@ import hashlib
 import numpy as np
 import pytest
 
-from voterpipe.formats.readers import TextBlocks, parse_delimited, parse_fixed_width
+from voterpipe.formats.decoding import TextBlocks
+from voterpipe.formats.readers import parse_delimited, parse_fixed_width
 from voterpipe.formats.snapshots import unquoted_fields
 
 WIDTHS = [("code", 0, 3), ("name", 3, 9), ("tail", 9, 12)]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import Path
 
-from voterpipe.formats.readers import first_line, sniff_delimiter, split_header
+from voterpipe.formats.decoding import first_line
+from voterpipe.formats.readers import sniff_delimiter, split_header
 
 SHOWN = 12  # columns named per kind in a message
 

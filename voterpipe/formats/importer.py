@@ -22,7 +22,7 @@ from voterpipe.formats.drops import DEFAULT_MARKER
 from voterpipe.formats.layouts import Detected, LayoutError, detect_file, layouts_for_state
 from voterpipe.formats.loading import FileReport, LoadContext, Writers
 from voterpipe.formats.normalise import AuxTable
-from voterpipe.formats.readers import TextBlocks
+from voterpipe.formats.decoding import TextBlocks
 from voterpipe.manifests import FileRecord, ImportManifest, ImportTotals
 
 log = logging.getLogger("voterpipe.import")

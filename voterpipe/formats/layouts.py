@@ -19,7 +19,9 @@ from voterpipe import SHIPPED_CONFIG_DIR, schema
 from voterpipe.formats.drift import closest_layout
 from voterpipe.formats.history_options import (
     OptionError, check_slots, latest_per_voter, packed_options, slot_columns, slot_options)
-from voterpipe.formats.readers import file_size, first_line, sniff_delimiter, split_header
+from voterpipe.formats.archives import file_size
+from voterpipe.formats.decoding import first_line
+from voterpipe.formats.readers import sniff_delimiter, split_header
 from voterpipe.formats.repair import CODE_FIELDS, CodeForm
 
 FORMATS_DIR_ENV = "VOTERPIPE_FORMATS_DIR"

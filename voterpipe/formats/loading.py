@@ -19,7 +19,8 @@ from voterpipe.formats.background import BackgroundWriter, prefetch
 from voterpipe.formats.layouts import Detected, FileSpec, Layout, slot_columns
 from voterpipe.formats.normalise import (
     AuxTable, NullCounts, build_extra, build_fields, clean_text, map_codes, parse_dates)
-from voterpipe.formats.readers import ParsedBlock, Reject, TextBlocks, parse_delimited, parse_fixed_width
+from voterpipe.formats.decoding import TextBlocks
+from voterpipe.formats.readers import ParsedBlock, Reject, parse_delimited, parse_fixed_width
 from voterpipe.manifests import FileRecord
 
 

@@ -14,7 +14,8 @@ from voterpipe.formats.background import prefetch
 from voterpipe.formats.layouts import Detected
 from voterpipe.formats.loading import parse_blocks
 from voterpipe.formats.normalise import clean_text, parse_dates
-from voterpipe.formats.readers import ParsedBlock, TextBlocks, line_bounds
+from voterpipe.formats.decoding import TextBlocks
+from voterpipe.formats.readers import ParsedBlock, line_bounds
 
 
 def latest_lines(blocks: TextBlocks, detected: Detected, snapshot: date) -> np.ndarray:

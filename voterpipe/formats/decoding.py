@@ -1,0 +1,259 @@
+"""Decoding a raw state file into UTF-8 blocks of whole lines, streaming: encodings and byte-order
+marks, NULs, undecodable bytes and stray CRs counted, the stored bytes hashed as they are read.
+A .gz file or a member of a .zip is read as a stream, never extracted to disk."""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import hashlib
+import io
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from voterpipe.formats.archives import file_size, open_stored
+
+HEAD_BYTES = 1 << 20  # the first block; also what layout detection and block sizing look at
+MIN_BLOCK_BYTES = 1 << 20
+MAX_BLOCK_BYTES = 1 << 30  # Arrow string offsets are 32-bit
+REPLACEMENT = "\ufffd"
+
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+_SINGLE_BYTE_LATIN = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"}
+# In a Latin-1 voter file the C1 control range (0x80-0x9F) is never text: count it as undecodable.
+_C1_TABLE = {code: REPLACEMENT for code in range(0x80, 0xA0)}
+
+_C1_DELETE = bytes(range(0x80, 0xA0))
+# A UTF-8 BOM as UTF-8 bytes, and as a Latin-1 file's decoding of it (the bytes of 'ï»¿').
+_LINE_START_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF8.decode("latin-1").encode("utf-8"))
+_replaced_counter = [0]
+
+
+def _count_and_replace(error: UnicodeDecodeError) -> tuple[str, int]:
+    _replaced_counter[0] += error.end - error.start
+    return REPLACEMENT, error.end
+
+
+codecs.register_error("voterpipe_count_replace", _count_and_replace)
+
+
+def is_gzip(path: Path) -> bool:
+    return Path(path).suffix.lower() == ".gz"
+
+
+class _HashingReader(io.RawIOBase):
+    """Wraps a binary file: hashes and counts the bytes as they are read (the stored file's bytes)."""
+
+    def __init__(self, handle: BinaryIO, hashed: bool = True):
+        self._handle = handle
+        self.sha256 = hashlib.sha256() if hashed else None
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._handle.readinto(buffer) or 0  # straight into the caller's buffer: no extra copy
+        if n:
+            if self.sha256 is not None:
+                self.sha256.update(memoryview(buffer)[:n])
+            self.bytes_read += n
+        return n
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+def detect_encoding(head: bytes, declared: str) -> tuple[str, int]:
+    """(encoding, BOM length): a byte-order mark wins over the layout's declared encoding."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding, len(bom)
+    return declared, 0
+
+
+def _open_decompressed(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if is_gzip(path) else io.BufferedReader(open_stored(path))
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first `size` bytes of the (decompressed) file."""
+    with _open_decompressed(path) as handle:
+        return handle.read(size)
+
+
+def first_line(path: Path, declared_encoding: str) -> tuple[str, str, bool]:
+    """(first line as text, encoding used, had BOM). Raises ValueError for an empty file."""
+    try:
+        head = read_head(path)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:  # a .gz cut short or damaged
+        raise ValueError(f"{Path(path).name}: compressed file is damaged or ends early ({exc})") from None
+    if not head:
+        raise ValueError(f"{Path(path).name}: file is empty")
+    encoding, bom = detect_encoding(head, declared_encoding)
+    text = head[bom:].decode(encoding, errors="replace").replace("\x00", "")
+    line = text.split("\n", 1)[0].rstrip("\r").split("\r", 1)[0]  # classic Mac files end lines with CR
+    return line, encoding, bool(bom)
+
+
+@dataclass
+class DecodeCounters:
+    nul_stripped: int = 0
+    undecodable_replaced: int = 0
+    stray_cr_replaced: int = 0
+    boms_stripped: int = 0  # byte-order marks starting a line inside the file (files concatenated)
+
+
+class TextBlocks:
+    """A raw file as UTF-8 byte blocks of whole lines (LF-terminated), with decode counters.
+
+    NUL characters are stripped and counted, undecodable bytes become U+FFFD and are counted,
+    CRLF becomes LF and a lone CR (which would split a row) becomes a counted space.
+    """
+
+    def __init__(self, path: Path, encoding: str, chunk_rows: int, strip_nul: bool = True, hashed: bool = True):
+        self.path = Path(path)
+        self.hashed = hashed  # False for a pass that is not the file's record (latest_per_voter's first)
+        # Fixed-width files keep NULs (counted) so positions do not shift; fields drop them later.
+        self.strip_nul = strip_nul
+        self.chunk_rows = max(1, int(chunk_rows))
+        self.declared_encoding = encoding
+        self.encoding = encoding
+        self.bom = False
+        self.cr_line_endings = False  # a classic Mac file: CR alone ends every line
+        self.counters = DecodeCounters()
+        self.total_bytes = file_size(self.path)
+        self._raw: _HashingReader | None = None
+
+    @property
+    def bytes_read(self) -> int:
+        return self._raw.bytes_read if self._raw else 0
+
+    @property
+    def sha256(self) -> str:
+        if not self.hashed:
+            raise ValueError(f"{self.path.name} was read without hashing")
+        return self._raw.sha256.hexdigest() if self._raw else hashlib.sha256(b"").hexdigest()
+
+    def __iter__(self) -> Iterator[bytes]:
+        raw = _HashingReader(open_stored(self.path), self.hashed)  # sha256 of a zip member: its uncompressed bytes
+        self._raw = raw
+        handle: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(self.path) else io.BufferedReader(raw, 1 << 20)
+        try:
+            yield from self._blocks(handle)
+            # Hash anything the decompressor left unread, so sha256 covers the stored file.
+            for rest in iter(lambda: raw._handle.read(1 << 20), b""):
+                if raw.sha256 is not None:
+                    raw.sha256.update(rest)
+                raw.bytes_read += len(rest)
+        finally:
+            raw._handle.close()
+
+    def _blocks(self, handle: BinaryIO) -> Iterator[bytes]:
+        piece = handle.read(HEAD_BYTES)
+        self.encoding, bom_len = detect_encoding(piece, self.declared_encoding)
+        self.bom = bool(bom_len)
+        piece = piece[bom_len:]
+        single_byte_latin = self.encoding.lower() in _SINGLE_BYTE_LATIN
+        decoder = None if single_byte_latin else codecs.getincrementaldecoder(self.encoding)("voterpipe_count_replace")
+        read_size = HEAD_BYTES
+        carry = b""
+        first = True
+        while True:
+            at_eof = not piece
+            text, text_ascii = self._from_latin1(piece) if single_byte_latin else \
+                (self._decode(decoder, piece, at_eof), False)
+            if first:
+                self.cr_line_endings = b"\r" in text and b"\n" not in text
+            if self.cr_line_endings:
+                text = text.replace(b"\r", b"\n")
+            block, carry = self._whole_lines(carry, text, text_ascii, at_eof)
+            if block:
+                yield block
+            if at_eof:
+                return
+            if first:
+                read_size = self._block_size(piece, text)
+                first = False
+            piece = handle.read(read_size)
+
+    def _decode(self, decoder, piece: bytes, final: bool) -> bytes:
+        before = _replaced_counter[0]
+        decoded = decoder.decode(piece, final=final)
+        self.counters.undecodable_replaced += _replaced_counter[0] - before
+        nul = decoded.count("\x00") if "\x00" in decoded else 0  # a search is cheaper than a count
+        if nul:
+            self.counters.nul_stripped += nul
+            if self.strip_nul:
+                decoded = decoded.replace("\x00", "")
+        return decoded.encode("utf-8")
+
+    def _whole_lines(self, carry: bytes, text: bytes, text_ascii: bool, at_eof: bool) -> tuple[bytes, bytes]:
+        """(the whole lines of carry + text, cleaned of CRs and line-start BOMs; the partial last line)."""
+        if not at_eof and b"\r" not in text and b"\r" not in carry and b"\xbb" not in carry \
+                and (text_ascii or b"\xbb" not in text):
+            # Nothing to clean (both BOM forms hold 0xBB): the lines are joined to the carry in one copy.
+            cut = text.rfind(b"\n")
+            return (b"", carry + text) if cut < 0 else (b"".join((carry, memoryview(text)[: cut + 1])), text[cut + 1:])
+        buffer = carry + text
+        if not at_eof and buffer.endswith(b"\r"):
+            buffer, held_cr = buffer[:-1], b"\r"
+        else:
+            held_cr = b""
+        stray = 0
+        if b"\r" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n")
+            stray = buffer.count(b"\r") if b"\r" in buffer else 0
+        if stray:
+            self.counters.stray_cr_replaced += stray
+            buffer = buffer.replace(b"\r", b" ")
+        buffer = self._strip_line_start_boms(buffer, at_line_start=not carry)
+        if at_eof:
+            return (buffer if not buffer or buffer.endswith(b"\n") else buffer + b"\n"), b""
+        cut = buffer.rfind(b"\n")
+        return (b"", buffer + held_cr) if cut < 0 else (buffer[: cut + 1], buffer[cut + 1:] + held_cr)
+
+    def _strip_line_start_boms(self, buffer: bytes, at_line_start: bool) -> bytes:
+        """A byte-order mark starting a line is no data (files concatenated): strip and count it."""
+        if buffer.isascii() or b"\xbb" not in buffer:  # both marks hold 0xBB: one cheap search, not two
+            return buffer
+        for mark in _LINE_START_BOMS:
+            if mark in buffer:
+                count = buffer.count(b"\n" + mark)
+                buffer = buffer.replace(b"\n" + mark, b"\n")
+                if at_line_start and buffer.startswith(mark):
+                    buffer, count = buffer[len(mark):], count + 1
+                self.counters.boms_stripped += count
+        return buffer
+
+    def _block_size(self, raw_piece: bytes, text: bytes) -> int:
+        """Raw bytes per read so a block holds about chunk_rows lines."""
+        lines = max(1, text.count(b"\n"))
+        per_line = max(1.0, len(raw_piece) / lines)
+        return int(min(MAX_BLOCK_BYTES // 2, max(MIN_BLOCK_BYTES, per_line * self.chunk_rows)))
+
+    def _from_latin1(self, piece: bytes) -> tuple[bytes, bool]:
+        """(the piece as UTF-8, whether it is all ASCII)."""
+        nul = piece.count(b"\x00") if b"\x00" in piece else 0  # a search is cheaper than a count
+        if nul:
+            self.counters.nul_stripped += nul
+            if self.strip_nul:
+                piece = piece.replace(b"\x00", b"")
+        if piece.isascii():
+            return piece, True
+        encoded = piece.decode("latin-1").encode("utf-8")
+        # C1 controls encode as C2 80..C2 9F: look for them only when a C2 lead byte occurs at all.
+        if b"\xc2" not in encoded:
+            return encoded, False
+        c1 = len(piece) - len(piece.translate(None, _C1_DELETE))
+        if not c1:
+            return encoded, False
+        self.counters.undecodable_replaced += c1
+        return piece.decode("latin-1").translate(_C1_TABLE).encode("utf-8"), False
