@@ -5,7 +5,9 @@ process. The baseline is nc_current measured in the same run; target: every layo
 within 20% of nc_current's (ratio >= 0.8). Rows are the canonical rows written (voters + history):
 lines read would undercount layouts that carry history as columns of the voter file (OH, NY, PA,
 UT, VT). Voters/s and raw MB/s are recorded too, with their ratios.
-BENCH_LAYOUTS=a,b limits the run to those layouts (nc_current is always measured).
+BENCH_LAYOUTS=a,b limits the run to those layouts (nc_current is always measured). NC's voter file
+alone (its drop without the history file) is measured too: layouts without history (one row per
+voter, e.g. nc_vr_snapshot) get their rows/s ratio against it as well.
 The machine is shared, so nc_current is measured first and again last; the faster of the two is
 the baseline (both are recorded). For the same reason each drop is imported BENCH_LAYOUT_REPEATS
 times (default 3), each in a fresh process, and the fastest import counts (all times are recorded).
@@ -46,13 +48,18 @@ print(json.dumps({"seconds_inside": time.perf_counter() - start, "cpu_seconds": 
 """
 
 
-def _measure(state: str, layout: str, snapshot, work: Path) -> dict:
+def _measure(state: str, layout: str, snapshot, work: Path, voter_file_only: bool = False) -> dict:
     from voterpipe import storage
+    from voterpipe.formats.importer import plan_drop
     from voterpipe.synth import write_drop
 
     root = work / layout
     write_drop(state, VOTERS, snapshot, seed=1, layout=layout, dirty_rate=0.001, root=root)
     raw = storage.raw_dir(state, snapshot, root)
+    if voter_file_only:  # the same voters without their history files
+        for detected in plan_drop(raw, state).files:
+            if detected.role == "history":
+                detected.path.unlink()
     raw_bytes = sum(f.stat().st_size for f in raw.rglob("*") if f.is_file())
     imports = []
     for _ in range(REPEATS):
@@ -122,15 +129,25 @@ def main() -> None:
             runs[layout] = _measure(state, layout, snapshot, work)
         print(f"--- {BASELINE} again", flush=True)
         again = _measure(*next(d for d in drops if d[1] == BASELINE), work)
+        print(f"--- {BASELINE}, voter file only", flush=True)
+        voter_file_only = _measure(*next(d for d in drops if d[1] == BASELINE), work, voter_file_only=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     baseline_runs = [runs[BASELINE], again]
     runs[BASELINE] = max(baseline_runs, key=lambda run: run["rows_per_second"])
     runs = _with_ratios(runs)
+    for run in runs.values():  # a layout without history compares fairly with NC's voter file alone
+        if run["history_loaded"] == 0:
+            run["ratio_rows_per_second_to_nc_voter_file_only"] = round(
+                run["rows_per_second"] / voter_file_only["rows_per_second"], 3)
     _print_table(runs)
+    print(f"NC voter file only: {voter_file_only['rows_per_second']} rows/s; layouts without history against it: "
+          + ", ".join(f"{name} {run['ratio_rows_per_second_to_nc_voter_file_only']}" for name, run in runs.items()
+                      if "ratio_rows_per_second_to_nc_voter_file_only" in run))
     results = {"voters_per_drop": VOTERS, "chunk_rows": CHUNK_ROWS, "repeats": REPEATS, "baseline": BASELINE,
                "target_min_ratio_to_baseline": TARGET_RATIO, "runs": runs,
                "baseline_rows_per_second_first_and_last": [r["rows_per_second"] for r in baseline_runs],
+               "baseline_voter_file_only": voter_file_only,
                "below_target": sorted(n for n, r in runs.items() if not r["within_target"]),
                "load_average_at_end": os.getloadavg()}
     record("import_layouts", results)
