@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from voterpipe.object_store import Bucket, delete, download, listing, local_lock, upload
+from voterpipe.object_store import Bucket, delete, download, in_parallel, listing, local_lock, upload
 
 LEDGER = ".synced-names"  # hidden, so the caches skip it: every part name known to have been in the store
 
@@ -39,10 +39,11 @@ def sync_down(bucket: Bucket, local_dir: Path) -> set[str]:
     does (a compaction elsewhere replaced them). Return the store's part names."""
     remote = listing(bucket, bucket.key(local_dir))
     known = _known(local_dir)
-    for name, info in remote.items():
-        if not (local_dir / name).exists():
-            with contextlib.suppress(FileNotFoundError):  # compacted away meanwhile
-                download(bucket, info.path, local_dir / name, info.mtime_ns)
+    def fetch(item) -> None:
+        with contextlib.suppress(FileNotFoundError):  # compacted away meanwhile
+            download(bucket, item[1].path, local_dir / item[0], item[1].mtime_ns)
+
+    in_parallel(fetch, [(name, info) for name, info in sorted(remote.items()) if not (local_dir / name).exists()])
     _remember(local_dir, set(remote) - known)
     for name, path in _local_parts(local_dir).items():
         if name not in remote and name in known:

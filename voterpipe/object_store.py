@@ -8,6 +8,7 @@ root, except a stage directory: <stage>/manifest.json names <stage>/run-<utc>-<i
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import json
@@ -25,6 +26,7 @@ MANIFEST = "manifest.json"
 OBJECTS = "objects"  # the remote manifest's key naming its run prefix and files (not in local copies)
 RUN_MARK = "run-"
 _COPY_BLOCK = 8 << 20
+PARALLEL_TRANSFERS = 8
 
 
 class ObjectStoreError(RuntimeError):
@@ -207,11 +209,9 @@ def push_stage(bucket: Bucket, staging: Path, final: Path, sweep_minutes: float)
     naming that prefix; return the prefix. Until the manifest is written the stage is unchanged."""
     base = bucket.key(final)
     run = f"{RUN_MARK}{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{uuid.uuid4().hex[:8]}"
-    files = {}
-    for path in sorted(p for p in Path(staging).rglob("*") if p.is_file() and p.name != MANIFEST):
-        name = path.relative_to(staging).as_posix()
-        upload(bucket, path, f"{base}/{run}/{name}")
-        files[name] = path.stat().st_size
+    paths = sorted(p for p in Path(staging).rglob("*") if p.is_file() and p.name != MANIFEST)
+    files = {path.relative_to(staging).as_posix(): path.stat().st_size for path in paths}
+    in_parallel(lambda path: upload(bucket, path, f"{base}/{run}/{path.relative_to(staging).as_posix()}"), paths)
     manifest = json.loads((Path(staging) / MANIFEST).read_text(encoding="utf-8"))
     manifest[OBJECTS] = {"prefix": run, "files": files}
     write_bytes(bucket, f"{base}/{MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
@@ -272,8 +272,19 @@ def fetch_stage(bucket: Bucket, final: Path, manifest: dict, target: Path) -> No
     """Download the files the remote `manifest` names into the local directory `target`."""
     objects = manifest.get(OBJECTS) or {}
     base = f"{bucket.key(final)}/{objects.get('prefix', '')}"
-    for name in sorted(objects.get("files", {})):
-        download(bucket, f"{base}/{name}", target / name)
+    in_parallel(lambda name: download(bucket, f"{base}/{name}", target / name), sorted(objects.get("files", {})))
+
+
+def in_parallel(action, items: list) -> None:
+    """Run `action` on every item, a few at a time (object stores answer each request with some
+    latency); the first error is raised once all are done."""
+    if len(items) <= 1:
+        for item in items:
+            action(item)
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(PARALLEL_TRANSFERS, len(items))) as pool:
+        for future in [pool.submit(action, item) for item in items]:
+            future.result()
 
 
 def pull_stage(bucket: Bucket, final: Path, local_manifest, publish) -> None:
@@ -322,19 +333,14 @@ def pull_tree(bucket: Bucket, local_dir: Path) -> int:
     """Make `local_dir` mirror the objects under its key: download what is missing or differs in
     size or mtime, delete local files the store does not hold. Return the files downloaded."""
     remote = listing(bucket, bucket.key(local_dir))
-    fetched = 0
-    for name, info in remote.items():
-        path = local_dir / name
-        if _same(path, info):
-            continue
-        download(bucket, info.path, path, info.mtime_ns)
-        fetched += 1
+    changed = [(name, info) for name, info in sorted(remote.items()) if not _same(local_dir / name, info)]
+    in_parallel(lambda item: download(bucket, item[1].path, local_dir / item[0], item[1].mtime_ns), changed)
     if local_dir.is_dir():
         for path in local_dir.rglob("*"):
             name = path.relative_to(local_dir).as_posix()
             if path.is_file() and name not in remote and not path.name.startswith("."):
                 path.unlink()
-    return fetched
+    return len(changed)
 
 
 def _same(path: Path, info: pafs.FileInfo) -> bool:
