@@ -134,5 +134,8 @@ def _run_locked(states: list[str] | None, workers: int, local_scheduler: bool, e
                 if left:
                     log.warning("cron %s: not running %s until %s succeeds", state, ", ".join(left), day)
                 break
+    swept = storage.sweep_remote()  # s3:// root: upload prefixes killed workers left behind
+    if any(swept.values()):
+        log.info("cron: swept %d abandoned upload prefix(es) from the bucket", sum(map(len, swept.values())))
     log.info("cron: finished in %.1fs, exit code %d", time.monotonic() - started, worst)
     return worst
