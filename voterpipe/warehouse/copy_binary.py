@@ -85,6 +85,91 @@ def _put_fixed(out, cursor, values, valid):
         cursor[row] = at + width
 
 
+def _json_escaped_length(data, start, end):
+    """Bytes of data[start:end] as JSON string content (see _put_json_string)."""
+    size = 0
+    for i in range(start, end):
+        byte = data[i]
+        if byte == 0x5C or byte == 0x22 or byte == 0x0A or byte == 0x0D or byte == 0x09:
+            size += 2
+        elif byte == 0 or byte >= 0x20:
+            size += 1
+    return size
+
+
+def _put_json_string(out, at, data, start, end):
+    """Write data[start:end] quoted as a JSON string at out[at]; return the position after it.
+    Backslash, quote, newline, carriage return and tab are escaped; other control characters
+    dropped (JSON text cannot hold them raw); NUL kept for strip_nul to count and remove."""
+    out[at] = 0x22
+    at += 1
+    for i in range(start, end):
+        byte = data[i]
+        if byte == 0x5C or byte == 0x22:
+            out[at] = 0x5C
+            out[at + 1] = byte
+            at += 2
+        elif byte == 0x0A or byte == 0x0D or byte == 0x09:
+            out[at] = 0x5C
+            out[at + 1] = 0x6E if byte == 0x0A else (0x72 if byte == 0x0D else 0x74)
+            at += 2
+        elif byte == 0 or byte >= 0x20:
+            out[at] = byte
+            at += 1
+    out[at] = 0x22
+    return at + 1
+
+
+def _map_json_sizes(valid, entries, key_data, key_offsets, item_data, item_offsets, item_valid, sizes):
+    """sizes[row] = bytes of row's '{"k":"v",...}' (prefix excluded; 0 for a null map)."""
+    has_nulls = item_valid.size > 0
+    for row in range(sizes.size):
+        if valid.size > 0 and not valid[row]:
+            sizes[row] = 0
+            continue
+        size = 2
+        for entry in range(entries[row], entries[row + 1]):
+            if entry > entries[row]:
+                size += 1
+            size += 3 + _json_escaped_length(key_data, key_offsets[entry], key_offsets[entry + 1])
+            if has_nulls and not item_valid[entry]:
+                size += 4
+            else:
+                size += 2 + _json_escaped_length(item_data, item_offsets[entry], item_offsets[entry + 1])
+        sizes[row] = size
+
+
+def _put_map_json(out, starts, prefix, valid, entries, key_data, key_offsets, item_data, item_offsets,
+                  item_valid):
+    """Each row's prefix + JSON object at out[starts[row]] (nothing for a null map)."""
+    has_nulls = item_valid.size > 0
+    for row in range(starts.size - 1):
+        if valid.size > 0 and not valid[row]:
+            continue
+        at = starts[row]
+        for i in range(prefix.size):
+            out[at + i] = prefix[i]
+        at += prefix.size
+        out[at] = 0x7B
+        at += 1
+        for entry in range(entries[row], entries[row + 1]):
+            if entry > entries[row]:
+                out[at] = 0x2C
+                at += 1
+            at = _put_json_string(out, at, key_data, key_offsets[entry], key_offsets[entry + 1])
+            out[at] = 0x3A
+            at += 1
+            if has_nulls and not item_valid[entry]:
+                out[at] = 0x6E
+                out[at + 1] = 0x75
+                out[at + 2] = 0x6C
+                out[at + 3] = 0x6C
+                at += 4
+            else:
+                at = _put_json_string(out, at, item_data, item_offsets[entry], item_offsets[entry + 1])
+        out[at] = 0x7D
+
+
 _kernels_lock = threading.Lock()
 
 
@@ -96,8 +181,18 @@ def _kernels():
             import numba
 
             compile_ = numba.njit(nogil=True, cache=True)
-            _compiled.extend([compile_(_put_text), compile_(_put_fixed)])
+            length, put_string = compile_(_json_escaped_length), compile_(_put_json_string)
+            # the map kernels call the two helpers above as compiled functions
+            sizes = numba.njit(nogil=True, cache=True)(_with_globals(_map_json_sizes, _json_escaped_length=length))
+            put_map = numba.njit(nogil=True, cache=True)(_with_globals(_put_map_json, _put_json_string=put_string))
+            _compiled.extend([compile_(_put_text), compile_(_put_fixed), sizes, put_map])
         return _compiled
+
+
+def _with_globals(function, **names):
+    import types
+
+    return types.FunctionType(function.__code__, {**function.__globals__, **names}, function.__name__)
 
 
 _compiled: list = []
@@ -187,7 +282,7 @@ def encode_batch(batch: pa.RecordBatch) -> memoryview:
         out[starts[:-1]] = count[0]
         out[starts[:-1] + 1] = count[1]
     cursor = starts[:-1] + 2
-    put_text, put_fixed = _kernels()
+    put_text, put_fixed = _kernels()[:2]
     all_null = np.zeros(rows, np.bool_)  # valid mask for a column of Arrow type null
     for kind, values, valid in prepared:
         if kind == "text":
@@ -197,3 +292,30 @@ def encode_batch(batch: pa.RecordBatch) -> memoryview:
         else:
             put_fixed(out, cursor, np.zeros((rows, 0), np.uint8), all_null)
     return memoryview(out)
+
+
+def map_json(column: pa.Array, prefix: bytes = b"") -> pa.Array:
+    """A map<string, string> column as `prefix` + JSON object text per row ('{"k":"v",...}',
+    a null value as null, a null map as null), built by numba kernels in two passes."""
+    rows = len(column)
+    valid = _validity(column)
+    entries = np.frombuffer(column.buffers()[1], np.int32, count=column.offset + rows + 1)[column.offset:]
+    pairs = column.values  # the struct of every entry; `entries` index it
+    keys, items = pairs.field(0), pairs.field(1)
+    key_data, key_offsets = _text_buffers(keys)
+    item_data, item_offsets = _text_buffers(items)
+    item_valid = _validity(items)
+    _, _, sizes_kernel, put_kernel = _kernels()
+    sizes = np.empty(rows, np.int64)
+    sizes_kernel(valid, entries, key_data, key_offsets, item_data, item_offsets, item_valid, sizes)
+    if valid.size:
+        sizes += np.where(valid, len(prefix), 0)
+    else:
+        sizes += len(prefix)
+    starts = np.zeros(rows + 1, np.int64)
+    np.cumsum(sizes, out=starts[1:])
+    out = np.empty(int(starts[-1]), np.uint8)
+    put_kernel(out, starts, np.frombuffer(prefix, np.uint8), valid, entries, key_data, key_offsets,
+               item_data, item_offsets, item_valid)
+    nulls = pa.py_buffer(np.packbits(valid, bitorder="little")) if valid.size else None
+    return pa.LargeStringArray.from_buffers(rows, pa.py_buffer(starts), pa.py_buffer(out), nulls)

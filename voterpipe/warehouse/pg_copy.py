@@ -61,30 +61,17 @@ def arrow_to_pg_type(field: pa.Field) -> str:
                                   "which the PostgreSQL warehouse cannot store") from None
 
 
-_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
-
-
-def _json_string(values: pa.Array) -> pa.Array:
-    for plain, escaped in _JSON_ESCAPES:
-        values = pc.replace_substring(values, plain, escaped)
-    values = pc.replace_substring_regex(values, "[\\x01-\\x1f]", "")  # other controls cannot be in JSON text
-    return pc.binary_join_element_wise('"', values, '"', "")
-
-
 def maps_as_json(batch: pa.RecordBatch, prefix: str = "") -> pa.RecordBatch:
-    """Map columns as JSON object text (`prefix` + '{"k":"v",...}'; null stays null), vectorised:
-    one pair string per entry, joined per row. Binary COPY into jsonb wants prefix "\\x01" (its version)."""
+    """Map columns as JSON object text (`prefix` + '{"k":"v",...}'; null stays null), rendered by
+    copy_binary.map_json. Binary COPY into jsonb wants prefix "\\x01" (its version)."""
     if not any(pa.types.is_map(f.type) for f in batch.schema):
         return batch
     columns = []
     for column in batch.columns:
         if pa.types.is_map(column.type):
-            column = column.cast(pa.map_(pa.string(), pa.string())) if column.type.item_type != pa.string() else column
-            pairs = pc.binary_join_element_wise(_json_string(column.keys), ":",
-                                                pc.fill_null(_json_string(column.items), "null"), "")
-            joined = pc.binary_join(pa.ListArray.from_arrays(column.offsets, pairs), ",")
-            text = pc.binary_join_element_wise(prefix + "{", pc.fill_null(joined, ""), "}", "")
-            column = pc.if_else(column.is_valid(), text, pa.scalar(None, pa.string()))
+            wanted = pa.map_(pa.string(), pa.string())
+            column = column.cast(wanted) if column.type != wanted else column
+            column = copy_binary.map_json(column, prefix.encode())
         columns.append(column)
     names = batch.schema.names
     return pa.RecordBatch.from_arrays(columns, names=names)
