@@ -42,6 +42,7 @@ class Worker:
     process: subprocess.Popen
     log_path: Path
     scratch: Path
+    assistant: bool = True
     started: float = field(default_factory=time.monotonic)
 
     def log(self) -> str:
@@ -131,7 +132,7 @@ class Cluster:
                      *(["--assistant"] if assistant else [])],
                     cwd=ops.REPO_ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
                     start_new_session=True)
-            worker = Worker(name, process, log_path, scratch)
+            worker = Worker(name, process, log_path, scratch, assistant)
             self.workers.append(worker)
             started.append(worker)
         return started
@@ -172,7 +173,8 @@ class Cluster:
 
         self.wait_until(settled, timeout=timeout, interval=0.5)
         for worker in self.workers:
-            if worker.process.poll() is None:
+            # a plain worker exits by itself; once past its run loop, Luigi's SIGUSR1 handler is gone
+            if worker.assistant and worker.process.poll() is None:
                 worker.process.send_signal(signal.SIGUSR1)
         return outcome.get("how") or "workers exited", self.wait(timeout=60)
 

@@ -173,7 +173,8 @@ def test_three_workers_run_each_task_once_with_outputs_equal_to_one_local_proces
     started = time.monotonic()
     _start(cluster, "scale_three", STATES, plain=1)  # as deployed: assistant services, a plain submitter
     outcome, codes = cluster.finish("EnrichStates", timeout=RUN_TIMEOUT)
-    assert outcome == "done" and _finished_cleanly(cluster, codes), cluster.logs()
+    assert outcome == "done" and _finished_cleanly(cluster, codes), (
+        f"{outcome} {codes} failed={list(cluster.scheduler_tasks('FAILED'))}\n{cluster.logs()}")
 
     events = cluster.task_events()
     assert events["failed"] == {}
