@@ -11,11 +11,13 @@ import pyarrow.parquet as pq
 
 from voterpipe import config, partitioning
 from voterpipe.formats.layouts import state_canonical
-from voterpipe.households import GroupQuartersRule, build_households
+from voterpipe.households import GEOGRAPHY_COLUMNS, GroupQuartersRule, build_households
 from voterpipe.tasks.partitions import PartitionedStage, PartitionTask
 
 VOTER_COLUMNS = ["voter_id", "status", "last_name", "party", "birth_date", "birth_year", "registered_on"]
 ADDRESS_COLUMNS = ["address_key", "building_key", "unit_type", "unit_number"]
+LINK_COLUMNS = ["voter_id", "address_key", "building_key", "parse_status"]
+GEOCODE_COLUMNS = ["address_key", "status", *GEOGRAPHY_COLUMNS]
 
 
 def group_quarters_rule() -> GroupQuartersRule:
@@ -24,12 +26,24 @@ def group_quarters_rule() -> GroupQuartersRule:
                              min_surnames=settings.group_quarters_min_surnames)
 
 
-def households_of(task, voters: pa.Table, links: pa.Table, addresses: pa.Table, geocodes: pa.Table):
-    """build_households over Arrow inputs with the configured rule and the state's code forms."""
-    task.progress(0.2, f"{voters.num_rows} voters, {addresses.num_rows} addresses read")
-    return build_households(voters.to_pandas(), links.to_pandas(),
-                            addresses.select(ADDRESS_COLUMNS[:1] + ADDRESS_COLUMNS[2:]).to_pandas(),
-                            geocodes.to_pandas(), task.snapshot, group_quarters_rule(),
+def read_geocodes(task) -> pa.Table:
+    """The geocodes columns households use (those the file has; a missing one stays null)."""
+    names = set(pq.read_schema(task.input_path("geocodes")).names)
+    return task.read("geocodes", columns=[c for c in GEOCODE_COLUMNS if c in names])
+
+
+def as_frame(table: pa.Table):
+    """pandas copy of a table the caller no longer uses: its Arrow buffers are released while
+    converting (self_destruct), so the two copies never both exist whole."""
+    return table.to_pandas(split_blocks=True, self_destruct=True)
+
+
+def households_of(task, voters, links, addresses, geocodes):
+    """build_households with the configured rule and the state's code forms; inputs are pandas
+    frames or Arrow tables, which are consumed (converted with as_frame)."""
+    task.progress(0.2, f"{len(voters)} voters, {len(addresses)} addresses read")
+    frames = [t if not isinstance(t, pa.Table) else as_frame(t) for t in (voters, links, addresses, geocodes)]
+    return build_households(*frames, task.snapshot, group_quarters_rule(),
                             state_canonical(task.state, config.formats_dirs()).code_forms)
 
 
@@ -41,28 +55,38 @@ class BuildHouseholds(PartitionedStage):
     merge_inputs = ("canonical",)
 
     def build_whole(self, staging: Path) -> dict:
-        households, voter_households = households_of(
-            self, self.read("voters", columns=VOTER_COLUMNS), self.read("voter_addresses"),
-            self.read("addresses", columns=ADDRESS_COLUMNS), self.read("geocodes"))
-        return self.finish(staging, households, voter_households)
+        # each input becomes pandas as soon as it is read, its Arrow copy gone before the next read
+        built = list(households_of(
+            self, as_frame(self.read("voters", columns=VOTER_COLUMNS)),
+            as_frame(self.read("voter_addresses", columns=LINK_COLUMNS)),
+            as_frame(self.read("addresses", columns=[c for c in ADDRESS_COLUMNS if c != "building_key"])),
+            as_frame(read_geocodes(self))))
+        return self.finish(staging, built)
 
     def merge(self, staging: Path, parts: list) -> dict:
         voters = pq.read_metadata(self.input_path("voters")).num_rows
         links = partitioning.in_row_order(self.read_parts(parts, "voter_households_part"), voters)
         households = pa.concat_tables(self.read_parts(parts, "households_part"))
         households = households.take(pc.sort_indices(households, [("household_id", "ascending")]))
-        manifest = self.finish(staging, households, links)
+        built = [households, links]
+        del households, links
+        manifest = self.finish(staging, built)
         return dict(manifest, partitions=len(parts))
 
-    def finish(self, staging: Path, households, voter_households) -> dict:
-        """Write both tables (pandas or Arrow); the manifest body."""
-        tables = [t if isinstance(t, pa.Table) else pa.Table.from_pandas(t, preserve_index=False)
-                  for t in (households, voter_households)]
-        self.write(staging, "households", tables[0])
-        self.write(staging, "voter_households", tables[1])
-        self.progress(1.0, f"{tables[0].num_rows} households")
-        frames = [t if not isinstance(t, pa.Table) else t.to_pandas() for t in (households, voter_households)]
-        return household_manifest(*frames, group_quarters_rule())
+    def finish(self, staging: Path, built: list) -> dict:
+        """Write [households, voter_households] (pandas or Arrow); the manifest body. The list is
+        emptied as each table is written, so only one is held in both forms at a time."""
+        frames = [t if not isinstance(t, pa.Table) else t.to_pandas() for t in built]
+        manifest = household_manifest(*frames, group_quarters_rule())
+        del frames
+        for dataset in ("households", "voter_households"):
+            table = built.pop(0)
+            table = table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
+            if dataset == "households":
+                self.progress(1.0, f"{table.num_rows} households")
+            self.write(staging, dataset, table)
+            del table
+        return manifest
 
 
 class BuildHouseholdsPart(PartitionTask):
@@ -73,7 +97,7 @@ class BuildHouseholdsPart(PartitionTask):
     stage_name = "households_part"
 
     def build(self, staging: Path) -> dict:
-        links = self.read("voter_addresses")
+        links = self.read("voter_addresses", columns=LINK_COLUMNS)
         rows = self.partition_rows(links["building_key"])
         take = pa.array(rows)
         links = links.take(take)
@@ -81,10 +105,11 @@ class BuildHouseholdsPart(PartitionTask):
         addresses = self.read("addresses", columns=ADDRESS_COLUMNS)
         addresses = addresses.take(pa.array(self.partition_rows(addresses["building_key"])))
         addresses = addresses.filter(pc.is_valid(addresses["building_key"]))
-        geocodes = self.read("geocodes")
+        geocodes = read_geocodes(self)
         in_partition = pc.is_in(geocodes["address_key"], value_set=addresses["address_key"].combine_chunks())
         geocodes = geocodes.filter(in_partition)
-        households, voter_households = households_of(self, voters, links, addresses, geocodes)
+        households, voter_households = households_of(
+            self, voters, links, addresses.drop_columns(["building_key"]), geocodes)
         self.write(staging, "households_part", pa.Table.from_pandas(households, preserve_index=False))
         self.write(staging, "voter_households_part", partitioning.with_rows(
             pa.Table.from_pandas(voter_households, preserve_index=False), rows))
