@@ -134,6 +134,8 @@ def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addres
     surnames = frame[frame["surname"] != ""]
     households["distinct_surnames"] = surnames.drop_duplicates(["hh", "surname"]).groupby("hh").size().reindex(
         np.arange(n), fill_value=0).to_numpy().astype(np.int32)
+    # the per-member tables are done with: freed before the building and geography steps allocate
+    del frame, surnames, members, grouped, stats, party, party_values, known, other, age, codes
 
     # Building context: which households carry a unit, and how many share each building.
     rows = lookup_rows(addresses["address_key"], households["household_id"])
