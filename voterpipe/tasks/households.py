@@ -32,6 +32,21 @@ def read_geocodes(task) -> pa.Table:
     return task.read("geocodes", columns=[c for c in GEOCODE_COLUMNS if c in names])
 
 
+def voters_and_links(task):
+    """voters and voter_addresses as pandas. When both list the same voters in the same order
+    (NormaliseAddresses keeps voters.parquet order) the links share the voters' voter_id
+    strings instead of holding a second copy of every id."""
+    voters = task.read("voters", columns=VOTER_COLUMNS)
+    links = task.read("voter_addresses", columns=LINK_COLUMNS)
+    aligned = links["voter_id"].equals(voters["voter_id"])
+    voters = as_frame(voters)
+    if not aligned:
+        return voters, as_frame(links)
+    links = as_frame(links.drop_columns(["voter_id"]))
+    links.insert(0, "voter_id", voters["voter_id"].to_numpy())
+    return voters, links
+
+
 def as_frame(table: pa.Table):
     """pandas copy of a table the caller no longer uses: its Arrow buffers are released while
     converting (self_destruct), so the two copies never both exist whole."""
@@ -56,9 +71,9 @@ class BuildHouseholds(PartitionedStage):
 
     def build_whole(self, staging: Path) -> dict:
         # each input becomes pandas as soon as it is read, its Arrow copy gone before the next read
+        voters, links = voters_and_links(self)
         built = list(households_of(
-            self, as_frame(self.read("voters", columns=VOTER_COLUMNS)),
-            as_frame(self.read("voter_addresses", columns=LINK_COLUMNS)),
+            self, voters, links,
             as_frame(self.read("addresses", columns=[c for c in ADDRESS_COLUMNS if c != "building_key"])),
             as_frame(read_geocodes(self))))
         return self.finish(staging, built)
