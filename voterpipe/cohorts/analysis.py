@@ -54,12 +54,16 @@ def analyse_cohorts(
     voters table."""
     config = config or load_cohort_config()
     cohorts, votes, roll = cohorts_for_roll(voters, history, snapshot, config)
+    del history  # inputs dropped once used: freed when the caller keeps no reference (peak memory)
     forms = code_forms if code_forms is not None else state_code_forms(state)
     place = voter_households_and_geography(voters, voter_households, households, geocodes, forms)
+    del voter_households, geocodes
     for column in place.columns:
         cohorts[column] = place[column].array
+    del place
     if "precinct" in voters:  # the precinct turnout level (not a voter_cohorts column)
         cohorts["precinct"] = voters["precinct"].reset_index(drop=True).array
+    del voters
     cohorts.insert(0, "snapshot", pd.Timestamp(snapshot))
     cohorts.insert(0, "state", state.lower())
     turnout = cohort_turnout(cohorts, votes, roll, state, config)

@@ -79,15 +79,18 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
         """Read the inputs and analyse them; (tables, whether a previous roll was compared). The
         inputs are dropped on return, before the tables are converted and written (peak memory)."""
         self.progress(0.0, "reading the roll, history, households and geocodes")
-        voters = self._frame("voters", VOTER_COLUMNS)
-        history = self._frame("history", HISTORY_COLUMNS)
-        voter_households = self._frame("voter_households", ["voter_id", "household_id"])
-        households = self._frame("households", ["household_id", "voter_count", "party_mix"])
-        geocodes = self._frame("geocodes", GEOCODE_COLUMNS)
+        inputs = {"voters": self._frame("voters", VOTER_COLUMNS),
+                  "history": self._frame("history", HISTORY_COLUMNS),
+                  "voter_households": self._frame("voter_households", ["voter_id", "household_id"]),
+                  "households": self._frame("households", ["household_id", "voter_count", "party_mix"]),
+                  "geocodes": self._frame("geocodes", GEOCODE_COLUMNS)}
         previous = self._previous_cohorts(settings)
-        self.progress(0.2, f"{len(voters)} voters, {len(history)} history rows; computing cohorts")
+        self.progress(0.2, f"{len(inputs['voters'])} voters, {len(inputs['history'])} history rows; "
+                           "computing cohorts")
+        # popped into the call, so that analyse_cohorts can free each input once it is used
         tables = cohorts.analyse_cohorts(
-            voters, history, voter_households, households, geocodes, state=self.state,
+            inputs.pop("voters"), inputs.pop("history"), inputs.pop("voter_households"),
+            inputs.pop("households"), inputs.pop("geocodes"), state=self.state,
             snapshot=self.snapshot, config=settings, previous=previous,
             code_forms=state_canonical(self.state, config.formats_dirs()).code_forms)
         return tables, previous is not None
