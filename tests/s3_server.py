@@ -26,7 +26,6 @@ from __future__ import annotations
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,16 +35,12 @@ from pathlib import Path
 
 import pytest
 
+from ops_servers import free_port  # noqa: F401 - also imported from here by test_s3_root
+
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 REGION = "us-east-1"
 _bucket_numbers = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass
