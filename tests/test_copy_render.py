@@ -1,15 +1,17 @@
-"""Rendering rows for PostgreSQL's binary COPY: map columns as JSON text and the block-wise
-encoder, checked against independent decodings (no server needed)."""
+"""Rendering rows for PostgreSQL's COPY: map columns as JSON text (CSV) and the one-pass binary
+row encoder, checked against independent decodings (no server needed)."""
 
 from __future__ import annotations
 
+import collections
 import json
 import struct
+from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
 
-from voterpipe.warehouse import copy_binary
+from voterpipe.warehouse import pg_rows
 from voterpipe.warehouse.pg_copy import maps_as_json
 
 MAPS = [
@@ -60,20 +62,33 @@ def _decode(payload: bytes, columns: int) -> list[list]:
     return rows
 
 
-def test_block_wise_encoding_writes_every_row_across_block_edges(monkeypatch):
+def test_binary_rows_decode_to_the_batch_values_with_nul_stripped_and_counted():
     rows = 5_000
+    maps = [None if i % 9 == 0 else [("k\x00", f"v{i}\n\x00"), ("n", None)][: i % 3] for i in range(rows)]
     batch = pa.RecordBatch.from_arrays([
-        pa.array([None if i % 7 == 0 else "v" * (i % 11) for i in range(rows)]),
+        pa.array([None if i % 7 == 0 else ("a\x00b" if i % 13 == 0 else "é" * (i % 11)) for i in range(rows)]),
         pa.array([None if i % 5 == 0 else i - 2_500 for i in range(rows)], pa.int32()),
         pa.nulls(rows),
         pa.array([None if i % 3 == 0 else i % 2 == 0 for i in range(rows)]),
-    ], names=["text", "number", "nothing", "flag"]).slice(13, 4_000)
-    monkeypatch.setattr(copy_binary, "ENCODE_BLOCK_ROWS", 64)
-    decoded = _decode(bytes(copy_binary.encode_batch(batch)), 4)
-    text, number, _, flag = (batch.column(i).to_pylist() for i in range(4))
+        pa.array(maps, pa.map_(pa.string(), pa.string())),
+        pa.array([date(2000, 1, 1) + timedelta(days=i) for i in range(rows)], pa.date32()),
+    ], names=["text", "number", "nothing", "flag", "extra", "day"]).slice(13, 4_000)
+    stripped = collections.Counter()
+    decoded = _decode(bytes(pg_rows.encode_batch(batch, stripped)), 6)
+    text, number, _, flag, _, day = (batch.column(i).to_pylist() for i in range(6))
+    extra = maps[13:4_013]
     assert len(decoded) == batch.num_rows
     for row, got in enumerate(decoded):
-        assert got[0] == (None if text[row] is None else text[row].encode())
+        assert got[0] == (None if text[row] is None else text[row].replace("\x00", "").encode())
         assert got[1] == (None if number[row] is None else struct.pack(">i", number[row]))
         assert got[2] is None
         assert got[3] == (None if flag[row] is None else bytes([flag[row]]))
+        if extra[row] is None:
+            assert got[4] is None
+        else:  # jsonb: a version byte, then the object
+            assert got[4][:1] == b"\x01"
+            assert json.loads(got[4][1:]) == {k.replace("\x00", ""): None if v is None else v.replace("\x00", "")
+                                              for k, v in extra[row]}
+        assert struct.unpack(">i", got[5])[0] == (day[row] - date(2000, 1, 1)).days
+    assert stripped == {"text": sum(t.count("\x00") for t in text if t),
+                        "extra": sum(k.count("\x00") + (v or "").count("\x00") for m in extra if m for k, v in m)}

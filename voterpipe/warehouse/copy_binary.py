@@ -1,5 +1,5 @@
-"""PostgreSQL binary COPY rows rendered from Arrow record batches (numba kernels copy each field
-into place), so the server parses fixed-size fields instead of CSV text.
+"""PostgreSQL's binary COPY format: which Arrow columns it can carry, fixed-size values in network
+byte order, and map columns as JSON text (for the CSV path; pg_rows.py encodes the binary rows).
 
 Format (PostgreSQL docs, "COPY ... Binary Format"): a signature header; per row an int16 field
 count, then per field an int32 byte length (-1 for NULL) and the value in network byte order:
@@ -9,17 +9,14 @@ int16/32/64, real/double as IEEE float4/8, boolean as one byte; then an int16 -1
 
 from __future__ import annotations
 
-import collections
 import threading
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 _PG_EPOCH_DAYS = 10_957
-ENCODE_BLOCK_ROWS = 2_048
 
 # Arrow integer/float type -> the big-endian numpy type of the PostgreSQL column it is stored in
 # (must agree with pg_copy._PG_TYPES: int8 -> smallint, uint32 -> bigint, ...)
@@ -29,61 +26,14 @@ _FIXED = {
 }
 
 
-def _is_text(arrow_type: pa.DataType) -> bool:
+def is_text(arrow_type: pa.DataType) -> bool:
     return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
 
 def supports(arrow_schema: pa.Schema) -> bool:
     """Whether every column has a binary rendering here (others go as CSV)."""
-    return all(_is_text(f.type) or f.type in _FIXED or pa.types.is_date32(f.type) or pa.types.is_map(f.type)
+    return all(is_text(f.type) or f.type in _FIXED or pa.types.is_date32(f.type) or pa.types.is_map(f.type)
                or pa.types.is_boolean(f.type) or pa.types.is_null(f.type) for f in arrow_schema)  # maps: jsonb text
-
-
-def _put_text(out, cursor, data, offsets, valid):
-    """Length word + bytes of each row's string at cursor[row]; advances the cursors."""
-    has_nulls = valid.size > 0
-    for row in range(cursor.size):
-        at = cursor[row]
-        if has_nulls and not valid[row]:
-            out[at] = 0xFF
-            out[at + 1] = 0xFF
-            out[at + 2] = 0xFF
-            out[at + 3] = 0xFF
-            cursor[row] = at + 4
-            continue
-        start = offsets[row]
-        length = offsets[row + 1] - start
-        out[at] = (length >> 24) & 0xFF
-        out[at + 1] = (length >> 16) & 0xFF
-        out[at + 2] = (length >> 8) & 0xFF
-        out[at + 3] = length & 0xFF
-        at += 4
-        for i in range(length):
-            out[at + i] = data[start + i]
-        cursor[row] = at + length
-
-
-def _put_fixed(out, cursor, values, valid):
-    """Length word + the big-endian bytes (values is rows x width uint8) at cursor[row]."""
-    has_nulls = valid.size > 0
-    width = values.shape[1]
-    for row in range(cursor.size):
-        at = cursor[row]
-        if has_nulls and not valid[row]:
-            out[at] = 0xFF
-            out[at + 1] = 0xFF
-            out[at + 2] = 0xFF
-            out[at + 3] = 0xFF
-            cursor[row] = at + 4
-            continue
-        out[at] = 0
-        out[at + 1] = 0
-        out[at + 2] = 0
-        out[at + 3] = width
-        at += 4
-        for i in range(width):
-            out[at + i] = values[row, i]
-        cursor[row] = at + width
 
 
 def _json_escaped_length(data, start, end):
@@ -175,8 +125,8 @@ _kernels_lock = threading.Lock()
 
 
 def _kernels():
-    """The field-copy loops compiled by numba (imported here: it takes a moment to load, and
-    only the PostgreSQL loader needs it). nogil: encoding overlaps the COPY being sent."""
+    """The map-to-JSON loops compiled by numba (imported here: it takes a moment to load, and
+    only the PostgreSQL loader needs it)."""
     with _kernels_lock:  # parallel loads share one compiled pair
         if not _compiled:
             import numba
@@ -186,7 +136,7 @@ def _kernels():
             # the map kernels call the two helpers above as compiled functions
             sizes = numba.njit(nogil=True, cache=True)(_with_globals(_map_json_sizes, _json_escaped_length=length))
             put_map = numba.njit(nogil=True, cache=True)(_with_globals(_put_map_json, _put_json_string=put_string))
-            _compiled.extend([compile_(_put_text), compile_(_put_fixed), sizes, put_map])
+            _compiled.extend([sizes, put_map])
         return _compiled
 
 
@@ -199,10 +149,16 @@ def _with_globals(function, **names):
 _compiled: list = []
 
 
+def _warm_up_rows() -> None:
+    from voterpipe.warehouse import pg_rows
+
+    pg_rows.warm_up()
+
+
 def warm_up() -> threading.Thread:
-    """Load (or compile) the kernels in a background thread, so a publish can overlap the
-    half second numba takes with its schema work; encode_batch waits for it if needed."""
-    thread = threading.Thread(target=_kernels, name="copy-binary-warm-up", daemon=True)
+    """Load (or compile) the row encoder in a background thread, so a publish can overlap the
+    half second numba takes with its schema work (pg_rows is imported on first use anyway)."""
+    thread = threading.Thread(target=_warm_up_rows, name="copy-binary-warm-up", daemon=True)
     thread.start()
     return thread
 
@@ -226,7 +182,7 @@ def _text_buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data, offsets
 
 
-def _fixed_bytes(column: pa.Array) -> np.ndarray:
+def fixed_bytes(column: pa.Array) -> np.ndarray:
     """rows x width uint8: each value in its PostgreSQL column's network byte order."""
     arrow_type = column.type
     if pa.types.is_date32(arrow_type):
@@ -237,69 +193,6 @@ def _fixed_bytes(column: pa.Array) -> np.ndarray:
     else:
         big_endian = column.fill_null(0).to_numpy().astype(_FIXED[arrow_type])
     return big_endian.view(np.uint8).reshape(len(column), big_endian.dtype.itemsize)
-
-
-def strip_nul(batch: pa.RecordBatch, stripped: collections.Counter) -> pa.RecordBatch:
-    """The batch without NUL characters in its strings (PostgreSQL text cannot hold them),
-    counting what was removed per column in `stripped`."""
-    columns = list(batch.columns)
-    changed = False
-    for index, (name, column) in enumerate(zip(batch.schema.names, columns)):
-        if not _is_text(column.type) or len(column) == 0:
-            continue
-        data, offsets = _text_buffers(column)
-        found = int(np.count_nonzero(data[offsets[0]:offsets[-1]] == 0))
-        if found:
-            stripped[name] += found
-            columns[index] = pc.replace_substring(column, "\x00", "")
-            changed = True
-    return pa.RecordBatch.from_arrays(columns, schema=batch.schema) if changed else batch
-
-
-def encode_batch(batch: pa.RecordBatch) -> memoryview:
-    """The binary COPY rows of a batch (no file header/trailer); strings must hold no NUL."""
-    rows = batch.num_rows
-    sizes = np.full(rows, 2 + 4 * batch.num_columns, np.int64)
-    prepared = []
-    for column in batch.columns:
-        valid = _validity(column)
-        if pa.types.is_null(column.type):
-            prepared.append(("null", None, None))
-            continue
-        if _is_text(column.type):
-            data, offsets = _text_buffers(column)
-            lengths = np.diff(offsets)
-            sizes += lengths if valid.size == 0 else np.where(valid, lengths, 0)
-            prepared.append(("text", (data, offsets), valid))
-        else:
-            values = _fixed_bytes(column)
-            sizes += values.shape[1] if valid.size == 0 else np.where(valid, values.shape[1], 0)
-            prepared.append(("fixed", values, valid))
-    starts = np.zeros(rows + 1, np.int64)
-    np.cumsum(sizes, out=starts[1:])
-    out = np.empty(int(starts[-1]), np.uint8)
-    count = np.frombuffer(np.array([batch.num_columns], ">i2").tobytes(), np.uint8)
-    if rows:
-        out[starts[:-1]] = count[0]
-        out[starts[:-1] + 1] = count[1]
-    cursor = starts[:-1] + 2
-    put_text, put_fixed = _kernels()[:2]
-    all_null = np.zeros(rows, np.bool_)  # valid mask for a column of Arrow type null
-    no_bytes = np.zeros((rows, 0), np.uint8)
-    # every column is written for a block of rows before the next block: the block's output
-    # stays in the CPU cache (column by column over the whole batch it would not)
-    for low in range(0, rows, ENCODE_BLOCK_ROWS):
-        high = min(low + ENCODE_BLOCK_ROWS, rows)
-        block = cursor[low:high]
-        for kind, values, valid in prepared:
-            valid = valid[low:high] if valid is not None and valid.size else valid
-            if kind == "text":
-                put_text(out, block, values[0], values[1][low:high + 1], valid)
-            elif kind == "fixed":
-                put_fixed(out, block, values[low:high], valid)
-            else:
-                put_fixed(out, block, no_bytes[low:high], all_null[low:high])
-    return memoryview(out)
 
 
 def map_json(column: pa.Array, prefix: bytes = b"") -> pa.Array:
@@ -313,7 +206,7 @@ def map_json(column: pa.Array, prefix: bytes = b"") -> pa.Array:
     key_data, key_offsets = _text_buffers(keys)
     item_data, item_offsets = _text_buffers(items)
     item_valid = _validity(items)
-    _, _, sizes_kernel, put_kernel = _kernels()
+    sizes_kernel, put_kernel = _kernels()
     sizes = np.empty(rows, np.int64)
     sizes_kernel(valid, entries, key_data, key_offsets, item_data, item_offsets, item_valid, sizes)
     if valid.size:

@@ -28,6 +28,9 @@ from voterpipe.warehouse.tables import WarehouseInputError
 
 BATCH_ROWS = 65_536
 COPY_READ_SIZE = 1 << 20
+# rows rendered at a time: ~10 MB of voter rows, small enough that the allocator reuses the
+# memory of chunks already sent (a fresh 80 MB chunk per batch cost a page fault per 4 KB)
+RENDER_ROWS = 8_192
 
 _PG_TYPES = {
     pa.string(): "text", pa.large_string(): "text", pa.string_view(): "text",
@@ -97,9 +100,11 @@ def render_csv(batch: pa.RecordBatch, nul_stripped: collections.Counter) -> byte
     return payload
 
 
-def render_binary(batch: pa.RecordBatch, nul_stripped: collections.Counter):
+def render_binary(batch: pa.RecordBatch, nul_stripped: collections.Counter) -> memoryview:
     """Binary COPY rows of a batch, NUL characters removed and counted per column."""
-    return copy_binary.encode_batch(copy_binary.strip_nul(maps_as_json(batch, prefix="\x01"), nul_stripped))
+    from voterpipe.warehouse import pg_rows  # numba: loaded by the first binary COPY only
+
+    return pg_rows.encode_batch(batch, nul_stripped)
 
 
 class CopyStream:
@@ -129,12 +134,12 @@ class CopyStream:
     def _produce(self, batches) -> None:
         try:
             for batch in batches:
-                if self._stop.is_set():
-                    return
-                if batch.num_rows == 0:
-                    continue
-                if not self._put((self._render(batch, self.nul_stripped), batch.num_rows)):
-                    return
+                for start in range(0, batch.num_rows, RENDER_ROWS):
+                    if self._stop.is_set():
+                        return
+                    piece = batch.slice(start, RENDER_ROWS)
+                    if not self._put((self._render(piece, self.nul_stripped), piece.num_rows)):
+                        return
             self._put((self._trailer, 0))
             self._put(None)
         except BaseException as exc:  # handed to the reading thread, which raises it
