@@ -88,6 +88,10 @@ class GeocodeCache:
 
     def lookup(self, address_keys: list[str] | pa.Array | pd.Series) -> pd.DataFrame:
         """Rows of schema.GEOCODES for the keys present in the cache (any order, one per key)."""
+        return self.lookup_table(address_keys).to_pandas()
+
+    def lookup_table(self, address_keys: list[str] | pa.Array | pd.Series) -> pa.Table:
+        """lookup() as an Arrow table in schema.GEOCODES."""
         if isinstance(address_keys, pa.ChunkedArray):
             keys = address_keys.combine_chunks()
         elif isinstance(address_keys, pa.Array):
@@ -96,15 +100,12 @@ class GeocodeCache:
             keys = pa.array(address_keys, type=pa.string(), from_pandas=True)
         else:
             keys = pa.array(list(address_keys), type=pa.string())
-        if isinstance(keys, pa.ChunkedArray):
-            keys = keys.combine_chunks()
         keys = keys.cast(pa.string())
         with self._lock:
             index = self._refresh()
         if index.num_rows == 0 or len(keys) == 0:
-            return schema.empty_table(schema.GEOCODES).to_pandas()
-        found = index.filter(pc.is_in(index.column("address_key"), value_set=keys))
-        return found.to_pandas()
+            return schema.empty_table(schema.GEOCODES)
+        return index.filter(pc.is_in(index.column("address_key"), value_set=keys))
 
     def __len__(self) -> int:
         with self._lock:
@@ -190,39 +191,65 @@ def geocode_addresses(addresses: pd.DataFrame, cache: GeocodeCache, backend, *,
     stores its own batches (`backend_stores`, as the Census client does). Rows that are not
     sendable get status 'not_sent' and are never cached.
     """
-    unique = addresses[addresses["address_key"].notna()].drop_duplicates("address_key")
-    mask = sendable_addresses(unique)
-    sendable, unsendable = unique[mask], unique[~mask]
-    hits = cache.lookup(sendable["address_key"])
-    misses = sendable[~_is_in(sendable["address_key"], hits["address_key"])]
-    frames = [hits, pd.DataFrame({"address_key": unsendable["address_key"].to_numpy(),
-                                  "status": "not_sent", "backend": cache.backend})]
+    table, stats = geocode_addresses_table(addresses, cache, backend, backend_stores=backend_stores,
+                                           chunk_rows=chunk_rows, progress=progress)
+    return table.to_pandas(), stats
+
+
+def first_rows(keys: pa.Array) -> pa.Array:
+    """Row of the first occurrence of every distinct non-null key, in row order."""
+    firsts = pc.index_in(pc.unique(keys.drop_null()), value_set=keys, skip_nulls=True)
+    return firsts.take(pc.sort_indices(firsts))
+
+
+def geocode_addresses_table(addresses: pd.DataFrame | pa.Table, cache: GeocodeCache, backend, *,
+                            backend_stores: bool = False, chunk_rows: int | None = 250_000,
+                            progress=None) -> tuple[pa.Table, dict]:
+    """geocode_addresses on Arrow: a schema.GEOCODES table sorted by address_key (the same rows).
+    Only the cache misses become pandas (for the backend), so a run whose addresses are nearly
+    all cached costs a lookup and a sort."""
+    if isinstance(addresses, pd.DataFrame):
+        addresses = pa.Table.from_pandas(addresses.reset_index(drop=True), preserve_index=False)
+    rows = first_rows(addresses.column("address_key").combine_chunks())
+    unique = addresses.take(rows)  # drop_duplicates('address_key') of the non-null keys
+    probe = unique.select([c for c in ("address_key", "parse_status", "house_number", "street_name")
+                           if c in unique.column_names]).to_pandas()
+    mask = sendable_addresses(probe).to_numpy(dtype=bool)
+    sendable_keys = unique.column("address_key").filter(pa.array(mask))
+    hits = cache.lookup_table(sendable_keys)
+    missed = mask.copy()
+    missed[mask] = ~pc.is_in(sendable_keys, value_set=hits.column("address_key")).to_numpy(zero_copy_only=False)
+    misses = np.flatnonzero(missed)
+    unsent = unique.column("address_key").filter(pa.array(~mask))
+    parts = [hits, schema.conform(pa.table({"address_key": unsent, "status": pa.array(["not_sent"] * len(unsent)),
+                                            "backend": pa.array([cache.backend] * len(unsent))}), schema.GEOCODES)]
     step = len(misses) if not chunk_rows else int(chunk_rows)
     done = matched = 0
     for start in range(0, len(misses), max(step, 1)):
-        chunk = misses.iloc[start:start + step]
+        taken = misses[start:start + step]
+        chunk = unique.take(pa.array(taken)).to_pandas()
+        chunk.index = rows.to_numpy()[taken]  # the rows' positions in `addresses`, as pandas had them
         result = backend(chunk)
         result = result[_is_in(result["address_key"], chunk["address_key"])]
         if not backend_stores:
             cache.store(result)
-        frames.append(result)
+        parts.append(schema.conform(pa.Table.from_pandas(result, preserve_index=False), schema.GEOCODES))
         done += len(chunk)
         matched += int((result["status"] == "match").sum())
         if progress is not None:
             progress(done / len(misses), f"geocoded {done}/{len(misses)} new addresses, "
                                          f"{matched / max(done, 1):.0%} matched")
-    combined = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(
-        len(f) for f in frames) else schema.empty_table(schema.GEOCODES).to_pandas()
-    table = schema.conform(pa.Table.from_pandas(combined, preserve_index=False), schema.GEOCODES)
-    result = table.to_pandas().drop_duplicates("address_key", keep="last")
-    result = result.sort_values("address_key", kind="stable").reset_index(drop=True)
-    lost = unique.loc[~_is_in(unique["address_key"], result["address_key"]), "address_key"]
-    if len(lost):
-        raise RuntimeError(f"geocoder returned no row for {len(lost)} address keys "
-                           f"(e.g. {lost.iloc[0]})")
-    stats = {"addresses": len(unique), "sendable": len(sendable), "not_sent": len(unsendable),
-             "cache_hits": len(hits), "cache_misses": len(misses)}
-    return result, stats
+    table = pa.concat_tables(parts)
+    if len(misses):
+        table = _newest_per_key(table)  # a backend's repeated key: its last row (hits are unique)
+    table = table.take(pc.sort_indices(table, [("address_key", "ascending")]))
+    lost = pc.invert(pc.is_in(unique.column("address_key"), value_set=table.column("address_key")))
+    if pc.any(lost).as_py():
+        raise RuntimeError(f"geocoder returned no row for {pc.sum(lost).as_py()} address keys "
+                           f"(e.g. {unique.column('address_key').filter(lost)[0]})")
+    stats = {"addresses": unique.num_rows, "sendable": int(mask.sum()), "not_sent": len(unsent),
+             "cache_hits": hits.num_rows, "cache_misses": len(misses)}
+    return table, stats
 
 
 def match_rates(geocodes: pd.DataFrame, groups: pd.Series) -> dict:
@@ -230,16 +257,24 @@ def match_rates(geocodes: pd.DataFrame, groups: pd.Series) -> dict:
 
     match_rate is matches over addresses that were sent (not_sent excluded).
     """
-    frame = pd.DataFrame({"group": groups.reindex(geocodes["address_key"]).fillna("unknown").to_numpy(),
-                          "status": geocodes["status"].to_numpy()})
+    return match_rates_aligned(geocodes["status"].to_numpy(dtype=object),
+                               groups.reindex(geocodes["address_key"]).fillna("unknown").to_numpy(dtype=object))
+
+
+def match_rates_aligned(statuses: np.ndarray, groups: np.ndarray) -> dict:
+    """match_rates with each geocode's group given row for row (null groups count as 'unknown')."""
+    groups = pd.Series(groups, dtype=object).fillna("unknown").to_numpy(dtype=object)
+    codes, names = pd.factorize(groups, sort=True)
+    size = len(names)
+    totals = np.bincount(codes, minlength=size)
+    by_status = {s: np.bincount(codes[statuses == s], minlength=size) for s in schema.GEOCODE_STATUSES}
     out = {}
-    for group, part in frame.groupby("group", sort=True):
-        counts = part["status"].value_counts()
-        sent = int(len(part) - counts.get("not_sent", 0))
+    for i, group in enumerate(names):
+        sent = int(totals[i] - by_status["not_sent"][i])
         out[str(group)] = {
-            "addresses": int(len(part)),
-            **{s: int(counts.get(s, 0)) for s in schema.GEOCODE_STATUSES},
-            "match_rate": round(float(counts.get("match", 0)) / sent, 6) if sent else None,
+            "addresses": int(totals[i]),
+            **{s: int(by_status[s][i]) for s in schema.GEOCODE_STATUSES},
+            "match_rate": round(float(by_status["match"][i]) / sent, 6) if sent else None,
         }
     return out
 

@@ -8,12 +8,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import luigi
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from voterpipe import config, partitioning, quality, schema, storage
-from voterpipe.geocode.cache import GeocodeCache, geocode_addresses, match_rates
+from voterpipe.geocode.cache import GeocodeCache, geocode_addresses_table, match_rates_aligned
 from voterpipe.tasks.maintenance import CompactCaches
 from voterpipe.tasks.partitions import PartitionedStage, PartitionTask
 
@@ -44,8 +45,8 @@ class CensusBatches:
         return {CENSUS_BATCHES: census_batches_in_flight()} if config.geocoder().backend == "census" else {}
 
 
-def geocode_unique(task, addresses: pd.DataFrame) -> tuple[pd.DataFrame, dict, GeocodeCache]:
-    """geocode_addresses with the configured backend and its cache."""
+def geocode_unique(task, addresses: pa.Table) -> tuple[pa.Table, dict, GeocodeCache]:
+    """geocode_addresses_table with the configured backend and its cache."""
     settings = config.geocoder()
     task.progress(0.0, f"{len(addresses)} addresses to geocode with {settings.backend}")
     if settings.backend == "census":
@@ -58,13 +59,13 @@ def geocode_unique(task, addresses: pd.DataFrame) -> tuple[pd.DataFrame, dict, G
         def backend(frame: pd.DataFrame) -> pd.DataFrame:
             return geocode_with_census(frame, settings=settings, cache=cache, progress=task.progress)
 
-        geocodes, stats = geocode_addresses(addresses, cache, backend, backend_stores=True, chunk_rows=None)
+        geocodes, stats = geocode_addresses_table(addresses, cache, backend, backend_stores=True, chunk_rows=None)
     else:
         from voterpipe.geocode.tiger import TigerGeocoder
 
         engine = TigerGeocoder.load()
         cache = GeocodeCache(storage.cache_dir("geocodes"), "tiger", engine.benchmark, engine.vintage)
-        geocodes, stats = geocode_addresses(addresses, cache, engine.geocode, progress=task.progress)
+        geocodes, stats = geocode_addresses_table(addresses, cache, engine.geocode, progress=task.progress)
     return geocodes, stats, cache
 
 
@@ -80,7 +81,7 @@ class GeocodeAddresses(CensusBatches, PartitionedStage):
         return super().resources if self.partition_count() == 1 else {}  # the partitions call the backend
 
     def build_whole(self, staging: Path) -> dict:
-        addresses = self.read("addresses").to_pandas()
+        addresses = self.read("addresses")
         geocodes, stats, cache = geocode_unique(self, addresses)
         cache.compact()
         labels = {"backend": cache.backend, "benchmark": cache.benchmark, "vintage": cache.vintage}
@@ -90,40 +91,57 @@ class GeocodeAddresses(CensusBatches, PartitionedStage):
         return {"compact_cache": CompactCaches(state=self.state, snapshot=self.snapshot, stage="geocoded")}
 
     def merge(self, staging: Path, parts: list) -> dict:
-        addresses = self.read("addresses").to_pandas()
+        addresses = self.read("addresses", columns=["address_key", "parse_status"])
         table = pa.concat_tables(self.read_parts(parts, "geocodes_part"))
-        geocodes = table.to_pandas().sort_values("address_key", kind="stable").reset_index(drop=True)
+        geocodes = table.take(pc.sort_indices(table, [("address_key", "ascending")]))
         manifests = [part.manifest() for part in parts]
         stats = partitioning.sum_counts(manifests, SUMMED_STATS)
         labels = {name: manifests[0][name] for name in ("backend", "benchmark", "vintage")}
         return dict(self.summarise(staging, addresses, geocodes, stats, labels), partitions=len(parts))
 
-    def summarise(self, staging: Path, addresses: pd.DataFrame, geocodes: pd.DataFrame, stats: dict,
+    def summarise(self, staging: Path, addresses: pa.Table, geocodes: pa.Table, stats: dict,
                   labels: dict) -> dict:
         """Write geocodes; the manifest body with match rates and the quality gate."""
-        self.write(staging, "geocodes", pa.Table.from_pandas(geocodes, preserve_index=False))
-        by_status = addresses.drop_duplicates("address_key").set_index("address_key")["parse_status"]
+        self.write(staging, "geocodes", geocodes)
+        # each geocode's parse status: that of its address_key's first row in addresses
+        keys = addresses.column("address_key").combine_chunks()
+        first = pc.index_in(geocodes.column("address_key"), value_set=keys, skip_nulls=True)
+        parse_status = addresses.column("parse_status").combine_chunks().take(first)
         self.progress(1.0, f"{stats['cache_misses']} geocoded, {stats['cache_hits']} from cache")
-        by_parse_status = match_rates(geocodes, by_status)
-        by_county = match_rates(geocodes, self._county_of_addresses(geocodes))
+        statuses = geocodes.column("status").to_numpy()
+        by_parse_status = match_rates_aligned(statuses, parse_status.to_numpy(zero_copy_only=False))
+        by_county = match_rates_aligned(statuses, self._county_of_addresses(geocodes))
         gates = self.enforce_gates([quality.geocode_match_gate(
             by_parse_status, self.thresholds()["geocode_match_rate"], self.accepted(), by_county)])
+        counts = pc.value_counts(geocodes.column("status")).to_pylist()
+        found = {c["values"]: c["counts"] for c in counts}
         return {
-            **labels, "rows": len(geocodes), **stats,
-            "status_counts": {s: int((geocodes["status"] == s).sum()) for s in schema.GEOCODE_STATUSES},
+            **labels, "rows": geocodes.num_rows, **stats,
+            "status_counts": {s: int(found.get(s, 0)) for s in schema.GEOCODE_STATUSES},
             "match_rate_by_parse_status": by_parse_status,
             "match_rate_by_county": by_county,
             "gates": gates,
         }
 
-    def _county_of_addresses(self, geocodes: pd.DataFrame) -> pd.Series:
-        """address_key -> the voter-file county of its voters; else the matched county FIPS."""
-        fallback = geocodes.set_index("address_key")["county_fips"]
-        links = self.read("voter_addresses", columns=["voter_id", "address_key"]).to_pandas()
-        voters = self.read("voters", columns=["voter_id", "county_code"]).to_pandas()
-        county = links.dropna(subset=["address_key"]).merge(voters, on="voter_id", how="inner")
-        county = county.drop_duplicates("address_key").set_index("address_key")["county_code"]
-        return county.reindex(fallback.index).fillna(fallback).fillna("unknown")
+    def _county_of_addresses(self, geocodes: pa.Table) -> np.ndarray:
+        """Each geocode's county: the voter-file county of its address's first voter
+        (voter_addresses order); else the matched county FIPS; else 'unknown'."""
+        keys = geocodes.column("address_key").combine_chunks()
+        fallback = geocodes.column("county_fips").combine_chunks()
+        links = self.read("voter_addresses", columns=["voter_id", "address_key"])
+        voters = self.read("voters", columns=["voter_id", "county_code"])
+        if links.column("voter_id").equals(voters.column("voter_id")):
+            # NormaliseAddresses keeps voters.parquet order: each link's county is its row's
+            first = pc.index_in(keys, value_set=links.column("address_key").combine_chunks(), skip_nulls=True)
+            county = voters.column("county_code").combine_chunks().take(first)
+        else:
+            frame = links.to_pandas().dropna(subset=["address_key"]).merge(
+                voters.to_pandas(), on="voter_id", how="inner").drop_duplicates("address_key")
+            county = frame.set_index("address_key")["county_code"].reindex(
+                keys.to_numpy(zero_copy_only=False))
+            county = pa.array(county.to_numpy(dtype=object), pa.string(), from_pandas=True)
+        county = pc.fill_null(pc.coalesce(county, fallback), "unknown")
+        return county.to_numpy(zero_copy_only=False)
 
 
 class GeocodeAddressesPart(CensusBatches, PartitionTask):
@@ -135,10 +153,10 @@ class GeocodeAddressesPart(CensusBatches, PartitionTask):
     def build(self, staging: Path) -> dict:
         addresses = self.read("addresses")
         addresses = addresses.take(pa.array(self.partition_rows(addresses["address_key"])))
-        addresses = addresses.filter(pc.is_valid(addresses["address_key"])).to_pandas()
+        addresses = addresses.filter(pc.is_valid(addresses["address_key"]))
         geocodes, stats, cache = geocode_unique(self, addresses)
-        self.write(staging, "geocodes_part", pa.Table.from_pandas(geocodes, preserve_index=False))
+        self.write(staging, "geocodes_part", geocodes)
         self.progress(1.0, f"partition {self.partition}: {stats['cache_misses']} geocoded, "
                            f"{stats['cache_hits']} from cache")
         return {"backend": cache.backend, "benchmark": cache.benchmark, "vintage": cache.vintage,
-                "rows": len(geocodes), **stats, "partition": self.partition, "partitions": self.partitions}
+                "rows": geocodes.num_rows, **stats, "partition": self.partition, "partitions": self.partitions}
