@@ -367,6 +367,32 @@ def test_parallel_load_splits_by_key_and_keeps_every_guarantee(pg, warehouse, da
     assert parallel.is_published("nc", NOV)
 
 
+@pytest.mark.parametrize("ordered", [True, False], ids=["sorted-row-groups", "shuffled-row-groups"])
+def test_part_bounds_move_to_row_group_starts_only_when_the_file_is_sorted_by_the_key(tmp_path, ordered):
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from voterpipe.warehouse import tables as wt
+    from voterpipe.warehouse.pg_parts import part_bounds
+
+    keys = [f"V{i:05d}" for i in range(10_000)]
+    if not ordered:  # each row group then spans the whole key range
+        keys = keys[::2] + keys[1::2]
+        keys = [k for pair in zip(keys[:5_000], keys[5_000:]) for k in pair][::-1]
+    path = tmp_path / "voters_enriched.parquet"
+    pq.write_table(pa.table({"voter_id": keys}), path, row_group_size=1_500)
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW src_voters_enriched AS SELECT * FROM read_parquet('{path}')")
+    table = next(t for t in wt.TABLES if t.name == "voters_enriched")
+    exact = part_bounds(con, table, 10_000, 3, 1_000)
+    snapped = part_bounds(con, table, 10_000, 3, 1_000, path)
+    assert [b for b, _ in exact[1:]] == ["V03333", "V06666"]
+    if ordered:  # row groups start at rows 3,000 and 6,000: the nearest to 3,333 and 6,666
+        assert snapped == [(None, "V03000"), ("V03000", "V06000"), ("V06000", None)]
+    else:
+        assert snapped == exact
+
+
 def test_failed_parallel_range_leaves_old_snapshot_and_no_orphan_parts(pg, warehouse, data_root):
     parallel = _parallel(pg, warehouse)
     s = warehouse.schema

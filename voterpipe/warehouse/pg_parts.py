@@ -16,10 +16,12 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Callable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import psycopg2
 from psycopg2 import sql
 
@@ -48,9 +50,11 @@ class TableLoad:
 
 
 def part_bounds(duck, table: wt.WarehouseTable, expected: int, copy_connections: int,
-                rows_per_connection: int) -> list[tuple]:
+                rows_per_connection: int, path: Path | None = None) -> list[tuple]:
     """[(low, high), ...] split-key ranges (None = unbounded), one per connection; one range
-    when the table is small, has no split key, or the key has NULLs (a range holds none)."""
+    when the table is small, has no split key, or the key has NULLs (a range holds none).
+    path: the row source's Parquet file; when its row groups are sorted by the key, each split
+    moves to the nearest row-group start, so no row group is decoded by two parts."""
     connections = min(copy_connections, expected // max(rows_per_connection, 1))
     if table.split_key is None or connections < 2:
         return [(None, None)]
@@ -62,8 +66,38 @@ def part_bounds(duck, table: wt.WarehouseTable, expected: int, copy_connections:
     splits = sorted(set(s for s in splits or [] if s is not None))
     if nulls or not splits:
         return [(None, None)]
+    if path is not None:
+        splits = _snap_to_row_groups(path, table.split_key, splits, expected)
     edges = [None, *splits, None]
     return list(zip(edges[:-1], edges[1:]))
+
+
+def _snap_to_row_groups(path: Path, key: str, splits: list, expected: int) -> list:
+    """Each split replaced by the first key of the row group starting nearest to it (in rows),
+    if the file's row groups hold ascending, non-overlapping key ranges and the move is small."""
+    metadata = pq.ParquetFile(path).metadata
+    column = metadata.schema.to_arrow_schema().get_field_index(key)
+    starts, rows, at = [], [], 0  # (first key, last key) of each row group; rows before it
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        stats = group.column(column).statistics if column >= 0 else None
+        if stats is None or not stats.has_min_max or not isinstance(stats.min, str):
+            return splits
+        starts.append((stats.min, stats.max))
+        rows.append(at)
+        at += group.num_rows
+    if any(low > high or previous[1] >= low for previous, (low, high) in zip(starts, starts[1:])) \
+            or any(low > high for low, high in starts):
+        return splits
+    snapped = []
+    for number, split in enumerate(splits, start=1):
+        target = expected * number / (len(splits) + 1)
+        group = min(range(1, len(starts)), key=lambda g: abs(rows[g] - target), default=None)
+        # strings compare by code point here, byte-wise in DuckDB: the same order for UTF-8
+        if group is None or abs(rows[group] - target) > 0.15 * expected:
+            return splits
+        snapped.append(starts[group][0])
+    return sorted(set(snapped)) if len(set(snapped)) == len(snapped) else splits
 
 
 def load_parts(load: TableLoad, bounds: list[tuple], parts: list[str]):
@@ -132,7 +166,9 @@ def _load_part(load: TableLoad, name: str, bound: tuple, abort: threading.Event,
     state, snapshot = load.files.state, load.files.snapshot
     final, _ = partition_names(load.table.name, state, snapshot)
     started = time.perf_counter()
-    duck = duckdb.connect()
+    # one DuckDB thread per part: the parts already read in parallel, and more threads than
+    # cores only add scheduling work next to the server's backends
+    duck = duckdb.connect(config={"threads": 1})
     conn = load.connect()
     try:
         wt.register_sources(duck, load.files)

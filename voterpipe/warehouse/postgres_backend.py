@@ -148,7 +148,8 @@ class PostgresWarehouse:
         state, snapshot = files.state, files.snapshot
         table_started = time.perf_counter()
         expected = wt.source_row_count(duck, table.row_source)
-        bounds = part_bounds(duck, table, expected, self.copy_connections, self.rows_per_connection)
+        bounds = part_bounds(duck, table, expected, self.copy_connections, self.rows_per_connection,
+                             files.paths.get(table.row_source))
         if len(bounds) > 1:
             loaded, nul_stripped, timings, table_parts = load_parts(load, bounds, parts)
             stage = None
