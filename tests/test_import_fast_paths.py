@@ -122,3 +122,79 @@ def test_latest_per_voter_first_pass_reads_what_the_csv_reader_reads(tmp_path, c
     for column in ("ID", "SNAP"):
         assert [v for p in fast for v in p.columns[column].to_pylist()] == \
             [v for p in full for v in p.columns[column].to_pylist()]
+
+
+def _chunks(blocks: TextBlocks) -> list[bytes]:
+    """The file's chunks, each the join of its pieces."""
+    chunks, current = [], []
+    for piece, ends_chunk in blocks.pieces():
+        current.append(piece)
+        if ends_chunk:
+            chunks.append(b"".join(current))
+            current = []
+    assert not current, "the last piece ends a chunk"
+    return chunks
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-8", "utf-16"])
+def test_pieces_of_a_chunk_join_to_the_chunk_read_whole(tmp_path, encoding):
+    text = "".join(f"{i}|näme {i}|{'x' * (i % 197)}\r\n" for i in range(40_000)) + "no newline at the end"
+    path = tmp_path / "v.txt"
+    path.write_bytes(text.encode(encoding))
+    whole = TextBlocks(path, "latin-1", chunk_rows=300, piece_bytes=1 << 30)
+    pieces = TextBlocks(path, "latin-1", chunk_rows=300, piece_bytes=50_000)
+    assert _chunks(pieces) == _chunks(whole) and len(_chunks(whole)) > 3
+    assert sum(1 for _ in pieces.pieces()) > 4 * len(_chunks(whole))  # really read in pieces
+    assert pieces.sha256 == whole.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert pieces.counters == whole.counters
+
+
+@pytest.mark.parametrize("layout", ["nc_current", "tx_sos", "oh_swvf", "nc_vr_snapshot"])
+def test_reading_in_pieces_writes_the_same_files(tmp_path, monkeypatch, layout):
+    """Pieces change how a chunk is read, never the output: the Parquet files are byte-identical."""
+    from voterpipe import storage
+    from voterpipe.demo import all_layout_drops
+    from voterpipe.formats import decoding
+    from voterpipe.formats.importer import import_drop
+    from voterpipe.synth import write_drop
+
+    state, _, snapshot = next(d for d in all_layout_drops() if d[1] == layout)
+    write_drop(state, 400, snapshot, seed=3, layout=layout, dirty_rate=0.05, root=tmp_path)
+    raw = storage.raw_dir(state, snapshot, tmp_path)
+    monkeypatch.setattr(decoding, "HEAD_BYTES", 20_000)  # chunks and pieces small enough for a small drop
+    monkeypatch.setattr(decoding, "MIN_BLOCK_BYTES", 30_000)
+    files = {}
+    for piece_bytes in (1 << 30, 3000):
+        monkeypatch.setattr(decoding, "PIECE_BYTES", piece_bytes)
+        outputs = {name: tmp_path / f"{piece_bytes}" / f"{name}.parquet" for name in ("voters", "history", "rejects")}
+        outputs["voters"].parent.mkdir()
+        import_drop(raw, outputs, state, snapshot, chunk_rows=150)
+        files[piece_bytes] = {name: path.read_bytes() for name, path in outputs.items()}
+    assert files[3000] == files[1 << 30]
+
+
+@pytest.mark.parametrize("include", [None, {"id", "far"}, {"far"}, {"mid", "id"}])
+def test_fixed_width_byte_rows_and_code_point_cuts_agree_with_characters(include):
+    """Plain lines are cut as byte rows, odd ones (multi-byte, NUL, short) by code point; fields far
+    apart are gathered apart: each kept line's fields are its characters at those positions."""
+    widths = [("id", 0, 4), ("mid", 4, 10), ("far", 90, 96), ("gap", 10, 90)]
+    rng = np.random.default_rng(11)
+    lines = []
+    for i in range(3000):
+        line = f"{i:04d}" + "".join(rng.choice(list("abcdef  XYZ"), size=92))
+        kind = rng.integers(0, 12)
+        if kind == 0:
+            line = line[:20] + "é€" + line[22:]     # multi-byte characters, same character count
+        elif kind == 1:
+            line = line[:93] + "\x00" + line[94:]   # a NUL inside a field
+        elif kind == 2:
+            line = line[:int(rng.integers(0, 96))]  # short: rejected, or kept when the length allows
+        lines.append(line)
+    block = "".join(line + "\n" for line in lines).encode("utf-8")
+    parsed = parse_fixed_width(block, 1, widths=widths, line_length=(93, 96), include=include)
+    kept = [i for i, line in enumerate(lines) if 93 <= len(line) <= 96]
+    assert parsed.line_numbers.tolist() == [1 + i for i in kept]
+    assert list(parsed.columns) == [name for name, _, _ in widths if include is None or name in include]
+    for name, start, end in widths:
+        if include is None or name in include:
+            assert parsed.columns[name].to_pylist() == [lines[i][start:end].replace("\x00", "") for i in kept]

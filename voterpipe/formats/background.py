@@ -23,8 +23,12 @@ class BackgroundWriter:
     on timing. A write error is raised in the calling thread at the next write or at close().
     """
 
-    def __init__(self, path: Path, table_schema: pa.Schema):
+    def __init__(self, path: Path, table_schema: pa.Schema, per_chunk: bool = False):
         self._writer = storage.parquet_writer(path, table_schema)
+        # per_chunk: the tables given between two flush() calls are written as one (one row group),
+        # so reading a chunk in pieces writes the same file as reading it whole.
+        self._per_chunk = per_chunk
+        self._held: list = []
         self._queue: queue.Queue = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"write-{Path(path).name}", daemon=True)
@@ -38,21 +42,45 @@ class BackgroundWriter:
             if self._error is None:
                 try:
                     # a callable is work left to this thread (e.g. the voters' extra map), still in order
-                    self._writer.write_table(table() if callable(table) else table)
+                    self._writer.write_table(_one_table(table))
                 except BaseException as exc:  # re-raised in the importing thread
                     self._error = exc
 
     def write_table(self, table: "pa.Table | Callable[[], pa.Table]") -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put(table)
+        if self._per_chunk:
+            self._held.append(table)
+        else:
+            self._queue.put(table)
+
+    def flush(self) -> None:
+        """Write the tables held since the last flush (per_chunk) as one table."""
+        if self._error is not None:
+            raise self._error
+        if self._held:
+            held, self._held = self._held, []
+            self._queue.put(held)
 
     def close(self) -> None:
+        if self._error is None:
+            self.flush()
         self._queue.put(_DONE)
         self._thread.join()
         self._writer.close()
         if self._error is not None:
             raise self._error
+
+
+def _one_table(item) -> pa.Table:
+    """A table, a callable giving one (work left to the writer's thread), or a list of these (a
+    chunk's pieces) as one single-chunk table: written the same as had the chunk been read whole."""
+    if callable(item):
+        return item()
+    if isinstance(item, list):
+        tables = [_one_table(part) for part in item]
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables).combine_chunks()
+    return item
 
 
 def prefetch(iterable: Iterable[T], depth: int = 1) -> Iterator[T]:

@@ -18,6 +18,10 @@ from voterpipe.formats.archives import file_size, open_stored
 HEAD_BYTES = 1 << 20  # the first block; also what layout detection and block sizing look at
 MIN_BLOCK_BYTES = 1 << 20
 MAX_BLOCK_BYTES = 1 << 30  # Arrow string offsets are 32-bit
+# A chunk (about chunk_rows lines) is read and handed on in pieces of whole lines of about this many
+# raw bytes: parsing starts before a large chunk is read, and buffers this size are reused (a
+# fresh 100+ MB buffer costs more in page faults than the copy into it).
+PIECE_BYTES = 16 << 20
 REPLACEMENT = "\ufffd"
 
 _BOMS = (
@@ -33,6 +37,7 @@ _C1_DELETE = bytes(range(0x80, 0xA0))
 # A UTF-8 BOM as UTF-8 bytes, and as a Latin-1 file's decoding of it (the bytes of 'ï»¿').
 _LINE_START_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF8.decode("latin-1").encode("utf-8"))
 _replaced_counter = [0]
+_CHUNK_END = object()
 
 
 def _count_and_replace(error: UnicodeDecodeError) -> tuple[str, int]:
@@ -118,8 +123,10 @@ class TextBlocks:
     CRLF becomes LF and a lone CR (which would split a row) becomes a counted space.
     """
 
-    def __init__(self, path: Path, encoding: str, chunk_rows: int, strip_nul: bool = True, hashed: bool = True):
+    def __init__(self, path: Path, encoding: str, chunk_rows: int, strip_nul: bool = True, hashed: bool = True,
+                 piece_bytes: int | None = None):
         self.path = Path(path)
+        self.piece_bytes = max(1, int(piece_bytes or PIECE_BYTES))
         self.hashed = hashed  # False for a pass that is not the file's record (latest_per_voter's first)
         # Fixed-width files keep NULs (counted) so positions do not shift; fields drop them later.
         self.strip_nul = strip_nul
@@ -143,6 +150,26 @@ class TextBlocks:
         return self._raw.sha256.hexdigest() if self._raw else hashlib.sha256(b"").hexdigest()
 
     def __iter__(self) -> Iterator[bytes]:
+        for piece, _ in self.pieces():
+            yield piece
+
+    def pieces(self) -> Iterator[tuple[bytes, bool]]:
+        """(whole lines, whether they end a chunk): a chunk is the lines of about chunk_rows lines'
+        bytes (the first 1 MiB is one); its lines come in pieces of about piece_bytes. Chunks, not
+        pieces, decide the output's row groups, so the piece size never changes the output."""
+        held = None
+        for item in self._lines():
+            if item is _CHUNK_END:
+                if held is not None:
+                    yield held, True
+                held = None
+                continue
+            if held is not None:
+                yield held, False
+            held = item
+
+    def _lines(self) -> Iterator:
+        """Pieces of whole lines, and _CHUNK_END after each chunk's last piece."""
         raw = _HashingReader(open_stored(self.path), self.hashed)  # sha256 of a zip member: its uncompressed bytes
         self._raw = raw
         handle: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(self.path) else io.BufferedReader(raw, 1 << 20)
@@ -164,6 +191,7 @@ class TextBlocks:
         single_byte_latin = self.encoding.lower() in _SINGLE_BYTE_LATIN
         decoder = None if single_byte_latin else codecs.getincrementaldecoder(self.encoding)("voterpipe_count_replace")
         read_size = HEAD_BYTES
+        chunk_left = 0  # raw bytes of the current chunk not read yet
         carry = b""
         first = True
         while True:
@@ -178,11 +206,17 @@ class TextBlocks:
             if block:
                 yield block
             if at_eof:
+                yield _CHUNK_END
                 return
             if first:
                 read_size = self._block_size(piece, text)
                 first = False
-            piece = handle.read(read_size)
+            if chunk_left <= 0:
+                yield _CHUNK_END
+                chunk_left = read_size
+            size = min(self.piece_bytes, chunk_left)
+            piece = handle.read(size)
+            chunk_left = chunk_left - size if len(piece) == size else 0  # a short read: the file ends
 
     def _decode(self, decoder, piece: bytes, final: bool) -> bytes:
         before = _replaced_counter[0]

@@ -170,6 +170,8 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
                 loading.load_history(context, parsed)
             else:
                 aux_chunks.append(loading.load_aux(context, parsed))
+            if parsed.ends_chunk:
+                context.writers.end_chunk()
             fraction = (tracker.done_bytes + blocks.bytes_read) / tracker.total_bytes
             tracker.report(min(fraction, 1.0), f"{name}: {file_report.rows_read} rows read")
     except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:

@@ -28,9 +28,14 @@ class Writers:
     """The stage's three output files, each written in the background."""
 
     def __init__(self, outputs: dict[str, Path]):
-        self.voters = BackgroundWriter(outputs["voters"], schema.VOTERS)
-        self.history = BackgroundWriter(outputs["history"], schema.HISTORY)
-        self.rejects = BackgroundWriter(outputs["rejects"], schema.REJECTS)
+        self.voters = BackgroundWriter(outputs["voters"], schema.VOTERS, per_chunk=True)
+        self.history = BackgroundWriter(outputs["history"], schema.HISTORY, per_chunk=True)
+        self.rejects = BackgroundWriter(outputs["rejects"], schema.REJECTS, per_chunk=True)
+
+    def end_chunk(self) -> None:
+        """What the chunk's pieces gave each writer goes out as one table (one row group)."""
+        for writer in (self.voters, self.history, self.rejects):
+            writer.flush()
 
     def close(self) -> None:
         errors = []
@@ -102,7 +107,7 @@ def parse_blocks(blocks: TextBlocks, detected: Detected, columns: list[str] | No
     spec = detected.spec
     next_line = 1
     wanted = columns if columns is not None else _wanted_columns(detected)
-    for block in prefetch(blocks):
+    for block, ends_chunk in prefetch(blocks.pieces()):
         if next_line == 1 and detected.has_header:
             cut = block.find(b"\n")
             block = block[cut + 1:]
@@ -119,6 +124,7 @@ def parse_blocks(blocks: TextBlocks, detected: Detected, columns: list[str] | No
             parsed = parse_delimited(block, next_line, delimiter=detected.delimiter, quote=spec.quote,
                                      ncols=detected.field_count, include=include)
         next_line += parsed.lines
+        parsed.ends_chunk = ends_chunk
         yield parsed
 
 

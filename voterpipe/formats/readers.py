@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from voterpipe.formats.decoding import TextBlocks  # noqa: F401 (still importable from here)
+from voterpipe.formats.fixed_width import cut_fields
 
 _SCAN_BYTES = 1 << 20
 
@@ -40,6 +41,7 @@ class ParsedBlock:
     _block: bytes = field(repr=False, default=b"")
     _first_line: int = 1
     _bounds: list = field(repr=False, default_factory=list)  # [starts, ends], computed on demand
+    ends_chunk: bool = True  # the last piece of a chunk (TextBlocks.pieces): its outputs are written
 
     @property
     def num_rows(self) -> int:
@@ -221,7 +223,7 @@ def parse_fixed_width(
     """Slice an LF-terminated block of fixed-width lines; wrong-length lines become rejects.
 
     Positions count characters. An ASCII line's characters are its bytes, so its fields are byte
-    slices (cheap); only lines holding other characters are sliced by code point.
+    slices (cheap); only lines holding other characters are sliced by code point (fixed_width.py).
     """
     starts, ends = line_bounds(block)
     nlines = len(ends)
@@ -231,9 +233,9 @@ def parse_fixed_width(
     # Each value is a line with its LF: a field reaching past a short line's end ends in that LF.
     with_lf = pa.StringArray.from_buffers(nlines, pa.py_buffer(offsets), pa.py_buffer(block))
     wide_index = _non_ascii_lines(block, starts, ends)
-    wide_lines = with_lf.take(pa.array(wide_index)) if len(wide_index) else None
     lengths = ends - starts
-    if wide_lines is not None:
+    if len(wide_index):
+        wide_lines = with_lf.take(pa.array(wide_index))
         lengths[wide_index] = pc.utf8_length(wide_lines).to_numpy(zero_copy_only=False) - 1
     low, high = line_length
     good = (lengths >= low) & (lengths <= high)
@@ -244,39 +246,10 @@ def parse_fixed_width(
             f"wrong_line_length: {int(lengths[i])} characters, expected {low}-{high}")
         rejects.append(Reject(first_line + int(i), text, reason))
     kept = np.flatnonzero(good)
-    keep = None if len(kept) == nlines else pa.array(good)
-    wide = None
-    if wide_lines is not None:
-        wide = np.zeros(nlines, dtype=bool)
-        wide[wide_index] = True
-        wide = pa.array(wide)
-    shortest = int(lengths[kept].min()) if len(kept) else 0
-    as_bytes = with_lf.view(pa.binary())
-    columns = {}
-    with_nul = _fields_with_nul(block, starts, ends, wide_index, widths) if b"\x00" in block else set()
-    for name, start, end in widths:
-        if include is None or name in include:
-            values = pc.binary_slice(as_bytes, start, end).view(pa.string())
-            if wide is not None:  # a byte slice may cut a character: slice those lines by code point
-                values = pc.replace_with_mask(values, wide, pc.utf8_slice_codeunits(wide_lines, start, end))
-            values = values if keep is None else values.filter(keep)
-            if end > shortest:  # values never hold an LF but the one ending a short line
-                values = pc.utf8_rtrim(values, characters="\n")
-            columns[name] = pc.replace_substring(values, "\x00", "") if name in with_nul else values
+    wanted = [(name, start, end) for name, start, end in widths if include is None or name in include]
+    columns = cut_fields(block, starts, ends, kept, wide_index, with_lf, wanted)
     return ParsedBlock(columns, first_line + kept.astype(np.int64), rejects, nlines,
                        block, first_line, [starts, ends])
-
-
-def _fields_with_nul(block: bytes, starts: np.ndarray, ends: np.ndarray, wide_index: np.ndarray,
-                     widths: list[tuple[str, int, int]]) -> set[str]:
-    """The fields a NUL falls in (every field when a NUL is on a line of multi-byte characters)."""
-    data = np.frombuffer(block, dtype=np.uint8)
-    at = np.concatenate([np.flatnonzero(data[i: i + _SCAN_BYTES] == 0) + i for i in range(0, len(data), _SCAN_BYTES)])
-    line = np.searchsorted(ends, at)  # the line holding each NUL (NUL is no LF, so ends[line] > at)
-    if np.isin(line, wide_index).any():
-        return {name for name, _, _ in widths}
-    position = at - starts[line]
-    return {name for name, start, end in widths if ((position >= start) & (position < end)).any()}
 
 
 def _non_ascii_lines(block: bytes, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
