@@ -21,8 +21,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from voterpipe.addresses.keyhash import StringIndex
 from voterpipe.ages import ages_as_of
 from voterpipe.formats.repair import canonical_code_array
 
@@ -46,33 +46,51 @@ def assign_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame) -> pd
     if len(links) == len(voters) and links["voter_id"].reset_index(drop=True).equals(
             voters["voter_id"].reset_index(drop=True)):
         # NormaliseAddresses writes its rows in voters.parquet order: no join needed.
-        frame = links.reset_index(drop=True).assign(status=voters["status"].to_numpy())
+        frame, status = links.reset_index(drop=True), voters["status"]
     else:
         try:
             frame = voters[["voter_id", "status"]].merge(links, on="voter_id", how="left",
                                                          validate="one_to_one")
         except pd.errors.MergeError as err:
             raise ValueError(f"voter_id is not unique in voters or voter_addresses: {err}") from err
-    eligible = frame["parse_status"].isin(HOUSEHOLD_STATUSES) & frame["address_key"].notna()
-    eligible &= frame["status"].fillna("") != "removed"
+        status = frame["status"]
+    # on Arrow: the str columns are Arrow already, and the results stay str columns (no objects)
+    key = text_array(frame["address_key"])
+    eligible = pc.and_(pc.fill_null(pc.is_in(text_array(frame["parse_status"]),
+                                             value_set=pa.array(HOUSEHOLD_STATUSES)), False), pc.is_valid(key))
+    eligible = pc.and_(eligible, pc.not_equal(pc.fill_null(text_array(status), ""), "removed"))
     return pd.DataFrame({
-        "voter_id": frame["voter_id"].to_numpy(),
-        "household_id": frame["address_key"].where(eligible).to_numpy(dtype=object),
-        "building_key": frame["building_key"].where(eligible).to_numpy(dtype=object),
+        "voter_id": frame["voter_id"],
+        "household_id": _where(eligible, key),
+        "building_key": _where(eligible, text_array(frame["building_key"])),
     })
+
+
+def text_array(values: pd.Series) -> pa.Array:
+    """A text column as an Arrow string array (nulls where pandas has NaN/None)."""
+    array = pa.array(values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array if array.type == pa.string() else array.cast(pa.string())
+
+
+def _where(mask: pa.Array, values: pa.Array) -> pd.Series:
+    """values where mask, else missing, as a pandas str column."""
+    return pc.if_else(mask, values, pa.scalar(None, values.type)).to_pandas()
 
 
 def lookup_rows(keys: pd.Series, probe: pd.Series) -> np.ndarray:
     """Row of each probe value in `keys` (its first occurrence), or -1."""
-    index = StringIndex(pa.array(keys, pa.string(), from_pandas=True))
-    return index.positions(pa.array(probe, pa.string(), from_pandas=True))
+    rows = pc.index_in(text_array(probe), value_set=text_array(keys), skip_nulls=True)
+    return pc.fill_null(rows, -1).to_numpy().astype(np.int64)
 
 
 def party_mix(known_parties: pd.Series) -> pd.Series:
     """From the number of distinct known parties per household: 0 unknown, 1 single, else mixed."""
-    values = known_parties.to_numpy()
-    return pd.Series(np.where(values == 0, "unknown", np.where(values == 1, "single_party", "mixed")),
-                     index=known_parties.index, dtype=object)
+    labels = np.array(["unknown", "single_party", "mixed"], dtype=object)
+    return pd.Series(labels[np.minimum(known_parties.to_numpy(), 2)], index=known_parties.index, dtype=object)
 
 
 def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addresses: pd.DataFrame,
@@ -88,8 +106,8 @@ def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addres
     geocodes: schema.GEOCODES (or None when no geocodes exist).
     """
     voter_households = assign_households(voters, voter_addresses)
-    members = voters.assign(household_id=voter_households["household_id"].to_numpy(),
-                            building_key=voter_households["building_key"].to_numpy())
+    members = voters.assign(household_id=voter_households["household_id"].array,
+                            building_key=voter_households["building_key"].array)
     members = members[members["household_id"].notna()]
     age, _ = ages_as_of(members["birth_date"], members["birth_year"], snapshot)
     codes, uniques = pd.factorize(members["household_id"], sort=True)
@@ -141,19 +159,23 @@ def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addres
     rows = lookup_rows(addresses["address_key"], households["household_id"])
     has_unit = np.zeros(n, dtype=bool)
     for column in ("unit_type", "unit_number"):
-        values = addresses[column].fillna("").astype(str).str.len().to_numpy() > 0
+        values = pc.greater(pc.utf8_length(pc.fill_null(text_array(addresses[column]), "")), 0)
+        values = values.to_numpy(zero_copy_only=False)
         has_unit |= np.where(rows >= 0, values[np.maximum(rows, 0)], False)
-    households["has_unit"] = has_unit
-    per_building = households.groupby("building_key", sort=False).agg(
-        households_in_building=("household_id", "size"), units_seen=("has_unit", "sum"))
-    joined = per_building.reindex(households["building_key"])
-    households["building_units_seen"] = joined["units_seen"].to_numpy().astype(np.int32)
-    households["building_multi_unit"] = joined["households_in_building"].to_numpy() >= 2
+    # per building: its households and those with a unit (no building_key: NaN, as a groupby gave)
+    building_codes, _ = pd.factorize(households["building_key"])
+    in_building = building_codes >= 0
+    size = int(building_codes.max()) + 1 if in_building.any() else 0
+    households_in = np.bincount(building_codes[in_building], minlength=size).astype(np.float64)
+    units_seen = np.bincount(building_codes[in_building], weights=has_unit[in_building], minlength=size)
+    at = np.maximum(building_codes, 0)
+    households["building_units_seen"] = (
+        np.where(in_building, units_seen[at] if size else np.nan, np.nan).astype(np.int32))
+    households["building_multi_unit"] = np.where(in_building, households_in[at] if size else np.nan, np.nan) >= 2
     households["likely_group_quarters"] = (
         (households["building_units_seen"] == 0)
         & (households["voter_count"] >= rule.min_voters)
         & (households["distinct_surnames"] >= rule.min_surnames))
-    households = households.drop(columns=["has_unit"])
 
     households = attach_geography(households, geocodes)
     for column, form in (code_forms or {}).items():
@@ -171,15 +193,21 @@ def attach_geography(households: pd.DataFrame, geocodes: pd.DataFrame | None) ->
         for column in GEOGRAPHY_COLUMNS:
             out[column] = None
         return out
-    rows = lookup_rows(geocodes["address_key"], households["household_id"])
-    found = rows >= 0
-    safe = np.maximum(rows, 0)
+    rows = pc.index_in(text_array(households["household_id"]), value_set=text_array(geocodes["address_key"]),
+                       skip_nulls=True)
+    found = pc.fill_null(rows, -1).to_numpy()
     out = households.copy()
     for target, source in (("geocode_status", "status"), *((c, c) for c in GEOGRAPHY_COLUMNS)):
         if source not in geocodes.columns:
             out[target] = None
             continue
-        values = geocodes[source].to_numpy(dtype=object if geocodes[source].dtype.kind not in "fi" else None)
-        taken = values[safe] if len(values) else np.full(len(rows), None, dtype=object)
-        out[target] = np.where(found, taken, np.nan if taken.dtype.kind == "f" else None)
+        values = geocodes[source]
+        if values.dtype.kind == "f":  # coordinates: NaN where there is no geocode
+            taken = pa.array(values.to_numpy(dtype=np.float64)).take(rows)
+            out[target] = pc.fill_null(taken, np.nan).to_numpy()
+        elif values.dtype.kind == "i":
+            taken = values.to_numpy()[np.maximum(found, 0)] if len(values) else np.full(len(found), None, dtype=object)
+            out[target] = np.where(found >= 0, taken, None)
+        else:
+            out[target] = text_array(values).take(rows).to_pandas().array
     return out

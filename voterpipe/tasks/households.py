@@ -43,7 +43,7 @@ def voters_and_links(task):
     if not aligned:
         return voters, as_frame(links)
     links = as_frame(links.drop_columns(["voter_id"]))
-    links.insert(0, "voter_id", voters["voter_id"].to_numpy())
+    links.insert(0, "voter_id", voters["voter_id"].array)
     return voters, links
 
 
