@@ -6,6 +6,10 @@ BuildVoterFile writes; building that file is timed on its own line. Each publish
 (PUBLISH_RUNS) and the median reported, because these machines are noisy. For scale, the run also
 measures PostgreSQL's own share: the same rows COPYed from bytes encoded beforehand (no Parquet
 reading or encoding while the clock runs) into the same two part tables with the same indexes.
+Both also record the CPU seconds the client (this process) and the server (the throwaway
+cluster's processes) spent: on a busy machine the wall-time fraction swings with other load,
+while the CPU fraction (server share's CPU / publish's CPU, for voters_enriched) is what the
+wall-time fraction approaches on a saturated 2-core machine without other load.
 
 Needs SQLAlchemy for the baseline (a dev extra): `.venv/bin/pip install -e '.[dev]'`.
 Run: `.venv/bin/python -m bench.bench_warehouse [voters]` (starts a throwaway PostgreSQL with
@@ -18,6 +22,7 @@ import collections
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -27,6 +32,7 @@ import time
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import psycopg2
@@ -58,6 +64,44 @@ def _load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def _client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def server_cpu_reader(server) -> Callable[[], float] | None:
+    """CPU seconds so far of a throwaway server's processes (postmaster, its exited children,
+    its live backends and workers), read from /proc; None for a server we did not start."""
+    if server is None:
+        return None
+    postmaster = int((server.directory / "data" / "postmaster.pid").read_text().split()[0])
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid: str) -> list[str]:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()
+
+    def read() -> float:
+        own = fields(str(postmaster))
+        total = sum(int(x) for x in own[11:15])  # utime, stime, cutime, cstime
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = fields(pid)
+            except OSError:
+                continue  # exited meanwhile (its time is now in the postmaster's cutime)
+            if int(stat[1]) == postmaster:
+                total += int(stat[11]) + int(stat[12])
+        return total / tick
+
+    return read
+
+
+def _cpu_since(client_before: float, server_before: float | None, server_cpu) -> dict:
+    # a backend that has just exited is a zombie child until reaped, its time still counted
+    return {"client_cpu_seconds": round(_client_cpu() - client_before, 2),
+            "server_cpu_seconds": round(server_cpu() - server_before, 2) if server_cpu else None}
+
+
 def _baseline_to_sql(dsn: str, files, rows: int) -> dict:
     """pandas.DataFrame.to_sql(method='multi') of the first `rows` voters_enriched rows."""
     import sqlalchemy
@@ -85,10 +129,11 @@ def _baseline_to_sql(dsn: str, files, rows: int) -> dict:
     return {"rows": len(frame), "seconds": round(seconds, 3), "rows_per_s": round(len(frame) / seconds)}
 
 
-def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2) -> dict:
+def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2, server_cpu=None) -> dict:
     """COPY the voter file's rows, encoded beforehand, into `parts` tables at once over `parts`
     connections, then build the same indexes and statistics the loader builds: the time the
-    server itself needs, with no client work while the clock runs."""
+    server itself needs, with no client work while the clock runs. server_cpu: a
+    server_cpu_reader, to also record the CPU seconds spent."""
     table = pq.read_table(voter_file)
     voters_enriched = next(t for t in wt.TABLES if t.name == "voters_enriched")
     columns = ", ".join(f'"{f.name}" {arrow_to_pg_type(f)}' for f in table.schema)
@@ -123,6 +168,7 @@ def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2) -> dict:
                           "index_seconds": round(indexed - copied, 3),
                           "seconds": round(time.perf_counter() - started, 3)}
 
+    client_before, server_before = _client_cpu(), server_cpu() if server_cpu else None
     started = time.perf_counter()
     threads = [threading.Thread(target=load, args=(i,)) for i in range(len(payloads))]
     for thread in threads:
@@ -130,6 +176,7 @@ def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2) -> dict:
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - started
+    cpu = _cpu_since(client_before, server_before, server_cpu)
     rows = bounds[-1]
     for connection, name in zip(connections, names):
         connection.cursor().execute(f"DROP TABLE IF EXISTS {name}")
@@ -137,7 +184,32 @@ def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2) -> dict:
         connection.close()
     return {"rows": rows, "connections": parts, "seconds": round(seconds, 3),
             "rows_per_s": round(rows / seconds), "parts": timings,
-            "copy_payload_mb": round(sum(len(p) for p in payloads) / 1e6, 1)}
+            "copy_payload_mb": round(sum(len(p) for p in payloads) / 1e6, 1), **cpu}
+
+
+class _MeasuredWarehouse(PostgresWarehouse):
+    """The PostgreSQL warehouse, also recording each table's client and server CPU seconds."""
+
+    def __init__(self, dsn: str, schema: str, server_cpu):
+        super().__init__(dsn, schema)
+        self.server_cpu = server_cpu
+        self.cpu_by_table: dict = {}
+
+    def _stage_table(self, cur, duck, load, parts):
+        client_before = _client_cpu()
+        server_before = self.server_cpu() if self.server_cpu else None
+        result = super()._stage_table(cur, duck, load, parts)
+        self.cpu_by_table[load.table.name] = _cpu_since(client_before, server_before, self.server_cpu)
+        return result
+
+
+def _cpu_ratio(server_share: dict, publish: dict) -> float | None:
+    """CPU (client + server) of the server share over that of the publish, for the same rows."""
+    if server_share.get("server_cpu_seconds") is None or publish.get("server_cpu_seconds") is None:
+        return None
+    share = server_share["client_cpu_seconds"] + server_share["server_cpu_seconds"]
+    spent = publish["client_cpu_seconds"] + publish["server_cpu_seconds"]
+    return round(share / spent * publish["rows"] / server_share["rows"], 2)
 
 
 def _median_run(runs: list[dict], key) -> dict:
@@ -174,8 +246,16 @@ def main(voters: int = 1_000_000) -> dict:
             path = root / f"warehouse-{run}.duckdb"
             duck_runs.append(DuckDBWarehouse(path).publish(files))
             path.unlink()
-        pg_runs = [PostgresWarehouse(dsn, "bench").publish(files) for _ in range(PUBLISH_RUNS)]
-        server_share = _postgres_server_share(dsn, files.paths["voters_enriched"])
+        server_cpu = server_cpu_reader(server)
+        pg_runs = []
+        for _ in range(PUBLISH_RUNS):
+            measured = _MeasuredWarehouse(dsn, "bench", server_cpu)
+            pg_runs.append(measured.publish(files))
+            pg_runs[-1]["tables"]["voters_enriched"].update(measured.cpu_by_table["voters_enriched"])
+        # over as many connections as the publish used for the table: a fair comparison
+        server_share = _postgres_server_share(
+            dsn, files.paths["voters_enriched"],
+            parts=pg_runs[0]["tables"]["voters_enriched"]["copy_connections"], server_cpu=server_cpu)
         # VOTERPIPE_BENCH_SKIP_BASELINE=1 while iterating: the slow baseline is then skipped and
         # nothing is recorded (a recorded run always measures its baseline in the same run)
         skip_baseline = os.environ.get("VOTERPIPE_BENCH_SKIP_BASELINE") == "1"
@@ -208,6 +288,7 @@ def main(voters: int = 1_000_000) -> dict:
                 "meets_target": pg_rate >= 200_000,
                 "server_share": server_share,
                 "publish_vs_server_share_ratio": round(pg_rate / server_share["rows_per_s"], 2),
+                "publish_vs_server_share_cpu_ratio": _cpu_ratio(server_share, pg_enriched),
                 "publish_all_tables_seconds": pg_report["seconds"],
                 "publish_all_tables_rows": all_rows,
                 "publish_all_tables_rows_per_s": round(all_rows / pg_report["seconds"]),
