@@ -11,7 +11,8 @@ import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO, Callable, Iterator
 
 from voterpipe.formats.archives import file_size, open_stored
 
@@ -76,6 +77,34 @@ class _HashingReader(io.RawIOBase):
         super().close()
 
 
+class _PieceHasher:
+    """sha256 of an uncompressed file's pieces, in order, each hashed in a thread of its own while the
+    next piece is read and decoded (hashlib lets go of the GIL); one piece at most is waiting."""
+
+    def __init__(self) -> None:
+        self.sha256 = hashlib.sha256()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="hash")
+        self._pending: Future | None = None
+
+    def read(self, handle: BinaryIO, size: int) -> bytes:
+        piece = handle.read(size)  # a new bytes object: it does not change while it is hashed
+        self._wait()
+        if piece:
+            self._pending = self._pool.submit(self.sha256.update, piece)
+        return piece
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
+
+    def finish(self) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 def detect_encoding(head: bytes, declared: str) -> tuple[str, int]:
     """(encoding, BOM length): a byte-order mark wins over the layout's declared encoding."""
     for bom, encoding in _BOMS:
@@ -138,6 +167,7 @@ class TextBlocks:
         self.counters = DecodeCounters()
         self.total_bytes = file_size(self.path)
         self._raw: _HashingReader | None = None
+        self._hasher: _PieceHasher | None = None
 
     @property
     def bytes_read(self) -> int:
@@ -147,6 +177,8 @@ class TextBlocks:
     def sha256(self) -> str:
         if not self.hashed:
             raise ValueError(f"{self.path.name} was read without hashing")
+        if self._hasher is not None:
+            return self._hasher.sha256.hexdigest()
         return self._raw.sha256.hexdigest() if self._raw else hashlib.sha256(b"").hexdigest()
 
     def __iter__(self) -> Iterator[bytes]:
@@ -170,21 +202,28 @@ class TextBlocks:
 
     def _lines(self) -> Iterator:
         """Pieces of whole lines, and _CHUNK_END after each chunk's last piece."""
-        raw = _HashingReader(open_stored(self.path), self.hashed)  # sha256 of a zip member: its uncompressed bytes
+        compressed = is_gzip(self.path)
+        # A .gz file is hashed as its stored bytes are read; any other file (a zip member: its
+        # uncompressed bytes) piece by piece, in a thread of its own.
+        raw = _HashingReader(open_stored(self.path), self.hashed and compressed)
+        hasher = self._hasher = _PieceHasher() if self.hashed and not compressed else None
         self._raw = raw
-        handle: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(self.path) else io.BufferedReader(raw, 1 << 20)
+        handle: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else io.BufferedReader(raw, 1 << 20)
+        read = handle.read if hasher is None else (lambda size: hasher.read(handle, size))
         try:
-            yield from self._blocks(handle)
+            yield from self._blocks(read)
             # Hash anything the decompressor left unread, so sha256 covers the stored file.
             for rest in iter(lambda: raw._handle.read(1 << 20), b""):
                 if raw.sha256 is not None:
                     raw.sha256.update(rest)
                 raw.bytes_read += len(rest)
         finally:
+            if hasher is not None:
+                hasher.finish()
             raw._handle.close()
 
-    def _blocks(self, handle: BinaryIO) -> Iterator[bytes]:
-        piece = handle.read(HEAD_BYTES)
+    def _blocks(self, read: Callable[[int], bytes]) -> Iterator[bytes]:
+        piece = read(HEAD_BYTES)
         self.encoding, bom_len = detect_encoding(piece, self.declared_encoding)
         self.bom = bool(bom_len)
         piece = piece[bom_len:]
@@ -215,7 +254,7 @@ class TextBlocks:
                 yield _CHUNK_END
                 chunk_left = read_size
             size = min(self.piece_bytes, chunk_left)
-            piece = handle.read(size)
+            piece = read(size)
             chunk_left = chunk_left - size if len(piece) == size else 0  # a short read: the file ends
 
     def _decode(self, decoder, piece: bytes, final: bool) -> bytes:
