@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from voterpipe.households import assign_households
 
@@ -44,6 +46,14 @@ def voter_changes(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame
     different. party_switch: party known (not null/'unknown') on both and different.
     status_change: status on both, different, and not a removal (e.g. active -> inactive).
     Counties are the current ones except for removals. A voter can have several changes."""
+    rolls = _text_roll(previous), _text_roll(current)
+    if rolls[0] is None or rolls[1] is None:  # ids repeat or are missing, or columns are not text
+        return _voter_changes_merged(previous, current)
+    return voter_changes_arrow(*rolls)
+
+
+def _voter_changes_merged(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
+    """voter_changes by an outer merge of the two rolls (any column types, repeated ids)."""
     both = _plain(current).merge(_plain(previous), on="voter_id", how="outer", suffixes=("", "_before"),
                                  indicator=True)
     on_both = (both["_merge"] == "both").to_numpy()
@@ -90,3 +100,77 @@ def voters_of(changes: pd.DataFrame, change: str) -> pd.DataFrame:
     """The voter ids of one change with their county and (party / status / county) before and after."""
     rows = changes[changes["change"] == change]
     return rows[["voter_id", "county_code", "county_name", "before", "after"]].reset_index(drop=True)
+
+
+def _text_roll(roll: pd.DataFrame) -> dict[str, pa.Array] | None:
+    """ROLL_COLUMNS as Arrow strings (a missing column: nulls); None unless every column is text
+    and voter_id is unique and never missing (voter_changes_arrow's premises)."""
+    columns = {}
+    for name in ROLL_COLUMNS:
+        if name not in roll.columns:
+            columns[name] = pa.nulls(len(roll), pa.string())
+            continue
+        array = pa.array(roll[name], from_pandas=True)
+        if pa.types.is_dictionary(array.type):
+            array = array.dictionary_decode()
+        if pa.types.is_null(array.type):
+            array = array.cast(pa.string())
+        if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+            return None
+        columns[name] = array.cast(pa.string())
+    ids = columns["voter_id"]
+    if ids.null_count or pc.count_distinct(ids).as_py() != len(ids):
+        return None
+    return columns
+
+
+def voter_changes_arrow(previous: dict[str, pa.Array], current: dict[str, pa.Array]) -> pd.DataFrame:
+    """voter_changes on two rolls of unique voter ids (_text_roll): each current voter's previous
+    row by a hash lookup instead of an outer merge of object columns."""
+    at = pc.index_in(current["voter_id"], value_set=previous["voter_id"])
+    on_both = pc.is_valid(at)
+    before = {name: previous[name].take(at) for name in ROLL_COLUMNS}
+
+    def same(a, b):  # pandas object ==: a missing value equals nothing
+        return pc.fill_null(pc.equal(a, b), False)
+
+    def known(*arrays):
+        return pc.and_(pc.is_valid(arrays[0]), pc.is_valid(arrays[1])) if len(arrays) == 2 else pc.is_valid(arrays[0])
+
+    status, status_before = current["status"], before["status"]
+    became_removed = pc.and_(pc.and_(on_both, same(status, pa.scalar("removed"))),
+                             pc.invert(same(status_before, pa.scalar("removed"))))
+    party, party_before = current["party"], before["party"]
+    party_known = pc.and_(known(party, party_before), pc.and_(pc.invert(same(party, pa.scalar(UNKNOWN))),
+                                                              pc.invert(same(party_before, pa.scalar(UNKNOWN)))))
+    differ = {name: pc.and_(known(current[name], before[name]), pc.invert(same(current[name], before[name])))
+              for name in ("household_id", "party", "status")}
+    rules = {
+        "new_registrant": (pc.invert(on_both), None),
+        "moved": (pc.and_(on_both, differ["household_id"]), "county_code"),
+        "party_switch": (pc.and_(on_both, pc.and_(party_known, differ["party"])), "party"),
+        "status_change": (pc.and_(on_both, pc.and_(pc.invert(became_removed), differ["status"])), "status"),
+    }
+    pieces = [_change_rows(change, current["voter_id"], current, before, current, mask, detail)
+              for change, (mask, detail) in rules.items()]
+    gone = pc.invert(pc.is_in(previous["voter_id"], value_set=current["voter_id"]))
+    nothing = {name: pa.nulls(len(previous["voter_id"]), pa.string()) for name in ROLL_COLUMNS}
+    pieces.append(_change_rows("removed", previous["voter_id"], previous, previous, nothing, gone, "status"))
+    pieces.append(_change_rows("removed", current["voter_id"], before, before, current, became_removed, "status"))
+    changes = pd.concat(pieces, ignore_index=True)[VOTER_COLUMNS]
+    return changes.sort_values(["change", "county_code", "voter_id"], kind="stable").reset_index(drop=True)
+
+
+def _change_rows(change: str, ids: pa.Array, county: dict, before: dict, after: dict, mask: pa.Array,
+                 detail: str | None) -> pd.DataFrame:
+    """The rows of one change as the merge builds them: the county from `county`, 'before' and
+    'after' from the `detail` column of `before` and `after`."""
+    def taken(array):
+        return array.filter(mask).to_numpy(zero_copy_only=False)
+
+    return pd.DataFrame({
+        "voter_id": taken(ids), "change": change,
+        "county_code": taken(pc.fill_null(county["county_code"], UNKNOWN)),
+        "county_name": taken(county["county_name"]),
+        "before": taken(before[detail]) if detail else None,
+        "after": taken(after[detail]) if detail else None})

@@ -48,15 +48,20 @@ def convex_hull(xy: np.ndarray) -> np.ndarray:
         return pts
 
     def half(points):
+        # Python floats: the same double arithmetic as _turn on numpy scalars, several times faster
         chain: list = []
         for p in points:
-            while len(chain) >= 2 and _turn(chain[-2], chain[-1], p) <= 0:
+            while len(chain) >= 2:
+                (ax, ay), (bx, by) = chain[-2], chain[-1]
+                if (bx - ax) * (p[1] - ay) - (by - ay) * (p[0] - ax) > 0:
+                    break
                 chain.pop()
             chain.append(p)
         return chain
 
-    lower, upper = half(pts), half(pts[::-1])
-    return np.array(lower[:-1] + upper[:-1])
+    listed = [tuple(p) for p in pts.tolist()]
+    lower, upper = half(listed), half(listed[::-1])
+    return np.array(lower[:-1] + upper[:-1], dtype=pts.dtype)
 
 
 def _hull_candidates(xy: np.ndarray) -> np.ndarray:
