@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from matplotlib import colormaps
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.path import Path
@@ -195,15 +197,18 @@ def tract_change(sources: ReportSources, tract: pd.DataFrame, changes: pd.DataFr
     could not be placed. New registrants take this snapshot's tract; removed voters the tract this
     snapshot's geocodes give their previous address key (known only where the address is still
     on the roll)."""
-    now = sources.voter_geography.drop_duplicates("voter_id").set_index("voter_id")["tract"].astype(object)
-    homes = sources.tracts_by_address.set_index("address_key")["tract"]
-    before = sources.previous_roll.drop_duplicates("voter_id").set_index("voter_id")["household_id"].map(homes)
+    voters, previous, homes = sources.voter_geography, sources.previous_roll, sources.tracts_by_address
     data = tract[[c for c in ("tract", "registered") if c in tract]].copy()
     data["tract"] = data["tract"].astype(str)
     unplaced = {}
-    for change, where in (("new_registrant", now), ("removed", before)):
+    for change in ("new_registrant", "removed"):
         ids = changes.loc[changes["change"] == change, "voter_id"]
-        placed = where.reindex(ids).dropna().astype(str)
+        if change == "new_registrant":  # this snapshot's tract of the voter
+            where = _first_match(ids, voters["voter_id"], voters["tract"])
+        else:  # the tract this snapshot's geocodes give the voter's previous address key
+            where = _first_match(pd.Series(_first_match(ids, previous["voter_id"], previous["household_id"])),
+                                 homes["address_key"], homes["tract"])
+        placed = pd.Series(where, index=ids.to_numpy()).dropna().astype(str)
         placed = placed[placed.isin(data["tract"])]
         data[change] = data["tract"].map(placed.value_counts()).fillna(0).astype(np.int64)
         unplaced[change] = (len(ids) - len(placed), len(ids))
@@ -211,6 +216,23 @@ def tract_change(sources: ReportSources, tract: pd.DataFrame, changes: pd.DataFr
     previous = data["registered"] - data["net_change"]
     data["change_share"] = data["net_change"] / previous.where(previous > 0)
     return data, unplaced
+
+
+def _first_match(probe: pd.Series, keys: pd.Series, values: pd.Series) -> np.ndarray:
+    """values at the first row of each probe value in keys (None where absent), as objects: what
+    reindexing values by keys, after drop_duplicates, gives for only the probed keys."""
+    rows = pc.index_in(_text(probe), value_set=_text(keys), skip_nulls=True)
+    taken = pa.array(values, from_pandas=True).take(rows)
+    if pa.types.is_dictionary(taken.type):
+        taken = taken.dictionary_decode()
+    return taken.to_numpy(zero_copy_only=False)
+
+
+def _text(values: pd.Series) -> pa.Array:
+    array = pa.array(values, from_pandas=True)
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array.cast(pa.string())
 
 
 def _tract_change_caption(unplaced: dict) -> str:
