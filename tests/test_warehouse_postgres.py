@@ -367,6 +367,36 @@ def test_parallel_load_splits_by_key_and_keeps_every_guarantee(pg, warehouse, da
     assert parallel.is_published("nc", NOV)
 
 
+def test_parts_of_whole_row_groups_load_the_same_rows_as_the_select(pg, warehouse, data_root, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from voterpipe import catalog
+    from voterpipe.warehouse import pg_parts
+
+    _write(data_root, "nc", NOV, 4_000, hostile=True)
+    path = catalog.dataset_path("voters_enriched", "nc", NOV, data_root)
+    pq.write_table(pq.read_table(path).sort_by("voter_id"), path, row_group_size=500)
+    shortcuts, read_row_groups = [], pg_parts.row_group_batches
+
+    def recording(*args):
+        batches = read_row_groups(*args)
+        shortcuts.append((args[0].name, batches is not None))
+        return batches
+
+    monkeypatch.setattr(pg_parts, "row_group_batches", recording)
+    publish_snapshot(_parallel(pg, warehouse), "nc", NOV)
+    assert shortcuts.count(("voters_enriched", True)) == 2  # both parts read whole row groups
+    one = PostgresWarehouse(pg.dsn, warehouse.schema + "_one")  # one connection: the DuckDB select
+    try:
+        publish_snapshot(one, "nc", NOV)
+        digests = [_query(pg, f"SELECT count(*), md5(string_agg(t::text, '|' ORDER BY voter_id)) "
+                              f'FROM "{schema}".voters_enriched t')[0]
+                   for schema in (warehouse.schema, one.schema)]
+        assert digests[0] == digests[1] and digests[0][0] == 4_000
+    finally:
+        _query_commit(pg, f'DROP SCHEMA IF EXISTS "{one.schema}" CASCADE')
+
+
 @pytest.mark.parametrize("ordered", [True, False], ids=["sorted-row-groups", "shuffled-row-groups"])
 def test_part_bounds_move_to_row_group_starts_only_when_the_file_is_sorted_by_the_key(tmp_path, ordered):
     import duckdb

@@ -29,6 +29,7 @@ from voterpipe.warehouse import copy_binary
 from voterpipe.warehouse import tables as wt
 from voterpipe.warehouse.pg_copy import BATCH_ROWS, WarehouseLoadError, copy_batches
 from voterpipe.warehouse.pg_dsn import WarehouseConnectionError
+from voterpipe.warehouse.pg_read import row_group_batches
 from voterpipe.warehouse.pg_schema import (
     attach_slice, create_slice_table, index_and_analyse, partition_names, qualified,
 )
@@ -177,7 +178,10 @@ def _load_part(load: TableLoad, name: str, bound: tuple, abort: threading.Event,
         with conn.cursor() as cur:
             cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
             create_slice_table(cur, load.schema, name, final, load.layout, state, snapshot, in_range)
-            reader = duck.sql(f"SELECT * FROM ({load.select}) WHERE {where}").to_arrow_reader(BATCH_ROWS)
+            # whole row groups are read as they are; anything else goes through the select
+            reader = row_group_batches(load.table, load.files.paths[load.table.row_source], bound,
+                                       load.arrow_schema, state, snapshot, BATCH_ROWS) \
+                or duck.sql(f"SELECT * FROM ({load.select}) WHERE {where}").to_arrow_reader(BATCH_ROWS)
             try:
                 copied, nul_stripped = copy_batches(cur, load.schema, name, reader, columns,
                                                      copy_binary.supports(load.arrow_schema), abort)
