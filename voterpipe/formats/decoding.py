@@ -9,10 +9,12 @@ import gzip
 import hashlib
 import io
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO, Callable, Iterator
+
+import numpy as np
 
 from voterpipe.formats.archives import file_size, open_stored
 
@@ -34,7 +36,6 @@ _SINGLE_BYTE_LATIN = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"}
 # In a Latin-1 voter file the C1 control range (0x80-0x9F) is never text: count it as undecodable.
 _C1_TABLE = {code: REPLACEMENT for code in range(0x80, 0xA0)}
 
-_C1_DELETE = bytes(range(0x80, 0xA0))
 # A UTF-8 BOM as UTF-8 bytes, and as a Latin-1 file's decoding of it (the bytes of 'ï»¿').
 _LINE_START_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF8.decode("latin-1").encode("utf-8"))
 _replaced_counter = [0]
@@ -314,7 +315,8 @@ class TextBlocks:
 
     def _from_latin1(self, piece: bytes) -> tuple[bytes, bool]:
         """(the piece as UTF-8, whether it is all ASCII)."""
-        nul = piece.count(b"\x00") if b"\x00" in piece else 0  # a search is cheaper than a count
+        # A search is cheaper than a count; numpy counts faster than bytes.count, without the GIL.
+        nul = int(np.count_nonzero(np.frombuffer(piece, np.uint8) == 0)) if b"\x00" in piece else 0
         if nul:
             self.counters.nul_stripped += nul
             if self.strip_nul:
@@ -325,7 +327,7 @@ class TextBlocks:
         # C1 controls encode as C2 80..C2 9F: look for them only when a C2 lead byte occurs at all.
         if b"\xc2" not in encoded:
             return encoded, False
-        c1 = len(piece) - len(piece.translate(None, _C1_DELETE))
+        c1 = int(np.count_nonzero(np.frombuffer(piece, np.uint8) - np.uint8(0x80) < 0x20))  # bytes 0x80-0x9F
         if not c1:
             return encoded, False
         self.counters.undecodable_replaced += c1
