@@ -198,3 +198,36 @@ def test_fixed_width_byte_rows_and_code_point_cuts_agree_with_characters(include
     for name, start, end in widths:
         if include is None or name in include:
             assert parsed.columns[name].to_pylist() == [lines[i][start:end].replace("\x00", "") for i in kept]
+
+
+def test_a_small_snapshots_file_read_once_loads_what_two_passes_load(tmp_path, monkeypatch):
+    """latest_per_voter: a file parsed once and held gives the same files and manifest as the
+    two-pass read of a large one (ids and dates first)."""
+    from datetime import date
+
+    from voterpipe.formats import decoding, snapshots
+    from voterpipe.formats.importer import import_drop
+
+    (tmp_path / "zw_snapshots.toml").write_text(SNAPSHOT_LAYOUT)
+    rng = np.random.default_rng(5)
+    lines = ["SNAP\tID\tLAST"]
+    for i in range(6000):
+        day = f"20{rng.integers(20, 28)}-{rng.integers(1, 13):02d}-{rng.integers(1, 31):02d}"
+        voter = "" if i % 97 == 0 else str(rng.integers(0, 2000))
+        lines.append(f"{day}\t{voter}\tN{i}" + ("\tX" if i % 89 == 0 else ""))
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "ZW_1.txt").write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(decoding, "HEAD_BYTES", 10_000)  # several chunks, each in pieces
+    monkeypatch.setattr(decoding, "MIN_BLOCK_BYTES", 20_000)
+    monkeypatch.setattr(decoding, "PIECE_BYTES", 7_000)
+    results = {}
+    for once in (True, False):
+        monkeypatch.setattr(snapshots, "ONE_PASS_MAX_BYTES", 1 << 30 if once else 0)
+        outputs = {name: tmp_path / str(once) / f"{name}.parquet" for name in ("voters", "history", "rejects")}
+        outputs["voters"].parent.mkdir()
+        manifest = import_drop(raw, outputs, "zw", date(2026, 11, 1), chunk_rows=100, formats_dir=tmp_path)
+        results[once] = manifest, {name: path.read_bytes() for name, path in outputs.items()}
+    assert results[True] == results[False]
+    files = results[True][0]["files"][0]
+    assert files["rows_skipped"] > 1000 and files["rows_rejected"] > 50 and files["rows_loaded"] > 1000

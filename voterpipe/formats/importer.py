@@ -158,12 +158,9 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
     """Read one file of the drop into the writers (an auxiliary table into context.aux)."""
     detected, file_report, name = context.detected, context.report, context.source_file
     blocks = TextBlocks(detected.path, detected.encoding, chunk_rows, strip_nul=not detected.spec.fixed_width)
-    if detected.role == "voters" and detected.spec.latest_per_voter:  # a file of several snapshots
-        first_pass = TextBlocks(detected.path, detected.encoding, chunk_rows, hashed=False)
-        context.keep_lines = snapshots.latest_lines(first_pass, detected, context.snapshot)
     aux_chunks = []
     try:
-        for parsed in loading.parse_blocks(blocks, detected):
+        for parsed in _parsed_blocks(context, blocks, chunk_rows):
             if detected.role == "voters":
                 loading.load_voters(context, parsed)
             elif detected.role == "history":
@@ -192,6 +189,21 @@ def _import_file(context: LoadContext, chunk_rows: int, tracker: _Progress) -> F
     log.info("%s: read %d, loaded %d, rejected %d", name, file_report.rows_read,
              file_report.rows_loaded, file_report.rows_rejected)
     return file_report.record(detected, blocks)
+
+
+def _parsed_blocks(context: LoadContext, blocks: TextBlocks, chunk_rows: int):
+    """The file's ParsedBlocks. A latest_per_voter file (several snapshots) is first read for the
+    lines to load: a small one is parsed once and its blocks held, a large one read twice."""
+    detected = context.detected
+    if detected.role != "voters" or not detected.spec.latest_per_voter:
+        return loading.parse_blocks(blocks, detected)
+    if snapshots.read_once(blocks):
+        held = list(loading.parse_blocks(blocks, detected))
+        context.keep_lines = snapshots.latest_of_blocks(held, detected, context.snapshot)
+        return iter(held)
+    first_pass = TextBlocks(detected.path, detected.encoding, chunk_rows, hashed=False)
+    context.keep_lines = snapshots.latest_lines(first_pass, detected, context.snapshot)
+    return loading.parse_blocks(blocks, detected)
 
 
 def _add_to_totals(totals: ImportTotals, record: FileRecord, wide_history_rows: int) -> None:

@@ -14,8 +14,18 @@ from voterpipe.formats.background import prefetch
 from voterpipe.formats.layouts import Detected
 from voterpipe.formats.loading import parse_blocks
 from voterpipe.formats.normalise import clean_text, parse_dates
-from voterpipe.formats.decoding import TextBlocks
+from voterpipe.formats.decoding import TextBlocks, is_gzip
 from voterpipe.formats.readers import ParsedBlock, line_bounds
+
+
+# A file up to this size (uncompressed, not .gz) is read once: its parsed blocks are held until the
+# lines to load are known. A larger one is read twice (ids and dates first), so memory stays bounded.
+ONE_PASS_MAX_BYTES = 64 << 20
+
+
+def read_once(blocks: TextBlocks) -> bool:
+    """Whether a latest_per_voter file is small enough to be parsed once and held (ONE_PASS_MAX_BYTES)."""
+    return not is_gzip(blocks.path) and blocks.total_bytes <= ONE_PASS_MAX_BYTES
 
 
 def latest_lines(blocks: TextBlocks, detected: Detected, snapshot: date) -> np.ndarray:
@@ -24,8 +34,15 @@ def latest_lines(blocks: TextBlocks, detected: Detected, snapshot: date) -> np.n
     pass rejects (wrong field count, blank) are never chosen."""
     spec = detected.spec
     id_column, dated = spec.fields["voter_id"]["column"], spec.latest_per_voter
+    return latest_of_blocks(_id_and_date_blocks(blocks, detected, [id_column, dated["column"]]), detected, snapshot)
+
+
+def latest_of_blocks(parsed_blocks, detected: Detected, snapshot: date) -> np.ndarray:
+    """latest_lines() from ParsedBlocks holding the file's voter id and date columns."""
+    spec = detected.spec
+    id_column, dated = spec.fields["voter_id"]["column"], spec.latest_per_voter
     pieces = []
-    for parsed in _id_and_date_blocks(blocks, detected, [id_column, dated["column"]]):
+    for parsed in parsed_blocks:
         day, _, _ = parse_dates(clean_text(parsed.columns[dated["column"]]), dated["date"], latest=snapshot)
         pieces.append(pa.table({"id": clean_text(parsed.columns[id_column]), "day": day,
                                 "line": pa.array(parsed.line_numbers, pa.int64())}))
