@@ -43,6 +43,10 @@ _PG_TYPES = {
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
+class _Stopped(Exception):
+    """The stream was closed while a pipeline thread waited."""
+
+
 class WarehouseLoadError(RuntimeError):
     """PostgreSQL refused the data; the message names table, line and column, not the value."""
 
@@ -109,7 +113,8 @@ def render_binary(batch: pa.RecordBatch, nul_stripped: collections.Counter) -> m
 
 class CopyStream:
     """A file-like object psycopg2.copy_expert reads: COPY rows rendered from Arrow record
-    batches by a producer thread (so rendering overlaps the server parsing the previous chunk).
+    batches, in a pipeline of threads: one pulls the batches (Parquet decoding), one renders
+    them, and psycopg2 sends the previous chunk meanwhile (all three release the GIL).
 
     binary=True renders PostgreSQL's binary COPY format, otherwise CSV. Setting `abort` makes
     the next read raise, which ends the COPY with an error (a sibling load failed)."""
@@ -121,38 +126,60 @@ class CopyStream:
         self.nul_stripped: collections.Counter = collections.Counter()
         self._render = render_binary if binary else render_csv
         self._abort = abort
+        self._batches: queue.Queue = queue.Queue(maxsize=2)
         self._queue: queue.Queue = queue.Queue(maxsize=queue_depth)
         self._stop = threading.Event()
         self._chunk = copy_binary.HEADER if binary else b""
         self._trailer = copy_binary.TRAILER if binary else b""
         self._pos = 0
         self._finished = False
-        self._thread = threading.Thread(target=self._produce, args=(batches,), daemon=True,
-                                        name="copy-producer")
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._read_ahead, args=(batches,), daemon=True,
+                                          name="copy-reader"),
+                         threading.Thread(target=self._produce, daemon=True, name="copy-producer")]
+        for thread in self._threads:
+            thread.start()
 
-    def _produce(self, batches) -> None:
+    def _read_ahead(self, batches) -> None:
         try:
             for batch in batches:
-                for start in range(0, batch.num_rows, RENDER_ROWS):
-                    if self._stop.is_set():
-                        return
-                    piece = batch.slice(start, RENDER_ROWS)
-                    if not self._put((self._render(piece, self.nul_stripped), piece.num_rows)):
-                        return
-            self._put((self._trailer, 0))
-            self._put(None)
-        except BaseException as exc:  # handed to the reading thread, which raises it
-            self._put(exc)
+                if batch.num_rows and not self._put(self._batches, batch):
+                    return
+            self._put(self._batches, None)
+        except BaseException as exc:  # handed on to the producer, then to the reading thread
+            self._put(self._batches, exc)
 
-    def _put(self, item) -> bool:
+    def _produce(self) -> None:
+        try:
+            while (batch := self._get(self._batches)) is not None:
+                if isinstance(batch, BaseException):
+                    raise batch
+                for start in range(0, batch.num_rows, RENDER_ROWS):
+                    piece = batch.slice(start, RENDER_ROWS)
+                    if not self._put(self._queue, (self._render(piece, self.nul_stripped), piece.num_rows)):
+                        return
+            self._put(self._queue, (self._trailer, 0))
+            self._put(self._queue, None)
+        except _Stopped:
+            return
+        except BaseException as exc:  # handed to the reading thread, which raises it
+            self._put(self._queue, exc)
+
+    def _put(self, target: queue.Queue, item) -> bool:
         while not self._stop.is_set():
             try:
-                self._queue.put(item, timeout=0.1)
+                target.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
+
+    def _get(self, source: queue.Queue):
+        while not self._stop.is_set():
+            try:
+                return source.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        raise _Stopped
 
     def read(self, size: int = -1) -> bytes:
         if self._abort is not None and self._abort.is_set():
@@ -180,12 +207,8 @@ class CopyStream:
 
     def close(self) -> None:
         self._stop.set()
-        while self._thread.is_alive():
-            try:
-                self._queue.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        self._thread.join()
+        for thread in self._threads:
+            thread.join()
 
 
 def copy_batches(cur, schema: str, table: str, batches, columns: list[str], binary: bool,

@@ -42,6 +42,7 @@ from voterpipe.warehouse.pg_dsn import WarehouseConnectionError, describe_dsn, r
 from voterpipe.warehouse.pg_parts import (
     TableLoad, drop_orphan_parts, drop_parts_quietly, load_parts, part_bounds, rollback_quietly, swap_in_parts,
 )
+from voterpipe.warehouse.pg_read import row_group_batches
 from voterpipe.warehouse.pg_schema import (
     attach_slice, create_slice_table, ensure_schema, index_and_analyse, partition_names, relation_exists,
 )
@@ -189,7 +190,10 @@ class PostgresWarehouse:
         columns = load.arrow_schema.names
         timings = {}
         started = time.perf_counter()
-        reader = duck.sql(load.select).to_arrow_reader(BATCH_ROWS)
+        # the whole file's row groups as they are when the table is its source's columns
+        reader = row_group_batches(load.table, load.files.paths[load.table.row_source], (None, None),
+                                   load.arrow_schema, state, snapshot, BATCH_ROWS) \
+            or duck.sql(load.select).to_arrow_reader(BATCH_ROWS)
         try:
             copied, nul_stripped = copy_batches(cur, self.schema, stage, reader, columns,
                                                  copy_binary.supports(load.arrow_schema))
