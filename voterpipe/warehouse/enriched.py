@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from voterpipe import schema, storage
 from voterpipe.warehouse import tables as warehouse_tables
 from voterpipe.warehouse.duckdb_backend import limit_memory
+from voterpipe.warehouse.enriched_arrow import EnrichedJoin
 
 PART_ROWS = 150_000  # voters joined and sorted at once by write_voters_enriched (memory bound)
 ROW_GROUP_ROWS = 122_880  # DuckDB's vector-aligned row group size, as its own Parquet writer used
@@ -114,28 +115,56 @@ def write_voters_enriched(files, path: Path, memory_limit: str = "", spill_dir: 
     """Build voters_enriched from the upstream Parquet files (a tables.SourceFiles holding
     ENRICHED_INPUTS) into one Parquet file at `path`, sorted by voter_id; return its row and
     column counts. Refuses a roll that repeats or lacks a voter_id, and checks that the file has
-    exactly one row per voter. The join runs on consecutive voter_id ranges of about
-    `rows_per_part` voters, each sorted and appended to the file, so memory stays bounded without
-    spilling (a 1M-voter sort spilled at 1GB and took twice as long); DuckDB's memory is capped
-    at `memory_limit` ("" = its default), spilling to `spill_dir` beyond it."""
-    con = duckdb.connect()
+    exactly one row per voter. When every lookup table has one row per key (the usual case), the
+    joins are Arrow lookups (enriched_arrow); otherwise the SQL runs on consecutive voter_id
+    ranges of about `rows_per_part` voters, each sorted and appended to the file, so memory stays
+    bounded without spilling; DuckDB's memory is capped at `memory_limit` ("" = its default),
+    spilling to `spill_dir` beyond it."""
+    con = _sql_session(files, memory_limit, spill_dir)
     try:
-        limit_memory(con, memory_limit, spill_dir)
-        warehouse_tables.register_sources(con, files)
         warehouse_tables.check_unique_voters(con, files)
         voters = warehouse_tables.source_row_count(con, "voters")
-        select = voters_enriched_sql(files.state, files.snapshot, warehouse_tables.source_columns(con, "voters"),
-                                     warehouse_tables.source_columns(con, "voter_cohorts"))
-        parts = [f"{select}\n{where}\nORDER BY v.voter_id" for where in _voter_id_ranges(con, voters, rows_per_part)]
-        written, row_groups = _write_parts(con, parts, path, _copy_schema(con, select, path))
+        voter_columns = warehouse_tables.source_columns(con, "voters")
+        cohort_columns = warehouse_tables.source_columns(con, "voter_cohorts")
+        select = voters_enriched_sql(files.state, files.snapshot, voter_columns, cohort_columns)
+        file_schema = _copy_schema(con, select, path)
+    finally:
+        con.close()  # DuckDB's buffers go before the Arrow tables are read
+    join = EnrichedJoin(files.paths, files.state, _as_date(files.snapshot), voter_columns, cohort_columns)
+    if join.unique():  # each LEFT JOIN is a lookup: the SQL's rows without its re-scans
+        # a row group at a time: the fewest rows held at once (no part straddles two groups)
+        written, row_groups = _write_parts(join.parts(min(rows_per_part, ROW_GROUP_ROWS)), path, file_schema)
+        del join
+    else:
+        del join
+        written, row_groups = _write_by_sql(files, path, file_schema, select, voters, rows_per_part,
+                                            memory_limit, spill_dir)
+    # Columns as Arrow sees them: a map (voters' extra) is one column, two Parquet leaves.
+    return {"rows": written, "columns": len(pq.read_schema(path)), "row_groups": row_groups}
+
+
+def _sql_session(files, memory_limit: str, spill_dir: Path | None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    limit_memory(con, memory_limit, spill_dir)
+    warehouse_tables.register_sources(con, files)
+    return con
+
+
+def _write_by_sql(files, path: Path, file_schema: pa.Schema, select: str, voters: int, rows_per_part: int,
+                  memory_limit: str, spill_dir: Path | None) -> tuple[int, int]:
+    """The SQL joins on voter_id ranges; a repeated key repeats voters, and the error names the
+    input whose key repeats."""
+    con = _sql_session(files, memory_limit, spill_dir)
+    try:
+        parts = (con.sql(f"{select}\n{where}\nORDER BY v.voter_id").to_arrow_table()
+                 for where in _voter_id_ranges(con, voters, rows_per_part))
+        written, row_groups = _write_parts(parts, path, file_schema)
         if written != voters:
-            # the join repeated voters: name the input whose key repeats
             joined = warehouse_tables.WarehouseTable(
                 "voters_enriched", "current_voters", warehouse_tables.ENRICHED_INPUTS, (), "voters")
             raise warehouse_tables.WarehouseInputError(warehouse_tables.explain_row_mismatch(
                 con, joined, files, written, voters))
-        # Columns as Arrow sees them: a map (voters' extra) is one column, two Parquet leaves.
-        return {"rows": written, "columns": len(pq.read_schema(path)), "row_groups": row_groups}
+        return written, row_groups
     finally:
         con.close()
 
@@ -167,21 +196,28 @@ def _copy_schema(con: duckdb.DuckDBPyConnection, select: str, path: Path) -> pa.
         probe.unlink(missing_ok=True)
 
 
-def _write_parts(con: duckdb.DuckDBPyConnection, queries: list[str], path: Path,
-                 file_schema: pa.Schema) -> tuple[int, int]:
-    """Run the queries in order into one Parquet file of ROW_GROUP_ROWS-row groups (the last
+def _write_parts(parts, path: Path, file_schema: pa.Schema) -> tuple[int, int]:
+    """Write the tables in order into one Parquet file of ROW_GROUP_ROWS-row groups (the last
     one shorter) in `file_schema`. Returns (rows, row groups)."""
     writer, pending, rows, groups = storage.parquet_writer(path, file_schema), [], 0, 0
-    for index, query in enumerate(queries):
-        part = con.sql(query).to_arrow_table().cast(file_schema)
+    for part in parts:
+        part = part.cast(file_schema)
         rows += part.num_rows
         pending.append(part)
-        last = index == len(queries) - 1
         held = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
-        cut = held.num_rows if last else held.num_rows - held.num_rows % ROW_GROUP_ROWS
+        cut = held.num_rows - held.num_rows % ROW_GROUP_ROWS
         if cut:
             writer.write_table(held.slice(0, cut), row_group_size=ROW_GROUP_ROWS)
-            groups += -(-cut // ROW_GROUP_ROWS)
+            groups += cut // ROW_GROUP_ROWS
         pending = [held.slice(cut)] if cut < held.num_rows else []
+        del part, held
+        pa.default_memory_pool().release_unused()  # each part's buffers, before the next part's
+    if pending:
+        writer.write_table(pending[0], row_group_size=ROW_GROUP_ROWS)
+        groups += 1
     writer.close()
     return rows, groups
+
+
+def _as_date(value) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -1,0 +1,87 @@
+"""The voter file's Arrow lookups give exactly the rows and schema of its SQL joins, whatever the
+order of the upstream files, their missing links, null maps and keys, and older files."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import warehouse_data  # noqa: E402
+
+from voterpipe import catalog, storage  # noqa: E402
+from voterpipe.warehouse import enriched, enriched_arrow, source_files  # noqa: E402
+from voterpipe.warehouse.tables import ENRICHED_INPUTS  # noqa: E402
+
+NOV = date(2026, 11, 1)
+
+
+def _both_paths(data_root, tmp_path, monkeypatch) -> tuple[pa.Table, pa.Table, dict, dict]:
+    files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)
+    arrow = enriched.write_voters_enriched(files, tmp_path / "arrow.parquet", rows_per_part=40)
+    monkeypatch.setattr(enriched_arrow.EnrichedJoin, "unique", lambda self: False)  # the SQL joins
+    sql = enriched.write_voters_enriched(files, tmp_path / "sql.parquet", rows_per_part=40)
+    return pq.read_table(tmp_path / "arrow.parquet"), pq.read_table(tmp_path / "sql.parquet"), arrow, sql
+
+
+def _rewrite(data_root, name: str, table: pa.Table) -> None:
+    storage.write_parquet(table, catalog.dataset_path(name, "nc", NOV, data_root))
+
+
+def test_arrow_lookups_equal_the_sql_joins_on_shuffled_sparse_inputs(data_root, tmp_path, monkeypatch):
+    tables = warehouse_data.upstream_tables("nc", NOV, 300, seed=21, hostile=True)
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
+    rng = np.random.default_rng(4)
+    voters = tables["voters"].take(pa.array(rng.permutation(300)))
+    extra = pa.array([None if i % 7 == 0 else [("k", str(i % 3)), ("z", None)] for i in range(300)],
+                     pa.map_(pa.string(), pa.string()))
+    _rewrite(data_root, "voters", voters.set_column(voters.schema.get_field_index("extra"), "extra", extra)
+             if "extra" in voters.column_names else voters.append_column("extra", extra))
+    # links, households and cohorts in other orders, some voters without them
+    for name in ("voter_addresses", "voter_households", "voter_cohorts"):
+        table = tables[name].take(pa.array(rng.permutation(300)[:260]))
+        _rewrite(data_root, name, table)
+    links = pq.read_table(catalog.dataset_path("voter_addresses", "nc", NOV, data_root))
+    keys = links.column("address_key").to_pylist()
+    keys[:15] = [None] * 15  # no address, and keys no address row has
+    keys[15:25] = ["nowhere"] * 10
+    _rewrite(data_root, "voter_addresses", links.set_column(
+        links.schema.get_field_index("address_key"), "address_key", pa.array(keys, pa.string())))
+    # an older geocodes file without a column the schema declares now
+    geocodes = tables["geocodes"]
+    _rewrite(data_root, "geocodes", geocodes.drop_columns(["block"]).take(pa.array(rng.permutation(geocodes.num_rows))))
+
+    arrow, sql, arrow_body, sql_body = _both_paths(data_root, tmp_path, monkeypatch)
+
+    assert arrow_body == sql_body and arrow_body["rows"] == 300
+    assert arrow.schema.remove_metadata().equals(sql.schema.remove_metadata())
+    assert arrow.equals(sql)
+    assert pc.all(pc.less(arrow["voter_id"][:-1], arrow["voter_id"][1:])).as_py()
+    assert arrow["extra"].null_count == sql["extra"].null_count > 0
+    assert arrow["address_key"].null_count >= 15 and arrow["block"].null_count == 300
+
+
+def test_a_repeated_lookup_key_takes_the_sql_path_and_its_error(data_root, tmp_path):
+    tables = warehouse_data.upstream_tables("nc", NOV, 20, seed=2)
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
+    households = tables["households"]
+    _rewrite(data_root, "households", pa.concat_tables([households, households.slice(3, 1)]))
+    with pytest.raises(Exception, match=r"households\.parquet: 1 repeated household_id"):
+        enriched.write_voters_enriched(source_files("nc", NOV, data_root, ENRICHED_INPUTS), tmp_path / "v.parquet")
+
+
+def test_compact_map_takes_rows_back_as_they_were(tmp_path):
+    values = [[("a", "1"), ("b", None)], None, [], [("a", "2")], [("c", "x"), ("a", "1"), ("b", "y")]] * 30
+    column = pa.array(values, pa.map_(pa.string(), pa.string()))
+    path = tmp_path / "m.parquet"
+    pq.write_table(pa.table({"m": column}), path, row_group_size=37)
+    held = enriched_arrow.CompactMap.read(pq.ParquetFile(path), "m")
+    rows = pa.array(np.random.default_rng(1).permutation(len(values))[:100])
+    assert held.take(rows).to_pylist() == column.take(rows).to_pylist()
