@@ -51,6 +51,7 @@ from voterpipe.warehouse import copy_binary  # noqa: E402
 from voterpipe.warehouse import tables as wt  # noqa: E402
 from voterpipe.warehouse.enriched import write_voters_enriched  # noqa: E402
 from voterpipe.warehouse.pg_copy import arrow_to_pg_type, render_binary  # noqa: E402
+from voterpipe.warehouse.pg_schema import INDEX_WORKERS  # noqa: E402
 
 SNAPSHOT = date(2026, 11, 1)
 BASELINE_ROWS = 100_000
@@ -155,6 +156,7 @@ def _postgres_server_share(dsn: str, voter_file: Path, parts: int = 2, server_cp
         cur = connections[index].cursor()
         started = time.perf_counter()
         cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        cur.execute(f"SET LOCAL max_parallel_maintenance_workers = {INDEX_WORKERS}")  # as the loader
         cur.execute(f"CREATE TABLE {names[index]} ({columns})")
         cur.copy_expert(f"COPY {names[index]} FROM STDIN WITH (FORMAT binary, FREEZE true)",
                         io.BytesIO(payloads[index]), size=1 << 20)

@@ -17,6 +17,7 @@ from voterpipe.warehouse.tables import WarehouseInputError
 log = logging.getLogger("voterpipe.warehouse")
 
 SCHEMA_LOCK_KEY = 0x766F746572  # pg_advisory_xact_lock key serialising schema changes
+INDEX_WORKERS = 2  # parallel maintenance workers per index build (capped by max_worker_processes)
 
 
 def qualified(schema: str, name: str) -> sql.Composed:
@@ -147,6 +148,9 @@ def index_and_analyse(cur, schema: str, name: str, table: wt.WarehouseTable, col
     second COMMIT would fail (neither transaction sees the other's index)."""
     started = time.perf_counter()
     keys = index_columns(table, columns)
+    # each index is sorted by the backend and parallel maintenance workers (PostgreSQL's default
+    # of 2, set here so a server configured with none still builds them in parallel)
+    cur.execute(f"SET LOCAL max_parallel_maintenance_workers = {INDEX_WORKERS}")
     for position, key in enumerate(keys):
         name_sql = sql.Identifier(f"{name}__i{position}") if unique_names else sql.SQL("")
         cur.execute(sql.SQL("CREATE INDEX {} ON {} ({})").format(
