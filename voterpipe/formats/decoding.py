@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import zlib
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,28 +81,26 @@ class _HashingReader(io.RawIOBase):
 
 class _PieceHasher:
     """sha256 of an uncompressed file's pieces, in order, each hashed in a thread of its own while the
-    next piece is read and decoded (hashlib lets go of the GIL); one piece at most is waiting."""
+    next pieces are read and decoded (hashlib lets go of the GIL); at most `ahead` pieces wait."""
 
-    def __init__(self) -> None:
+    def __init__(self, ahead: int = 2) -> None:
         self.sha256 = hashlib.sha256()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hash")
-        self._pending: Future | None = None
+        self._pending: deque[Future] = deque()
+        self._ahead = ahead
 
     def read(self, handle: BinaryIO, size: int) -> bytes:
         piece = handle.read(size)  # a new bytes object: it does not change while it is hashed
-        self._wait()
+        while len(self._pending) >= self._ahead:
+            self._pending.popleft().result()
         if piece:
-            self._pending = self._pool.submit(self.sha256.update, piece)
+            self._pending.append(self._pool.submit(self.sha256.update, piece))  # one worker: in order
         return piece
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()
 
     def finish(self) -> None:
         try:
-            self._wait()
+            while self._pending:
+                self._pending.popleft().result()
         finally:
             self._pool.shutdown(wait=True)
 

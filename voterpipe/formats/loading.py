@@ -101,13 +101,16 @@ class LoadContext:
     keep_lines: np.ndarray | None = None  # latest_per_voter: the (sorted) lines to load, others are skipped
 
 
+READ_AHEAD_PIECES = 3  # pieces decoded ahead of the parsing: a busy machine's stalls even out
+
+
 def parse_blocks(blocks: TextBlocks, detected: Detected, columns: list[str] | None = None):
     """ParsedBlocks of a file (of `columns` only, if given); the header line (if any) is skipped but
     counted as line 1."""
     spec = detected.spec
     next_line = 1
     wanted = columns if columns is not None else _wanted_columns(detected)
-    for block, ends_chunk in prefetch(blocks.pieces()):
+    for block, ends_chunk in prefetch(blocks.pieces(), depth=READ_AHEAD_PIECES):
         if next_line == 1 and detected.has_header:
             cut = block.find(b"\n")
             block = block[cut + 1:]
