@@ -25,6 +25,9 @@ JOINS = {"va": ("voter_addresses", "voter_id", ("v", "voter_id")),
          "c": ("voter_cohorts", "voter_id", ("v", "voter_id"))}
 
 
+JOIN_KEYS = {key for _, key, (_, column) in JOINS.values()} | {column for _, _, (_, column) in JOINS.values()}
+
+
 def read_source(path, dataset: str, columns: list[str]) -> dict[str, pa.Array | "CompactMap"]:
     """The named columns of an upstream file, each one contiguous array (a take from a chunked
     column would concatenate it every time), read one column at a time so that only one column
@@ -42,7 +45,7 @@ def read_source(path, dataset: str, columns: list[str]) -> dict[str, pa.Array | 
         elif pa.types.is_map(fields[name].type):
             found[name] = CompactMap.read(handle, name)
         else:
-            coded = [name] if _few_values(handle, name, fields[name].type) else []
+            coded = [name] if name not in JOIN_KEYS and _few_values(handle, name, fields[name].type) else []
             column = pq.read_table(path, columns=[name], read_dictionary=coded).column(0)
             found[name] = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
             del column
