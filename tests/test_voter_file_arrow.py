@@ -85,3 +85,27 @@ def test_compact_map_takes_rows_back_as_they_were(tmp_path):
     held = enriched_arrow.CompactMap.read(pq.ParquetFile(path), "m")
     rows = pa.array(np.random.default_rng(1).permutation(len(values))[:100])
     assert held.take(rows).to_pylist() == column.take(rows).to_pylist()
+
+
+def test_parts_made_ahead_arrive_in_order_and_a_stopped_reader_stops_the_maker():
+    made = []
+
+    def parts():
+        for i in range(50):
+            made.append(i)
+            yield i
+
+    assert list(enriched._ahead(parts())) == list(range(50))
+    made.clear()
+    reader = enriched._ahead(parts())
+    assert [next(reader) for _ in range(3)] == [0, 1, 2]
+    reader.close()  # a failed write: the thread ends instead of waiting forever with its parts
+    assert len(made) < 50
+    assert not any(t.name == "voter-file-parts" and t.is_alive() for t in __import__("threading").enumerate())
+
+    def failing():
+        yield 1
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        list(enriched._ahead(failing()))
