@@ -26,6 +26,7 @@ MAX_BLOCK_BYTES = 1 << 30  # Arrow string offsets are 32-bit
 # raw bytes: parsing starts before a large chunk is read, and buffers this size are reused (a
 # fresh 100+ MB buffer costs more in page faults than the copy into it).
 PIECE_BYTES = 16 << 20
+GIL_STEP_BYTES = 1 << 20  # text decoded per call (each call holds the GIL)
 REPLACEMENT = "\ufffd"
 
 _BOMS = (
@@ -258,15 +259,21 @@ class TextBlocks:
             chunk_left = chunk_left - size if len(piece) == size else 0  # a short read: the file ends
 
     def _decode(self, decoder, piece: bytes, final: bool) -> bytes:
-        before = _replaced_counter[0]
-        decoded = decoder.decode(piece, final=final)
-        self.counters.undecodable_replaced += _replaced_counter[0] - before
-        nul = decoded.count("\x00") if "\x00" in decoded else 0  # a search is cheaper than a count
-        if nul:
-            self.counters.nul_stripped += nul
-            if self.strip_nul:
-                decoded = decoded.replace("\x00", "")
-        return decoded.encode("utf-8")
+        """The piece as UTF-8, decoded and encoded a step at a time: each call holds the GIL, and a
+        long one would stall the parsing thread at every Arrow call it makes meanwhile."""
+        view, parts = memoryview(piece), []
+        for at in range(0, max(len(piece), 1), GIL_STEP_BYTES):
+            last = at + GIL_STEP_BYTES >= len(piece)
+            before = _replaced_counter[0]
+            decoded = decoder.decode(view[at: at + GIL_STEP_BYTES], final=final and last)
+            self.counters.undecodable_replaced += _replaced_counter[0] - before
+            nul = decoded.count("\x00") if "\x00" in decoded else 0  # a search is cheaper than a count
+            if nul:
+                self.counters.nul_stripped += nul
+                if self.strip_nul:
+                    decoded = decoded.replace("\x00", "")
+            parts.append(decoded.encode("utf-8"))
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _whole_lines(self, carry: bytes, text: bytes, text_ascii: bool, at_eof: bool) -> tuple[bytes, bytes]:
         """(the whole lines of carry + text, cleaned of CRs and line-start BOMs; the partial last line)."""
@@ -322,7 +329,9 @@ class TextBlocks:
                 piece = piece.replace(b"\x00", b"")
         if piece.isascii():
             return piece, True
-        encoded = piece.decode("latin-1").encode("utf-8")
+        view = memoryview(piece)  # a step at a time, as in _decode: short holds of the GIL
+        encoded = b"".join(codecs.latin_1_decode(view[at: at + GIL_STEP_BYTES])[0].encode("utf-8")
+                           for at in range(0, len(piece), GIL_STEP_BYTES))
         # C1 controls encode as C2 80..C2 9F: look for them only when a C2 lead byte occurs at all.
         if b"\xc2" not in encoded:
             return encoded, False
