@@ -46,12 +46,15 @@ def cohort_turnout(
     dimensions = config.dimensions()
     elections = votes.elections.sort_values(["election_date", "election_type"]).reset_index(drop=True)
     n = len(cohorts)
+    place, place_levels = _places(levels, n)
     for position, row in enumerate(elections.itertuples(index=False)):
         day = row.election_date.date()
         cast = votes.voted(row.election_id, n)
         registered = cast | np.isnan(roll.registered_days) | (roll.registered_days <= day_number(day))
+        # 0 = not registered, 1 = registered only, 2 = voted (voted implies registered)
+        state_ = registered.astype(np.int64) + cast
         dims = {**fixed, **_as_of_dimensions(roll, day, config)}
-        _count_cells(columns, position, np.flatnonzero(registered), cast, dims, dimensions, levels)
+        _count_cells(columns, position, place, place_levels, state_, dims, dimensions, levels)
     if not columns["election"]:
         return _empty_turnout()
     return _turnout_table(columns, elections, [level[0] for level in levels], dimensions)
@@ -133,23 +136,46 @@ def _as_of_dimensions(roll: Roll, day: date, config: CohortConfig) -> dict[str, 
     return dims
 
 
-def _count_cells(columns: dict[str, list[np.ndarray]], election: int, chosen: np.ndarray, cast: np.ndarray,
-                 dims: dict[str, Codes], dimensions: list[str], levels: list[Level]) -> None:
+def _places(levels: list[Level], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A code per voter for each distinct combination of the levels' geographies (a few thousand
+    in a state), and each level's geography code per combination: counting once per combination
+    and summing up to each level is cheaper than counting over every voter per level."""
+    place = np.zeros(n, dtype=np.int64)
+    size = 1
+    for _, codes, labels, _ in levels:
+        width = len(labels)
+        if size * width >= 2 ** 62 // 3:  # keep the combined key in int64
+            uniques, place = np.unique(place, return_inverse=True)
+            size = len(uniques)
+        place = place * width + codes
+        size *= width
+    uniques, first, place = np.unique(place, return_index=True, return_inverse=True)
+    return place.reshape(-1).astype(np.int64), [codes[first] for _, codes, _, _ in levels]
+
+
+def _count_cells(columns: dict[str, list[np.ndarray]], election: int, place: np.ndarray,
+                 place_levels: list[np.ndarray], state: np.ndarray, dims: dict[str, Codes],
+                 dimensions: list[str], levels: list[Level]) -> None:
     """Append one election's registered and voted counts per (level, geography, dimension, cohort)
-    to `columns`; `chosen` are the registered voters."""
-    # Voted implies registered, so one bincount over (cell, voted) pairs of the registered
-    # voters gives both counts.
-    voted_flag = cast[chosen].astype(np.int64)
-    dim_chosen = {name: (codes[chosen], labels) for name, (codes, labels) in dims.items()}
-    for level_index, (_, geo_codes, geo_labels, geo_names) in enumerate(levels):
-        geo_chosen = geo_codes[chosen]
+    to `columns`; `state` per voter is 0 (not registered), 1 (registered) or 2 (voted)."""
+    places = len(place_levels[0])
+    by_place = {}  # dimension -> (registered, voted) per (place, cohort)
+    for dimension in dimensions:
+        dim_codes, dim_labels = dims[dimension]
+        width = len(dim_labels)
+        counts = np.bincount((place * width + dim_codes) * 3 + state,
+                             minlength=3 * places * width).reshape(places * width, 3)
+        by_place[dimension] = (counts[:, 1] + counts[:, 2], counts[:, 2])
+    for level_index, (_, _, geo_labels, geo_names) in enumerate(levels):
+        geo_of_place = place_levels[level_index]
         for dimension_index, dimension in enumerate(dimensions):
-            dim_codes, dim_labels = dim_chosen[dimension]
+            dim_labels = dims[dimension][1]
             width = len(dim_labels)
             size = len(geo_labels) * width
-            counts = np.bincount((geo_chosen * width + dim_codes) * 2 + voted_flag,
-                                 minlength=2 * size).reshape(size, 2)
-            reg_count = counts.sum(axis=1)
+            cell = (geo_of_place[:, None] * width + np.arange(width)).reshape(-1)
+            place_registered, place_voted = by_place[dimension]
+            reg_count = np.bincount(cell, weights=place_registered, minlength=size).astype(np.int64)
+            voted_count = np.bincount(cell, weights=place_voted, minlength=size).astype(np.int64)
             present = np.flatnonzero(reg_count > 0)
             geo_index = present // width
             k = len(present)
@@ -160,8 +186,8 @@ def _count_cells(columns: dict[str, list[np.ndarray]], election: int, chosen: np
                 np.full(k, None, dtype=object) if geo_names is None else geo_names[geo_index])
             columns["dimension"].append(np.full(k, dimension_index))
             columns["cohort"].append(dim_labels[present % width])
-            columns["registered"].append(reg_count[present].astype(np.int64))
-            columns["voted"].append(counts[:, 1][present].astype(np.int64))
+            columns["registered"].append(reg_count[present])
+            columns["voted"].append(voted_count[present])
 
 
 def _empty_turnout() -> pd.DataFrame:
