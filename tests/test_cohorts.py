@@ -485,3 +485,13 @@ def test_cohort_turnout_joins_voters_enriched_on_every_geography_level(config):
               AND voters.geography IS NOT NULL""").fetchone()[0]
         cells = con.execute(f"SELECT count(*) FROM turnout WHERE geography_level = '{level}'").fetchone()[0]
         assert cells > 0 and mismatched == 0, level
+
+
+def test_transition_matches_take_the_first_previous_row_and_ignore_null_ids():
+    from voterpipe.cohorts.transitions import _matches
+
+    previous = pd.Series(["a", "b", "a", None, "c"], dtype=object)
+    current = pd.Series(["c", None, "a", "d"], dtype=object)
+    row_in_previous, previous_on_current = _matches(previous, current)
+    assert row_in_previous.tolist() == [4, -1, 0, -1]  # 'a' at its first row; null and new ids absent
+    assert previous_on_current.tolist() == [True, False, True, False, True]
