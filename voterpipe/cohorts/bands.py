@@ -43,15 +43,25 @@ def check_bands(bands: tuple[Band, ...], what: str, cover_low: int | None, cover
 
 def band_codes(values: np.ndarray, bands: tuple[Band, ...]) -> np.ndarray:
     """Index of the band each value falls in; len(bands) (= unknown) for NaN or uncovered values."""
+    return band_codes_of_schemes(values, [bands])[0]
+
+
+def band_codes_of_schemes(values: np.ndarray, schemes: list[tuple[Band, ...]]) -> list[np.ndarray]:
+    """band_codes of the same values for each banding scheme (the values are inspected once)."""
     values = np.asarray(values, dtype=float)
-    finite = values[~np.isnan(values)]
+    missing = np.isnan(values)
+    finite = values[~missing]
     if len(values) > 10_000 and len(finite) and (finite == np.floor(finite)).all() \
             and finite.max() - finite.min() < 10_000:
         # Whole numbers over a short range (ages, years): band each distinct value once.
-        low = int(finite.min())
-        table = np.append(band_codes(np.arange(low, int(finite.max()) + 1, dtype=float), bands), len(bands))
-        offsets = np.where(np.isnan(values), len(table) - 1, values - low).astype(np.int64)
-        return table[offsets]
+        low, high = int(finite.min()), int(finite.max())
+        offsets = np.where(missing, high - low + 1, values - low).astype(np.int64)
+        distinct = np.arange(low, high + 1, dtype=float)
+        return [np.append(_band_codes_by_search(distinct, bands), len(bands))[offsets] for bands in schemes]
+    return [_band_codes_by_search(values, bands) for bands in schemes]
+
+
+def _band_codes_by_search(values: np.ndarray, bands: tuple[Band, ...]) -> np.ndarray:
     lows = np.array([-np.inf if b.low is None else b.low for b in bands], dtype=float)
     highs = np.array([np.inf if b.high is None else b.high for b in bands], dtype=float)
     index = np.searchsorted(lows, values, side="right") - 1

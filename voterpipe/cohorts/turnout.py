@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from voterpipe.cohorts.arrays import day_number, label_codes
-from voterpipe.cohorts.bands import band_codes
+from voterpipe.cohorts.bands import band_codes, band_codes_of_schemes
 from voterpipe.cohorts.config import CohortConfig
 from voterpipe.cohorts.geography import DISTRICT_COLUMNS
 from voterpipe.cohorts.roll import Roll
@@ -138,9 +138,10 @@ def _as_of_dimensions(roll: Roll, day: date, config: CohortConfig) -> dict[str, 
     unknown = config.unknown
     dims = {}
     age, _ = roll.ages(day)
-    for name, bands in config.age_schemes.items():
+    schemes = config.age_schemes
+    for (name, bands), codes in zip(schemes.items(), band_codes_of_schemes(age, list(schemes.values()))):
         labels = np.array([b.label for b in bands] + [unknown], dtype=object)
-        dims[f"age_band_{name}"] = (band_codes(age, bands), labels)
+        dims[f"age_band_{name}"] = (codes, labels)
     tenure_labels = np.array([b.label for b in config.tenure_bands] + [unknown], dtype=object)
     dims["tenure_band"] = (band_codes(roll.tenure_years(day), config.tenure_bands), tenure_labels)
     return dims
