@@ -160,7 +160,7 @@ def _places(levels: list[Level], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
             size = len(uniques)
         place = place * width + codes
         size *= width
-    uniques, first, place = np.unique(place, return_index=True, return_inverse=True)
+    _, first, place = np.unique(place, return_index=True, return_inverse=True)
     return place.reshape(-1).astype(np.int64), [codes[first] for _, codes, _, _ in levels]
 
 
