@@ -231,3 +231,20 @@ def test_a_small_snapshots_file_read_once_loads_what_two_passes_load(tmp_path, m
     assert results[True] == results[False]
     files = results[True][0]["files"][0]
     assert files["rows_skipped"] > 1000 and files["rows_rejected"] > 50 and files["rows_loaded"] > 1000
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "utf-8"])
+@pytest.mark.parametrize("piece_bytes", [1, 2, 4])
+def test_a_line_start_bom_split_across_pieces_is_still_stripped(tmp_path, monkeypatch, encoding, piece_bytes):
+    from voterpipe.formats import decoding
+    monkeypatch.setattr(decoding, "HEAD_BYTES", 4_000)
+    bom = codecs.BOM_UTF8 if encoding == "utf-8" else codecs.BOM_UTF8.decode("latin-1").encode("latin-1")
+    body = b"id|name\n" + b"".join(b"%d|n%d\n" % (i, i) for i in range(470))
+    assert 4_000 < len(body) < 4_200  # the mark comes after the first read, where pieces are this small
+    raw = body + b"8|x\n" + bom + b"9|after\n" + b"10|y\n"
+    path = tmp_path / "v.txt"
+    path.write_bytes(raw)
+    blocks = TextBlocks(path, encoding, chunk_rows=10_000_000, piece_bytes=piece_bytes)
+    text = b"".join(blocks)
+    assert blocks.counters.boms_stripped == 1
+    assert text.endswith(b"\n8|x\n9|after\n10|y\n")

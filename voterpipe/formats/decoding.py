@@ -294,13 +294,14 @@ class TextBlocks:
         if stray:
             self.counters.stray_cr_replaced += stray
             buffer = buffer.replace(b"\r", b" ")
-        buffer = self._strip_line_start_boms(buffer, at_line_start=not carry)
+        # The carry is always the start of a line, so a mark split across two pieces is still caught.
+        buffer = self._strip_line_start_boms(buffer)
         if at_eof:
             return (buffer if not buffer or buffer.endswith(b"\n") else buffer + b"\n"), b""
         cut = buffer.rfind(b"\n")
         return (b"", buffer + held_cr) if cut < 0 else (buffer[: cut + 1], buffer[cut + 1:] + held_cr)
 
-    def _strip_line_start_boms(self, buffer: bytes, at_line_start: bool) -> bytes:
+    def _strip_line_start_boms(self, buffer: bytes) -> bytes:
         """A byte-order mark starting a line is no data (files concatenated): strip and count it."""
         if buffer.isascii() or b"\xbb" not in buffer:  # both marks hold 0xBB: one cheap search, not two
             return buffer
@@ -308,7 +309,7 @@ class TextBlocks:
             if mark in buffer:
                 count = buffer.count(b"\n" + mark)
                 buffer = buffer.replace(b"\n" + mark, b"\n")
-                if at_line_start and buffer.startswith(mark):
+                if buffer.startswith(mark):
                     buffer, count = buffer[len(mark):], count + 1
                 self.counters.boms_stripped += count
         return buffer
