@@ -12,6 +12,8 @@ publish rate is given as a fraction of the server-only rate on the same voter fi
 bench/bench_warehouse.py does). The next drop changes 2 % of the roll (BENCH_E2E_CHURN).
 
 Results: bench/results/e2e-<date>.json. Run: `.venv/bin/python -m bench.bench_e2e`.
+`BENCH_E2E_STAGES_ONLY=1 BENCH_E2E_SIZES=1000000,4000000` runs only the per-stage series and gives
+each stage's peak RSS growth from the smallest to the largest size (bench/results/e2e-stages-<date>.json).
 """
 
 from __future__ import annotations
@@ -135,17 +137,7 @@ def scale_point(base: Path, voters: int, dsn: str | None) -> dict:
     point["next_over_cold"] = round(point["next_snapshot"]["seconds"] / point["cold_duckdb"]["seconds"], 3)
     shutil.rmtree(cold_root.parent)
 
-    stage_root = fresh_copy(base, "stages")
-    stages = {}
-    for task in STAGE_TASKS:
-        result = without_stdout(measured(run_args(stage_root, FIRST, task)))
-        own = result["task_seconds"].get(task)
-        stages[task] = {"process_seconds": result["seconds"], "stage_seconds": own,
-                        "peak_rss_mb": result["peak_rss_mb"],
-                        "voters_per_second": round(voters / own) if own else None}
-    point["stages"] = stages
-    point["max_stage_peak_rss_mb"] = max(s["peak_rss_mb"] or 0 for s in stages.values())
-    shutil.rmtree(stage_root.parent)
+    point.update(stage_series(base, voters))
 
     if dsn:
         pg_root = fresh_copy(base, "cold-postgres")
@@ -155,6 +147,42 @@ def scale_point(base: Path, voters: int, dsn: str | None) -> dict:
         point["postgres_publish_fraction"] = publish_fraction(cold_postgres["stderr"], pg_root, dsn)
         shutil.rmtree(pg_root.parent)
     return point
+
+
+def stage_series(base: Path, voters: int) -> dict:
+    """Every stage in a process of its own on a fresh copy (upstream built by the stage before)."""
+    stage_root = fresh_copy(base, "stages")
+    stages = {}
+    for task in STAGE_TASKS:
+        result = without_stdout(measured(run_args(stage_root, FIRST, task)))
+        own = result["task_seconds"].get(task)
+        stages[task] = {"process_seconds": result["seconds"], "stage_seconds": own,
+                        "peak_rss_mb": result["peak_rss_mb"],
+                        "voters_per_second": round(voters / own) if own else None}
+    shutil.rmtree(stage_root.parent)
+    return {"stages": stages, "max_stage_peak_rss_mb": max(s["peak_rss_mb"] or 0 for s in stages.values())}
+
+
+def main_stages_only() -> dict:
+    """BENCH_E2E_STAGES_ONLY=1: only the per-stage series (peak RSS growth, e.g. sizes 1M and 4M)."""
+    points = {}
+    with tempfile.TemporaryDirectory(prefix="bench-e2e-stages-") as work:
+        for voters in SIZES:
+            base = Path(work) / f"nc-{voters}" / "seed" / "data"
+            base.mkdir(parents=True)
+            points[voters] = {"voters": voters, **prepare_drop(base, voters), **stage_series(base, voters)}
+            print(f"e2e stages {voters} voters: {json.dumps(points[voters])}", flush=True)
+            shutil.rmtree(base.parents[1])
+    by_stage = {task: round(points[max(SIZES)]["stages"][task]["peak_rss_mb"]
+                            / points[min(SIZES)]["stages"][task]["peak_rss_mb"], 2) for task in STAGE_TASKS}
+    growth = round(points[max(SIZES)]["max_stage_peak_rss_mb"] / points[min(SIZES)]["max_stage_peak_rss_mb"], 2)
+    results = {"sizes": SIZES, "load_average": [round(x, 2) for x in os.getloadavg()],
+               "points": {str(v): p for v, p in points.items()},
+               "peak_rss_growth_by_stage": by_stage,
+               "targets": {"rss_largest_over_smallest": {"target": TARGETS["rss_4m_over_1m"], "measured": growth,
+                                                         "met": growth <= TARGETS["rss_4m_over_1m"]}}}
+    record(f"e2e-stages-{date.today().isoformat()}", results)
+    return results
 
 
 def publish_fraction(log: str, root: Path, dsn: str) -> dict | None:
@@ -245,4 +273,4 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    main_stages_only() if os.environ.get("BENCH_E2E_STAGES_ONLY") == "1" else main()
