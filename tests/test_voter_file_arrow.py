@@ -109,3 +109,41 @@ def test_parts_made_ahead_arrive_in_order_and_a_stopped_reader_stops_the_maker()
 
     with pytest.raises(OSError, match="disk full"):
         list(enriched._ahead(failing()))
+
+
+def test_the_file_schema_probe_joins_one_voter_not_the_whole_roll(data_root, tmp_path):
+    """The probe that gives the file its DuckDB schema used to hash every lookup table whole and
+    ran out of the memory cap at 4M voters; 50k voters under a 24MB cap show the same (the full
+    join needs more than 32MB here, the one-voter probe under 16MB)."""
+    tables = warehouse_data.upstream_tables("nc", NOV, 50_000, seed=3)
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
+    files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)
+    body = enriched.write_voters_enriched(files, tmp_path / "v.parquet", memory_limit="24MB")
+    assert body["rows"] == 50_000
+
+
+def test_the_one_voter_probe_gives_the_schema_of_the_whole_query(data_root, tmp_path):
+    """Required (no nulls in the inputs' statistics) or optional, column by column, exactly as
+    DuckDB writes the whole join, also when a voter column's only null is in a late row group."""
+    tables = warehouse_data.upstream_tables("nc", NOV, 400, seed=5)
+    voters = tables["voters"]
+    late_null = voters.column("gender").to_pylist()
+    late_null[-1] = None
+    voters = voters.set_column(voters.schema.get_field_index("gender"), "gender", pa.array(late_null, pa.string()))
+    tables["voters"] = voters
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
+    path = catalog.dataset_path("voters", "nc", NOV, data_root)
+    pq.write_table(pq.read_table(path), path, row_group_size=100)  # the null is in the 4th group only
+    files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)
+    con = enriched._sql_session(files, "", None)
+    try:
+        select = enriched.voters_enriched_sql("nc", NOV, enriched.warehouse_tables.source_columns(con, "voters"),
+                                              enriched.warehouse_tables.source_columns(con, "voter_cohorts"))
+        probed = enriched._copy_schema(con, select, tmp_path / "v.parquet")
+        storage.write_query_parquet(con, select, tmp_path / "whole.parquet")
+    finally:
+        con.close()
+    whole = pq.read_schema(tmp_path / "whole.parquet")
+    assert probed.remove_metadata().equals(whole.remove_metadata())
+    assert probed.field("gender").nullable
+    assert not probed.field("voter_id").nullable and probed.field("address_key").nullable

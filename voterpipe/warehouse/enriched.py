@@ -24,6 +24,7 @@ from voterpipe.warehouse.enriched_arrow import EnrichedJoin
 PART_ROWS = 150_000  # voters joined and sorted at once by write_voters_enriched (memory bound)
 ROW_GROUP_ROWS = 122_880  # DuckDB's vector-aligned row group size, as its own Parquet writer used
 
+VOTERS_FROM = "FROM src_voters v\n"  # the probe in _copy_schema narrows it to one voter
 RULES_VERSION = "2"  # bump when the join or its columns change: it is part of the stage's identity
 
 # (source alias, source column, enriched column); the enriched columns are
@@ -79,7 +80,7 @@ def voters_enriched_sql(state: str, snapshot: date, voter_columns: list[str] = (
               if c not in taken and c not in schema.VOTER_COHORTS.names and c not in voter_columns]
     return (
         f"SELECT {', '.join(items)}\n"
-        "FROM src_voters v\n"
+        f"{VOTERS_FROM}"
         "LEFT JOIN src_voter_addresses va ON va.voter_id = v.voter_id\n"
         "LEFT JOIN src_addresses a ON a.address_key = va.address_key\n"
         "LEFT JOIN src_geocodes g ON g.address_key = va.address_key\n"
@@ -191,10 +192,16 @@ def _voter_id_ranges(con: duckdb.DuckDBPyConnection, voters: int, rows_per_part:
 def _copy_schema(con: duckdb.DuckDBPyConnection, select: str, path: Path) -> pa.Schema:
     """The schema DuckDB's own Parquet writer gives the query's rows: it marks a column required
     when the inputs' statistics show it has no nulls (its Arrow results do not say so; with
-    LIMIT 0 nor does the writer, hence one row)."""
+    LIMIT 0 nor does the writer, hence one row). The one row is one voter joined to the lookups:
+    a LIMIT keeps its input's column statistics, and with one voter on the build side the joins
+    stream the lookup tables instead of hashing them whole (the full join ran out of DuckDB's
+    memory cap at 4M voters)."""
+    one_voter = select.replace(VOTERS_FROM, "FROM (SELECT * FROM src_voters LIMIT 1) v\n", 1)
+    if one_voter == select:
+        raise AssertionError("voters_enriched_sql no longer reads voters as 'FROM src_voters v'")
     probe = path.with_name(path.name + ".schema")
     try:
-        storage.write_query_parquet(con, f"{select}\nLIMIT 1", probe)
+        storage.write_query_parquet(con, one_voter, probe)
         return pq.read_schema(probe)
     finally:
         probe.unlink(missing_ok=True)
