@@ -88,10 +88,11 @@ def _hull_candidates(xy: np.ndarray) -> np.ndarray:
 
 
 def nearest_area_raster(x: np.ndarray, y: np.ndarray, area: np.ndarray, size: int = 260,
-                        sample: int = 3000, seed: int = 0):
+                        sample: int = 3000, seed: int = 0, hull: np.ndarray | None = None):
     """Each cell of a size x size grid over the points takes the area code of its nearest point
-    (-1 outside the points' convex hull): area shapes approximated from points alone.
-    Returns (codes grid, extent). At most `sample` points are used, every area keeping some."""
+    (-1 outside the points' convex hull; pass `hull` when it is known): area shapes approximated
+    from points alone. Returns (codes grid, extent). At most `sample` points are used, every area
+    keeping some."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
     areas = np.unique(area)
@@ -112,7 +113,7 @@ def nearest_area_raster(x: np.ndarray, y: np.ndarray, area: np.ndarray, size: in
         np.add(dx2, dy2[row], out=distance)
         codes[row] = pa[np.argmin(distance, axis=1)]
     codes = codes.ravel()
-    hull = convex_hull(np.column_stack([x, y]))
+    hull = convex_hull(np.column_stack([x, y])) if hull is None else hull
     if len(hull) >= 3:
         gx, gy = np.meshgrid(grid_x, grid_y)
         inside = Path(np.vstack([hull, hull[:1]])).contains_points(np.column_stack([gx.ravel(), gy.ravel()]),
@@ -121,12 +122,31 @@ def nearest_area_raster(x: np.ndarray, y: np.ndarray, area: np.ndarray, size: in
     return codes.reshape(size, size), (x0, x1, y0, y1)
 
 
+class AreaRasters:
+    """The nearest-area grid of each area key over one set of household points, drawn once: the
+    turnout and change maps of a level share it, and every map the points' convex hull."""
+
+    def __init__(self, points: pd.DataFrame):
+        self.points = points
+        self._hull: np.ndarray | None = None
+        self._grids: dict[str, tuple] = {}
+
+    def grid(self, key: str) -> tuple[np.ndarray, np.ndarray, tuple]:
+        """(the areas' names, their codes grid, extent) for area key `key`."""
+        if key not in self._grids:
+            areas, area_codes = np.unique(self.points[key].astype(str).to_numpy(), return_inverse=True)
+            x, y = self.points["lon"].to_numpy(float), self.points["lat"].to_numpy(float)
+            if self._hull is None:
+                self._hull = convex_hull(np.column_stack([x, y]))
+            self._grids[key] = (areas, *nearest_area_raster(x, y, area_codes, hull=self._hull))
+        return self._grids[key]
+
+
 def _draw(points: pd.DataFrame, key: str, values: pd.Series, title: str, label: str, diverging: bool,
-          names: pd.Series | None = None):
+          names: pd.Series | None = None, rasters: AreaRasters | None = None):
     """Areas coloured by value (nearest-point raster); colour bar outside the map, right."""
-    areas, area_codes = np.unique(points[key].astype(str).to_numpy(), return_inverse=True)
+    areas, grid, extent = (rasters or AreaRasters(points)).grid(key)
     area_values = values.reindex(areas).to_numpy(dtype=float)
-    grid, extent = nearest_area_raster(points["lon"].to_numpy(float), points["lat"].to_numpy(float), area_codes)
     stretch = 1 / max(np.cos(np.radians(float(points["lat"].mean()))), 0.1)  # degrees of longitude shrink northwards
     ratio = (extent[1] - extent[0]) / max((extent[3] - extent[2]) * stretch, 1e-9)
     fig, ax = new_figure((float(np.clip(6.5 * ratio, 3.5, 8.5)) + 2.2, 7))
@@ -163,7 +183,7 @@ def _draw(points: pd.DataFrame, key: str, values: pd.Series, title: str, label: 
 
 
 def _area_map(points: pd.DataFrame, key: str, table: pd.DataFrame, column: str, slug: str, title: str,
-              caption: str, label: str, diverging: bool = False) -> Chart:
+              caption: str, label: str, diverging: bool = False, rasters: AreaRasters | None = None) -> Chart:
     data = table.copy()
     counts = points.groupby(key).size().rename("geocoded_households")
     data["geocoded_households"] = data[key].map(counts).fillna(0).astype(np.int64)
@@ -171,7 +191,7 @@ def _area_map(points: pd.DataFrame, key: str, table: pd.DataFrame, column: str, 
         return Chart(slug, title, caption + " " + NO_GEOMETRY, data)
     by_area = table.assign(**{key: table[key].astype(str)}).set_index(key)
     names = by_area["county_name"] if "county_name" in by_area else None
-    fig = _draw(points, key, by_area[column], title, label, diverging, names)
+    fig = _draw(points, key, by_area[column], title, label, diverging, names, rasters)
     return Chart(slug, title, caption, data, fig,
                  alt=f"Map: {title}. Each area is coloured by its {label.lower()}; values range from {data[column].min():.1%} to {data[column].max():.1%}.")
 
@@ -254,6 +274,7 @@ def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_gen
     """Turnout in the last general by county and by tract; registration change by county and by
     tract (`changes`: report/changes.voter_changes against the previous snapshot, or None)."""
     points = household_points(sources)
+    rasters = AreaRasters(points)
     state = sources.state.upper()
     charts = []
     turnout = f"turnout_{last_general}" if last_general else None
@@ -266,7 +287,7 @@ def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_gen
             charts.append(Chart(slug, title, caption + " No general election in the vote history.",
                                 pd.DataFrame(columns=[key, "turnout"])))
             continue
-        charts.append(_area_map(points, key, table, turnout, slug, title, caption, "Turnout (%)"))
+        charts.append(_area_map(points, key, table, turnout, slug, title, caption, "Turnout (%)", rasters=rasters))
     title = f"Registration change since the previous snapshot by county, {state}"
     caption = ("Net change = new registrants - removed voters, as a share of the county's voters at the previous "
                "snapshot. " + GEOMETRY_NOTE)
@@ -277,13 +298,13 @@ def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_gen
                             pd.DataFrame(columns=["county_code", "change_share"])))
     else:
         charts.append(_area_map(points, "county_code", change, "change_share", "32_map_registration_change_by_county",
-                                title, caption, "Net registration change (%)", diverging=True))
-    charts.append(_tract_change_map(sources, points, tables.get("tract"), changes))
+                                title, caption, "Net registration change (%)", diverging=True, rasters=rasters))
+    charts.append(_tract_change_map(sources, points, tables.get("tract"), changes, rasters))
     return charts
 
 
 def _tract_change_map(sources: ReportSources, points: pd.DataFrame, tract: pd.DataFrame | None,
-                      changes: pd.DataFrame | None) -> Chart:
+                      changes: pd.DataFrame | None, rasters: AreaRasters | None = None) -> Chart:
     slug, title = "33_map_registration_change_by_tract", \
         f"Registration change since the previous snapshot by tract, {sources.state.upper()}"
     empty = pd.DataFrame(columns=["tract", "change_share"])
@@ -293,4 +314,5 @@ def _tract_change_map(sources: ReportSources, points: pd.DataFrame, tract: pd.Da
         return Chart(slug, title, "No voter of this snapshot has a census tract (no address geocoded).", empty)
     data, unplaced = tract_change(sources, tract, changes)
     return _area_map(points, "tract", data, "change_share", slug, title,
-                     _tract_change_caption(unplaced) + GEOMETRY_NOTE, "Net registration change (%)", diverging=True)
+                     _tract_change_caption(unplaced) + GEOMETRY_NOTE, "Net registration change (%)", diverging=True,
+                     rasters=rasters)
