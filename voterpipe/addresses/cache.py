@@ -112,6 +112,34 @@ class AddressCache:
             self.compact()
         return path
 
+    def append_stream(self, tables) -> Path | None:
+        """append() for rows that come as a sequence of tables: one part, never all in memory."""
+        path = self.directory / f"part-{uuid.uuid4().hex}{_ARROW}"
+        rows = _write_part((t.select(CACHE_SCHEMA.names).cast(CACHE_SCHEMA) for t in tables), path, CACHE_SCHEMA)
+        if rows == 0:
+            return None
+        self._table = None
+        self._index = None
+        if self.compact_after is not None and len(self._visible_parts()) > self.compact_after:
+            self.compact()
+        return path
+
+    def slices(self, rows: int = 262_144):
+        """The rows of table() as consecutive tables of at most `rows`, each from a mapping of its
+        own, so the file pages a caller touches are released with the slice."""
+        parts, tables = self._read_parts()
+        counts = [t.num_rows for t in tables]
+        if sum(p.name.startswith("compact-") for p in parts) > 1:
+            del tables
+            whole = self.table()
+            for start in range(0, whole.num_rows, rows):
+                yield whole.slice(start, rows)
+            return
+        del tables  # drop these mappings: each slice maps its part afresh
+        for part, count in zip(parts, counts):
+            for start in range(0, count, rows):
+                yield _read_part(part).slice(start, rows)
+
     def parts(self) -> int:
         """How many part files a reader opens now."""
         return len(self._visible_parts())
@@ -176,8 +204,19 @@ def _read_part(path: Path) -> pa.Table:
     return table.replace_schema_metadata(None).cast(CACHE_SCHEMA)
 
 
-def _write_part(rows: pa.Table, path: Path) -> None:
-    """One immutable part, made visible by an atomic rename once complete and fsynced."""
-    with storage.atomic_file(path, "wb") as handle:
-        with pa.ipc.new_file(handle, rows.schema) as writer:
-            writer.write_table(rows)
+def _write_part(rows, path: Path, schema: pa.Schema | None = None) -> int:
+    """One immutable part, made visible by an atomic rename once complete and fsynced; `rows` is
+    a table or (with `schema`) a sequence of tables. Nothing is written when there are no rows."""
+    tables = [rows] if isinstance(rows, pa.Table) else rows
+    written = 0
+    with contextlib.ExitStack() as stack:
+        writer = None
+        for table in tables:
+            if table.num_rows == 0:
+                continue
+            if writer is None:
+                handle = stack.enter_context(storage.atomic_file(path, "wb"))
+                writer = stack.enter_context(pa.ipc.new_file(handle, schema or table.schema))
+            writer.write_table(table)
+            written += table.num_rows
+    return written

@@ -211,6 +211,16 @@ def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, proces
     cache_key) and results row rows[i] is the result for unique_keys[i]. Misses are parsed and
     appended to `cache`. The cached rows are not copied: `results` is the cache table followed by
     the new rows, so callers take only the rows and columns they need."""
+    results, rows, new_rows = lookup_and_parse(unique_keys, cache, processes, progress)
+    if cache is not None:
+        cache.append(new_rows)
+    return results, rows, new_rows.num_rows
+
+
+def lookup_and_parse(unique_keys: pa.Array, cache, processes: int,
+                     progress: Progress | None = None) -> tuple[pa.Table, np.ndarray, pa.Table]:
+    """resolve_cache_keys without the append: (results, rows, new cache rows in unique_keys order).
+    `cache` needs table() and positions() (an AddressCache, or one bucket's slice of it)."""
     cached = cache.table() if cache is not None else CACHE_SCHEMA.empty_table()
     if cached.num_rows:
         rows = cache.positions(unique_keys)
@@ -224,13 +234,11 @@ def resolve_cache_keys(unique_keys: pa.Array, cache: AddressCache | None, proces
     new_rows = pa.Table.from_arrays(
         [pa.array(miss_keys, pa.string())] + [pa.array([v or None for v in c], pa.string()) for c in columns],
         schema=CACHE_SCHEMA)
-    if cache is not None:
-        cache.append(new_rows)
     rows[miss_positions] = cached.num_rows + np.arange(len(miss_positions))
     value_names = CACHE_SCHEMA.names[1:]
     if not cached.num_rows:
-        return new_rows.select(value_names), rows, len(miss_keys)
-    return pa.concat_tables([cached.select(value_names), new_rows.select(value_names)]), rows, len(miss_keys)
+        return new_rows.select(value_names), rows, new_rows
+    return pa.concat_tables([cached.select(value_names), new_rows.select(value_names)]), rows, new_rows
 
 
 def _raw_addresses(voters: pa.Table, rows: np.ndarray, use_pieces: np.ndarray) -> pa.Array:
@@ -257,6 +265,25 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
                         processes: int = 0, progress: Progress | None = None) -> NormalisedAddresses:
     """Normalise every voter's residential address (voters: VOTERS columns, at least voter_id,
     res_address_line or the piece columns, res_zip5, res_city)."""
+    rows = normalise_rows(voters, state, cache, processes, progress)
+    if cache is not None:
+        cache.append(rows.new_cache_rows)
+    return rows.result
+
+
+@dataclass
+class NormalisedRows:
+    """normalise_addresses' result with the (local) voter rows a caller merging several runs needs."""
+    result: NormalisedAddresses
+    address_first: np.ndarray  # each ADDRESSES row's first voter
+    keyed_addresses: int  # ADDRESSES rows before the unparseable ones
+    new_cache_rows: pa.Table  # CACHE_SCHEMA rows parsed now, by first voter
+    new_cache_first: np.ndarray  # each new cache row's first voter
+
+
+def normalise_rows(voters: pa.Table, state: str, cache=None, processes: int = 0,
+                   progress: Progress | None = None) -> NormalisedRows:
+    """normalise_addresses without appending to `cache` (which needs table() and positions())."""
     key_columns = _key_columns(voters)
     voter_index, first = group_rows(*key_columns.values())
     if list(key_columns) == ["res_address_line", "res_zip5"]:  # a one-line state: 'L' keys
@@ -278,7 +305,9 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
     n_unique = len(unique_keys)
     if progress:
         progress(0.0, f"{voters.num_rows} voters, {n_unique} unique address strings")
-    results, rows, parsed = resolve_cache_keys(unique_keys, cache, processes, progress)
+    results, rows, new_rows = lookup_and_parse(unique_keys, cache, processes, progress)
+    parsed = new_rows.num_rows
+    new_first = first[rows >= (results.num_rows - parsed)] if parsed else np.zeros(0, dtype=np.int64)
     counts = np.bincount(voter_index, minlength=n_unique)
 
     # Everything below works on row numbers and takes each output column once.
@@ -339,8 +368,9 @@ def normalise_addresses(voters: pa.Table, state: str, cache: AddressCache | None
         "voters_by_parse_status": dict(zip(schema.PARSE_STATUSES, map(int, by_voter))),
         "address_strings_by_parse_status": dict(zip(schema.PARSE_STATUSES, map(int, by_string))),
     }
-    return NormalisedAddresses(schema.conform(addresses, schema.ADDRESSES),
-                               schema.conform(voter_addresses, schema.VOTER_ADDRESSES), stats)
+    result = NormalisedAddresses(schema.conform(addresses, schema.ADDRESSES),
+                                 schema.conform(voter_addresses, schema.VOTER_ADDRESSES), stats)
+    return NormalisedRows(result, first[chosen], len(group_first), new_rows, new_first)
 
 
 def _fixed_width_words(keys: pa.Array, width: int = 32) -> np.ndarray | None:

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voterpipe import config, partitioning, quality, storage
+from voterpipe.addresses.bucketed import normalise_voter_file
 from voterpipe.addresses.cache import AddressCache
 from voterpipe.addresses.normalise import PIECE_COLUMNS, normalise_addresses, voter_cache_keys
 from voterpipe.addresses.parse import RULES_VERSION
@@ -33,13 +35,16 @@ class NormaliseAddresses(PartitionedStage):
     merge_inputs = ("canonical",)
 
     def build_whole(self, staging: Path) -> dict:
-        voters = read_voter_addresses(self)
+        """Bucket by bucket (addresses.bucketed), so memory does not grow with the voter file."""
+        path = self.input_path("voters")
+        names = set(pq.read_schema(path).names)
         cache = AddressCache(storage.cache_dir("addresses"), RULES_VERSION)
-        result = normalise_addresses(voters, self.state, cache=cache,
-                                     processes=config.addresses().processes, progress=self.progress)
-        self.write(staging, "addresses", result.addresses)
-        self.write(staging, "voter_addresses", result.voter_addresses)
-        return self.finish(dict(result.stats))
+        outputs = {name: Path(staging) / self.stage.dataset(name).file for name in ("addresses", "voter_addresses")}
+        with tempfile.TemporaryDirectory(prefix=".spill-", dir=storage.cache_dir("spill")) as spill_dir:
+            stats = normalise_voter_file(path, [c for c in VOTER_COLUMNS if c in names], self.state, cache,
+                                         outputs, storage.parquet_writer, Path(spill_dir),
+                                         processes=config.addresses().processes, progress=self.progress)
+        return self.finish(stats)
 
     def after_partitions(self) -> dict:
         return {"compact_cache": CompactCaches(state=self.state, snapshot=self.snapshot, stage="addresses")}
