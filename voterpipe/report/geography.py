@@ -8,6 +8,8 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 
 @dataclass(frozen=True)
@@ -37,30 +39,51 @@ def levels_present(voters: pd.DataFrame) -> list[Level]:
 
 def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date],
                  parties: tuple[str, ...], unknown: str = "unknown") -> pd.DataFrame:
-    """Per voter, the 0/1 columns a geography table sums: registered, active, party_<p> (`parties`,
-    then 'other' and `unknown`), and per general registered_<day> (the cohort_turnout rule: on or
-    before the day, with no date, or having voted) and voted_<day>. Computed once for all levels."""
+    """Per voter, the 0/1 columns a geography table sums (as bool, one byte a voter each):
+    registered, active, party_<p> (`parties`, then 'other' and `unknown`), and per general
+    registered_<day> (the cohort_turnout rule: on or before the day, with no date, or having voted)
+    and voted_<day>. Computed once for all levels."""
     n = len(voters)
-    counts = {"registered": np.ones(n, dtype=np.int64),
-              "active": voters["status"].eq("active").fillna(False).to_numpy(dtype=bool).astype(np.int64)}
+    counts = {"registered": np.ones(n, dtype=bool),
+              "active": voters["status"].eq("active").fillna(False).to_numpy(dtype=bool)}
     party_codes, party_labels = pd.factorize(voters["party"])  # -1: no party
     bucket = np.array([p if p in parties or p == unknown else OTHER_PARTY for p in party_labels] + [unknown],
                       dtype=object)
     chosen = bucket[party_codes]  # code -1 takes the appended `unknown`
     for name in (*parties, OTHER_PARTY, unknown):
-        counts[f"party_{name}"] = (chosen == name).astype(np.int64)
+        counts[f"party_{name}"] = chosen == name
     registered_on = pd.to_datetime(voters["registered_on"], errors="coerce").to_numpy()
-    roll = pd.Index(voters["voter_id"])
+    # each vote's row on the roll, by one hash lookup for all generals (voter ids are unique)
+    position = pc.index_in(_text(votes["voter_id"]), value_set=_text(voters["voter_id"]), skip_nulls=False)
+    position = pc.fill_null(position, -1).to_numpy(zero_copy_only=False)
     vote_days = pd.to_datetime(votes["election_date"]).to_numpy().astype("datetime64[D]")
     for day in generals:
-        position = roll.get_indexer(votes["voter_id"][vote_days == np.datetime64(day, "D")])
+        on_day = position[vote_days == np.datetime64(day, "D")]
         voted = np.zeros(n, dtype=bool)
-        voted[position[position >= 0]] = True
-        on_roll = np.isnat(registered_on) | (registered_on <= np.datetime64(day)) | voted
-        counts[f"registered_{day}"] = on_roll.astype(np.int64)
-        counts[f"voted_{day}"] = voted.astype(np.int64)
-    counts[HOUSEHOLD] = pd.factorize(voters["household_id"])[0].astype(np.int64)  # -1: none
+        voted[on_day[on_day >= 0]] = True
+        counts[f"registered_{day}"] = np.isnat(registered_on) | (registered_on <= np.datetime64(day)) | voted
+        counts[f"voted_{day}"] = voted
+    counts[HOUSEHOLD] = _codes(voters["household_id"])  # -1: none
     return pd.DataFrame(counts)
+
+
+def _text(values: pd.Series) -> pa.Array:
+    """A column as one Arrow string array (categoricals decoded)."""
+    array = pa.array(values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array.cast(pa.large_string())
+
+
+def _codes(values: pd.Series) -> np.ndarray:
+    """A number per distinct value, -1 for a missing one (which number does not matter: only
+    whether two voters share one)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.dtype):
+        return pd.factorize(values)[0].astype(np.int64)
+    encoded = pc.dictionary_encode(_text(values)).indices
+    return pc.fill_null(encoded, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def geography_table(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date], level: Level,
@@ -75,7 +98,9 @@ def geography_table(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[da
     table = keys.copy()
     summed = [c for c in counts.columns if c != HOUSEHOLD]
     for column in summed:
-        table[column] = np.bincount(area, weights=counts[column].to_numpy(), minlength=areas).astype(np.int64)
+        values = counts[column].to_numpy()
+        table[column] = (np.bincount(area[values], minlength=areas) if values.dtype == bool else
+                         np.bincount(area, weights=values, minlength=areas)).astype(np.int64)
     household_code = counts[HOUSEHOLD].to_numpy()
     has = household_code >= 0
     width = int(household_code.max(initial=0)) + 1
