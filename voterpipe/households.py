@@ -55,15 +55,21 @@ def assign_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame) -> pd
             raise ValueError(f"voter_id is not unique in voters or voter_addresses: {err}") from err
         status = frame["status"]
     # on Arrow: the str columns are Arrow already, and the results stay str columns (no objects)
-    key = text_array(frame["address_key"])
-    eligible = pc.and_(pc.fill_null(pc.is_in(text_array(frame["parse_status"]),
-                                             value_set=pa.array(HOUSEHOLD_STATUSES)), False), pc.is_valid(key))
-    eligible = pc.and_(eligible, pc.not_equal(pc.fill_null(text_array(status), ""), "removed"))
-    return pd.DataFrame({
-        "voter_id": frame["voter_id"],
-        "household_id": _where(eligible, key),
-        "building_key": _where(eligible, text_array(frame["building_key"])),
-    })
+    household, building = household_keys(text_array(status), text_array(frame["address_key"]),
+                                         text_array(frame["building_key"]), text_array(frame["parse_status"]))
+    return pd.DataFrame({"voter_id": frame["voter_id"], "household_id": household.to_pandas(),
+                         "building_key": building.to_pandas()})
+
+
+def household_keys(status: pa.Array, address_key: pa.Array, building_key: pa.Array,
+                   parse_status: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """(household_id, building_key) of each voter: its address's keys when it belongs to a
+    household (a usable address and not removed), else null."""
+    eligible = pc.and_(pc.fill_null(pc.is_in(parse_status, value_set=pa.array(HOUSEHOLD_STATUSES)), False),
+                       pc.is_valid(address_key))
+    eligible = pc.and_(eligible, pc.not_equal(pc.fill_null(status, ""), "removed"))
+    return (pc.if_else(eligible, address_key, pa.scalar(None, address_key.type)),
+            pc.if_else(eligible, building_key, pa.scalar(None, building_key.type)))
 
 
 def text_array(values: pd.Series) -> pa.Array:
@@ -74,11 +80,6 @@ def text_array(values: pd.Series) -> pa.Array:
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     return array if array.type == pa.string() else array.cast(pa.string())
-
-
-def _where(mask: pa.Array, values: pa.Array) -> pd.Series:
-    """values where mask, else missing, as a pandas str column."""
-    return pc.if_else(mask, values, pa.scalar(None, values.type)).to_pandas()
 
 
 def lookup_rows(keys: pd.Series, probe: pd.Series) -> np.ndarray:
@@ -177,12 +178,19 @@ def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addres
         & (households["voter_count"] >= rule.min_voters)
         & (households["distinct_surnames"] >= rule.min_surnames))
 
+    return with_geography(households, geocodes, code_forms), voter_households
+
+
+def with_geography(households: pd.DataFrame, geocodes: pd.DataFrame | None,
+                   code_forms: dict | None = None) -> pd.DataFrame:
+    """attach_geography, the districts then in the state's code forms (row by row, so a slice of
+    the households gets the rows the whole table would)."""
     households = attach_geography(households, geocodes)
     for column, form in (code_forms or {}).items():
         if column in households and column.endswith("_district"):
             households[column] = canonical_code_array(pa.array(households[column], pa.string(), from_pandas=True),
                                                       form).to_numpy(zero_copy_only=False)
-    return households, voter_households
+    return households
 
 
 def attach_geography(households: pd.DataFrame, geocodes: pd.DataFrame | None) -> pd.DataFrame:

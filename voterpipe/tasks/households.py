@@ -3,21 +3,21 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from voterpipe import config, partitioning
+from voterpipe import config, partitioning, storage
 from voterpipe.formats.layouts import state_canonical
-from voterpipe.households import GEOGRAPHY_COLUMNS, GroupQuartersRule, build_households
+from voterpipe.household_buckets import (ADDRESS_COLUMNS, GEOCODE_COLUMNS, LINK_COLUMNS, VOTER_COLUMNS,
+                                         HouseholdInputs, LinksOutOfOrder, bucket_count,
+                                         build_households_in_buckets)
+from voterpipe.households import GroupQuartersRule, build_households
 from voterpipe.tasks.partitions import PartitionedStage, PartitionTask
 
-VOTER_COLUMNS = ["voter_id", "status", "last_name", "party", "birth_date", "birth_year", "registered_on"]
-ADDRESS_COLUMNS = ["address_key", "building_key", "unit_type", "unit_number"]
-LINK_COLUMNS = ["voter_id", "address_key", "building_key", "parse_status"]
-GEOCODE_COLUMNS = ["address_key", "status", *GEOGRAPHY_COLUMNS]
 
 
 def group_quarters_rule() -> GroupQuartersRule:
@@ -70,6 +70,13 @@ class BuildHouseholds(PartitionedStage):
     merge_inputs = ("canonical",)
 
     def build_whole(self, staging: Path) -> dict:
+        inputs = HouseholdInputs(*(self.input_path(d) for d in ("voters", "voter_addresses", "addresses", "geocodes")))
+        buckets = bucket_count(pq.read_metadata(inputs.voters).num_rows)
+        if buckets > 1:
+            try:
+                return self.build_in_buckets(staging, inputs, buckets)
+            except LinksOutOfOrder as err:  # not NormaliseAddresses' order: the whole roll at once
+                self.progress(0.1, f"{err}; building all {buckets} buckets at once")
         # each input becomes pandas as soon as it is read, its Arrow copy gone before the next read
         voters, links = voters_and_links(self)
         built = list(households_of(
@@ -77,6 +84,26 @@ class BuildHouseholds(PartitionedStage):
             as_frame(self.read("addresses", columns=[c for c in ADDRESS_COLUMNS if c != "building_key"])),
             as_frame(read_geocodes(self))))
         return self.finish(staging, built)
+
+    def build_in_buckets(self, staging: Path, inputs: HouseholdInputs, buckets: int) -> dict:
+        """A large roll a bucket of buildings at a time (voterpipe.household_buckets), each file
+        written a row group at a time: the same files as build_households of the whole roll."""
+        writers = {name: storage.parquet_writer(Path(staging) / self.stage.dataset(name).file,
+                                                self.stage.dataset(name).schema)
+                   for name in ("households", "voter_households")}
+        try:
+            with tempfile.TemporaryDirectory(prefix=".buckets-", dir=staging) as spill:
+                counts = build_households_in_buckets(
+                    inputs, self.snapshot, group_quarters_rule(),
+                    state_canonical(self.state, config.formats_dirs()).code_forms, Path(spill),
+                    writers["households"].write_table, writers["voter_households"].write_table, buckets,
+                    lambda message: self.progress(0.5, message))
+        finally:
+            for writer in writers.values():
+                writer.close()
+        self.progress(1.0, f"{counts['households']} households")
+        rule = group_quarters_rule()
+        return {**counts, "group_quarters_rule": {"min_voters": rule.min_voters, "min_surnames": rule.min_surnames}}
 
     def merge(self, staging: Path, parts: list) -> dict:
         voters = pq.read_metadata(self.input_path("voters")).num_rows
