@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voterpipe.households import assign_households
+from voterpipe.households import household_keys
 
 # new_registrant, removed, moved and party_switch follow voterpipe.cohorts.transitions exactly
 CHANGES = ("new_registrant", "removed", "moved", "party_switch", "status_change")
@@ -25,11 +25,39 @@ UNKNOWN = "unknown"
 
 def previous_roll(voters: pd.DataFrame, voter_addresses: pd.DataFrame) -> pd.DataFrame:
     """The previous snapshot's voters (canonical columns) with household_id = address_key by the
-    BuildHouseholds rule (voterpipe.households.assign_households), as 06_cohorts rebuilds them."""
-    households = assign_households(voters[["voter_id", "status"]], voter_addresses).set_index("voter_id")
-    roll = voters.reindex(columns=ROLL_COLUMNS[:-1]).reset_index(drop=True)
-    roll["household_id"] = households["household_id"].reindex(roll["voter_id"]).to_numpy()
-    return roll
+    BuildHouseholds rule (voterpipe.households.household_keys), as 06_cohorts rebuilds them."""
+    table = pa.Table.from_pandas(voters.reindex(columns=ROLL_COLUMNS[:-1]), preserve_index=False)
+    links = pa.Table.from_pandas(voter_addresses[["voter_id", "address_key", "parse_status"]], preserve_index=False)
+    return previous_roll_table(table, links).to_pandas()
+
+
+def previous_roll_table(voters: pa.Table, voter_addresses: pa.Table) -> pa.Table:
+    """previous_roll on Arrow tables (voters: ROLL_COLUMNS but household_id, missing ones null;
+    voter_addresses: voter_id, address_key, parse_status): ROLL_COLUMNS as strings."""
+    n = voters.num_rows
+    roll = {name: _string(voters[name]) if name in voters.column_names else pa.nulls(n, pa.string())
+            for name in ROLL_COLUMNS[:-1]}
+    links = {name: _string(voter_addresses[name]) for name in ("voter_id", "address_key", "parse_status")}
+    if not (len(links["voter_id"]) == n and links["voter_id"].equals(roll["voter_id"])):
+        # not in voters.parquet order (NormaliseAddresses writes it so): each voter's own row
+        for ids in (roll["voter_id"], links["voter_id"]):
+            if pc.count_distinct(ids, mode="all").as_py() != len(ids):
+                raise ValueError("voter_id is not unique in voters or voter_addresses")
+        rows = pc.index_in(roll["voter_id"], value_set=links["voter_id"])
+        links = {name: array.take(rows) for name, array in links.items()}
+    # the building key is not wanted here: the address key stands in for it
+    household, _ = household_keys(roll["status"], links["address_key"], links["address_key"],
+                                  links["parse_status"])
+    return pa.table({**roll, "household_id": household})
+
+
+def _string(values) -> pa.Array:
+    """One Arrow string array (chunks combined, dictionaries decoded)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if pa.types.is_dictionary(values.type):
+        values = values.dictionary_decode()
+    return values if values.type == pa.string() else values.cast(pa.string())
 
 
 def _plain(roll: pd.DataFrame) -> pd.DataFrame:

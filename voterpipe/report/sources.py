@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from voterpipe import catalog, storage
 from voterpipe.cohorts.geography import _tract_geoid as tract_geoid  # the GEOID rule of 06_cohorts
 from voterpipe.manifests import CohortManifest, GeocodeManifest, ImportManifest
-from voterpipe.report.changes import ROLL_COLUMNS, previous_roll
+from voterpipe.report.changes import ROLL_COLUMNS, previous_roll_table
 
 COHORTS, CANONICAL, GEOCODED = catalog.stage("cohorts"), catalog.stage("canonical"), catalog.stage("geocoded")
 ADDRESSES = catalog.stage("addresses")
@@ -191,11 +191,10 @@ def _previous_roll(canonical_dir: Path | None, addresses_dir: Path | None) -> pd
     if canonical_dir is None or addresses_dir is None:
         return None
     columns = [c for c in ROLL_COLUMNS if c != "household_id"]
-    voters = storage.read_parquet(Path(canonical_dir) / CANONICAL.dataset("voters").file,
-                                  columns=columns).to_pandas(date_as_object=False)
+    voters = storage.read_parquet(Path(canonical_dir) / CANONICAL.dataset("voters").file, columns=columns)
     links = storage.read_parquet(Path(addresses_dir) / ADDRESSES.dataset("voter_addresses").file,
-                                 columns=["voter_id", "address_key", "building_key", "parse_status"]).to_pandas()
-    return previous_roll(voters, links)
+                                 columns=["voter_id", "address_key", "parse_status"])
+    return previous_roll_table(voters, links).to_pandas()  # Arrow-backed str columns: no copy
 
 
 def _tracts_by_address(geocoded_dir: Path | None) -> pd.DataFrame | None:
