@@ -13,7 +13,7 @@ RULES_VERSION = "2"  # bump when a rule here changes what the stage writes (stag
 
 from voterpipe.cohorts.analysis import (  # noqa: E402
     CohortTables, analyse_cohorts, cohort_arrow_table, cohort_arrow_tables, cohort_dataset_names, cohort_manifest,
-    cohorts_for_roll,
+    cohorts_for_roll, voter_cohorts_arrow,
 )
 from voterpipe.cohorts.bands import Band, band_codes, band_labels, check_bands  # noqa: E402
 from voterpipe.cohorts.config import (  # noqa: E402
@@ -30,6 +30,7 @@ from voterpipe.cohorts.summaries import (  # noqa: E402
 from voterpipe.cohorts.transitions import (  # noqa: E402
     TRANSITION_CHANGES, TRANSITION_DIMENSIONS, snapshot_transitions,
 )
+from voterpipe.cohorts.streamed import VOTERS_PER_PART, CohortFiles, analyse_cohorts_in_parts  # noqa: E402
 from voterpipe.cohorts.turnout import GEOGRAPHY_LEVELS, cohort_turnout  # noqa: E402
 from voterpipe.cohorts.votes import VoteIndex, index_votes  # noqa: E402
 
@@ -42,5 +43,6 @@ __all__ = [
     "normalise_district", "voter_households_and_geography", "cohort_turnout",
     "household_size_distribution", "party_mix_by_cohort", "geocode_coverage_by_county",
     "snapshot_transitions", "CohortTables", "analyse_cohorts", "cohort_arrow_table", "cohort_arrow_tables",
-    "cohort_dataset_names", "cohort_manifest",
+    "cohort_dataset_names", "cohort_manifest", "voter_cohorts_arrow",
+    "VOTERS_PER_PART", "CohortFiles", "analyse_cohorts_in_parts",
 ]

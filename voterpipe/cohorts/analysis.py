@@ -148,6 +148,11 @@ def cohort_arrow_table(tables: CohortTables, name: str, state: str, snapshot: da
     return _arrow(frame, _SCHEMAS[name])
 
 
+def voter_cohorts_arrow(frame: pd.DataFrame) -> pa.Table:
+    """Rows of voter_cohorts (all of them, or a part's) as Arrow in schema.VOTER_COHORTS."""
+    return _arrow(frame, schema.VOTER_COHORTS)
+
+
 def cohort_manifest(tables: CohortTables, arrow_tables: dict[str, pa.Table | int], config: CohortConfig,
                     previous_snapshot: date | None = None) -> CohortManifest:
     """The stage's manifest: rows of each file written (`arrow_tables` from cohort_arrow_tables, or

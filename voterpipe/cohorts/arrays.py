@@ -42,11 +42,29 @@ def as_arrow_strings(values: pd.Series) -> pa.Array:
     return array
 
 
-def string_column(frame: pd.DataFrame, name: str) -> pa.Array:
+def string_column(frame: pd.DataFrame | pa.Table, name: str) -> pa.Array:
     """frame[name] as Arrow strings; all nulls when the frame has no such column."""
+    if isinstance(frame, pa.Table):
+        if name not in frame.column_names:
+            return pa.nulls(frame.num_rows, pa.large_string())
+        return _decoded(frame.column(name).combine_chunks())
     if name not in frame:
         return pa.nulls(len(frame), pa.large_string())
     return as_arrow_strings(frame[name].reset_index(drop=True))
+
+
+def column_at(frame: pd.DataFrame | pa.Table, name: str, rows: pa.Array) -> pa.Array:
+    """string_column(frame, name).take(rows); a dictionary column of an Arrow table is decoded
+    after the take, so only the rows taken are expanded to strings."""
+    if isinstance(frame, pa.Table) and name in frame.column_names:
+        return _decoded(frame.column(name).take(rows).combine_chunks())
+    return string_column(frame, name).take(rows)
+
+
+def _decoded(array: pa.Array) -> pa.Array:
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    return array if array.type == pa.large_string() else array.cast(pa.large_string())
 
 
 def voter_positions(voter_ids: pd.Series, lookup_ids: pd.Series) -> np.ndarray:

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voterpipe.cohorts.arrays import as_arrow_strings, positions, string_column
+from voterpipe.cohorts.arrays import as_arrow_strings, column_at, positions, string_column
 from voterpipe.formats.layouts import Canonical, state_canonical
 from voterpipe.formats.repair import CodeForm, canonical_code_array
 
@@ -51,8 +51,8 @@ def normalise_district(values, form: CodeForm | None = None) -> pa.Array:
 
 
 def voter_households_and_geography(
-    voters: pd.DataFrame, voter_households: pd.DataFrame, households: pd.DataFrame,
-    geocodes: pd.DataFrame, forms: dict[str, CodeForm] | None = None,
+    voters: pd.DataFrame, voter_households: pd.DataFrame, households: pd.DataFrame | pa.Table,
+    geocodes: pd.DataFrame | pa.Table, forms: dict[str, CodeForm] | None = None,
 ) -> pd.DataFrame:
     """Per voter (aligned with `voters`): household id, size and party mix, geocode status, the
     three districts and the 2020 tract GEOID.
@@ -65,10 +65,10 @@ def voter_households_and_geography(
     household_id = _household_of_each_voter(voters, voter_households)
     out = _household_columns(household_id, households)
     geo_pos = positions(string_column(geocodes, "address_key"), household_id)
-    matched = pc.fill_null(pc.equal(string_column(geocodes, "status").take(geo_pos), "match"), False)
+    matched = pc.fill_null(pc.equal(column_at(geocodes, "status", geo_pos), "match"), False)
 
     def geocoded(name: str) -> pa.Array:
-        return pc.if_else(matched, string_column(geocodes, name).take(geo_pos), pa.scalar(None, pa.large_string()))
+        return pc.if_else(matched, column_at(geocodes, name, geo_pos), pa.scalar(None, pa.large_string()))
 
     out["geocoded"] = matched
     out.update(_district_columns(voters, geocoded, forms or {}))
@@ -92,13 +92,19 @@ def _household_columns(household_id: pa.Array, households: pd.DataFrame) -> dict
     n = len(household_id)
     hh_pos = positions(string_column(households, "household_id"), household_id)
     if len(households):
-        sizes = pa.array(pd.to_numeric(households["voter_count"], errors="coerce").reset_index(drop=True),
-                         from_pandas=True).cast(pa.int32()).take(hh_pos)
-        mixes = string_column(households, "party_mix").take(hh_pos)
+        sizes = _household_sizes(households).take(hh_pos)
+        mixes = column_at(households, "party_mix", hh_pos)
     else:
         sizes, mixes = pa.nulls(n, pa.int32()), pa.nulls(n, pa.large_string())
     mix = pc.if_else(pc.is_valid(household_id), pc.fill_null(mixes, "unknown"), NO_HOUSEHOLD)
     return {"household_id": household_id, "household_size": sizes, "household_party_mix": mix}
+
+
+def _household_sizes(households: pd.DataFrame | pa.Table) -> pa.Array:
+    if isinstance(households, pa.Table):
+        return households.column("voter_count").combine_chunks().cast(pa.int32())
+    return pa.array(pd.to_numeric(households["voter_count"], errors="coerce").reset_index(drop=True),
+                    from_pandas=True).cast(pa.int32())
 
 
 def _district_columns(voters: pd.DataFrame, geocoded, forms: dict[str, CodeForm]) -> dict[str, pa.Array]:

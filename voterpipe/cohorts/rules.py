@@ -73,6 +73,11 @@ def _nullable_int16(values: np.ndarray) -> pd.arrays.IntegerArray:
     return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int16), missing)
 
 
+def party_categories(party: pd.Series, config: CohortConfig) -> list[str]:
+    """The party column's categories: the config's order, other parties seen sorted, unknown."""
+    return _party_categories(party, config)
+
+
 def _party_categories(party: pd.Series, config: CohortConfig) -> list[str]:
     seen = [p for p in pd.unique(party.dropna()) if p not in config.party_order and p != config.unknown]
     return [*config.party_order, *sorted(map(str, seen)), config.unknown]
@@ -86,10 +91,11 @@ def _categorical(values: pd.Series, categories: list[str], unknown: str) -> pd.C
 
 def assign_cohorts(
     voters: pd.DataFrame, votes: VoteIndex, snapshot: date, config: CohortConfig,
-    roll: Roll | None = None,
+    roll: Roll | None = None, party_categories: list[str] | None = None,
 ) -> pd.DataFrame:
     """Every cohort label per voter as of the snapshot (columns of schema.VOTER_COHORTS without
-    household and geography ones). Missing or placeholder data gives the 'unknown' label."""
+    household and geography ones). Missing or placeholder data gives the 'unknown' label.
+    `party_categories`: those of the whole roll when `voters` is a part of it (party_categories())."""
     roll = roll or Roll(voters, config)
     unknown = config.unknown
     age, method = roll.ages(snapshot)
@@ -110,7 +116,7 @@ def assign_cohorts(
     out["tenure_years"] = _nullable_int16(tenure)
     out["tenure_band"] = band_labels(tenure, config.tenure_bands, unknown)
     party = voters["party"].reset_index(drop=True)
-    out["party"] = _categorical(party, _party_categories(party, config), unknown)
+    out["party"] = _categorical(party, party_categories or _party_categories(party, config), unknown)
     eligible, voted, code = turnout_cohort_codes(roll.registered_days, votes, roll.n)
     out["generals_eligible"] = eligible
     out["generals_voted"] = voted

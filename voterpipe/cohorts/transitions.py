@@ -102,3 +102,89 @@ def _concat_changes(pieces: list[pd.DataFrame]) -> pd.DataFrame:
     result = pd.concat(pieces, ignore_index=True)
     result["voters"] = result["voters"].astype(np.int64)
     return result
+
+
+class TransitionCounts:
+    """snapshot_transitions() of a current roll analysed in parts: the previous voter_cohorts (an
+    Arrow table, read once) is matched to the current roll's ids up front; each part of the current
+    roll then adds its changes, and the previous voters removed are counted at the end."""
+
+    def __init__(self, previous: pa.Table, current_ids: pa.Array, dimensions: list[str], config):
+        from voterpipe.cohorts.parts import LabelCounts  # parts imports the turnout room
+
+        previous_ids = previous.column("voter_id").combine_chunks()
+        found = pc.index_in(current_ids, options=pc.SetLookupOptions(previous_ids, skip_nulls=True))
+        self.previous_row = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+        on_current = pc.is_in(previous_ids, options=pc.SetLookupOptions(current_ids, skip_nulls=True))
+        self.removed_rows = ~on_current.to_numpy(zero_copy_only=False)
+        del previous_ids, found, on_current
+        self.previous = previous.drop_columns(["voter_id"])
+        self.dimensions, self.config = dimensions, config
+        self.counts = {(change, d): LabelCounts() for change in ("new_registrant", "moved", "party_switch")
+                       for d in dimensions}
+        self.moves: dict[str, int] = {}  # 'OLD -> NEW' in order of first sighting
+
+    def _before(self, column: str, take: pa.Array | None, n: int) -> pa.Array:
+        """The previous snapshot's values of the part's voters (null when not on it)."""
+        if take is None or column not in self.previous.column_names:
+            return pa.nulls(n, pa.large_string())
+        values = self.previous.column(column).take(take).combine_chunks()
+        return values.cast(values.type.value_type if pa.types.is_dictionary(values.type) else values.type) \
+            .cast(pa.large_string())
+
+    def add(self, current: pd.DataFrame, start: int) -> None:
+        """Count the changes of the current roll's rows start..start+len(current)-1."""
+        current = current.reset_index(drop=True)
+        n = len(current)
+        rows = self.previous_row[start:start + n]
+        both = rows >= 0
+        take = pa.array(np.clip(rows, 0, None)) if self.previous.num_rows else None
+
+        def flags(array) -> np.ndarray:  # Arrow booleans, null as False
+            return array.fill_null(False).to_numpy(zero_copy_only=False)
+
+        cur_status, prev_status = string_column(current, "status"), self._before("status", take, n)
+        became_removed = both & flags(pc.equal(cur_status, "removed")) & ~flags(pc.equal(prev_status, "removed"))
+        self.removed_rows[rows[became_removed]] = True
+        moved = both & flags(pc.not_equal(string_column(current, "household_id"), self._before("household_id", take, n)))
+        cur_party = string_column(current, "party")
+        prev_party = self._before("party", take, n).fill_null("unknown")
+        known = flags(pc.not_equal(cur_party, "unknown")) & flags(pc.not_equal(prev_party, "unknown"))
+        switched = both & known & flags(pc.not_equal(cur_party, prev_party))
+        for change, mask in (("new_registrant", ~both), ("moved", moved), ("party_switch", switched)):
+            for dimension in self.dimensions:
+                if dimension == "all" or dimension in current:
+                    self.counts[(change, dimension)].add(current, dimension, mask)
+        if switched.any():
+            chosen = pa.array(switched)
+            old = pd.Series(prev_party.filter(chosen).to_numpy(zero_copy_only=False).astype(str))
+            new = pd.Series(cur_party.filter(chosen).to_numpy(zero_copy_only=False).astype(str))
+            for move, voters in (old + " -> " + new).value_counts(sort=False).items():
+                self.moves[str(move)] = self.moves.get(str(move), 0) + int(voters)
+
+    def table(self, current_columns: list[str]) -> pd.DataFrame:
+        """The transitions table (as snapshot_transitions) of every part added."""
+        from voterpipe.cohorts.rules import cohort_categories
+
+        def piece(change: str, dimension: str, labels, voters) -> pd.DataFrame:
+            return pd.DataFrame({"change": change, "dimension": dimension, "cohort": labels, "voters": voters})
+
+        def current_pieces(change: str) -> list[pd.DataFrame]:
+            return [piece(change, d, *self.counts[(change, d)].table()) for d in self.dimensions
+                    if d == "all" or d in current_columns]
+
+        columns = [d for d in self.dimensions if d in self.previous.column_names]
+        previous = pd.DataFrame({d: self.previous.column(d).combine_chunks().cast(pa.string()).to_pandas()
+                                 if pa.types.is_dictionary(self.previous.column(d).type)
+                                 else self.previous.column(d).to_pandas() for d in columns},
+                                index=pd.RangeIndex(self.previous.num_rows))
+        previous = cohort_categories(previous, self.config)
+        pieces = current_pieces("new_registrant")
+        pieces += _counts_by_cohort((("removed", previous, self.removed_rows),), self.dimensions)
+        del previous
+        pieces += current_pieces("moved") + current_pieces("party_switch")
+        if self.moves:
+            pieces.append(pd.DataFrame({"change": "party_switch", "dimension": "party_switch",
+                                        "cohort": pd.Index(list(self.moves)).astype(str),
+                                        "voters": np.array(list(self.moves.values()))}))
+        return _concat_changes([p for p in pieces if len(p)])

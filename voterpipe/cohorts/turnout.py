@@ -169,14 +169,27 @@ def _count_cells(columns: dict[str, list[np.ndarray]], election: int, place: np.
                  dimensions: list[str], levels: list[Level]) -> None:
     """Append one election's registered and voted counts per (level, geography, dimension, cohort)
     to `columns`; `state` per voter is 0 (not registered), 1 (registered) or 2 (voted)."""
-    places = len(place_levels[0])
-    by_place = {}  # dimension -> (registered, voted) per (place, cohort)
+    by_place = place_counts(place, len(place_levels[0]), state, dims, dimensions)
+    append_cells(columns, election, place_levels, by_place, dims, dimensions, levels)
+
+
+def place_counts(place: np.ndarray, places: int, state: np.ndarray, dims: dict[str, Codes],
+                 dimensions: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per dimension: (registered, voted) per (place, cohort) as flat arrays (place-major)."""
+    by_place = {}
     for dimension in dimensions:
         dim_codes, dim_labels = dims[dimension]
         width = len(dim_labels)
         counts = np.bincount((place * width + dim_codes) * 3 + state,
                              minlength=3 * places * width).reshape(places * width, 3)
         by_place[dimension] = (counts[:, 1] + counts[:, 2], counts[:, 2])
+    return by_place
+
+
+def append_cells(columns: dict[str, list[np.ndarray]], election: int, place_levels: list[np.ndarray],
+                 by_place: dict[str, tuple[np.ndarray, np.ndarray]], dims: dict[str, Codes],
+                 dimensions: list[str], levels: list[Level]) -> None:
+    """Sum place_counts() up to each level's geographies; append the cells with registered > 0."""
     for level_index, (_, _, geo_labels, geo_names) in enumerate(levels):
         geo_of_place = place_levels[level_index]
         for dimension_index, dimension in enumerate(dimensions):

@@ -43,34 +43,74 @@ class VoteIndex:
 def index_votes(voter_ids: pd.Series, history: pd.DataFrame, snapshot: date, config: CohortConfig) -> VoteIndex:
     """Match history to the roll, keep elections strictly before the snapshot, drop elections with
     fewer than min_election_share of the roll voting, and pick G (the generals considered)."""
-    n = len(voter_ids)
     position = voter_positions(voter_ids.reset_index(drop=True), history["voter_id"].reset_index(drop=True))
     days = day_numbers(history["election_date"].reset_index(drop=True))
     type_codes, type_names = _election_type_codes(history["election_type"])
+    rows = HistoryRows(position, np.where(np.isnan(days), MISSING_DAY, days).astype(np.int64),
+                       type_codes, type_names, _counted_ballots(history))
+    return votes_of_rows(rows, len(voter_ids), snapshot, config)
+
+
+MISSING_DAY = np.iinfo(np.int32).min  # a history row without an election date
+
+
+@dataclass
+class HistoryRows:
+    """History as arrays, one entry per row: the voter's row in the roll (-1: not on it), the
+    election's day number (MISSING_DAY: none), election type code into type_names, counted ballot."""
+
+    position: np.ndarray
+    days: np.ndarray
+    type_codes: np.ndarray
+    type_names: list[str]
+    counted: np.ndarray
+
+
+def votes_of_rows(rows: HistoryRows, n: int, snapshot: date, config: CohortConfig) -> VoteIndex:
+    """index_votes() of history already matched to a roll of n voters."""
+    position, days, counted = rows.position, rows.days, rows.counted
     on_roll = position >= 0
-    before = ~np.isnan(days) & (days < day_number(snapshot))
-    counted = _counted_ballots(history)
+    before = (days != MISSING_DAY) & (days < day_number(snapshot))
     keep = on_roll & before & counted
     has_history = np.zeros(n, dtype=bool)
     has_history[position[keep]] = True
+    history_rows = len(position)
+    orphan_rows, rows_after = int((~on_roll).sum()), int((on_roll & ~before).sum())
+    not_counted = int((~counted).sum())
+    del on_roll, before, counted
 
     # One integer per (date, type): sorting it sorts elections by date, then type.
-    composite = days[keep].astype(np.int64) * len(type_names) + type_codes[keep]
-    found, election_of, voter_of = _distinct_votes(composite, position[keep], n)
+    composite = days[keep].astype(np.int64) * len(rows.type_names) + rows.type_codes[keep]
+    found, election_of, voter_of = _distinct_votes(composite, position[keep].astype(np.int64), n)
+    del composite, keep
     voters_per = np.bincount(election_of, minlength=len(found))
     major = voters_per >= max(1, math.ceil(config.min_election_share * n))
     new_id = np.full(len(found), -1, dtype=np.int64)
     new_id[major] = np.arange(int(major.sum()))
-    elections = _elections_table(found[major], type_names, voters_per[major])
+    elections = _elections_table(found[major], rows.type_names, voters_per[major])
     mapped = new_id[election_of]
     in_major = mapped >= 0
     generals = _generals_considered(elections, config)
     elections["is_general_considered"] = elections["election_id"].isin(generals)
     return VoteIndex(
-        elections=elections, voter_index=voter_of[in_major], election_id=mapped[in_major],
-        has_history=has_history, generals=generals, history_rows=len(history),
-        orphan_rows=int((~on_roll).sum()), rows_after_snapshot=int((on_roll & ~before).sum()),
-        rows_in_minor_elections=int(voters_per[~major].sum()), rows_not_counted=int((~counted).sum()),
+        elections=elections, voter_index=voter_of[in_major].astype(np.int32),
+        election_id=mapped[in_major].astype(np.int32), has_history=has_history, generals=generals,
+        history_rows=history_rows,
+        orphan_rows=orphan_rows, rows_after_snapshot=rows_after,
+        rows_in_minor_elections=int(voters_per[~major].sum()), rows_not_counted=not_counted,
+    )
+
+
+def votes_of_voters(votes: VoteIndex, start: int, stop: int) -> VoteIndex:
+    """The votes of the roll's rows start..stop-1 (renumbered from 0), for analysing a roll in
+    parts: the elections, G and the history counts stay those of the whole roll."""
+    inside = (votes.voter_index >= start) & (votes.voter_index < stop)
+    return VoteIndex(
+        elections=votes.elections, voter_index=votes.voter_index[inside] - start,
+        election_id=votes.election_id[inside], has_history=votes.has_history[start:stop],
+        generals=votes.generals, history_rows=votes.history_rows, orphan_rows=votes.orphan_rows,
+        rows_after_snapshot=votes.rows_after_snapshot, rows_in_minor_elections=votes.rows_in_minor_elections,
+        rows_not_counted=votes.rows_not_counted,
     )
 
 
@@ -95,11 +135,15 @@ def _distinct_votes(composite: np.ndarray, voter_rows: np.ndarray, n: int) -> tu
     election_code, uniques = pd.factorize(composite, sort=True)
     # (election, voter) pairs as one integer, sorted and de-duplicated: election-major order,
     # so each election's voters are one contiguous slice.
-    key = election_code.astype(np.int64) * max(n, 1) + voter_rows
+    width = max(n, 1)
+    key = election_code.astype(np.int64)
+    del election_code
+    key *= width
+    key += voter_rows
     key.sort()
     if len(key):
         key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-    return np.asarray(uniques, dtype=np.int64), key // max(n, 1), key % max(n, 1)
+    return np.asarray(uniques, dtype=np.int64), key // width, (key % width).astype(np.int32)
 
 
 def _elections_table(composites: np.ndarray, type_names: list[str], voters: np.ndarray) -> pd.DataFrame:

@@ -24,6 +24,8 @@ HISTORY_COLUMNS = ["voter_id", "election_date", "election_type", "ballot_status"
 # what snapshot_transitions reads of the previous voter_cohorts
 PREVIOUS_COHORT_COLUMNS = ["voter_id", "status", "household_id", "party", "county_code",
                            *(d for d in cohorts.TRANSITION_DIMENSIONS if d not in ("all", "party", "county_code"))]
+HOUSEHOLD_COLUMNS = ["household_id", "voter_count", "party_mix"]
+# labels (status, codes) are read as dictionaries: a few bytes a row
 GEOCODE_COLUMNS = [
     "address_key", "status", "state_fips", "county_fips", "tract", "congressional_district",
     "state_senate_district", "state_house_district",
@@ -39,27 +41,30 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
     def _frame(self, dataset: str, columns: list[str] | None = None, previous: bool = False) -> pd.DataFrame:
         return self.read(dataset, columns, previous).to_pandas(date_as_object=False)
 
-    def _previous_cohorts(self, settings: cohorts.CohortConfig) -> pd.DataFrame | None:
-        """The previous snapshot's voter cohorts, from its canonical roll and its addresses
-        (households by the same rule as BuildHouseholds), whatever else of it has been built;
-        read from its own cohort stage instead when that is up to date (the same rows)."""
+    def _previous_cohorts(self, settings: cohorts.CohortConfig) -> pa.Table | None:
+        """The previous snapshot's voter cohorts (the columns transitions compare), from its
+        canonical roll and its addresses (households by the same rule as BuildHouseholds),
+        whatever else of it has been built; read from its own cohort stage instead when that is
+        up to date (the same rows)."""
         if self.previous is None:
             return None
-        stored = self._stored_previous_cohorts(settings)
+        stored = self._stored_previous_cohorts()
         if stored is not None:
             return stored
         voters = self._frame("voters", VOTER_COLUMNS, previous=True)
         history = self._frame("history", HISTORY_COLUMNS, previous=True)
         frame, _, _ = cohorts.cohorts_for_roll(voters, history, self.previous, settings)
+        del history
         links = self._frame("voter_addresses", previous=True)
         households = assign_households(voters[["voter_id", "status"]], links).set_index("voter_id")
         frame["household_id"] = households["household_id"].reindex(frame["voter_id"]).to_numpy()
-        return frame
+        return pa.Table.from_pandas(frame[PREVIOUS_COHORT_COLUMNS], preserve_index=False)
 
-    def _stored_previous_cohorts(self, settings: cohorts.CohortConfig) -> pd.DataFrame | None:
+    def _stored_previous_cohorts(self) -> pa.Table | None:
         """The previous snapshot's published voter_cohorts (the columns transitions compare) when
         its AnalyseCohorts is complete: its recorded fingerprint is what its inputs, the cohort
-        definitions and the rules give now, so recomputing them would give the same rows."""
+        definitions and the rules give now, so recomputing them would give the same rows. Label
+        columns are read as dictionaries (a few bytes a voter)."""
         target = StageTarget(self.stage.directory(self.state, self.previous))
         if not target.exists():
             return None
@@ -70,39 +75,43 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
             return None
         path = target.file(self.stage.dataset("voter_cohorts").file)
         present = set(pq.read_schema(path).names)
-        frame = storage.read_parquet(path, [c for c in PREVIOUS_COHORT_COLUMNS if c in present])
+        columns = [c for c in PREVIOUS_COHORT_COLUMNS if c in present]
+        table = storage.read_parquet(path, columns, read_dictionary=[c for c in columns if c != "voter_id"])
         log.info("AnalyseCohorts %s %s: previous cohorts read from %s (%d voters)", self.state,
-                 self.snapshot, self.previous, frame.num_rows)
-        return cohorts.cohort_categories(frame.to_pandas(date_as_object=False), settings)
-
-    def _analysis(self, settings: cohorts.CohortConfig) -> tuple[cohorts.CohortTables, bool]:
-        """Read the inputs and analyse them; (tables, whether a previous roll was compared). The
-        inputs are dropped on return, before the tables are converted and written (peak memory)."""
-        self.progress(0.0, "reading the roll, history, households and geocodes")
-        inputs = {"voters": self._frame("voters", VOTER_COLUMNS),
-                  "history": self._frame("history", HISTORY_COLUMNS),
-                  "voter_households": self._frame("voter_households", ["voter_id", "household_id"]),
-                  "households": self._frame("households", ["household_id", "voter_count", "party_mix"]),
-                  "geocodes": self._frame("geocodes", GEOCODE_COLUMNS)}
-        previous = self._previous_cohorts(settings)
-        self.progress(0.2, f"{len(inputs['voters'])} voters, {len(inputs['history'])} history rows; "
-                           "computing cohorts")
-        # popped into the call, so that analyse_cohorts can free each input once it is used
-        tables = cohorts.analyse_cohorts(
-            inputs.pop("voters"), inputs.pop("history"), inputs.pop("voter_households"),
-            inputs.pop("households"), inputs.pop("geocodes"), state=self.state,
-            snapshot=self.snapshot, config=settings, previous=previous,
-            code_forms=state_canonical(self.state, config.formats_dirs()).code_forms)
-        return tables, previous is not None
+                 self.snapshot, self.previous, table.num_rows)
+        return table
 
     def build(self, staging: Path) -> dict:
         settings = cohorts.load_cohort_config(config.cohorts_path())
-        tables, compared = self._analysis(settings)
-        pa.default_memory_pool().release_unused()  # the inputs' Arrow buffers, freed above
+        previous = self._previous_cohorts(settings)
+        compared_with = self.previous if previous is not None else None
+        self.progress(0.0, "reading households and geocodes; the roll and its history in parts")
+        files = cohorts.CohortFiles(
+            voters=self.input_path("voters"), history=self.input_path("history"),
+            voter_households=self.input_path("voter_households"),
+            households=storage.read_parquet(self.input_path("households"), HOUSEHOLD_COLUMNS,
+                                            read_dictionary=["party_mix"]),
+            geocodes=storage.read_parquet(self.input_path("geocodes"), GEOCODE_COLUMNS,
+                                          read_dictionary=GEOCODE_COLUMNS[1:]),
+            voter_columns=VOTER_COLUMNS)
+        entry = self.stage.dataset("voter_cohorts")
+        rows = 0
+        with storage.parquet_writer(Path(staging) / entry.file, entry.schema) as writer:
+            def write_part(frame: pd.DataFrame) -> None:  # one part of the roll at a time (peak memory)
+                nonlocal rows
+                part = cohorts.voter_cohorts_arrow(frame)
+                writer.write_table(part)
+                rows += part.num_rows
+                self.progress(0.1 + 0.7 * rows / max(files_voters, 1), f"{rows} of {files_voters} voters")
+
+            files_voters = pq.read_metadata(files.voters).num_rows
+            tables = cohorts.analyse_cohorts_in_parts(
+                files, write_part, state=self.state, snapshot=self.snapshot, config=settings,
+                code_forms=state_canonical(self.state, config.formats_dirs()).code_forms, previous=previous)
+        del previous, files
         self.progress(0.8, "writing cohort tables")
-        compared_with = self.previous if compared else None
-        written = {}
-        for name in cohorts.cohort_dataset_names(tables):  # one Arrow table at a time (peak memory)
+        written = {"voter_cohorts": rows}
+        for name in cohorts.cohort_dataset_names(tables)[1:]:
             written[name] = self.write(staging, name, cohorts.cohort_arrow_table(
                 tables, name, self.state, self.snapshot, compared_with))
         body = cohorts.cohort_manifest(tables, written, settings, compared_with).to_json()

@@ -1,0 +1,239 @@
+"""The cohort stage's analysis in bounded memory: the roll is read from its Parquet files in parts
+of `voters_per_part` rows; each part's voter_cohorts rows are handed to a writer and its counts
+added up (parts.py), so memory grows with the part, not the roll. Same tables as analyse_cohorts()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from voterpipe.ages import AGE_METHODS
+from voterpipe.cohorts.analysis import CohortTables
+from voterpipe.cohorts.config import TURNOUT_CODES, CohortConfig
+from voterpipe.cohorts.geography import voter_households_and_geography
+from voterpipe.cohorts.parts import CoverageCounts, MixCounts, TurnoutCounts
+from voterpipe.cohorts.roll import Roll
+from voterpipe.cohorts.rules import assign_cohorts, party_categories
+from voterpipe.cohorts.summaries import household_size_distribution
+from voterpipe.cohorts.transitions import TRANSITION_DIMENSIONS, TransitionCounts
+from voterpipe.cohorts.votes import MISSING_DAY, HistoryRows, VoteIndex, votes_of_rows, votes_of_voters
+
+VOTERS_PER_PART = 250_000  # the memory of a part's frames is what bounds the stage's peak
+
+
+@dataclass
+class CohortFiles:
+    """The stage's inputs as Parquet files, and the columns read of each."""
+
+    voters: Path
+    history: Path
+    voter_households: Path
+    households: pa.Table  # household_id, voter_count, party_mix
+    geocodes: pa.Table  # address_key, status, the geography columns
+    voter_columns: list[str]
+
+
+class _NotAligned(Exception):
+    """voter_households changed while it was read: its rows are no longer the voters' rows."""
+
+
+def analyse_cohorts_in_parts(
+    files: CohortFiles, write: Callable[[pd.DataFrame], None], *, state: str, snapshot: date,
+    config: CohortConfig, code_forms: dict, previous: pa.Table | None = None,
+    voters_per_part: int | None = None,
+) -> CohortTables:
+    """analyse_cohorts() over the files, part by part: `write` gets each part's voter_cohorts rows
+    in roll order (the returned tables have voter_cohorts None); `previous` is the earlier
+    snapshot's voter_cohorts (the columns transitions compare) as an Arrow table, or None."""
+    return _analyse(files, write, state=state, snapshot=snapshot, config=config, code_forms=code_forms,
+                    previous=previous, voters_per_part=voters_per_part or VOTERS_PER_PART)
+
+
+def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: CohortConfig,
+             code_forms: dict, previous: pa.Table | None, voters_per_part: int) -> CohortTables:
+    voter_ids = pq.read_table(files.voters, columns=["voter_id"]).column("voter_id").combine_chunks()
+    n = len(voter_ids)
+    aligned = _same_rows(voter_ids, files.voter_households)
+    votes = votes_of_rows(history_rows(files.history, voter_ids), n, snapshot, config)
+    parties = party_categories(_distinct(files.voters, "party"), config)
+    transitions = None if previous is None else TransitionCounts(previous, voter_ids, TRANSITION_DIMENSIONS, config)
+    del voter_ids
+    links = None if aligned else pq.read_table(files.voter_households, columns=["voter_id", "household_id"]) \
+        .to_pandas(date_as_object=False)
+    turnout = TurnoutCounts(votes, state, config)
+    mix = MixCounts([d for d in config.dimensions() if d != "tenure_band"])
+    coverage, summary = CoverageCounts(), _Summary()
+    start = 0
+    for voters, part_links in _parts(files, voters_per_part, aligned):
+        stop = start + len(voters)
+        part_votes = votes_of_voters(votes, start, stop)
+        cohorts = _part_cohorts(voters, part_votes, part_links if aligned else links, files, snapshot,
+                                config, parties, code_forms, state)
+        turnout.add(cohorts, part_votes, Roll(voters, config))
+        del voters
+        mix.add(cohorts)
+        coverage.add(cohorts)
+        summary.add(cohorts)
+        if transitions is not None:
+            transitions.add(cohorts, start)
+        write(cohorts)
+        start = stop
+    columns = list(cohorts.columns) if n else []
+    return CohortTables(
+        voter_cohorts=None, cohort_turnout=turnout.table(), elections=votes.elections.copy(),
+        household_sizes=household_size_distribution(
+            files.households.select(["voter_count"]).to_pandas(), config.household_top_size),
+        household_party_mix=mix.table(), geocode_coverage=coverage.table(),
+        transitions=None if transitions is None else transitions.table(columns),
+        summary=summary.counts(votes, n))
+
+
+def _part_cohorts(voters: pd.DataFrame, votes: VoteIndex, links: pd.DataFrame, files: CohortFiles,
+                  snapshot: date, config: CohortConfig, parties: list[str], code_forms: dict,
+                  state: str) -> pd.DataFrame:
+    """analyse_cohorts()'s voter_cohorts rows (with 'precinct') of one part of the roll."""
+    roll = Roll(voters, config)
+    cohorts = assign_cohorts(voters, votes, snapshot, config, roll, party_categories=parties)
+    place = voter_households_and_geography(voters, links, files.households, files.geocodes, code_forms)
+    for column in place.columns:
+        cohorts[column] = place[column].array
+    if "precinct" in voters:
+        cohorts["precinct"] = voters["precinct"].reset_index(drop=True).array
+    cohorts.insert(0, "snapshot", pd.Timestamp(snapshot))
+    cohorts.insert(0, "state", state.lower())
+    return cohorts
+
+
+def _parts(files: CohortFiles, rows: int, aligned: bool) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None]]:
+    voters = _slices(files.voters, files.voter_columns, rows)
+    links = _slices(files.voter_households, ["voter_id", "household_id"], rows) if aligned else None
+    for part in voters:
+        linked = next(links, None) if links is not None else None
+        if aligned and (linked is None or linked.num_rows != part.num_rows):
+            raise _NotAligned
+        yield (part.to_pandas(date_as_object=False),
+               None if linked is None else linked.to_pandas(date_as_object=False))
+    if links is not None and next(links, None) is not None:
+        raise _NotAligned
+
+
+def _slices(path: Path, columns: list[str], rows: int) -> Iterator[pa.Table]:
+    """The file's rows in tables of exactly `rows` rows (the last one shorter)."""
+    held, count = [], 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
+        held.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, rows).combine_chunks()
+            rest = table.slice(rows)
+            held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held).combine_chunks()
+
+
+def _same_rows(voter_ids: pa.Array, voter_households: Path) -> bool:
+    """Whether voter_households has the voters' ids in the same rows (the test of
+    geography._household_of_each_voter over the whole roll): then each part is looked up alone."""
+    linked = pq.read_table(voter_households, columns=["voter_id"]).column("voter_id").combine_chunks()
+    return len(linked) == len(voter_ids) and \
+        pc.all(pc.fill_null(pc.equal(linked, voter_ids), False)).as_py() is not False
+
+
+def _distinct(path: Path, column: str) -> pd.Series:
+    """The distinct values of a (low-cardinality) column, read as a dictionary."""
+    values = pq.read_table(path, columns=[column], read_dictionary=[column]).column(column)
+    distinct = pc.unique(values.cast(values.type.value_type) if pa.types.is_dictionary(values.type) else values)
+    return pd.Series(distinct.to_pylist(), dtype=object)
+
+
+def history_rows(path: Path, voter_ids: pa.Array) -> HistoryRows:
+    """The history file as HistoryRows matched to the roll's ids, read a row group at a time:
+    each group's voter ids are encoded as a dictionary, and the dictionaries matched to the roll
+    in one lookup, so no column of strings the size of the history is held."""
+    indices, dictionaries, days, types, counted = [], [], [], [], []
+    type_ids: dict = {}
+    offset = 0
+    for batch in pq.ParquetFile(path).iter_batches(
+            batch_size=1 << 18, columns=["voter_id", "election_date", "election_type", "ballot_status"]):
+        ids = batch.column("voter_id").dictionary_encode()
+        indices.append(ids.indices.fill_null(-1 - offset).to_numpy(zero_copy_only=False) + np.int32(offset))
+        dictionaries.append(ids.dictionary)
+        offset += len(ids.dictionary)
+        day = batch.column("election_date").cast(pa.int32())
+        days.append(day.fill_null(MISSING_DAY).to_numpy(zero_copy_only=False).astype(np.int32))
+        kinds = batch.column("election_type").dictionary_encode()
+        lookup = np.array([type_ids.setdefault(v, len(type_ids)) for v in kinds.dictionary.to_pylist()] + [-1])
+        types.append(lookup[kinds.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)].astype(np.int16))
+        status = batch.column("ballot_status")
+        counted.append(pc.fill_null(pc.not_equal(status, "not_counted"), True).to_numpy(zero_copy_only=False))
+    names = [str(t) for t in type_ids]
+    if "other" not in names:
+        names.append("other")
+    position = _positions(indices, dictionaries, voter_ids)
+    type_codes = np.concatenate(types) if types else np.zeros(0, dtype=np.int16)
+    type_codes = np.where(type_codes < 0, names.index("other"), type_codes).astype(np.int64)
+    return HistoryRows(position, np.concatenate(days) if days else np.zeros(0, dtype=np.int32), type_codes,
+                       names, np.concatenate(counted) if counted else np.zeros(0, dtype=bool))
+
+
+def _positions(indices: list[np.ndarray], dictionaries: list[pa.Array], voter_ids: pa.Array) -> np.ndarray:
+    """The roll row of each history row (first occurrence; -1 when absent or null)."""
+    if not indices:
+        return np.zeros(0, dtype=np.int32)
+    distinct = pa.concat_arrays([d.cast(pa.large_string()) for d in dictionaries])
+    found = pc.index_in(distinct, options=pc.SetLookupOptions(voter_ids.cast(pa.large_string()), skip_nulls=True))
+    rows = np.append(found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32), np.int32(-1))
+    out = np.empty(sum(len(i) for i in indices), dtype=np.int32)
+    at = 0
+    for part in indices:
+        out[at:at + len(part)] = rows[part]  # a null id was given the index -1: the appended -1
+        at += len(part)
+    return out
+
+
+class _Summary:
+    """analysis._summary() added up part by part."""
+
+    def __init__(self):
+        self.age_methods = dict.fromkeys(AGE_METHODS, 0)
+        self.turnout = dict.fromkeys(TURNOUT_CODES, 0)
+        self.sources: dict[str, int] = {}
+        self.geocoded = self.with_household = 0
+
+    def add(self, cohorts: pd.DataFrame) -> None:
+        for key, value in cohorts["age_method"].value_counts(sort=False).items():
+            self.age_methods[key] += int(value)
+        for key, value in cohorts["turnout_cohort"].value_counts(sort=False).items():
+            self.turnout[key] += int(value)
+        for key, value in pd.Series(cohorts["district_source"]).value_counts().items():
+            self.sources[key] = self.sources.get(key, 0) + int(value)
+        self.geocoded += int(cohorts["geocoded"].sum())
+        self.with_household += int(cohorts["household_id"].notna().sum())
+
+    def counts(self, votes: VoteIndex, n: int) -> dict:
+        elections = votes.elections
+        return {
+            "voters": n,
+            "history_rows": int(votes.history_rows),
+            "history_rows_not_on_roll": int(votes.orphan_rows),
+            "history_rows_on_or_after_snapshot": int(votes.rows_after_snapshot),
+            "history_rows_not_counted": int(votes.rows_not_counted),
+            "elections": int(len(elections)),
+            "generals_considered": [d.date().isoformat() for d in
+                                    elections.loc[elections["is_general_considered"], "election_date"].sort_values()],
+            "age_methods": {k: v for k, v in self.age_methods.items() if v},
+            "turnout_cohorts": dict(self.turnout),
+            "district_sources": dict(sorted(self.sources.items(), key=lambda item: -item[1])),
+            "voters_geocoded": self.geocoded,
+            "voters_with_household": self.with_household,
+            "denominator": "current roll, registered on or before election day (removed voters absent)",
+        }
