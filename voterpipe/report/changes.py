@@ -75,9 +75,10 @@ def voter_changes(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame
     status_change: status on both, different, and not a removal (e.g. active -> inactive).
     Counties are the current ones except for removals. A voter can have several changes."""
     rolls = _text_roll(previous), _text_roll(current)
-    if rolls[0] is None or rolls[1] is None:  # ids repeat or are missing, or columns are not text
+    match = None if None in rolls else _id_match(rolls[0]["voter_id"], rolls[1]["voter_id"])
+    if match is None:  # ids repeat or are missing, or columns are not text
         return _voter_changes_merged(previous, current)
-    return voter_changes_arrow(*rolls)
+    return voter_changes_arrow(*rolls, match)
 
 
 def _voter_changes_merged(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
@@ -131,14 +132,15 @@ def voters_of(changes: pd.DataFrame, change: str) -> pd.DataFrame:
 
 
 def _text_roll(roll: pd.DataFrame) -> dict[str, pa.Array] | None:
-    """ROLL_COLUMNS as Arrow strings (a missing column: nulls); None unless every column is text
-    and voter_id is unique and never missing (voter_changes_arrow's premises)."""
+    """ROLL_COLUMNS as Arrow strings (a missing column: nulls); None unless every column is text."""
     columns = {}
     for name in ROLL_COLUMNS:
         if name not in roll.columns:
             columns[name] = pa.nulls(len(roll), pa.string())
             continue
         array = pa.array(roll[name], from_pandas=True)
+        if isinstance(array, pa.ChunkedArray):  # Arrow-backed str columns come chunked
+            array = array.combine_chunks()
         if pa.types.is_dictionary(array.type):
             array = array.dictionary_decode()
         if pa.types.is_null(array.type):
@@ -146,16 +148,32 @@ def _text_roll(roll: pd.DataFrame) -> dict[str, pa.Array] | None:
         if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
             return None
         columns[name] = array.cast(pa.string())
-    ids = columns["voter_id"]
-    if ids.null_count or pc.count_distinct(ids).as_py() != len(ids):
-        return None
     return columns
 
 
-def voter_changes_arrow(previous: dict[str, pa.Array], current: dict[str, pa.Array]) -> pd.DataFrame:
-    """voter_changes on two rolls of unique voter ids (_text_roll): each current voter's previous
-    row by a hash lookup instead of an outer merge of object columns."""
-    at = pc.index_in(current["voter_id"], value_set=previous["voter_id"])
+def _id_match(previous: pa.Array, current: pa.Array) -> tuple[pa.Array, pa.Array] | None:
+    """(each current voter's row on the previous roll, null if none; whether each previous voter
+    is off the current roll), by one hash of both rolls' ids; None when an id is missing or
+    repeats within a roll (voter_changes_arrow's premises)."""
+    if previous.null_count or current.null_count:
+        return None
+    codes = pc.dictionary_encode(pa.concat_arrays([previous, current])).indices.to_numpy()
+    before, now = codes[:len(previous)], codes[len(previous):]
+    row = np.full(int(codes.max(initial=-1)) + 1, -1, dtype=np.int64)
+    row[before] = np.arange(len(previous))
+    on_roll = np.zeros(len(row), dtype=bool)
+    on_roll[now] = True
+    if np.count_nonzero(row >= 0) != len(previous) or np.count_nonzero(on_roll) != len(current):
+        return None
+    at = row[now]
+    return pa.array(at, mask=at < 0), pa.array(~on_roll[before])
+
+
+def voter_changes_arrow(previous: dict[str, pa.Array], current: dict[str, pa.Array],
+                        match: tuple[pa.Array, pa.Array] | None = None) -> pd.DataFrame:
+    """voter_changes on two rolls of unique voter ids (_text_roll; `match`: their _id_match):
+    each current voter's previous row by a hash lookup instead of an outer merge of object columns."""
+    at, gone = match or _id_match(previous["voter_id"], current["voter_id"])
     on_both = pc.is_valid(at)
     before = {name: previous[name].take(at) for name in ROLL_COLUMNS}
 
@@ -181,7 +199,6 @@ def voter_changes_arrow(previous: dict[str, pa.Array], current: dict[str, pa.Arr
     }
     pieces = [_change_rows(change, current["voter_id"], current, before, current, mask, detail)
               for change, (mask, detail) in rules.items()]
-    gone = pc.invert(pc.is_in(previous["voter_id"], value_set=current["voter_id"]))
     nothing = {name: pa.nulls(len(previous["voter_id"]), pa.string()) for name in ROLL_COLUMNS}
     pieces.append(_change_rows("removed", previous["voter_id"], previous, previous, nothing, gone, "status"))
     pieces.append(_change_rows("removed", current["voter_id"], before, before, current, became_removed, "status"))
