@@ -83,7 +83,7 @@ class GeocodeCache:
             ordered = [self._parts[n] for n in sorted(self._parts)]
             table = pa.concat_tables(ordered) if ordered else schema.empty_table(schema.GEOCODES)
             # A single part (the usual state after compact()) holds each key once already.
-            self._index = table if len(ordered) == 1 else _newest_per_key(table)
+            self._index = table if len(ordered) == 1 else newest_per_key(table)
         return self._index
 
     def lookup(self, address_keys: list[str] | pa.Array | pd.Series) -> pd.DataFrame:
@@ -111,6 +111,17 @@ class GeocodeCache:
         with self._lock:
             return self._refresh().num_rows
 
+    def part_tables(self, batch_rows: int = 65_536):
+        """Every part's rows, oldest part first, a batch at a time in schema.GEOCODES (for callers
+        that must not hold the whole cache); a part a concurrent compaction removed is skipped."""
+        for name in self._part_names():
+            try:
+                source = pq.ParquetFile(self.directory / name)
+            except FileNotFoundError:
+                continue
+            for batch in source.iter_batches(batch_rows):
+                yield schema.conform(pa.Table.from_batches([batch]), schema.GEOCODES)
+
     # -- writing ---------------------------------------------------------------------------------
     def store(self, results: pd.DataFrame | pa.Table, _name: str | None = None) -> Path | None:
         """Persist one finished batch as a new immutable part file; returns its path."""
@@ -134,8 +145,8 @@ class GeocodeCache:
         """Merge all parts into one (newest row per key); returns the number of parts removed
         (0 also when another process held the compaction lock for `wait_seconds`)."""
         with self._lock, compaction_lock(self.directory, wait_seconds) as held:
-            if not held:
-                return 0
+            if not held or len(self._part_names()) <= 1:
+                return 0  # (one part: nothing to merge, and no need to read it)
             index = self._refresh()
             old = list(self._parts)
             if len(old) <= 1:
@@ -155,7 +166,7 @@ class GeocodeCache:
             return len(old)
 
 
-def _newest_per_key(table: pa.Table) -> pa.Table:
+def newest_per_key(table: pa.Table) -> pa.Table:
     """Keep the last row of every address_key (rows are in part order, oldest first)."""
     if table.num_rows == 0:
         return table
@@ -204,10 +215,11 @@ def first_rows(keys: pa.Array) -> pa.Array:
 
 def geocode_addresses_table(addresses: pd.DataFrame | pa.Table, cache: GeocodeCache, backend, *,
                             backend_stores: bool = False, chunk_rows: int | None = 250_000,
-                            progress=None) -> tuple[pa.Table, dict]:
+                            progress=None, row_numbers: np.ndarray | None = None) -> tuple[pa.Table, dict]:
     """geocode_addresses on Arrow: a schema.GEOCODES table sorted by address_key (the same rows).
     Only the cache misses become pandas (for the backend), so a run whose addresses are nearly
-    all cached costs a lookup and a sort."""
+    all cached costs a lookup and a sort. row_numbers: the rows' index for the backend (default
+    their positions in `addresses`)."""
     if isinstance(addresses, pd.DataFrame):
         addresses = pa.Table.from_pandas(addresses.reset_index(drop=True), preserve_index=False)
     rows = first_rows(addresses.column("address_key").combine_chunks())
@@ -228,7 +240,8 @@ def geocode_addresses_table(addresses: pd.DataFrame | pa.Table, cache: GeocodeCa
     for start in range(0, len(misses), max(step, 1)):
         taken = misses[start:start + step]
         chunk = unique.take(pa.array(taken)).to_pandas()
-        chunk.index = rows.to_numpy()[taken]  # the rows' positions in `addresses`, as pandas had them
+        positions = rows.to_numpy()[taken]  # the rows' positions in `addresses`, as pandas had them
+        chunk.index = positions if row_numbers is None else np.asarray(row_numbers)[positions]
         result = backend(chunk)
         result = result[_is_in(result["address_key"], chunk["address_key"])]
         if not backend_stores:
@@ -241,7 +254,7 @@ def geocode_addresses_table(addresses: pd.DataFrame | pa.Table, cache: GeocodeCa
                                          f"{matched / max(done, 1):.0%} matched")
     table = pa.concat_tables(parts)
     if len(misses):
-        table = _newest_per_key(table)  # a backend's repeated key: its last row (hits are unique)
+        table = newest_per_key(table)  # a backend's repeated key: its last row (hits are unique)
     table = table.take(pc.sort_indices(table, [("address_key", "ascending")]))
     lost = pc.invert(pc.is_in(unique.column("address_key"), value_set=table.column("address_key")))
     if pc.any(lost).as_py():

@@ -4,7 +4,9 @@ by a hash of address_key."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 import luigi
@@ -12,8 +14,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from voterpipe import config, partitioning, quality, schema, storage
+from voterpipe.geocode.bucketed import NotAligned, geocode_in_buckets, spill_counties
 from voterpipe.geocode.cache import GeocodeCache, geocode_addresses_table, match_rates_aligned
 from voterpipe.tasks.maintenance import CompactCaches
 from voterpipe.tasks.partitions import PartitionedStage, PartitionTask
@@ -45,10 +49,9 @@ class CensusBatches:
         return {CENSUS_BATCHES: census_batches_in_flight()} if config.geocoder().backend == "census" else {}
 
 
-def geocode_unique(task, addresses: pa.Table) -> tuple[pa.Table, dict, GeocodeCache]:
-    """geocode_addresses_table with the configured backend and its cache."""
+def geocoder(task) -> tuple[Callable, GeocodeCache, dict]:
+    """(backend, its cache, geocode_addresses_table options) for the configured backend."""
     settings = config.geocoder()
-    task.progress(0.0, f"{len(addresses)} addresses to geocode with {settings.backend}")
     if settings.backend == "census":
         from voterpipe.geocode.census import geocode_with_census
 
@@ -59,13 +62,20 @@ def geocode_unique(task, addresses: pa.Table) -> tuple[pa.Table, dict, GeocodeCa
         def backend(frame: pd.DataFrame) -> pd.DataFrame:
             return geocode_with_census(frame, settings=settings, cache=cache, progress=task.progress)
 
-        geocodes, stats = geocode_addresses_table(addresses, cache, backend, backend_stores=True, chunk_rows=None)
-    else:
-        from voterpipe.geocode.tiger import TigerGeocoder
+        return backend, cache, {"backend_stores": True, "chunk_rows": None}
+    from voterpipe.geocode.tiger import TigerGeocoder
 
-        engine = TigerGeocoder.load()
-        cache = GeocodeCache(storage.cache_dir("geocodes"), "tiger", engine.benchmark, engine.vintage)
-        geocodes, stats = geocode_addresses_table(addresses, cache, engine.geocode, progress=task.progress)
+    engine = TigerGeocoder.load()
+    cache = GeocodeCache(storage.cache_dir("geocodes"), "tiger", engine.benchmark, engine.vintage)
+    return engine.geocode, cache, {}
+
+
+def geocode_unique(task, addresses: pa.Table) -> tuple[pa.Table, dict, GeocodeCache]:
+    """geocode_addresses_table with the configured backend and its cache."""
+    task.progress(0.0, f"{len(addresses)} addresses to geocode with {config.geocoder().backend}")
+    backend, cache, options = geocoder(task)
+    options.setdefault("progress", task.progress)
+    geocodes, stats = geocode_addresses_table(addresses, cache, backend, **options)
     return geocodes, stats, cache
 
 
@@ -81,6 +91,33 @@ class GeocodeAddresses(CensusBatches, PartitionedStage):
         return super().resources if self.partition_count() == 1 else {}  # the partitions call the backend
 
     def build_whole(self, staging: Path) -> dict:
+        """Key range by key range (geocode.bucketed), so memory does not grow with the snapshot."""
+        self.progress(0.0, f"{pq.read_metadata(self.input_path('addresses')).num_rows} addresses to geocode "
+                           f"with {config.geocoder().backend}")
+        backend, cache, options = geocoder(self)
+        output = Path(staging) / self.stage.dataset("geocodes").file
+
+        def counties(spills, bucket_of_prefix) -> None:
+            spill_counties(self.input_path("voter_addresses"), self.input_path("voters"), spills, bucket_of_prefix)
+
+        try:
+            with tempfile.TemporaryDirectory(prefix=".spill-", dir=storage.cache_dir("spill")) as spill_dir:
+                done = geocode_in_buckets(self.input_path("addresses"), cache, backend, output,
+                                          storage.parquet_writer, Path(spill_dir), counties,
+                                          progress=self.progress, **options)
+        except NotAligned:  # voter_addresses not in voters.parquet order: the whole-table way
+            return self.build_in_memory(staging)
+        cache.compact()
+        stats = done["stats"]
+        self.progress(1.0, f"{stats['cache_misses']} geocoded, {stats['cache_hits']} from cache")
+        by_parse_status, by_county = done["match_rate_by_parse_status"], done["match_rate_by_county"]
+        gates = self.enforce_gates([quality.geocode_match_gate(
+            by_parse_status, self.thresholds()["geocode_match_rate"], self.accepted(), by_county)])
+        return {"backend": cache.backend, "benchmark": cache.benchmark, "vintage": cache.vintage,
+                "rows": done["rows"], **stats, "status_counts": done["status_counts"],
+                "match_rate_by_parse_status": by_parse_status, "match_rate_by_county": by_county, "gates": gates}
+
+    def build_in_memory(self, staging: Path) -> dict:
         addresses = self.read("addresses")
         geocodes, stats, cache = geocode_unique(self, addresses)
         cache.compact()
