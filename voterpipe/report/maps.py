@@ -32,10 +32,22 @@ def household_points(sources: ReportSources) -> pd.DataFrame:
     columns = ["household_id", "lon", "lat", "county_code", "tract"]
     if voters is None or points is None or points.empty:
         return pd.DataFrame(columns=columns)
-    homes = voters[["household_id", "county_code", "tract"]].dropna(subset=["household_id"]) \
-        .drop_duplicates("household_id")
-    joined = homes.merge(points, left_on="household_id", right_on="address_key", how="inner")
-    return joined[columns].reset_index(drop=True)
+    homes = voters[["household_id", "county_code", "tract"]]
+    keys = _text(points["address_key"])
+    if pc.count_distinct(keys, mode="all").as_py() != len(keys):  # a household would take several points
+        joined = homes.dropna(subset=["household_id"]).drop_duplicates("household_id") \
+            .merge(points, left_on="household_id", right_on="address_key", how="inner")
+        return joined[columns].reset_index(drop=True)
+    # each household's first voter, in roll order, and its point: the inner join without copying the roll
+    codes = pc.fill_null(pc.dictionary_encode(_text(homes["household_id"])).indices, -1).to_numpy()
+    code, first = np.unique(codes, return_index=True)
+    first = np.sort(first[code >= 0])
+    at = pc.index_in(_text(homes["household_id"]).take(first), value_set=keys)
+    placed = pc.is_valid(at).to_numpy(zero_copy_only=False)
+    rows = pc.drop_null(at).to_numpy()
+    joined = homes.iloc[first[placed]].reset_index(drop=True)
+    joined["lon"], joined["lat"] = points["lon"].to_numpy()[rows], points["lat"].to_numpy()[rows]
+    return joined[columns]
 
 
 def _turn(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
@@ -241,7 +253,16 @@ def tract_change(sources: ReportSources, tract: pd.DataFrame, changes: pd.DataFr
 def _first_match(probe: pd.Series, keys: pd.Series, values: pd.Series) -> np.ndarray:
     """values at the first row of each probe value in keys (None where absent), as objects: what
     reindexing values by keys, after drop_duplicates, gives for only the probed keys."""
-    rows = pc.index_in(_text(probe), value_set=_text(keys), skip_nulls=True)
+    # the probe is short and the keys a roll: hash the distinct probe values, not the keys
+    probed = pc.dictionary_encode(_text(probe))
+    hits = pc.index_in(_text(keys), value_set=probed.dictionary, skip_nulls=True)
+    key_rows = np.flatnonzero(pc.is_valid(hits).to_numpy(zero_copy_only=False))
+    found, first = np.unique(pc.drop_null(hits).to_numpy(), return_index=True)  # each value's first key row
+    row_of_value = np.full(len(probed.dictionary), -1, dtype=np.int64)
+    row_of_value[found] = key_rows[first]
+    row = row_of_value[pc.fill_null(probed.indices, 0).to_numpy()]
+    row[~pc.is_valid(probed.indices).to_numpy(zero_copy_only=False)] = -1  # a null probe matches nothing
+    rows = pa.array(row, mask=row < 0)
     taken = pa.array(values, from_pandas=True).take(rows)
     if pa.types.is_dictionary(taken.type):
         taken = taken.dictionary_decode()
@@ -250,6 +271,8 @@ def _first_match(probe: pd.Series, keys: pd.Series, values: pd.Series) -> np.nda
 
 def _text(values: pd.Series) -> pa.Array:
     array = pa.array(values, from_pandas=True)
+    if isinstance(array, pa.ChunkedArray):  # Arrow-backed str columns come chunked
+        array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
     return array.cast(pa.string())

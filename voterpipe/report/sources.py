@@ -151,13 +151,22 @@ def _voter_geography(cohorts_dir: Path, canonical_dir: Path) -> pd.DataFrame:
     present = set(pq.read_schema(cohorts_path).names)
     columns = [c for c in GEOGRAPHY_COLUMNS if c in present]
     coded = [c for c in columns if c not in ("voter_id", "household_id", "registered_on")]
-    frame = storage.read_parquet(cohorts_path, columns=columns, read_dictionary=coded).to_pandas(date_as_object=False)
+    table = storage.read_parquet(cohorts_path, columns=columns, read_dictionary=coded)
+    frame = table.to_pandas(date_as_object=False)
     voters_path = canonical_dir / CANONICAL.dataset("voters").file
     if voters_path.is_file():
-        precincts = storage.read_parquet(voters_path, columns=["voter_id", "precinct"],
-                                         read_dictionary=["precinct"]).to_pandas()
-        frame = frame.merge(precincts.drop_duplicates("voter_id"), on="voter_id", how="left")
+        frame["precinct"] = _precincts(table["voter_id"], voters_path).to_pandas()
     return frame  # coded columns stay categorical: the geography tables factorize them
+
+
+def _precincts(voter_ids: pa.ChunkedArray, voters_path: Path) -> pa.ChunkedArray:
+    """The canonical precinct of each voter id (its first row there; null if none): a left join
+    that copies no other column. Both stages write voters in the same order, so mostly no lookup."""
+    precincts = storage.read_parquet(voters_path, columns=["voter_id", "precinct"], read_dictionary=["precinct"])
+    ids = precincts["voter_id"]
+    if len(ids) == len(voter_ids) and ids.equals(voter_ids.cast(ids.type)):
+        return precincts["precinct"]
+    return precincts["precinct"].take(pc.index_in(voter_ids, value_set=ids.combine_chunks()))
 
 
 def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
