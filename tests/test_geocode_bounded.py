@@ -90,6 +90,12 @@ def test_buckets_give_the_whole_table_answer(tmp_path, bucket_size):
         and addresses["house_number"][i].as_py() and addresses["street_name"][i].as_py()
         and addresses["parse_status"][i].as_py() in ("ok", "ambiguous") and not 10 <= i < 40)
     assert not list(spill.iterdir())
+    # the cache gets the same new rows in the same order, and compacts to the same table
+    assert pa.concat_tables(list(cache.part_tables())).equals(pa.concat_tables(list(whole_cache.part_tables())))
+    whole_cache.compact()
+    cache.compact()
+    assert cache.parts() == 1 and len(cache) == len(whole_cache)
+    assert pa.concat_tables(list(cache.part_tables())).equals(pa.concat_tables(list(whole_cache.part_tables())))
 
 
 def test_voter_files_out_of_order_are_refused(tmp_path):

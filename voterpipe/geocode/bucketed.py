@@ -16,11 +16,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voterpipe import schema
-from voterpipe.addresses.spill import BATCH_ROWS, Spill
+from voterpipe.addresses.spill import BATCH_ROWS, Spill, merge_runs
 from voterpipe.geocode.cache import GeocodeCache, first_rows, geocode_addresses_table, newest_per_key
 
 BUCKET_ADDRESSES = 250_000  # bounds the working memory; the cost per bucket is small
 ADDRESS_ROW = "address_row"
+MERGE_WINDOW = 262_144  # address rows per merged piece
 STAT_NAMES = ("addresses", "sendable", "not_sent", "cache_hits", "cache_misses")
 
 
@@ -78,20 +79,36 @@ def parquet_tables(path: Path, columns: list[str] | None = None) -> Iterator[pa.
 
 class _BucketCache:
     """One bucket's rows of a GeocodeCache (newest per key), with the calls geocoding makes;
-    stores go to the real cache."""
+    stores go to a spill with each row's address row, so that they reach the real cache in the
+    order one whole-table run stores them (store_new_rows)."""
 
-    def __init__(self, cache: GeocodeCache, rows: pa.Table | None):
-        self._cache = cache
+    def __init__(self, cache: GeocodeCache, rows: pa.Table | None, keys: pa.Array, address_rows: np.ndarray,
+                 new_rows: Spill):
         self.backend = cache.backend
         self._rows = newest_per_key(rows) if rows is not None else schema.empty_table(schema.GEOCODES)
+        self._keys, self._address_rows, self._new_rows = keys, address_rows, new_rows
 
     def lookup_table(self, keys: pa.Array) -> pa.Table:
         if self._rows.num_rows == 0 or len(keys) == 0:
             return schema.empty_table(schema.GEOCODES)
         return self._rows.filter(pc.is_in(self._rows.column("address_key"), value_set=keys.cast(pa.string())))
 
-    def store(self, results, _name=None):
-        return self._cache.store(results)
+    def store(self, results) -> None:
+        table = results if isinstance(results, pa.Table) else pa.Table.from_pandas(results, preserve_index=False)
+        table = schema.conform(table, schema.GEOCODES)
+        if table.column("address_key").null_count:
+            raise ValueError("GeocodeCache.store: every row needs an address_key")
+        where = pc.index_in(table["address_key"], value_set=self._keys).to_numpy(zero_copy_only=False)
+        self._new_rows.write(table.append_column(ADDRESS_ROW, pa.array(self._address_rows[where])))
+
+
+def store_new_rows(cache: GeocodeCache, spills: list[Spill], addresses: int, chunk_rows: int | None) -> None:
+    """Store the spilled new geocodes by address row, chunk_rows a part, as one whole-table
+    run stores them."""
+    for spill in spills:
+        spill.close()
+    for chunk in _rechunk(merge_runs(spills, ADDRESS_ROW, addresses, MERGE_WINDOW), chunk_rows or MERGE_WINDOW):
+        cache.store(chunk)
 
 
 class MatchCounts:
@@ -133,9 +150,10 @@ def geocode_in_buckets(addresses_path: Path, cache: GeocodeCache, backend, outpu
     bucket_of_prefix = key_ranges(histogram, bucket_size or BUCKET_ADDRESSES)
     buckets = int(bucket_of_prefix.max()) + 1
     spills = {name: [Spill(Path(spill_dir) / f"{name}-{b}.arrow") for b in range(buckets)]
-              for name in ("addresses", "cache", "county")}
+              for name in ("addresses", "cache", "county", "new")}
     try:
-        split(parquet_tables(addresses_path), "address_key", bucket_of_prefix, spills["addresses"], ADDRESS_ROW)
+        addresses = split(parquet_tables(addresses_path), "address_key", bucket_of_prefix, spills["addresses"],
+                          ADDRESS_ROW)
         split(cache.part_tables(), "address_key", bucket_of_prefix, spills["cache"])
         counties(spills["county"], bucket_of_prefix)
         pa.default_memory_pool().release_unused()
@@ -159,6 +177,7 @@ def geocode_in_buckets(addresses_path: Path, cache: GeocodeCache, backend, outpu
                 if progress is not None:
                     progress((b + 1) / buckets, f"bucket {b + 1} of {buckets}: {stats['cache_misses']} geocoded, "
                                                 f"{stats['cache_hits']} from cache")
+        store_new_rows(cache, spills["new"], addresses, chunk_rows)
     finally:
         for spill in (s for group in spills.values() for s in group):
             spill.close()
@@ -175,10 +194,10 @@ def _geocode_bucket(spills: dict, b: int, cache: GeocodeCache, backend, backend_
         return schema.empty_table(schema.GEOCODES), dict.fromkeys(STAT_NAMES, 0), pa.array([], pa.string())
     rows = addresses[ADDRESS_ROW].to_numpy()
     addresses = addresses.drop_columns([ADDRESS_ROW])
-    bucket_cache = _BucketCache(cache, spills["cache"][b].read_all())
+    keys = addresses["address_key"].combine_chunks()
+    bucket_cache = _BucketCache(cache, spills["cache"][b].read_all(), keys, rows, spills["new"][b])
     geocodes, stats = geocode_addresses_table(addresses, bucket_cache, backend, backend_stores=backend_stores,
                                               chunk_rows=chunk_rows, row_numbers=rows)
-    keys = addresses["address_key"].combine_chunks()
     first = pc.index_in(geocodes["address_key"], value_set=keys, skip_nulls=True)
     if "parse_status" in addresses.column_names:
         parse_status = addresses["parse_status"].combine_chunks().take(first)

@@ -145,15 +145,18 @@ class GeocodeCache:
         """Merge all parts into one (newest row per key); returns the number of parts removed
         (0 also when another process held the compaction lock for `wait_seconds`)."""
         with self._lock, compaction_lock(self.directory, wait_seconds) as held:
-            if not held or len(self._part_names()) <= 1:
-                return 0  # (one part: nothing to merge, and no need to read it)
-            index = self._refresh()
-            old = list(self._parts)
-            if len(old) <= 1:
+            old = self._part_names()
+            if not held or len(old) <= 1:
                 return 0
+            from voterpipe.geocode.compaction import merge_parts  # (it imports this module)
+
             # The merged part sorts right after the newest part it replaces, so parts other
             # writers add meanwhile (later timestamps) still sort after it and win over it.
-            merged = self.store(index, _name=old[-1][: -len(PART_SUFFIX)] + "~c" + PART_SUFFIX)
+            # It is written in bounded memory and not read back: the next lookup reads it.
+            try:
+                merge_parts([self.directory / n for n in old], self.directory / (old[-1][: -len(PART_SUFFIX)] + "~c" + PART_SUFFIX))
+            except FileNotFoundError:  # a part went meanwhile (a compaction by a version without the lock)
+                return 0
             for name in old:
                 try:
                     (self.directory / name).unlink()
@@ -161,8 +164,6 @@ class GeocodeCache:
                     pass
             self._parts.clear()
             self._index = None
-            if merged is not None:
-                self._refresh()
             return len(old)
 
 
