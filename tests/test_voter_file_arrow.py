@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import warehouse_data  # noqa: E402
 
 from voterpipe import catalog, storage  # noqa: E402
-from voterpipe.warehouse import enriched, enriched_arrow, source_files  # noqa: E402
+from voterpipe.warehouse import enriched, enriched_arrow, enriched_blocks, source_files  # noqa: E402
 from voterpipe.warehouse.tables import ENRICHED_INPUTS  # noqa: E402
 
 NOV = date(2026, 11, 1)
@@ -35,7 +35,9 @@ def _rewrite(data_root, name: str, table: pa.Table) -> None:
     storage.write_parquet(table, catalog.dataset_path(name, "nc", NOV, data_root))
 
 
-def test_arrow_lookups_equal_the_sql_joins_on_shuffled_sparse_inputs(data_root, tmp_path, monkeypatch):
+def _hostile_upstream(data_root) -> None:
+    """300 voters, shuffled; links, households and cohorts in other orders and some missing;
+    keys no row has; an older geocodes file; a map column with nulls."""
     tables = warehouse_data.upstream_tables("nc", NOV, 300, seed=21, hostile=True)
     warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
     rng = np.random.default_rng(4)
@@ -58,6 +60,9 @@ def test_arrow_lookups_equal_the_sql_joins_on_shuffled_sparse_inputs(data_root, 
     geocodes = tables["geocodes"]
     _rewrite(data_root, "geocodes", geocodes.drop_columns(["block"]).take(pa.array(rng.permutation(geocodes.num_rows))))
 
+
+def test_arrow_lookups_equal_the_sql_joins_on_shuffled_sparse_inputs(data_root, tmp_path, monkeypatch):
+    _hostile_upstream(data_root)
     arrow, sql, arrow_body, sql_body = _both_paths(data_root, tmp_path, monkeypatch)
 
     assert arrow_body == sql_body and arrow_body["rows"] == 300
@@ -147,3 +152,33 @@ def test_the_one_voter_probe_gives_the_schema_of_the_whole_query(data_root, tmp_
     assert probed.remove_metadata().equals(whole.remove_metadata())
     assert probed.field("gender").nullable
     assert not probed.field("voter_id").nullable and probed.field("address_key").nullable
+
+
+@pytest.mark.parametrize("voters_per_block", [70, 299])
+def test_a_roll_joined_in_voter_id_blocks_gives_the_same_file(data_root, tmp_path, voters_per_block):
+    """Blocks (5 of at most 70 voters, or 2 with one voter in the last) write the file the
+    whole join writes, byte for byte, with links listed in other orders and missing."""
+    _hostile_upstream(data_root)
+    files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)
+    whole = enriched.write_voters_enriched(files, tmp_path / "whole.parquet", rows_per_part=40)
+    blocked = enriched.write_voters_enriched(files, tmp_path / "blocked.parquet", rows_per_part=40,
+                                             voters_per_block=voters_per_block)
+    assert blocked == whole
+    assert (tmp_path / "blocked.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    join = enriched_blocks.open_join(files.paths, "nc", NOV, [], [], per_block=voters_per_block)
+    assert isinstance(join, enriched_blocks.BlockedJoin) and join.unique()
+
+
+def test_blocks_read_only_their_rows_and_refuse_a_repeated_key(data_root, tmp_path):
+    tables = warehouse_data.upstream_tables("nc", NOV, 40, seed=2)
+    warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
+    path = catalog.dataset_path("voters", "nc", NOV, data_root)
+    pq.write_table(pq.read_table(path), path, row_group_size=7)
+    rows = np.array([0, 6, 7, 20, 39], dtype=np.int64)
+    got = enriched_blocks.read_rows(path, "voters", ["voter_id", "no_such_column"], rows)
+    assert got["voter_id"].to_pylist() == tables["voters"]["voter_id"].take(pa.array(rows)).to_pylist()
+    assert got["no_such_column"].null_count == 5
+    households = tables["households"]
+    _rewrite(data_root, "households", pa.concat_tables([households, households.slice(3, 1)]))
+    files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)
+    assert not enriched_blocks.open_join(files.paths, "nc", NOV, [], [], per_block=10).unique()

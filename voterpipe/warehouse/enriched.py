@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from voterpipe import schema, storage
 from voterpipe.warehouse import tables as warehouse_tables
 from voterpipe.warehouse.duckdb_backend import limit_memory
-from voterpipe.warehouse.enriched_arrow import EnrichedJoin
+from voterpipe.warehouse.enriched_blocks import VOTERS_PER_BLOCK, open_join
 
 PART_ROWS = 150_000  # voters joined and sorted at once by write_voters_enriched (memory bound)
 ROW_GROUP_ROWS = 122_880  # DuckDB's vector-aligned row group size, as its own Parquet writer used
@@ -114,12 +114,13 @@ def build_voters_enriched(state: str, snapshot: date, tables: dict[str, pa.Table
 
 
 def write_voters_enriched(files, path: Path, memory_limit: str = "", spill_dir: Path | None = None,
-                          rows_per_part: int = PART_ROWS) -> dict:
+                          rows_per_part: int = PART_ROWS, voters_per_block: int = VOTERS_PER_BLOCK) -> dict:
     """Build voters_enriched from the upstream Parquet files (a tables.SourceFiles holding
     ENRICHED_INPUTS) into one Parquet file at `path`, sorted by voter_id; return its row and
     column counts. Refuses a roll that repeats or lacks a voter_id, and checks that the file has
     exactly one row per voter. When every lookup table has one row per key (the usual case), the
-    joins are Arrow lookups (enriched_arrow); otherwise the SQL runs on consecutive voter_id
+    joins are Arrow lookups (enriched_arrow; a roll over `voters_per_block` voters is joined in
+    voter_id blocks of that size, enriched_blocks); otherwise the SQL runs on consecutive voter_id
     ranges of about `rows_per_part` voters, each sorted and appended to the file, so memory stays
     bounded without spilling; DuckDB's memory is capped at `memory_limit` ("" = its default),
     spilling to `spill_dir` beyond it."""
@@ -133,7 +134,8 @@ def write_voters_enriched(files, path: Path, memory_limit: str = "", spill_dir: 
         file_schema = _copy_schema(con, select, path)
     finally:
         con.close()  # DuckDB's buffers go before the Arrow tables are read
-    join = EnrichedJoin(files.paths, files.state, _as_date(files.snapshot), voter_columns, cohort_columns)
+    join = open_join(files.paths, files.state, _as_date(files.snapshot), voter_columns, cohort_columns,
+                     voters_per_block)
     if join.unique():  # each LEFT JOIN is a lookup: the SQL's rows without its re-scans
         # a row group at a time: the fewest rows held at once (no part straddles two groups)
         # half a row group per part: the next part is taken while one is written, memory as one group

@@ -84,6 +84,23 @@ def enriched_columns(voter_columns: list[str], cohort_columns: list[str]) -> lis
     return items
 
 
+DATASETS = {"v": "voters", **{alias: spec[0] for alias, spec in JOINS.items()}}
+
+
+def wanted_columns(columns: list[tuple[str, str, str]]) -> dict[str, list[str]]:
+    """Per source alias, the columns the join reads: its output columns and the join keys."""
+    wanted: dict[str, list[str]] = {"v": ["voter_id"]}
+    for alias, (_, key, _) in JOINS.items():
+        wanted.setdefault(alias, []).append(key)
+    for alias, source, _ in columns:
+        if alias and source not in wanted[alias]:
+            wanted[alias].append(source)
+    for alias, (_, _, (side, column)) in JOINS.items():
+        if column not in wanted[side]:
+            wanted[side].append(column)
+    return wanted
+
+
 def _row_lookup(probe: pa.Array, keys: pa.Array) -> pa.Array | None:
     """Row of each probe value among `keys` (null where absent or null); None when the two are
     the same column, row for row (no lookup needed)."""
@@ -96,22 +113,16 @@ class EnrichedJoin:
     """The upstream tables of one (state, snapshot) in memory, looked up row by row."""
 
     def __init__(self, paths: dict, state: str, snapshot: date, voter_columns: list[str],
-                 cohort_columns: list[str]):
+                 cohort_columns: list[str], tables: dict | None = None):
+        """`tables` (alias -> columns, as read_source gives them) replaces reading `paths`: a
+        block of voters with their rows of the other tables (enriched_blocks)."""
         self.state, self.snapshot = state, snapshot
         self.columns = enriched_columns(voter_columns, cohort_columns)
-        wanted: dict[str, list[str]] = {"v": ["voter_id"]}
-        for alias, (_, key, _) in JOINS.items():
-            wanted.setdefault(alias, []).append(key)
-        for alias, source, _ in self.columns:
-            if alias and source not in wanted[alias]:
-                wanted[alias].append(source)
-        for alias, (_, _, (side, column)) in JOINS.items():
-            if column not in wanted[side]:
-                wanted[side].append(column)
-        datasets = {"v": "voters", **{alias: spec[0] for alias, spec in JOINS.items()}}
-        self.tables = {alias: read_source(paths[datasets[alias]], datasets[alias], columns)
-                       for alias, columns in wanted.items()}
-        self.datasets = datasets
+        self.wanted = wanted_columns(self.columns)
+        self.datasets = DATASETS
+        self.tables = tables if tables is not None else {
+            alias: read_source(paths[DATASETS[alias]], DATASETS[alias], columns)
+            for alias, columns in self.wanted.items()}
         self._rows: dict | None = None
 
     def unique(self) -> bool:
@@ -172,10 +183,14 @@ class CompactMap:
         held = cls(handle.schema_arrow.field(name).type)
         for group in range(handle.num_row_groups):
             held.append(handle.read_row_group(group, columns=[name]).column(0).combine_chunks())
-        held.offsets = np.concatenate(held.offsets)
-        held.valid = np.concatenate(held.valid) if held.valid else np.zeros(0, bool)
-        held.keys, held.items = held.keys.done(), held.items.done()
-        return held
+        return held.finish()
+
+    def finish(self) -> "CompactMap":
+        """After the last append."""
+        self.offsets = np.concatenate(self.offsets)
+        self.valid = np.concatenate(self.valid) if self.valid else np.zeros(0, bool)
+        self.keys, self.items = self.keys.done(), self.items.done()
+        return self
 
     def append(self, column: pa.MapArray) -> None:
         offsets = column.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
