@@ -142,9 +142,25 @@ def _area_codes(voters: pd.DataFrame, level: Level, unknown: str) -> tuple[np.nd
     combined = codes[0]
     for code, uniques in zip(codes[1:], labels[1:]):
         combined = combined * len(uniques) + code
-    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-    keys = pd.DataFrame({key: labels[i][codes[i][first]] for i, key in enumerate(level.keys)})
-    return inverse.astype(np.int64).ravel(), keys
+    present, inverse = _sorted_codes(combined)
+    digits = []  # each area's code of each key, read back from the combined code
+    for uniques in labels[::-1]:
+        digits.insert(0, present % len(uniques))
+        present = present // len(uniques)
+    keys = pd.DataFrame({key: labels[i][digits[i]] for i, key in enumerate(level.keys)})
+    return inverse, keys
+
+
+def _sorted_codes(combined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(combined, return_inverse=True) of non-negative codes, by counting when their
+    range is small (no sort of a value per voter)."""
+    size = int(combined.max(initial=-1)) + 1
+    if size > max(4 * len(combined), 1 << 20):
+        uniques, inverse = np.unique(combined, return_inverse=True)
+        return uniques, inverse.astype(np.int64).ravel()
+    seen = np.bincount(combined, minlength=size) > 0
+    rank = np.cumsum(seen) - 1
+    return np.flatnonzero(seen), rank[combined].astype(np.int64)
 
 
 def _natural_key(value) -> tuple:

@@ -39,9 +39,13 @@ def household_points(sources: ReportSources) -> pd.DataFrame:
             .merge(points, left_on="household_id", right_on="address_key", how="inner")
         return joined[columns].reset_index(drop=True)
     # each household's first voter, in roll order, and its point: the inner join without copying the roll
-    codes = pc.fill_null(pc.dictionary_encode(_text(homes["household_id"])).indices, -1).to_numpy()
-    code, first = np.unique(codes, return_index=True)
-    first = np.sort(first[code >= 0])
+    encoded = pc.dictionary_encode(_text(homes["household_id"]))
+    codes = pc.fill_null(encoded.indices, -1).to_numpy()
+    # codes count up in order of first appearance: a household's first voter raises the running maximum
+    first = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))))
+    if len(first) != len(encoded.dictionary):  # not so numbered: find first voters by sorting
+        code, first = np.unique(codes, return_index=True)
+        first = np.sort(first[code >= 0])
     at = pc.index_in(_text(homes["household_id"]).take(first), value_set=keys)
     placed = pc.is_valid(at).to_numpy(zero_copy_only=False)
     rows = pc.drop_null(at).to_numpy()
@@ -134,6 +138,16 @@ def nearest_area_raster(x: np.ndarray, y: np.ndarray, area: np.ndarray, size: in
     return codes.reshape(size, size), (x0, x1, y0, y1)
 
 
+def _sorted_names(names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(names, return_inverse=True), sorting only the distinct names."""
+    codes, distinct = pd.factorize(names)
+    distinct = np.asarray(distinct, dtype=object)
+    order = np.argsort(distinct, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return distinct[order], rank[codes]
+
+
 class AreaRasters:
     """The nearest-area grid of each area key over one set of household points, drawn once: the
     turnout and change maps of a level share it, and every map the points' convex hull."""
@@ -146,7 +160,7 @@ class AreaRasters:
     def grid(self, key: str) -> tuple[np.ndarray, np.ndarray, tuple]:
         """(the areas' names, their codes grid, extent) for area key `key`."""
         if key not in self._grids:
-            areas, area_codes = np.unique(self.points[key].astype(str).to_numpy(), return_inverse=True)
+            areas, area_codes = _sorted_names(self.points[key].astype(str).to_numpy())
             x, y = self.points["lon"].to_numpy(float), self.points["lat"].to_numpy(float)
             if self._hull is None:
                 self._hull = convex_hull(np.column_stack([x, y]))
