@@ -177,10 +177,14 @@ def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
     filters = [("election_type", "=", "general"), ("election_date", "in", generals)]
     counted = "ballot_status" in pq.read_schema(path).names
     columns = ["voter_id", "election_date"] + (["ballot_status"] if counted else [])
-    votes = storage.read_parquet(path, columns=columns, filters=filters).to_pandas()
-    if counted:  # a ballot the state did not count is no vote (as in cohorts/votes.py)
-        votes = votes[votes["ballot_status"] != "not_counted"]
-    return votes[["voter_id", "election_date"]].drop_duplicates().reset_index(drop=True)
+    votes = storage.read_parquet(path, columns=columns, filters=filters)
+    if counted:  # a ballot the state did not count is no vote (as in cohorts/votes.py); unknown counts
+        status = votes["ballot_status"].combine_chunks()
+        status = status.dictionary_decode() if pa.types.is_dictionary(status.type) else status
+        votes = votes.filter(pc.fill_null(pc.not_equal(status, "not_counted"), True))
+    # distinct pairs, in order of first appearance (one thread keeps that order); dates as datetime64
+    distinct = votes.group_by(["voter_id", "election_date"], use_threads=False).aggregate([])
+    return distinct.select(["voter_id", "election_date"]).to_pandas(date_as_object=False)
 
 
 def _points(geocoded_dir: Path | None) -> pd.DataFrame | None:
