@@ -117,3 +117,39 @@ def count_by(codes: np.ndarray, labels: np.ndarray, mask: np.ndarray | None = No
     counts = np.bincount(chosen, minlength=len(labels))
     present = np.flatnonzero(counts)
     return labels[present], counts[present].astype(np.int64)
+
+
+LOOKUP_SET_ROWS = 1 << 20  # the largest set hashed at once: larger sets are split by value ranges
+
+
+def row_positions(lookups: pa.Array, values: pa.Array) -> np.ndarray:
+    """Row of each lookup in `values` (first occurrence; -1 when absent or null), as int32. A large
+    `values` is split into ranges of values hashed one at a time, so the hash table of a roll of
+    millions of ids stays the size of one range."""
+    out = np.full(len(lookups), -1, dtype=np.int32)
+    ranges = -(-len(values) // LOOKUP_SET_ROWS)
+    if ranges <= 1:
+        found = pc.index_in(lookups, options=pc.SetLookupOptions(values, skip_nulls=True))
+        return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+    step = max(1, len(values) // 4096)
+    sample = pc.sort_indices(values[::step].drop_null()) if len(values) else None
+    cuts = [values[::step].drop_null().take(sample)[int(len(sample) * k / ranges)] for k in range(1, ranges)]
+    for low, high in zip([None, *cuts], [*cuts, None]):
+        in_values, in_lookups = _in_range(values, low, high), _in_range(lookups, low, high)
+        value_rows = np.flatnonzero(in_values)
+        lookup_rows = np.flatnonzero(in_lookups)
+        found = pc.index_in(lookups.filter(pa.array(in_lookups)),
+                            options=pc.SetLookupOptions(values.filter(pa.array(in_values)), skip_nulls=True))
+        found = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        out[lookup_rows[found >= 0]] = value_rows[found[found >= 0]]
+    return out
+
+
+def _in_range(array: pa.Array, low, high) -> np.ndarray:
+    """low <= value < high (None: unbounded) per row, nulls False."""
+    inside = pc.is_valid(array)
+    if low is not None:
+        inside = pc.and_(inside, pc.greater_equal(array, low))
+    if high is not None:
+        inside = pc.and_(inside, pc.less(array, high))
+    return inside.fill_null(False).to_numpy(zero_copy_only=False)

@@ -124,6 +124,22 @@ def assign_cohorts(
     return out
 
 
+def label_categories(column: str, distinct: list[str], config: CohortConfig) -> list[str] | None:
+    """The categories cohort_categories() gives a label column with these distinct values (None:
+    the column stays text)."""
+    unknown = config.unknown
+    if column.startswith("age_band_") and column[len("age_band_"):] in config.age_schemes:
+        return [b.label for b in config.age_schemes[column[len("age_band_"):]]] + [unknown]
+    fixed = {"generation": [b.label for b in config.generations] + [unknown],
+             "tenure_band": [b.label for b in config.tenure_bands] + [unknown],
+             "turnout_cohort": list(TURNOUT_CODES), "age_method": list(AGE_METHODS)}
+    if column in fixed:
+        return fixed[column]
+    if column == "party":
+        return _party_categories(pd.Series(distinct, dtype=object), config)
+    return None
+
+
 def cohort_categories(frame: pd.DataFrame, config: CohortConfig) -> pd.DataFrame:
     """A voter_cohorts table read back from Parquet (labels as text) with its label columns as
     the categoricals assign_cohorts gives them, so that counting by cohort lists the cohorts

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from voterpipe.ages import AGE_METHODS
 from voterpipe.cohorts.analysis import CohortTables
+from voterpipe.cohorts.arrays import row_positions
 from voterpipe.cohorts.config import TURNOUT_CODES, CohortConfig
 from voterpipe.cohorts.geography import voter_households_and_geography
 from voterpipe.cohorts.parts import CoverageCounts, MixCounts, TurnoutCounts
@@ -26,6 +27,7 @@ from voterpipe.cohorts.summaries import household_size_distribution
 from voterpipe.cohorts.transitions import TRANSITION_DIMENSIONS, TransitionCounts
 from voterpipe.cohorts.votes import MISSING_DAY, HistoryRows, VoteIndex, votes_of_rows, votes_of_voters
 
+HOUSEHOLD_COLUMNS = ["household_id", "voter_count", "party_mix"]
 VOTERS_PER_PART = 250_000  # the memory of a part's frames is what bounds the stage's peak
 
 
@@ -36,9 +38,10 @@ class CohortFiles:
     voters: Path
     history: Path
     voter_households: Path
-    households: pa.Table  # household_id, voter_count, party_mix
-    geocodes: pa.Table  # address_key, status, the geography columns
+    households: Path
+    geocodes: Path
     voter_columns: list[str]
+    geocode_columns: list[str]  # address_key, then labels (read as dictionaries)
 
 
 class _NotAligned(Exception):
@@ -66,6 +69,9 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     parties = party_categories(_distinct(files.voters, "party"), config)
     transitions = None if previous is None else TransitionCounts(previous, voter_ids, TRANSITION_DIMENSIONS, config)
     del voter_ids
+    pa.default_memory_pool().release_unused()  # the history's buffers, before the lookups are read
+    households = pq.read_table(files.households, columns=HOUSEHOLD_COLUMNS, read_dictionary=["party_mix"])
+    geocodes = pq.read_table(files.geocodes, columns=files.geocode_columns, read_dictionary=files.geocode_columns[1:])
     links = None if aligned else pq.read_table(files.voter_households, columns=["voter_id", "household_id"]) \
         .to_pandas(date_as_object=False)
     turnout = TurnoutCounts(votes, state, config)
@@ -75,8 +81,8 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     for voters, part_links in _parts(files, voters_per_part, aligned):
         stop = start + len(voters)
         part_votes = votes_of_voters(votes, start, stop)
-        cohorts = _part_cohorts(voters, part_votes, part_links if aligned else links, files, snapshot,
-                                config, parties, code_forms, state)
+        cohorts = _part_cohorts(voters, part_votes, part_links if aligned else links, (households, geocodes),
+                                snapshot, config, parties, code_forms, state)
         turnout.add(cohorts, part_votes, Roll(voters, config))
         del voters
         mix.add(cohorts)
@@ -86,23 +92,24 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
             transitions.add(cohorts, start)
         write(cohorts)
         start = stop
+        pa.default_memory_pool().release_unused()
     columns = list(cohorts.columns) if n else []
     return CohortTables(
         voter_cohorts=None, cohort_turnout=turnout.table(), elections=votes.elections.copy(),
         household_sizes=household_size_distribution(
-            files.households.select(["voter_count"]).to_pandas(), config.household_top_size),
+            households.select(["voter_count"]).to_pandas(), config.household_top_size),
         household_party_mix=mix.table(), geocode_coverage=coverage.table(),
         transitions=None if transitions is None else transitions.table(columns),
         summary=summary.counts(votes, n))
 
 
-def _part_cohorts(voters: pd.DataFrame, votes: VoteIndex, links: pd.DataFrame, files: CohortFiles,
+def _part_cohorts(voters: pd.DataFrame, votes: VoteIndex, links: pd.DataFrame, lookups: tuple[pa.Table, pa.Table],
                   snapshot: date, config: CohortConfig, parties: list[str], code_forms: dict,
                   state: str) -> pd.DataFrame:
     """analyse_cohorts()'s voter_cohorts rows (with 'precinct') of one part of the roll."""
     roll = Roll(voters, config)
     cohorts = assign_cohorts(voters, votes, snapshot, config, roll, party_categories=parties)
-    place = voter_households_and_geography(voters, links, files.households, files.geocodes, code_forms)
+    place = voter_households_and_geography(voters, links, *lookups, code_forms)
     for column in place.columns:
         cohorts[column] = place[column].array
     if "precinct" in voters:
@@ -156,48 +163,50 @@ def _distinct(path: Path, column: str) -> pd.Series:
 
 
 def history_rows(path: Path, voter_ids: pa.Array) -> HistoryRows:
-    """The history file as HistoryRows matched to the roll's ids, read a row group at a time:
-    each group's voter ids are encoded as a dictionary, and the dictionaries matched to the roll
-    in one lookup, so no column of strings the size of the history is held."""
-    indices, dictionaries, days, types, counted = [], [], [], [], []
-    type_ids: dict = {}
-    offset = 0
-    for batch in pq.ParquetFile(path).iter_batches(
-            batch_size=1 << 18, columns=["voter_id", "election_date", "election_type", "ballot_status"]):
+    """The history file as HistoryRows matched to the roll's ids, read a batch at a time into
+    arrays of the file's length: each batch's voter ids are encoded as a dictionary, and the
+    dictionaries matched to the roll in one lookup, so no column of strings the size of the
+    history is held."""
+    source = pq.ParquetFile(path)
+    total = source.metadata.num_rows
+    indices, days = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+    types, counted = np.empty(total, dtype=np.int16), np.empty(total, dtype=bool)
+    dictionaries, type_ids, at, offset = [], {}, 0, 0
+    for batch in source.iter_batches(batch_size=1 << 16, use_threads=False,
+                                     columns=["voter_id", "election_date", "election_type", "ballot_status"]):
+        rows = slice(at, at + batch.num_rows)
         ids = batch.column("voter_id").dictionary_encode()
-        indices.append(ids.indices.fill_null(-1 - offset).to_numpy(zero_copy_only=False) + np.int32(offset))
+        indices[rows] = ids.indices.fill_null(-1 - offset).to_numpy(zero_copy_only=False) + np.int32(offset)
         dictionaries.append(ids.dictionary)
         offset += len(ids.dictionary)
-        day = batch.column("election_date").cast(pa.int32())
-        days.append(day.fill_null(MISSING_DAY).to_numpy(zero_copy_only=False).astype(np.int32))
+        days[rows] = batch.column("election_date").cast(pa.int32()).fill_null(MISSING_DAY).to_numpy(zero_copy_only=False)
         kinds = batch.column("election_type").dictionary_encode()
         lookup = np.array([type_ids.setdefault(v, len(type_ids)) for v in kinds.dictionary.to_pylist()] + [-1])
-        types.append(lookup[kinds.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)].astype(np.int16))
-        status = batch.column("ballot_status")
-        counted.append(pc.fill_null(pc.not_equal(status, "not_counted"), True).to_numpy(zero_copy_only=False))
+        types[rows] = lookup[kinds.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)]
+        counted[rows] = pc.fill_null(pc.not_equal(batch.column("ballot_status"), "not_counted"), True) \
+            .to_numpy(zero_copy_only=False)
+        at += batch.num_rows
     names = [str(t) for t in type_ids]
     if "other" not in names:
         names.append("other")
-    position = _positions(indices, dictionaries, voter_ids)
-    type_codes = np.concatenate(types) if types else np.zeros(0, dtype=np.int16)
-    type_codes = np.where(type_codes < 0, names.index("other"), type_codes).astype(np.int64)
-    return HistoryRows(position, np.concatenate(days) if days else np.zeros(0, dtype=np.int32), type_codes,
-                       names, np.concatenate(counted) if counted else np.zeros(0, dtype=bool))
+    _to_positions(indices, dictionaries, voter_ids)
+    type_codes = np.where(types < 0, names.index("other"), types).astype(np.int64)
+    return HistoryRows(indices, days, type_codes, names, counted)
 
 
-def _positions(indices: list[np.ndarray], dictionaries: list[pa.Array], voter_ids: pa.Array) -> np.ndarray:
-    """The roll row of each history row (first occurrence; -1 when absent or null)."""
-    if not indices:
-        return np.zeros(0, dtype=np.int32)
-    distinct = pa.concat_arrays([d.cast(pa.large_string()) for d in dictionaries])
-    found = pc.index_in(distinct, options=pc.SetLookupOptions(voter_ids.cast(pa.large_string()), skip_nulls=True))
-    rows = np.append(found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32), np.int32(-1))
-    out = np.empty(sum(len(i) for i in indices), dtype=np.int32)
-    at = 0
-    for part in indices:
-        out[at:at + len(part)] = rows[part]  # a null id was given the index -1: the appended -1
-        at += len(part)
-    return out
+def _to_positions(indices: np.ndarray, dictionaries: list[pa.Array], voter_ids: pa.Array) -> None:
+    """Replace each history row's dictionary index by the roll row of its voter id (first
+    occurrence; -1 when absent or null), in place."""
+    if not len(indices):
+        return
+    distinct = pa.concat_arrays(dictionaries)
+    dictionaries.clear()
+    if distinct.type != voter_ids.type:
+        distinct = distinct.cast(voter_ids.type)
+    rows = np.append(row_positions(distinct, voter_ids), np.int32(-1))
+    del distinct
+    for start in range(0, len(indices), 1 << 20):  # a null id was given the index -1: the appended -1
+        indices[start:start + (1 << 20)] = rows[indices[start:start + (1 << 20)]]
 
 
 class _Summary:

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voterpipe.cohorts.arrays import as_arrow_strings, count_by, dimension_codes, string_column
+from voterpipe.cohorts.arrays import as_arrow_strings, count_by, dimension_codes, row_positions, string_column
 
 TRANSITION_CHANGES = ("new_registrant", "removed", "moved", "party_switch")
 TRANSITION_DIMENSIONS = ["all", "age_band_default", "generation", "party", "turnout_cohort", "county_code"]
@@ -113,11 +113,11 @@ class TransitionCounts:
         from voterpipe.cohorts.parts import LabelCounts  # parts imports the turnout room
 
         previous_ids = previous.column("voter_id").combine_chunks()
-        found = pc.index_in(current_ids, options=pc.SetLookupOptions(previous_ids, skip_nulls=True))
-        self.previous_row = found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
-        on_current = pc.is_in(previous_ids, options=pc.SetLookupOptions(current_ids, skip_nulls=True))
-        self.removed_rows = ~on_current.to_numpy(zero_copy_only=False)
-        del previous_ids, found, on_current
+        if previous_ids.type != current_ids.type:
+            previous_ids = previous_ids.cast(current_ids.type)
+        self.previous_row = row_positions(current_ids, previous_ids)
+        self.removed_rows = row_positions(previous_ids, current_ids) < 0
+        del previous_ids
         self.previous = previous.drop_columns(["voter_id"])
         self.dimensions, self.config = dimensions, config
         self.counts = {(change, d): LabelCounts() for change in ("new_registrant", "moved", "party_switch")
@@ -164,8 +164,6 @@ class TransitionCounts:
 
     def table(self, current_columns: list[str]) -> pd.DataFrame:
         """The transitions table (as snapshot_transitions) of every part added."""
-        from voterpipe.cohorts.rules import cohort_categories
-
         def piece(change: str, dimension: str, labels, voters) -> pd.DataFrame:
             return pd.DataFrame({"change": change, "dimension": dimension, "cohort": labels, "voters": voters})
 
@@ -173,18 +171,47 @@ class TransitionCounts:
             return [piece(change, d, *self.counts[(change, d)].table()) for d in self.dimensions
                     if d == "all" or d in current_columns]
 
-        columns = [d for d in self.dimensions if d in self.previous.column_names]
-        previous = pd.DataFrame({d: self.previous.column(d).combine_chunks().cast(pa.string()).to_pandas()
-                                 if pa.types.is_dictionary(self.previous.column(d).type)
-                                 else self.previous.column(d).to_pandas() for d in columns},
-                                index=pd.RangeIndex(self.previous.num_rows))
-        previous = cohort_categories(previous, self.config)
         pieces = current_pieces("new_registrant")
-        pieces += _counts_by_cohort((("removed", previous, self.removed_rows),), self.dimensions)
-        del previous
+        for dimension in self.dimensions:
+            if dimension == "all" or dimension in self.previous.column_names:
+                pieces.append(piece("removed", dimension, *self._removed(dimension)))
         pieces += current_pieces("moved") + current_pieces("party_switch")
         if self.moves:
             pieces.append(pd.DataFrame({"change": "party_switch", "dimension": "party_switch",
                                         "cohort": pd.Index(list(self.moves)).astype(str),
                                         "voters": np.array(list(self.moves.values()))}))
         return _concat_changes([p for p in pieces if len(p)])
+
+    def _removed(self, dimension: str) -> tuple[np.ndarray, np.ndarray]:
+        """(cohorts, voters) of the previous voters removed, by one dimension: the cohorts of
+        cohort_categories() of the previous table, counted a dictionary chunk at a time."""
+        from voterpipe.cohorts.rules import label_categories
+
+        removed = self.removed_rows
+        if dimension == "all":
+            return count_by(np.zeros(int(removed.sum()), dtype=np.int64), np.array(["all"], dtype=object))
+        column = self.previous.column(dimension)
+        distinct = sorted({v for c in column.chunks for v in _labels(c) if v is not None})
+        categories = label_categories(dimension, distinct, self.config)
+        if categories is None:  # label_codes(): the labels sorted, missing last
+            categories = [*sorted(distinct), self.config.unknown]
+            missing = len(categories) - 1
+        else:
+            missing = categories.index(self.config.unknown)
+        rank = {label: i for i, label in enumerate(categories[:missing] if missing == len(categories) - 1
+                                                    else categories)}
+        counts = np.zeros(len(categories), dtype=np.int64)
+        start = 0
+        for chunk in column.chunks:
+            chunk = chunk.dictionary_encode() if not pa.types.is_dictionary(chunk.type) else chunk
+            lookup = np.array([rank.get(v, missing) for v in chunk.dictionary.to_pylist()] + [missing])
+            codes = lookup[chunk.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)]
+            counts += np.bincount(codes[removed[start:start + len(chunk)]], minlength=len(categories))
+            start += len(chunk)
+        present = np.flatnonzero(counts)
+        return np.array(categories, dtype=object)[present], counts[present]
+
+
+def _labels(chunk: pa.Array) -> list:
+    """The labels of a chunk (a dictionary's may include some no row has: they count 0)."""
+    return (chunk.dictionary if pa.types.is_dictionary(chunk.type) else pc.unique(chunk)).to_pylist()

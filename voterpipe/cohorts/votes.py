@@ -69,6 +69,7 @@ class HistoryRows:
 def votes_of_rows(rows: HistoryRows, n: int, snapshot: date, config: CohortConfig) -> VoteIndex:
     """index_votes() of history already matched to a roll of n voters."""
     position, days, counted = rows.position, rows.days, rows.counted
+    rows.position = rows.days = rows.counted = None  # dropped here as soon as used (peak memory)
     on_roll = position >= 0
     before = (days != MISSING_DAY) & (days < day_number(snapshot))
     keep = on_roll & before & counted
@@ -81,11 +82,14 @@ def votes_of_rows(rows: HistoryRows, n: int, snapshot: date, config: CohortConfi
 
     # One integer per (date, type): sorting it sorts elections by date, then type.
     composite = days[keep].astype(np.int64) * len(rows.type_names) + rows.type_codes[keep]
-    found, election_of, voter_of = _distinct_votes(composite, position[keep].astype(np.int64), n)
-    del composite, keep
+    del days
+    voter_rows = position[keep]
+    del position, keep
+    found, election_of, voter_of = _distinct_votes(composite, voter_rows, n)
+    del composite, voter_rows
     voters_per = np.bincount(election_of, minlength=len(found))
     major = voters_per >= max(1, math.ceil(config.min_election_share * n))
-    new_id = np.full(len(found), -1, dtype=np.int64)
+    new_id = np.full(len(found), -1, dtype=np.int32)
     new_id[major] = np.arange(int(major.sum()))
     elections = _elections_table(found[major], rows.type_names, voters_per[major])
     mapped = new_id[election_of]
@@ -93,8 +97,8 @@ def votes_of_rows(rows: HistoryRows, n: int, snapshot: date, config: CohortConfi
     generals = _generals_considered(elections, config)
     elections["is_general_considered"] = elections["election_id"].isin(generals)
     return VoteIndex(
-        elections=elections, voter_index=voter_of[in_major].astype(np.int32),
-        election_id=mapped[in_major].astype(np.int32), has_history=has_history, generals=generals,
+        elections=elections, voter_index=voter_of[in_major], election_id=mapped[in_major],
+        has_history=has_history, generals=generals,
         history_rows=history_rows,
         orphan_rows=orphan_rows, rows_after_snapshot=rows_after,
         rows_in_minor_elections=int(voters_per[~major].sum()), rows_not_counted=not_counted,
@@ -132,7 +136,7 @@ def _election_type_codes(types: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 def _distinct_votes(composite: np.ndarray, voter_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sorted distinct elections, election index and voter row of each distinct vote)."""
-    election_code, uniques = pd.factorize(composite, sort=True)
+    uniques, election_code = _election_codes(composite)
     # (election, voter) pairs as one integer, sorted and de-duplicated: election-major order,
     # so each election's voters are one contiguous slice.
     width = max(n, 1)
@@ -143,7 +147,21 @@ def _distinct_votes(composite: np.ndarray, voter_rows: np.ndarray, n: int) -> tu
     key.sort()
     if len(key):
         key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-    return np.asarray(uniques, dtype=np.int64), key // width, (key % width).astype(np.int32)
+    return uniques, (key // width).astype(np.int32), (key % width).astype(np.int32)
+
+
+def _election_codes(composite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, index of each value among them): a table over the values' range
+    when it is short (dates of a few decades), else a sort."""
+    if len(composite) and int(composite.max()) - int(composite.min()) < 1 << 22:
+        low = int(composite.min())
+        offsets = composite - low
+        seen = np.bincount(offsets) > 0
+        uniques = np.flatnonzero(seen)
+        code = np.cumsum(seen, dtype=np.int32) - 1
+        return (uniques + low).astype(np.int64), code[offsets]
+    codes, uniques = pd.factorize(composite, sort=True)
+    return np.asarray(uniques, dtype=np.int64), codes
 
 
 def _elections_table(composites: np.ndarray, type_names: list[str], voters: np.ndarray) -> pd.DataFrame:

@@ -24,7 +24,6 @@ HISTORY_COLUMNS = ["voter_id", "election_date", "election_type", "ballot_status"
 # what snapshot_transitions reads of the previous voter_cohorts
 PREVIOUS_COHORT_COLUMNS = ["voter_id", "status", "household_id", "party", "county_code",
                            *(d for d in cohorts.TRANSITION_DIMENSIONS if d not in ("all", "party", "county_code"))]
-HOUSEHOLD_COLUMNS = ["household_id", "voter_count", "party_mix"]
 # labels (status, codes) are read as dictionaries: a few bytes a row
 GEOCODE_COLUMNS = [
     "address_key", "status", "state_fips", "county_fips", "tract", "congressional_district",
@@ -89,11 +88,8 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
         files = cohorts.CohortFiles(
             voters=self.input_path("voters"), history=self.input_path("history"),
             voter_households=self.input_path("voter_households"),
-            households=storage.read_parquet(self.input_path("households"), HOUSEHOLD_COLUMNS,
-                                            read_dictionary=["party_mix"]),
-            geocodes=storage.read_parquet(self.input_path("geocodes"), GEOCODE_COLUMNS,
-                                          read_dictionary=GEOCODE_COLUMNS[1:]),
-            voter_columns=VOTER_COLUMNS)
+            households=self.input_path("households"), geocodes=self.input_path("geocodes"),
+            voter_columns=VOTER_COLUMNS, geocode_columns=GEOCODE_COLUMNS)
         entry = self.stage.dataset("voter_cohorts")
         rows = 0
         with storage.parquet_writer(Path(staging) / entry.file, entry.schema) as writer:
