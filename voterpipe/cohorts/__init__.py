@@ -13,7 +13,7 @@ RULES_VERSION = "2"  # bump when a rule here changes what the stage writes (stag
 
 from voterpipe.cohorts.analysis import (  # noqa: E402
     CohortTables, analyse_cohorts, cohort_arrow_table, cohort_arrow_tables, cohort_dataset_names, cohort_manifest,
-    cohorts_for_roll, voter_cohorts_arrow,
+    cohort_turnout_arrow_parts, cohorts_for_roll, voter_cohorts_arrow,
 )
 from voterpipe.cohorts.bands import Band, band_codes, band_labels, check_bands  # noqa: E402
 from voterpipe.cohorts.config import (  # noqa: E402
@@ -43,6 +43,6 @@ __all__ = [
     "normalise_district", "voter_households_and_geography", "cohort_turnout",
     "household_size_distribution", "party_mix_by_cohort", "geocode_coverage_by_county",
     "snapshot_transitions", "CohortTables", "analyse_cohorts", "cohort_arrow_table", "cohort_arrow_tables",
-    "cohort_dataset_names", "cohort_manifest", "voter_cohorts_arrow",
+    "cohort_dataset_names", "cohort_manifest", "voter_cohorts_arrow", "cohort_turnout_arrow_parts",
     "VOTERS_PER_PART", "CohortFiles", "analyse_cohorts_in_parts",
 ]

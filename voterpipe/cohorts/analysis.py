@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -33,6 +34,8 @@ class CohortTables:
     geocode_coverage: pd.DataFrame
     transitions: pd.DataFrame | None
     summary: dict  # the counts of CohortManifest, by field name
+    # analysed in parts: cohort_turnout is None and this gives its rows an election at a time
+    turnout_parts: Callable[[], Iterator[pd.DataFrame]] | None = None
 
 
 def cohorts_for_roll(voters: pd.DataFrame, history: pd.DataFrame, snapshot: date,
@@ -142,10 +145,16 @@ def cohort_arrow_table(tables: CohortTables, name: str, state: str, snapshot: da
         transitions = tables.transitions.copy()
         transitions["previous_snapshot"] = pd.Timestamp(previous_snapshot) if previous_snapshot else pd.NaT
         return _arrow(transitions, schema.COHORT_TRANSITIONS)
-    frame = getattr(tables, name)
     if name == "cohort_turnout":
-        frame = frame.assign(state=state.lower(), snapshot=pd.Timestamp(snapshot))
-    return _arrow(frame, _SCHEMAS[name])
+        return pa.concat_tables(cohort_turnout_arrow_parts(tables, state, snapshot))
+    return _arrow(getattr(tables, name), _SCHEMAS[name])
+
+
+def cohort_turnout_arrow_parts(tables: CohortTables, state: str, snapshot: date) -> Iterator[pa.Table]:
+    """cohort_turnout as Arrow in its schema: the table, or its parts one at a time."""
+    frames = [tables.cohort_turnout] if tables.turnout_parts is None else tables.turnout_parts()
+    for frame in frames:
+        yield _arrow(frame.assign(state=state.lower(), snapshot=pd.Timestamp(snapshot)), schema.COHORT_TURNOUT)
 
 
 def voter_cohorts_arrow(frame: pd.DataFrame) -> pa.Table:

@@ -3,6 +3,8 @@ counts keyed by label, and the finished tables equal those of the whole roll ana
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 import pandas as pd
 
@@ -119,7 +121,7 @@ class TurnoutCounts:
     def _add(store: dict[str, np.ndarray], dimension: str, counts: np.ndarray) -> None:
         held = store.get(dimension)
         if held is None or len(held) < len(counts):
-            grown = np.zeros(max(len(counts), 2 * (0 if held is None else len(held))), dtype=np.int64)
+            grown = np.zeros(max(len(counts), 2 * (0 if held is None else len(held))), dtype=np.int32)
             if held is not None:
                 grown[:len(held)] = held
             store[dimension] = held = grown
@@ -154,8 +156,26 @@ class TurnoutCounts:
                          dtype=np.int64)
         return local[inverse.reshape(-1)]
 
-    def table(self) -> pd.DataFrame:
-        """The cohort_turnout table of every part added."""
+    def tables(self) -> Iterator[pd.DataFrame]:
+        """The cohort_turnout table of every part added, one election at a time (in the table's
+        order: a state's table has millions of rows)."""
+        if not self.labels_of or not len(self.elections):  # no voter or no election
+            yield _empty_turnout()
+            return
+        levels, place_levels = self._levels()
+        dims = {d: (None, labels) for d, labels in self.labels_of.items()}
+        places = len(self.places)
+        for position in range(len(self.elections)):
+            columns: dict[str, list[np.ndarray]] = {name: [] for name in (
+                "election", "level", "geography", "geography_name", "dimension", "cohort", "registered", "voted")}
+            by_place = {d: (self._counts(self.registered[position], d, places),
+                            self._counts(self.voted[position], d, places)) for d in self.dimensions}
+            append_cells(columns, position, place_levels, by_place, dims, self.dimensions, levels)
+            self.registered[position] = self.voted[position] = None
+            yield _turnout_table(columns, self.elections, [level[0] for level in levels], self.dimensions)
+
+    def _levels(self) -> tuple[list, list[np.ndarray]]:
+        """Each level as turnout's Level (labels sorted, missing last) and its code per place."""
         unknown, places = self.config.unknown, len(self.places)
         combos = np.array(list(self.places), dtype=np.int64).reshape(places, len(LEVEL_NAMES))
         levels = [("state", None, np.array([self.state.upper()], dtype=object), None)]
@@ -169,23 +189,12 @@ class TurnoutCounts:
                     names[codes[number]] = value
             levels.append((name, None, labels, names))
             place_levels.append(codes[combos[:, index]] if places else np.zeros(0, dtype=np.int64))
-        columns: dict[str, list[np.ndarray]] = {name: [] for name in (
-            "election", "level", "geography", "geography_name", "dimension", "cohort", "registered", "voted")}
-        if not self.labels_of:  # no voter added
-            return _empty_turnout()
-        dims = {d: (None, labels) for d, labels in self.labels_of.items()}
-        for position in range(len(self.elections)):
-            by_place = {d: (self._counts(self.registered[position], d, places),
-                            self._counts(self.voted[position], d, places)) for d in self.dimensions}
-            append_cells(columns, position, place_levels, by_place, dims, self.dimensions, levels)
-        if not columns["election"]:
-            return _empty_turnout()
-        return _turnout_table(columns, self.elections, [level[0] for level in levels], self.dimensions)
+        return levels, place_levels
 
     def _counts(self, store: dict[str, np.ndarray], dimension: str, places: int) -> np.ndarray:
         size = places * len(self.labels_of[dimension])
         held = store[dimension]
-        return held[:size] if len(held) >= size else np.append(held, np.zeros(size - len(held), dtype=np.int64))
+        return held[:size] if len(held) >= size else np.append(held, np.zeros(size - len(held), dtype=np.int32))
 
 
 class MixCounts:

@@ -95,7 +95,7 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
         pa.default_memory_pool().release_unused()
     columns = list(cohorts.columns) if n else []
     return CohortTables(
-        voter_cohorts=None, cohort_turnout=turnout.table(), elections=votes.elections.copy(),
+        voter_cohorts=None, cohort_turnout=None, turnout_parts=turnout.tables, elections=votes.elections.copy(),
         household_sizes=household_size_distribution(
             households.select(["voter_count"]).to_pandas(), config.household_top_size),
         household_party_mix=mix.table(), geocode_coverage=coverage.table(),

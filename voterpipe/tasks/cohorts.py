@@ -106,13 +106,22 @@ class AnalyseCohorts(PreviousSnapshot, SnapshotTask):
                 code_forms=state_canonical(self.state, config.formats_dirs()).code_forms, previous=previous)
         del previous, files
         self.progress(0.8, "writing cohort tables")
-        written = {"voter_cohorts": rows}
-        for name in cohorts.cohort_dataset_names(tables)[1:]:
+        written = {"voter_cohorts": rows, "cohort_turnout": self._write_turnout(staging, tables)}
+        for name in cohorts.cohort_dataset_names(tables)[2:]:
             written[name] = self.write(staging, name, cohorts.cohort_arrow_table(
                 tables, name, self.state, self.snapshot, compared_with))
         body = cohorts.cohort_manifest(tables, written, settings, compared_with).to_json()
         body["gates"] = self.enforce_gates(self._gates(body))
         return body
+
+    def _write_turnout(self, staging: Path, tables: cohorts.CohortTables) -> int:
+        """cohort_turnout an election at a time (a state's table has millions of rows)."""
+        entry, rows = self.stage.dataset("cohort_turnout"), 0
+        with storage.parquet_writer(Path(staging) / entry.file, entry.schema) as writer:
+            for part in cohorts.cohort_turnout_arrow_parts(tables, self.state, self.snapshot):
+                writer.write_table(part)
+                rows += part.num_rows
+        return rows
 
     def _gates(self, body: dict) -> list:
         """Voters against the previous snapshot's; history rows of voters not in the voter file."""
