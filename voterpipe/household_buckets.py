@@ -3,6 +3,7 @@ each bucket built with build_households, the results merged into what one whole 
 
 from __future__ import annotations
 
+import ctypes
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -10,15 +11,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voterpipe import schema
-from voterpipe.households import (GEOGRAPHY_COLUMNS, GroupQuartersRule, build_households, household_keys,
-                                  with_geography)
-from voterpipe.partitioning import partition_numbers
+from voterpipe.household_merge import HouseholdTally, RowGroupWriter, Sink, merge_buckets, write_bucket
+from voterpipe.households import GEOGRAPHY_COLUMNS, GroupQuartersRule, build_households, household_keys
 
 VOTER_COLUMNS = ["voter_id", "status", "last_name", "party", "birth_date", "birth_year", "registered_on"]
 ADDRESS_COLUMNS = ["address_key", "building_key", "unit_type", "unit_number"]
@@ -26,13 +25,8 @@ LINK_COLUMNS = ["voter_id", "address_key", "building_key", "parse_status"]
 GEOCODE_COLUMNS = ["address_key", "status", *GEOGRAPHY_COLUMNS]
 
 BUCKET_VOTERS = 500_000  # voters per bucket: a roll up to this size is built whole, as before
-ROW_GROUP_ROWS = 1024 * 1024  # pyarrow.parquet.write_table's default: the whole build's row groups
 READ_ROWS = 1 << 18  # rows per window read from an input
-SPILL_ROWS = 1 << 16  # record batch size of the bucket files, read back a slice at a time
-PLACE_COLUMNS = ["geocode_status", *GEOGRAPHY_COLUMNS]  # HOUSEHOLDS columns from the geocode
-BUILT_COLUMNS = [c for c in schema.HOUSEHOLDS.names if c not in PLACE_COLUMNS]  # from the bucket
-
-Sink = Callable[[pa.Table], None]  # receives one output row group at a time
+SPILL_ROWS = 1 << 16  # record batch size of the spill files
 
 
 @dataclass(frozen=True)
@@ -85,29 +79,37 @@ def text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return array if array.type == pa.string() else array.cast(pa.string())
 
 
-class RowGroupWriter:
-    """Hands a sink tables of exactly `rows` rows (the last shorter; one empty table when none)."""
+def key_hashes(keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(rows of the non-null keys, a 64-bit FNV-1a style hash of each one's UTF-8 bytes), taken
+    8 bytes at a time when all keys have one length (as hex digests do)."""
+    keys = text(keys)
+    valid = np.flatnonzero(pc.is_valid(keys).to_numpy(zero_copy_only=False))
+    keys = keys.take(pa.array(valid))  # a fresh array: offsets from 0, no null slots
+    hashes = np.full(len(keys), 14695981039346656037, dtype=np.uint64)
+    if not len(keys):
+        return valid, hashes
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int32, count=len(keys) + 1)
+    data = np.frombuffer(keys.buffers()[2], dtype=np.uint8) if keys.buffers()[2] else np.zeros(1, np.uint8)
+    lengths = np.diff(offsets)
+    if lengths.min() == lengths.max():
+        matrix = np.zeros((len(keys), -(-int(lengths[0]) // 8) * 8), dtype=np.uint8)
+        matrix[:, :lengths[0]] = data[offsets[0]:offsets[-1]].reshape(len(keys), int(lengths[0]))
+        for word in matrix.view(np.uint64).T:
+            hashes = (hashes ^ word) * np.uint64(1099511628211)
+    else:
+        starts = offsets[:-1].astype(np.int64)
+        for position in range(int(lengths.max())):
+            live = np.flatnonzero(lengths > position)
+            hashes[live] = (hashes[live] ^ data[starts[live] + position]) * np.uint64(1099511628211)
+    return valid, hashes
 
-    def __init__(self, sink: Sink, rows: int = ROW_GROUP_ROWS):
-        self.sink, self.rows, self.held, self.count, self.written = sink, rows, [], 0, 0
 
-    def add(self, table: pa.Table) -> None:
-        self.held.append(table)
-        self.count += table.num_rows
-        while self.count >= self.rows:
-            whole = pa.concat_tables(self.held)
-            self._emit(whole.slice(0, self.rows))
-            rest = whole.slice(self.rows)
-            self.held, self.count = [rest], rest.num_rows
-
-    def close(self, empty: pa.Table) -> None:
-        if self.count or not self.written:
-            self._emit(pa.concat_tables(self.held) if self.held else empty)
-        self.held, self.count = [], 0
-
-    def _emit(self, table: pa.Table) -> None:
-        self.sink(table.combine_chunks())
-        self.written += 1
+def bucket_numbers(keys: pa.Array, buckets: int) -> np.ndarray:
+    """Each key's bucket (0 .. buckets - 1) from its key_hashes; a null key's is 0."""
+    numbers = np.zeros(len(keys), dtype=np.int64)
+    valid, hashes = key_hashes(keys)
+    numbers[valid] = (hashes >> np.uint64(32)) % np.uint64(buckets)  # the well-mixed high bits
+    return numbers
 
 
 class SpillFiles:
@@ -129,14 +131,55 @@ class SpillFiles:
             writer.close()
         return sorted(self.writers)
 
+    def read(self, bucket: int, columns: list[str] | None = None) -> pa.Table | None:
+        if not self.path(bucket).exists():
+            return None
+        with pa.OSFile(str(self.path(bucket))) as handle:
+            table = pa.ipc.open_file(handle).read_all()
+        return table if columns is None else table.select(columns)
 
-def read_spill(path: Path, columns: list[str] | None = None) -> pa.Table:
-    with pa.OSFile(str(path)) as handle:
-        table = pa.ipc.open_file(handle).read_all()
-    return table if columns is None else table.select(columns)
+
+class KeyBuckets:
+    """Which bucket each household's address_key is in, by key hash: 12 bytes a household."""
+
+    def __init__(self):
+        self.hashes, self.buckets = [], []
+
+    def add(self, keys: pa.Array, buckets: np.ndarray) -> None:
+        _, hashes = key_hashes(keys)  # keys are non-null: household ids
+        self.hashes.append(hashes)
+        self.buckets.append(buckets.astype(np.int32))
+        if len(self.hashes) > 16:  # members of a household repeat: drop repeats as we go
+            self.freeze()
+            self.hashes, self.buckets = [self.hashes], [self.buckets]
+
+    def freeze(self) -> None:
+        hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, np.uint64)
+        buckets = np.concatenate(self.buckets) if self.buckets else np.zeros(0, np.int32)
+        order = np.lexsort((buckets, hashes))
+        hashes, buckets = hashes[order], buckets[order]
+        del order
+        first = np.ones(len(hashes), dtype=bool)
+        first[1:] = (hashes[1:] != hashes[:-1]) | (buckets[1:] != buckets[:-1])
+        self.hashes, self.buckets = hashes[first], buckets[first]
+
+    def rows_by_bucket(self, keys: pa.Array) -> dict[int, np.ndarray]:
+        """The rows (ascending) of `keys` in each bucket; a key whose hash two households share
+        goes to both buckets (index_in there matches the right one only)."""
+        valid, hashes = key_hashes(keys)
+        left, right = np.searchsorted(self.hashes, hashes, "left"), np.searchsorted(self.hashes, hashes, "right")
+        counts = right - left
+        rows = np.repeat(valid, counts)
+        slots = np.repeat(left, counts) + np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        numbers = self.buckets[slots].astype(np.int64)
+        order = np.lexsort((rows, numbers))
+        rows, numbers = rows[order], numbers[order]
+        edges = np.flatnonzero(np.diff(numbers)) + 1
+        return {int(n[0]): r for n, r in zip(np.split(numbers, edges), np.split(rows, edges)) if len(n)}
 
 
-def split_members(inputs: HouseholdInputs, buckets: int, spill: SpillFiles, voter_households: Sink) -> dict:
+def split_members(inputs: HouseholdInputs, buckets: int, members: SpillFiles, voter_households: Sink,
+                  keys: KeyBuckets) -> dict:
     """One pass over voters and voter_addresses: writes VOTER_HOUSEHOLDS row groups and spills each
     household member's voter and link columns to its bucket (a hash of its building_key).
     Raises LinksOutOfOrder (before the last row group is written) unless both list the same voters
@@ -155,25 +198,36 @@ def split_members(inputs: HouseholdInputs, buckets: int, spill: SpillFiles, vote
         voters_seen += voters.num_rows
         rows = pa.array(np.flatnonzero(pc.is_valid(household).to_numpy(zero_copy_only=False)))
         members_seen += len(rows)
-        members = pa.Table.from_arrays([*voters.columns, *links.columns[1:]], [*VOTER_COLUMNS, *LINK_COLUMNS[1:]])
-        members = members.take(rows)
-        numbers = partition_numbers(building.take(rows), buckets)
+        table = pa.Table.from_arrays([*voters.columns, *links.columns[1:]], [*VOTER_COLUMNS, *LINK_COLUMNS[1:]])
+        numbers = bucket_numbers(building.take(rows), buckets)
+        keys.add(household.take(rows), numbers)
+        table = table.take(rows)
         for bucket in np.unique(numbers):
-            spill.append(int(bucket), members.take(pa.array(np.flatnonzero(numbers == bucket))))
+            members.append(int(bucket), table.take(pa.array(np.flatnonzero(numbers == bucket))))
+        del table, household, building
+        release_memory()  # else the freed windows pile up in the allocators over a long roll
     out.close(schema.VOTER_HOUSEHOLDS.empty_table())
     return {"voters": voters_seen, "voters_in_households": members_seen}
 
 
-def rows_with_keys(source: pa.Table | Path, columns: list[str], keys: pa.Array) -> pa.Table:
-    """The source's rows whose address_key is one of `keys`, in source order, plus one row of
-    nulls (its null key matches no household) so a lookup never sees an empty table."""
+def split_by_key(source: pa.Table | Path, columns: list[str], keys: KeyBuckets, spill: SpillFiles) -> None:
+    """One pass over a table keyed by address_key: each row whose key is a household's goes to
+    that household's bucket, in source order."""
     names = [c for c in columns if c in column_names(source)]
+    for window in windows(source, names):
+        for bucket, rows in keys.rows_by_bucket(window["address_key"]).items():
+            spill.append(bucket, window.take(pa.array(rows)))
+        del window
+        release_memory()
+
+
+def with_null_row(found: pa.Table | None, source: pa.Table | Path, columns: list[str]) -> pa.Table:
+    """A bucket's rows of an address table, plus one row of nulls: its null key matches no
+    household, and a lookup never sees an empty table."""
     fields = source.schema if isinstance(source, pa.Table) else pq.read_schema(source)
-    wanted = pa.schema([fields.field(c) for c in names])
-    pieces = [w.filter(pc.fill_null(pc.is_in(w["address_key"], value_set=keys), False))
-              for w in windows(source, names)]
+    wanted = pa.schema([fields.field(c) for c in columns if c in fields.names])
     nulls = pa.table({f.name: pa.nulls(1, f.type) for f in wanted}, schema=wanted)
-    return pa.concat_tables([*pieces, nulls]).combine_chunks()
+    return nulls if found is None else pa.concat_tables([found, nulls]).combine_chunks()
 
 
 def as_frame(table: pa.Table):
@@ -181,130 +235,55 @@ def as_frame(table: pa.Table):
     return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
-def build_bucket(members: Path, inputs: HouseholdInputs, snapshot: date, rule: GroupQuartersRule) -> pa.Table:
-    """BUILT_COLUMNS of one bucket's households (sorted by household_id), by build_households
-    given the addresses of the bucket's households only; the geography comes in merge_buckets."""
-    keys = pc.unique(text(read_spill(members, ["address_key"])["address_key"]))
-    addresses = rows_with_keys(inputs.addresses, [c for c in ADDRESS_COLUMNS if c != "building_key"], keys)
-    del keys
-    voters = as_frame(read_spill(members, VOTER_COLUMNS))
-    links = as_frame(read_spill(members, LINK_COLUMNS[1:]))
+@dataclass
+class BucketFiles:
+    members: SpillFiles
+    addresses: SpillFiles
+    geocodes: SpillFiles
+
+
+def build_bucket(bucket: int, spill: BucketFiles, inputs: HouseholdInputs, snapshot: date,
+                 rule: GroupQuartersRule, code_forms: dict | None) -> pa.Table:
+    """HOUSEHOLDS of one bucket (sorted by household_id), by build_households given the bucket's
+    members and its households' addresses and geocodes."""
+    addresses = with_null_row(spill.addresses.read(bucket), inputs.addresses, ADDRESS_COLUMNS[:1] + ADDRESS_COLUMNS[2:])
+    geocodes = with_null_row(spill.geocodes.read(bucket), inputs.geocodes, GEOCODE_COLUMNS) \
+        if row_count(inputs.geocodes) else None  # none at all: build_households' no-geocode branch
+    members = spill.members.read(bucket)
+    links = members.select(LINK_COLUMNS[1:])
+    voters = as_frame(members.select(VOTER_COLUMNS))
+    del members
+    links = as_frame(links)
     links.insert(0, "voter_id", voters["voter_id"].array)
-    households, _ = build_households(voters, links, as_frame(addresses), None, snapshot, rule)
+    households, _ = build_households(voters, links, as_frame(addresses),
+                                     None if geocodes is None else as_frame(geocodes), snapshot, rule, code_forms)
     del voters, links
-    built = pa.Table.from_pandas(households[BUILT_COLUMNS], preserve_index=False)
-    return schema.conform(built, pa.schema([schema.HOUSEHOLDS.field(c) for c in BUILT_COLUMNS]))
+    return schema.conform(pa.Table.from_pandas(households, preserve_index=False), schema.HOUSEHOLDS)
 
 
-def geography(ids: pa.Array, geocodes: pa.Table | None, code_forms: dict | None) -> list[pa.Array]:
-    """PLACE_COLUMNS of the households `ids` (with_geography, as build_households attaches them)."""
-    frame = with_geography(pd.DataFrame({"household_id": ids.to_pandas()}),
-                           None if geocodes is None else as_frame(geocodes), code_forms)
-    table = pa.Table.from_pandas(frame[PLACE_COLUMNS], preserve_index=False)
-    return [table[c].cast(schema.HOUSEHOLDS.field(c).type).combine_chunks() for c in PLACE_COLUMNS]
-
-
-def with_places(built: pa.Table, geocodes: pa.Table | Path, code_forms: dict | None) -> pa.Table:
-    """HOUSEHOLDS rows: the built columns and each household's geography, a window at a time."""
-    ids = text(built["household_id"])
-    found = rows_with_keys(geocodes, GEOCODE_COLUMNS, ids) if row_count(geocodes) else None
-    places = [[] for _ in PLACE_COLUMNS]
-    for start in range(0, max(len(ids), 1), READ_ROWS):
-        window = ids.slice(start, READ_ROWS)
-        near = None if found is None else rows_with_keys(found, GEOCODE_COLUMNS, window)
-        for column, values in zip(places, geography(window, near, code_forms)):
-            column.append(values)
-    del found
-    columns = {c: built[c] for c in BUILT_COLUMNS}
-    columns.update({c: pa.chunked_array(v, schema.HOUSEHOLDS.field(c).type) for c, v in zip(PLACE_COLUMNS, places)})
-    return pa.Table.from_arrays([columns[c] for c in schema.HOUSEHOLDS.names], schema=schema.HOUSEHOLDS)
-
-
-class HouseholdTally:
-    """The manifest's household counts, added up one row group at a time."""
-
-    def __init__(self):
-        self.households = self.members = self.group_quarters = self.multi_unit = self.geocoded = 0
-        self.party_mix: dict[str, int] = {}  # first-seen order, as pandas value_counts breaks ties
-
-    def add(self, households: pa.Table) -> None:
-        def count(mask) -> int:
-            return int(pc.sum(pc.cast(pc.fill_null(mask, False), pa.int64())).as_py() or 0)
-        self.households += households.num_rows
-        self.members += int(pc.sum(households["voter_count"]).as_py() or 0)
-        self.group_quarters += count(households["likely_group_quarters"])
-        self.multi_unit += count(households["building_multi_unit"])
-        self.geocoded += count(pc.equal(households["geocode_status"], "match"))
-        for entry in pc.value_counts(households["party_mix"]).to_pylist():
-            if entry["values"] is not None:
-                self.party_mix[entry["values"]] = self.party_mix.get(entry["values"], 0) + entry["counts"]
-
-    def counts(self, voters: int, voters_in_households: int) -> dict:
-        """The counts of tasks.households.household_manifest, in its order."""
-        mix = sorted(self.party_mix.items(), key=lambda item: -item[1])  # stable: ties keep first-seen order
-        return {
-            "households": self.households,
-            "voters": voters,
-            "voters_in_households": voters_in_households,
-            "mean_household_size": round(self.members / self.households, 4) if self.households else 0.0,
-            "party_mix": dict(mix),
-            "likely_group_quarters": self.group_quarters,
-            "multi_unit_households": self.multi_unit,
-            "geocoded_households": self.geocoded,
-        }
-
-
-def gather(files: list[pa.ipc.RecordBatchFileReader], bucket: np.ndarray, row: np.ndarray) -> pa.Table:
-    """Rows (bucket[i], row[i]) of the bucket files, in that order, reading only the record
-    batches that hold them."""
-    pieces, position, offset = [], np.empty(len(row), dtype=np.int64), 0
-    for number in np.unique(bucket):
-        picked = np.flatnonzero(bucket == number)
-        lo, hi = int(row[picked].min()), int(row[picked].max()) + 1
-        reader = files[number]
-        first, last = lo // SPILL_ROWS, (hi - 1) // SPILL_ROWS  # written in batches of SPILL_ROWS
-        batches = [reader.get_batch(i) for i in range(first, last + 1)]
-        pieces.append(pa.Table.from_batches(batches).slice(lo - first * SPILL_ROWS, hi - lo))
-        position[picked] = offset + row[picked] - lo
-        offset += hi - lo
-    return pa.concat_tables(pieces).take(pa.array(position))
-
-
-def merge_buckets(paths: list[Path], sink: Sink, tally: HouseholdTally, geocodes: pa.Table | Path,
-                  code_forms: dict | None, rows: int = ROW_GROUP_ROWS) -> None:
-    """The bucket files' households, sorted by household_id and given their geography, to `sink`
-    a row group at a time. Each file is sorted, so a row group takes a run of rows of each file."""
-    handles = [pa.OSFile(str(p)) for p in paths]
+def release_memory() -> None:
+    """Hand freed memory back to the system between phases (Arrow's pool and glibc keep it for
+    reuse otherwise, so the next phase's peak would stack on the last one's)."""
+    pa.default_memory_pool().release_unused()
     try:
-        files = [pa.ipc.open_file(h) for h in handles]
-        ids = [f.read_all().column("household_id") for f in files]
-        starts = np.cumsum([0] + [len(i) for i in ids])
-        order = pc.sort_indices(pa.chunked_array([c for i in ids for c in i.chunks], pa.string())).to_numpy()
-        del ids
-        out, last = RowGroupWriter(sink, rows), None
-        for start in range(0, len(order), rows):
-            picked = order[start:start + rows]
-            bucket = np.searchsorted(starts, picked, "right") - 1
-            table = gather(files, bucket, picked - starts[bucket])
-            last = refuse_repeats(table["household_id"], last)
-            table = with_places(table, geocodes, code_forms)
-            tally.add(table)
-            out.add(table)
-        out.close(schema.HOUSEHOLDS.empty_table())
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+def split_inputs(inputs: HouseholdInputs, buckets: int, spill: Path, voter_households: Sink) -> tuple:
+    """(BucketFiles, voter counts): the members, addresses and geocodes spilled by bucket."""
+    files = BucketFiles(*(SpillFiles(spill, name) for name in ("members", "addresses", "geocodes")))
+    keys = KeyBuckets()
+    try:
+        voters = split_members(inputs, buckets, files.members, voter_households, keys)
+        keys.freeze()
+        split_by_key(inputs.addresses, ADDRESS_COLUMNS[:1] + ADDRESS_COLUMNS[2:], keys, files.addresses)
+        split_by_key(inputs.geocodes, GEOCODE_COLUMNS, keys, files.geocodes)
     finally:
-        for handle in handles:
-            handle.close()
-
-
-def refuse_repeats(keys: pa.ChunkedArray, previous: str | None) -> str | None:
-    """The last of these sorted keys; refuses a key seen twice (a household in two buckets)."""
-    keys = keys.combine_chunks()
-    if not len(keys):
-        return previous
-    repeated = len(keys) > 1 and pc.any(pc.equal(keys.slice(1), keys.slice(0, len(keys) - 1))).as_py()
-    if repeated or keys[0].as_py() == previous:
-        raise ValueError("a household_id lies in two buckets: its voters have different building_keys")
-    return keys[len(keys) - 1].as_py()
+        for spilled in (files.members, files.addresses, files.geocodes):
+            spilled.close()
+    return files, voters
 
 
 def build_households_in_buckets(inputs: HouseholdInputs, snapshot: date, rule: GroupQuartersRule,
@@ -314,19 +293,21 @@ def build_households_in_buckets(inputs: HouseholdInputs, snapshot: date, rule: G
     """Write HOUSEHOLDS and VOTER_HOUSEHOLDS row groups to the sinks exactly as one
     build_households of the whole roll orders them; return the manifest counts. spill is an empty
     directory for the bucket files. Raises LinksOutOfOrder (see split_members)."""
-    members = SpillFiles(spill, "members")
-    try:
-        voters = split_members(inputs, buckets, members, voter_households)
-    finally:
-        filled = members.close()
+    files, voters = split_inputs(inputs, buckets, spill, voter_households)
     progress(f"{voters['voters']} voters in {buckets} buckets")
-    built = SpillFiles(spill, "households")
-    for bucket in filled:
-        table = build_bucket(members.path(bucket), inputs, snapshot, rule)
-        members.path(bucket).unlink()
-        built.append(bucket, table.combine_chunks())  # batches of exactly SPILL_ROWS rows (gather)
+    release_memory()
+    built = []
+    for bucket in range(buckets):
+        if not files.members.path(bucket).exists():
+            continue
+        table = build_bucket(bucket, files, inputs, snapshot, rule, code_forms)
+        for spilled in (files.members, files.addresses, files.geocodes):
+            spilled.path(bucket).unlink(missing_ok=True)
+        built.append(spill / f"households-{bucket}.parquet")
+        write_bucket(table, built[-1])
         progress(f"bucket {bucket + 1} of {buckets}: {table.num_rows} households")
         del table
+        release_memory()
     tally = HouseholdTally()
-    merge_buckets([built.path(b) for b in built.close()], households, tally, inputs.geocodes, code_forms)
+    merge_buckets(built, households, tally)
     return tally.counts(voters["voters"], voters["voters_in_households"])
