@@ -85,3 +85,7 @@ def test_buckets_never_split_a_zip_and_balance_the_rest():
     assert set(assigned) == set(counts)
     load = [sum(c for z, c in counts.items() if assigned[z] == b) for b in range(3)]
     assert sorted(load) == [300, 350, 500]  # the largest ZIP alone; the others fill the lightest bucket
+    # more buckets than voters / bucket_voters when ZIP sizes leave one over the limit
+    even = {f"2760{i}": 333 for i in range(6)}
+    assert len(set(bucketed.assign_buckets(even, 1_998, bucket_voters=400).values())) == 6
+    assert len(set(bucketed.assign_buckets(even, 1_998, bucket_voters=700).values())) == 3

@@ -19,9 +19,9 @@ from voterpipe.addresses.cache import AddressCache
 from voterpipe.addresses.keyhash import StringIndex
 from voterpipe.addresses.normalise import SEP, normalise_rows, _zip5
 from voterpipe.addresses.parse import RULES_VERSION
-from voterpipe.addresses.spill import BATCH_ROWS, Spill, merge_runs
+from voterpipe.addresses.spill import BATCH_ROWS, RUN_BATCH_ROWS, Spill, merge_runs
 
-BUCKET_VOTERS = 500_000  # bounds the working memory; the cost per bucket is small
+BUCKET_VOTERS = 400_000  # bounds the working memory; the cost per bucket is small
 MERGE_WINDOW = 262_144  # voter rows per merged output piece
 ROW = "voter_row"
 Progress = Callable[[float, str], None]
@@ -41,15 +41,26 @@ def _zip_of_cache_keys(keys: pa.Array) -> pa.Array:
 
 
 def assign_buckets(zip_counts: Counter, voters: int, bucket_voters: int = BUCKET_VOTERS) -> dict[str, int]:
-    """ZIP5 -> bucket, largest ZIPs first into the least loaded bucket (a ZIP is never split)."""
+    """ZIP5 -> bucket: the fewest buckets (from voters / bucket_voters up) in which no bucket
+    holds more than bucket_voters, or than the largest ZIP (a ZIP is never split)."""
+    largest = max(zip_counts.values(), default=0)
     buckets = max(1, min(255, math.ceil(voters / bucket_voters)))
+    while True:
+        out, load = _greedy(zip_counts, buckets)
+        if max(load) <= max(bucket_voters, largest) or buckets == 255:
+            return out
+        buckets += 1
+
+
+def _greedy(zip_counts: Counter, buckets: int) -> tuple[dict[str, int], list[int]]:
+    """Largest ZIPs first, each into the least loaded bucket."""
     load = [0] * buckets
     out = {}
     for zip5, count in sorted(zip_counts.items(), key=lambda item: (-item[1], item[0])):
         target = int(np.argmin(load))
         out[zip5] = target
         load[target] += count
-    return out
+    return out, load
 
 
 def _bucket_numbers(zips: pa.Array, zip_values: pa.Array, bucket_of_zip: np.ndarray) -> np.ndarray:
@@ -106,8 +117,8 @@ def normalise_voter_file(voters_path: Path, columns: list[str], state: str, cach
     bucket_of_zip = np.array(list(bucket_of.values()) or [0], dtype=np.int64)
     buckets = max(bucket_of.values(), default=0) + 1
     spill_dir = Path(spill_dir)
-    spills = {name: [Spill(spill_dir / f"{name}-{b}.arrow") for b in range(buckets)]
-              for name in ("voters", "cache", "links", "keyed", "other", "new")}
+    spills = {name: [Spill(spill_dir / f"{name}-{b}.arrow", BATCH_ROWS if name in ("voters", "cache") else RUN_BATCH_ROWS)
+                     for b in range(buckets)] for name in ("voters", "cache", "links", "keyed", "other", "new")}
     try:
         _split(source.iter_batches(BATCH_ROWS, columns=columns),
                lambda t: _bucket_numbers(_zip_of_voters(t), zip_values, bucket_of_zip), spills["voters"], ROW)

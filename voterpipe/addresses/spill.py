@@ -10,13 +10,15 @@ import numpy as np
 import pyarrow as pa
 
 BATCH_ROWS = 65_536
+RUN_BATCH_ROWS = 8_192  # a merge holds one batch of every run: keep them small
 
 
 class Spill:
     """Appends tables of one schema to an IPC file; the file is created on the first rows."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, batch_rows: int = BATCH_ROWS):
         self.path = Path(path)
+        self.batch_rows = batch_rows
         self.rows = 0
         self._sink = None
         self._writer = None
@@ -27,7 +29,7 @@ class Spill:
         if self._writer is None:
             self._sink = pa.OSFile(str(self.path), "wb")
             self._writer = pa.ipc.new_file(self._sink, table.schema)
-        self._writer.write_table(table, max_chunksize=BATCH_ROWS)
+        self._writer.write_table(table, max_chunksize=self.batch_rows)
         self.rows += table.num_rows
 
     def close(self) -> None:

@@ -16,10 +16,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voterpipe import schema
-from voterpipe.addresses.spill import BATCH_ROWS, Spill, merge_runs
+from voterpipe.addresses.spill import BATCH_ROWS, RUN_BATCH_ROWS, Spill, merge_runs
 from voterpipe.geocode.cache import GeocodeCache, first_rows, geocode_addresses_table, newest_per_key
 
-BUCKET_ADDRESSES = 250_000  # bounds the working memory; the cost per bucket is small
+BUCKET_ADDRESSES = 150_000  # bounds the working memory; the cost per bucket is small
 ADDRESS_ROW = "address_row"
 MERGE_WINDOW = 262_144  # address rows per merged piece
 STAT_NAMES = ("addresses", "sendable", "not_sent", "cache_hits", "cache_misses")
@@ -149,8 +149,8 @@ def geocode_in_buckets(addresses_path: Path, cache: GeocodeCache, backend, outpu
         histogram += np.bincount(_prefixes(keys.drop_null()), minlength=65536)
     bucket_of_prefix = key_ranges(histogram, bucket_size or BUCKET_ADDRESSES)
     buckets = int(bucket_of_prefix.max()) + 1
-    spills = {name: [Spill(Path(spill_dir) / f"{name}-{b}.arrow") for b in range(buckets)]
-              for name in ("addresses", "cache", "county", "new")}
+    spills = {name: [Spill(Path(spill_dir) / f"{name}-{b}.arrow", RUN_BATCH_ROWS if name == "new" else BATCH_ROWS)
+                     for b in range(buckets)] for name in ("addresses", "cache", "county", "new")}
     try:
         addresses = split(parquet_tables(addresses_path), "address_key", bucket_of_prefix, spills["addresses"],
                           ADDRESS_ROW)
@@ -163,6 +163,7 @@ def geocode_in_buckets(addresses_path: Path, cache: GeocodeCache, backend, outpu
         by_parse_status, by_county = MatchCounts(), MatchCounts()
         with writer(output, schema.GEOCODES) as out:
             for b in range(buckets):
+                counties = _first_counties(spills["county"][b])
                 geocodes, stats, parse_status = _geocode_bucket(
                     spills, b, cache, backend, backend_stores, chunk_rows)
                 out.write_table(geocodes)
@@ -171,7 +172,7 @@ def geocode_in_buckets(addresses_path: Path, cache: GeocodeCache, backend, outpu
                     totals[name] += stats[name]
                 status_counts.update(dict(zip(*[c.to_pylist() for c in pc.value_counts(geocodes["status"]).flatten()])))
                 by_parse_status.add(geocodes["status"].combine_chunks(), parse_status)
-                by_county.add(geocodes["status"].combine_chunks(), _county(spills["county"][b], geocodes))
+                by_county.add(geocodes["status"].combine_chunks(), _county(counties, geocodes))
                 del geocodes
                 pa.default_memory_pool().release_unused()  # this bucket's buffers, before the next
                 if progress is not None:
@@ -206,16 +207,23 @@ def _geocode_bucket(spills: dict, b: int, cache: GeocodeCache, backend, backend_
     return schema.conform(geocodes, schema.GEOCODES), stats, parse_status
 
 
-def _county(spill: Spill, geocodes: pa.Table) -> pa.Array:
-    """Each geocode's county: its first voter's county_code; else the matched county FIPS."""
-    fallback = geocodes.column("county_fips").combine_chunks()
+def _first_counties(spill: Spill) -> pa.Table | None:
+    """(address_key, county_code) of each key's first voter in a bucket's county spill."""
     links = spill.read_all()
     if links is None:
+        return None
+    return links.take(first_rows(links["address_key"].combine_chunks()))
+
+
+def _county(counties: pa.Table | None, geocodes: pa.Table) -> pa.Array:
+    """Each geocode's county: its first voter's county_code; else the matched county FIPS."""
+    fallback = geocodes.column("county_fips").combine_chunks()
+    if counties is None:
         county = pa.nulls(geocodes.num_rows, pa.string())
     else:
-        first = pc.index_in(geocodes["address_key"], value_set=links["address_key"].combine_chunks(),
+        first = pc.index_in(geocodes["address_key"], value_set=counties["address_key"].combine_chunks(),
                             skip_nulls=True)
-        county = links["county_code"].combine_chunks().cast(pa.string()).take(first)
+        county = counties["county_code"].combine_chunks().cast(pa.string()).take(first)
     return pc.fill_null(pc.coalesce(county, fallback.cast(pa.string())), "unknown")
 
 
@@ -251,6 +259,7 @@ def spill_counties(links_path: Path, voters_path: Path, spills: list[Spill], buc
         for link, voter in zip(links, voters):
             if not link["voter_id"].equals(voter["voter_id"]):
                 raise NotAligned()
-            yield pa.table({"address_key": link["address_key"], "county_code": voter["county_code"]})
+            pair = pa.table({"address_key": link["address_key"], "county_code": voter["county_code"]})
+            yield pair.take(first_rows(pair["address_key"].combine_chunks()))  # later voters never count
 
     split(pairs(), "address_key", bucket_of_prefix, spills)
