@@ -47,11 +47,12 @@ def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date]
     counts = {"registered": np.ones(n, dtype=bool),
               "active": voters["status"].eq("active").fillna(False).to_numpy(dtype=bool)}
     party_codes, party_labels = pd.factorize(voters["party"])  # -1: no party
-    bucket = np.array([p if p in parties or p == unknown else OTHER_PARTY for p in party_labels] + [unknown],
-                      dtype=object)
+    buckets = (*parties, OTHER_PARTY, unknown)
+    bucket = np.array([buckets.index(p if p in parties or p == unknown else OTHER_PARTY) for p in party_labels]
+                      + [buckets.index(unknown)], dtype=np.int8)
     chosen = bucket[party_codes]  # code -1 takes the appended `unknown`
-    for name in (*parties, OTHER_PARTY, unknown):
-        counts[f"party_{name}"] = chosen == name
+    for name in dict.fromkeys(buckets):  # a name given twice is one column
+        counts[f"party_{name}"] = chosen == buckets.index(name)
     registered_on = pd.to_datetime(voters["registered_on"], errors="coerce").to_numpy()
     # each vote's row on the roll, by one hash lookup for all generals (voter ids are unique)
     position = pc.index_in(_text(votes["voter_id"]), value_set=_text(voters["voter_id"]), skip_nulls=False)
@@ -64,7 +65,7 @@ def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date]
         counts[f"registered_{day}"] = np.isnat(registered_on) | (registered_on <= np.datetime64(day)) | voted
         counts[f"voted_{day}"] = voted
     counts[HOUSEHOLD] = _codes(voters["household_id"])  # -1: none
-    return pd.DataFrame(counts)
+    return pd.DataFrame(counts, copy=False)  # one block per column: no second copy of them all
 
 
 def _text(values: pd.Series) -> pa.Array:

@@ -68,8 +68,9 @@ class ReportSources:
         cohorts_dir, canonical_dir = Path(cohorts_dir), Path(canonical_dir)
 
         def table(name: str, filters: list | None = None) -> pd.DataFrame:
-            return storage.read_parquet(cohorts_dir / COHORTS.dataset(name).file, filters=filters) \
-                .to_pandas(date_as_object=False)
+            path = cohorts_dir / COHORTS.dataset(name).file
+            read = storage.read_parquet(path) if filters is None else read_rows(path, filters)
+            return read.to_pandas(date_as_object=False)
 
         transitions_path = cohorts_dir / COHORTS.dataset("transitions").file
         import_manifest = ImportManifest.from_json(_manifest(canonical_dir))
@@ -105,6 +106,23 @@ def _manifest(directory: Path | None) -> dict:
     if directory is None or not storage.is_published(Path(directory)):
         return {}
     return storage.read_manifest(Path(directory))
+
+
+def read_rows(path: Path, filters: list, columns: list[str] | None = None) -> pa.Table:
+    """The rows of a Parquet file that pass `filters` (pyarrow's DNF list), read one row group at
+    a time: peak memory holds one group, not the whole file (cohort_turnout has a row per tract)."""
+    file = pq.ParquetFile(path)
+    expression = pq.filters_to_expression(filters)
+    wanted = columns or file.schema_arrow.names
+    needed = [c for c in file.schema_arrow.names if c in set(wanted) | _filter_columns(filters)]
+    parts = [file.read_row_group(group, columns=needed).filter(expression).select(wanted)
+             for group in range(file.num_row_groups)]
+    return pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(wanted)
+
+
+def _filter_columns(filters: list) -> set[str]:
+    flat = filters if not filters or isinstance(filters[0], tuple) else [f for group in filters for f in group]
+    return {name for name, _, _ in flat}
 
 
 def _registrations(cohorts_dir: Path) -> pd.DataFrame:
