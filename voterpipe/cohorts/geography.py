@@ -53,6 +53,7 @@ def normalise_district(values, form: CodeForm | None = None) -> pa.Array:
 def voter_households_and_geography(
     voters: pd.DataFrame, voter_households: pd.DataFrame, households: pd.DataFrame | pa.Table,
     geocodes: pd.DataFrame | pa.Table, forms: dict[str, CodeForm] | None = None,
+    rows: tuple[pa.Array, pa.Array] | None = None,
 ) -> pd.DataFrame:
     """Per voter (aligned with `voters`): household id, size and party mix, geocode status, the
     three districts and the 2020 tract GEOID.
@@ -61,10 +62,11 @@ def voter_households_and_geography(
     matched and carries the district; otherwise from the state-reported columns of the voter file
     (district_source says which: 'geocode', 'state_file' or 'none'; 'geocode' when at least one
     district came from the geocode). Tracts exist only for geocoded voters; state files carry none.
+    `rows`: each voter's row in households and in geocodes when already looked up (null: none).
     """
     household_id = _household_of_each_voter(voters, voter_households)
-    out = _household_columns(household_id, households)
-    geo_pos = positions(string_column(geocodes, "address_key"), household_id)
+    out = _household_columns(household_id, households, None if rows is None else rows[0])
+    geo_pos = positions(string_column(geocodes, "address_key"), household_id) if rows is None else rows[1]
     matched = pc.fill_null(pc.equal(column_at(geocodes, "status", geo_pos), "match"), False)
 
     def geocoded(name: str) -> pa.Array:
@@ -87,10 +89,12 @@ def _household_of_each_voter(voters: pd.DataFrame, voter_households: pd.DataFram
     return string_column(voter_households, "household_id").take(positions(linked_ids, ids))
 
 
-def _household_columns(household_id: pa.Array, households: pd.DataFrame) -> dict[str, pa.Array]:
+def _household_columns(household_id: pa.Array, households: pd.DataFrame,
+                       hh_pos: pa.Array | None = None) -> dict[str, pa.Array]:
     """household_id, household_size and household_party_mix ('no_household' without one)."""
     n = len(household_id)
-    hh_pos = positions(string_column(households, "household_id"), household_id)
+    if hh_pos is None:
+        hh_pos = positions(string_column(households, "household_id"), household_id)
     if len(households):
         sizes = _household_sizes(households).take(hh_pos)
         mixes = column_at(households, "party_mix", hh_pos)

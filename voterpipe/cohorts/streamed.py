@@ -72,6 +72,12 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     pa.default_memory_pool().release_unused()  # the history's buffers, before the lookups are read
     households = pq.read_table(files.households, columns=HOUSEHOLD_COLUMNS, read_dictionary=["party_mix"])
     geocodes = pq.read_table(files.geocodes, columns=files.geocode_columns, read_dictionary=files.geocode_columns[1:])
+    lookup_rows = None
+    if aligned:  # each voter's household and geocode row, looked up once for the roll (not per part)
+        lookup_rows = _lookup_rows(files.voter_households, households.column("household_id"),
+                                   geocodes.column(files.geocode_columns[0]))
+        households, geocodes = households.drop_columns(["household_id"]), geocodes.drop_columns(
+            [files.geocode_columns[0]])
     links = None if aligned else pq.read_table(files.voter_households, columns=["voter_id", "household_id"]) \
         .to_pandas(date_as_object=False)
     turnout = TurnoutCounts(votes, state, config)
@@ -81,8 +87,9 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     for voters, part_links in _parts(files, voters_per_part, aligned):
         stop = start + len(voters)
         part_votes = votes_of_voters(votes, start, stop)
-        cohorts = _part_cohorts(voters, part_votes, part_links if aligned else links, (households, geocodes),
-                                snapshot, config, parties, code_forms, state)
+        rows = None if lookup_rows is None else tuple(_nullable(r[start:stop]) for r in lookup_rows)
+        cohorts = _part_cohorts(voters, part_votes, part_links if aligned else links,
+                                (households, geocodes, rows), snapshot, config, parties, code_forms, state)
         turnout.add(cohorts, part_votes, Roll(voters, config))
         del voters
         mix.add(cohorts)
@@ -103,13 +110,14 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
         summary=summary.counts(votes, n))
 
 
-def _part_cohorts(voters: pd.DataFrame, votes: VoteIndex, links: pd.DataFrame, lookups: tuple[pa.Table, pa.Table],
+def _part_cohorts(voters: pd.DataFrame, votes: VoteIndex, links: pd.DataFrame, lookups: tuple,
                   snapshot: date, config: CohortConfig, parties: list[str], code_forms: dict,
                   state: str) -> pd.DataFrame:
     """analyse_cohorts()'s voter_cohorts rows (with 'precinct') of one part of the roll."""
     roll = Roll(voters, config)
     cohorts = assign_cohorts(voters, votes, snapshot, config, roll, party_categories=parties)
-    place = voter_households_and_geography(voters, links, *lookups, code_forms)
+    households, geocodes, rows = lookups
+    place = voter_households_and_geography(voters, links, households, geocodes, code_forms, rows)
     for column in place.columns:
         cohorts[column] = place[column].array
     if "precinct" in voters:
@@ -145,6 +153,40 @@ def _slices(path: Path, columns: list[str], rows: int) -> Iterator[pa.Table]:
             held, count = rest.to_batches(), rest.num_rows
     if count:
         yield pa.Table.from_batches(held).combine_chunks()
+
+
+def _lookup_rows(voter_households: Path, household_ids: pa.ChunkedArray,
+                 address_keys: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of voter_households: the row of its household_id among the households' ids and
+    among the geocodes' address keys (-1: none), from the file's household ids read a batch at a
+    time as dictionaries and matched in one lookup each."""
+    source = pq.ParquetFile(voter_households)
+    indices, dictionaries = _dictionary_indices(source, "household_id")
+    distinct = pa.concat_arrays(dictionaries) if dictionaries else pa.array([], pa.string())
+    found = []
+    for keys in (household_ids, address_keys):
+        keys = keys.combine_chunks()
+        rows = np.append(row_positions(distinct.cast(keys.type), keys), np.int32(-1))
+        found.append(rows[indices])
+    return found[0], found[1]
+
+
+def _dictionary_indices(source: pq.ParquetFile, column: str) -> tuple[np.ndarray, list[pa.Array]]:
+    """A column's rows as indices into the concatenation of its batches' dictionaries (-1: null)."""
+    indices = np.empty(source.metadata.num_rows, dtype=np.int32)
+    dictionaries, at, offset = [], 0, 0
+    for batch in source.iter_batches(batch_size=1 << 16, use_threads=False, columns=[column]):
+        ids = batch.column(0).dictionary_encode()
+        indices[at:at + batch.num_rows] = ids.indices.fill_null(-1 - offset).to_numpy(zero_copy_only=False) \
+            + np.int32(offset)
+        dictionaries.append(ids.dictionary)
+        offset += len(ids.dictionary)
+        at += batch.num_rows
+    return indices, dictionaries
+
+
+def _nullable(rows: np.ndarray) -> pa.Array:
+    return pa.array(rows, type=pa.int32(), mask=rows < 0)
 
 
 def _same_rows(voter_ids: pa.Array, voter_households: Path) -> bool:
