@@ -68,13 +68,13 @@ def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date]
     return pd.DataFrame(counts, copy=False)  # one block per column: no second copy of them all
 
 
-def _text(values: pd.Series) -> pa.Array:
-    """A column as one Arrow string array (categoricals decoded)."""
+def _text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A column as Arrow large strings (categoricals decoded); an Arrow-backed column as it is,
+    chunks and all (no copy)."""
     array = pa.array(values, from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
-        array = array.dictionary_decode()
+        array = pc.dictionary_decode(array) if isinstance(array, pa.Array) else pa.chunked_array(
+            [chunk.dictionary_decode() for chunk in array.chunks], array.type.value_type)
     return array.cast(pa.large_string())
 
 
@@ -83,8 +83,10 @@ def _codes(values: pd.Series) -> np.ndarray:
     whether two voters share one)."""
     if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.dtype):
         return pd.factorize(values)[0].astype(np.int64)
-    encoded = pc.dictionary_encode(_text(values)).indices
-    return pc.fill_null(encoded, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    encoded = pc.dictionary_encode(_text(values))  # chunks share one dictionary
+    indices = encoded.indices if isinstance(encoded, pa.Array) else pa.chunked_array(
+        [chunk.indices for chunk in encoded.chunks], encoded.type.index_type)
+    return pc.fill_null(indices, -1).to_numpy().astype(np.int64)
 
 
 def geography_table(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date], level: Level,

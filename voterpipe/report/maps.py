@@ -39,14 +39,16 @@ def household_points(sources: ReportSources) -> pd.DataFrame:
             .merge(points, left_on="household_id", right_on="address_key", how="inner")
         return joined[columns].reset_index(drop=True)
     # each household's first voter, in roll order, and its point: the inner join without copying the roll
-    encoded = pc.dictionary_encode(_text(homes["household_id"]))
-    codes = pc.fill_null(encoded.indices, -1).to_numpy()
+    households = _text(homes["household_id"], combine=False)
+    encoded = pc.dictionary_encode(households)  # chunks share one dictionary
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    codes = pc.fill_null(pa.chunked_array([c.indices for c in chunks], pa.int32()), -1).to_numpy()
     # codes count up in order of first appearance: a household's first voter raises the running maximum
     first = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))))
-    if len(first) != len(encoded.dictionary):  # not so numbered: find first voters by sorting
+    if len(first) != (len(chunks[0].dictionary) if chunks else 0):  # not so numbered: sort to find them
         code, first = np.unique(codes, return_index=True)
         first = np.sort(first[code >= 0])
-    at = pc.index_in(_text(homes["household_id"]).take(first), value_set=keys)
+    at = pc.index_in(households.take(first), value_set=keys)
     placed = pc.is_valid(at).to_numpy(zero_copy_only=False)
     rows = pc.drop_null(at).to_numpy()
     joined = homes.iloc[first[placed]].reset_index(drop=True)
@@ -269,7 +271,7 @@ def _first_match(probe: pd.Series, keys: pd.Series, values: pd.Series) -> np.nda
     reindexing values by keys, after drop_duplicates, gives for only the probed keys."""
     # the probe is short and the keys a roll: hash the distinct probe values, not the keys
     probed = pc.dictionary_encode(_text(probe))
-    hits = pc.index_in(_text(keys), value_set=probed.dictionary, skip_nulls=True)
+    hits = pc.index_in(_text(keys, combine=False), value_set=probed.dictionary, skip_nulls=True)
     key_rows = np.flatnonzero(pc.is_valid(hits).to_numpy(zero_copy_only=False))
     found, first = np.unique(pc.drop_null(hits).to_numpy(), return_index=True)  # each value's first key row
     row_of_value = np.full(len(probed.dictionary), -1, dtype=np.int64)
@@ -283,13 +285,14 @@ def _first_match(probe: pd.Series, keys: pd.Series, values: pd.Series) -> np.nda
     return taken.to_numpy(zero_copy_only=False)
 
 
-def _text(values: pd.Series) -> pa.Array:
+def _text(values: pd.Series, combine: bool = True) -> pa.Array | pa.ChunkedArray:
+    """Large strings (as Arrow-backed str columns hold them: no copy); `combine`: one array."""
     array = pa.array(values, from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):  # Arrow-backed str columns come chunked
+    if isinstance(array, pa.ChunkedArray) and (combine or pa.types.is_dictionary(array.type)):
         array = array.combine_chunks()
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
-    return array.cast(pa.string())
+    return array.cast(pa.large_string())
 
 
 def _tract_change_caption(unplaced: dict) -> str:

@@ -66,6 +66,18 @@ class ReportSources:
         stages (of 03_addresses only its manifest: gates and voters by parse status), and the
         previous snapshot's 02_canonical and 03_addresses when there is one."""
         cohorts_dir, canonical_dir = Path(cohorts_dir), Path(canonical_dir)
+        try:
+            return cls._read(state=state, snapshot=snapshot, cohorts_dir=cohorts_dir, canonical_dir=canonical_dir,
+                             geocoded_dir=geocoded_dir, addresses_dir=addresses_dir, previous=previous,
+                             previous_canonical_dir=previous_canonical_dir,
+                             previous_addresses_dir=previous_addresses_dir)
+        finally:  # the Arrow buffers of what was read and converted: back to the system (peak RSS)
+            pa.default_memory_pool().release_unused()
+
+    @classmethod
+    def _read(cls, *, state: str, snapshot: date, cohorts_dir: Path, canonical_dir: Path,
+              geocoded_dir: Path | None, addresses_dir: Path | None, previous: date | None,
+              previous_canonical_dir: Path | None, previous_addresses_dir: Path | None) -> "ReportSources":
 
         def table(name: str, filters: list | None = None) -> pd.DataFrame:
             path = cohorts_dir / COHORTS.dataset(name).file
