@@ -15,7 +15,7 @@ from matplotlib.path import Path
 from matplotlib.ticker import PercentFormatter
 
 from voterpipe.report.charts import Chart, new_figure
-from voterpipe.report.sources import ReportSources
+from voterpipe.report.sources import ReportSources, released
 
 TURNOUT_COLOURS = "cividis"  # perceptually uniform and readable with colour-vision deficiencies
 CHANGE_COLOURS = "PuOr"  # diverging, colour-blind safe (purple gain, orange loss)
@@ -313,7 +313,7 @@ def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_gen
                changes: pd.DataFrame | None = None) -> list[Chart]:
     """Turnout in the last general by county and by tract; registration change by county and by
     tract (`changes`: report/changes.voter_changes against the previous snapshot, or None)."""
-    points = household_points(sources)
+    points = released(household_points)(sources)
     rasters = AreaRasters(points)
     state = sources.state.upper()
     charts = []

@@ -19,7 +19,7 @@ from voterpipe.report.markup import SORT_SCRIPT, STYLE, ReportTable, esc, table_
 from voterpipe.report.quality import quality_tables, skipped_lines, split_rejects
 from voterpipe.report.changes import CHANGE_COLUMNS, CHANGE_TITLES, CHANGES, voters_of
 from voterpipe.report.sections import changes_section, geography_intro, geography_section
-from voterpipe.report.sources import ReportSources, last_generals
+from voterpipe.report.sources import ReportSources, last_generals, released
 
 def _esc(value: Any) -> str:
     return esc(value)
@@ -217,10 +217,10 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
     config = config or load_cohort_config()
     directory = Path(directory)
     charts = build_charts(sources, config)
-    geography, by_level = geography_section(sources, config)
+    geography, by_level = released(geography_section)(sources, config)
     generals = last_generals(sources.elections, sources.snapshot)
-    changes, voter_changes = changes_section(sources)
-    maps = map_charts(sources, by_level, generals[-1] if generals else None, voter_changes)
+    changes, voter_changes = released(changes_section)(sources)
+    maps = released(map_charts)(sources, by_level, generals[-1] if generals else None, voter_changes)
     tables = {"geography": geography, "changes": changes, "quality": quality_tables(sources)}
     images: dict[str, bytes] = {}
     files = {}

@@ -9,7 +9,7 @@ from voterpipe.cohorts import CohortConfig
 from voterpipe.report.changes import CHANGE_TITLES, changes_by_county, voter_changes
 from voterpipe.report.geography import OTHER_PARTY, Level, geography_table, levels_present, voter_counts
 from voterpipe.report.markup import ReportTable
-from voterpipe.report.sources import ReportSources, last_generals
+from voterpipe.report.sources import ReportSources, last_generals, released
 
 TRACT = Level("tract", "By census tract", ("tract",))
 KEY_TITLES = {"state": "State", "county_code": "County code", "county_name": "County",
@@ -42,7 +42,7 @@ def geography_section(sources: ReportSources, config: CohortConfig
         return [], {}
     generals = last_generals(sources.elections, sources.snapshot)
     parties = list(config.party_order)
-    counts = voter_counts(voters, votes, generals, tuple(parties), config.unknown)
+    counts = released(voter_counts)(voters, votes, generals, tuple(parties), config.unknown)
     full, tables = {}, []
     for level in [*levels_present(voters), TRACT]:
         if level is TRACT and not ("tract" in voters and voters["tract"].notna().any()):

@@ -4,6 +4,7 @@ manifests of one snapshot (read through voterpipe.manifests; quality gates from 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -66,19 +67,8 @@ class ReportSources:
         stages (of 03_addresses only its manifest: gates and voters by parse status), and the
         previous snapshot's 02_canonical and 03_addresses when there is one."""
         cohorts_dir, canonical_dir = Path(cohorts_dir), Path(canonical_dir)
-        try:
-            return cls._read(state=state, snapshot=snapshot, cohorts_dir=cohorts_dir, canonical_dir=canonical_dir,
-                             geocoded_dir=geocoded_dir, addresses_dir=addresses_dir, previous=previous,
-                             previous_canonical_dir=previous_canonical_dir,
-                             previous_addresses_dir=previous_addresses_dir)
-        finally:  # the Arrow buffers of what was read and converted: back to the system (peak RSS)
-            pa.default_memory_pool().release_unused()
 
-    @classmethod
-    def _read(cls, *, state: str, snapshot: date, cohorts_dir: Path, canonical_dir: Path,
-              geocoded_dir: Path | None, addresses_dir: Path | None, previous: date | None,
-              previous_canonical_dir: Path | None, previous_addresses_dir: Path | None) -> "ReportSources":
-
+        @released
         def table(name: str, filters: list | None = None) -> pd.DataFrame:
             path = cohorts_dir / COHORTS.dataset(name).file
             read = storage.read_parquet(path) if filters is None else read_rows(path, filters)
@@ -114,6 +104,18 @@ class ReportSources:
         )
 
 
+def released(function):
+    """`function`, then its Arrow buffers handed back to the system: mimalloc keeps freed pages
+    for reuse, which numpy and pandas cannot use, so they would add to the peak RSS."""
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            pa.default_memory_pool().release_unused()
+    return call
+
+
 def _manifest(directory: Path | None) -> dict:
     if directory is None or not storage.is_published(Path(directory)):
         return {}
@@ -137,6 +139,7 @@ def _filter_columns(filters: list) -> set[str]:
     return {name for name, _, _ in flat}
 
 
+@released
 def _registrations(cohorts_dir: Path) -> pd.DataFrame:
     """Voters by generation, party and status, counted from voter_cohorts."""
     columns = ["generation", "party", "status"]
@@ -175,6 +178,7 @@ def last_generals(elections: pd.DataFrame, snapshot: date, count: int = 2) -> li
     return sorted(d for d in set(days) if d <= snapshot)[-count:]
 
 
+@released
 def _voter_geography(cohorts_dir: Path, canonical_dir: Path) -> pd.DataFrame:
     """Each voter's county, districts, tract, status, party, household and precinct."""
     cohorts_path = cohorts_dir / COHORTS.dataset("voter_cohorts").file
@@ -199,6 +203,7 @@ def _precincts(voter_ids: pa.ChunkedArray, voters_path: Path) -> pa.ChunkedArray
     return precincts["precinct"].take(pc.index_in(voter_ids, value_set=ids.combine_chunks()))
 
 
+@released
 def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
     """Distinct (voter_id, election_date) history rows of the given general elections."""
     path = canonical_dir / CANONICAL.dataset("history").file
@@ -217,6 +222,7 @@ def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
     return distinct.select(["voter_id", "election_date"]).to_pandas(date_as_object=False)
 
 
+@released
 def _points(geocoded_dir: Path | None) -> pd.DataFrame | None:
     """Matched geocodes' coordinates (the only geometry a report stage input holds)."""
     if geocoded_dir is None:
@@ -229,6 +235,7 @@ def _points(geocoded_dir: Path | None) -> pd.DataFrame | None:
     return points.dropna(subset=["lon", "lat"]).reset_index(drop=True)
 
 
+@released
 def _previous_roll(canonical_dir: Path | None, addresses_dir: Path | None) -> pd.DataFrame | None:
     """The previous snapshot's voters with their households (changes.previous_roll)."""
     if canonical_dir is None or addresses_dir is None:
@@ -240,6 +247,7 @@ def _previous_roll(canonical_dir: Path | None, addresses_dir: Path | None) -> pd
     return previous_roll_table(voters, links).to_pandas()  # Arrow-backed str columns: no copy
 
 
+@released
 def _tracts_by_address(geocoded_dir: Path | None) -> pd.DataFrame | None:
     """address_key and tract GEOID (as in 06_cohorts) of the geocodes that have one."""
     path = None if geocoded_dir is None else Path(geocoded_dir) / GEOCODED.dataset("geocodes").file
