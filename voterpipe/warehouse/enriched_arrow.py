@@ -25,6 +25,7 @@ JOINS = {"va": ("voter_addresses", "voter_id", ("v", "voter_id")),
          "c": ("voter_cohorts", "voter_id", ("v", "voter_id"))}
 
 
+SAMPLE_ROWS = 16_384  # rows _few_values looks at
 JOIN_KEYS = {key for _, key, (_, column) in JOINS.values()} | {column for _, _, (_, column) in JOINS.values()}
 
 
@@ -54,11 +55,12 @@ def read_source(path, dataset: str, columns: list[str]) -> dict[str, pa.Array | 
 
 
 def _few_values(handle: pq.ParquetFile, name: str, kind: pa.DataType) -> bool:
-    """A text column with few distinct values in the first row group (codes, bands, cities) is
+    """A text column with few distinct values in its first rows (codes, bands, cities) is
     held dictionary-encoded: a fraction of the memory, and the final cast decodes the rows taken."""
     if not pa.types.is_string(kind) or handle.metadata.num_rows < 10_000:
         return False
-    sample = handle.read_row_group(0, columns=[name]).column(0)
+    # the first rows only: decoding the whole first group again cost more than the decision
+    sample = next(handle.iter_batches(batch_size=SAMPLE_ROWS, row_groups=[0], columns=[name])).column(0)
     return pc.count_distinct(sample).as_py() <= max(len(sample) // 100, 1)
 
 
