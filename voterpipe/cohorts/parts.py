@@ -121,7 +121,7 @@ class TurnoutCounts:
     def _add(store: dict[str, np.ndarray], dimension: str, counts: np.ndarray) -> None:
         held = store.get(dimension)
         if held is None or len(held) < len(counts):
-            grown = np.zeros(max(len(counts), 2 * (0 if held is None else len(held))), dtype=np.int32)
+            grown = np.zeros(max(len(counts), (0 if held is None else len(held)) * 5 // 4), dtype=np.int32)
             if held is not None:
                 grown[:len(held)] = held
             store[dimension] = held = grown

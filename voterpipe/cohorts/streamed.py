@@ -88,9 +88,10 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
         stop = start + len(voters)
         part_votes = votes_of_voters(votes, start, stop)
         rows = None if lookup_rows is None else tuple(_nullable(r[start:stop]) for r in lookup_rows)
-        cohorts = _part_cohorts(voters, part_votes, part_links if aligned else links,
+        roll = Roll(voters, config)
+        cohorts = _part_cohorts(voters, part_votes, roll, part_links if aligned else links,
                                 (households, geocodes, rows), snapshot, config, parties, code_forms, state)
-        turnout.add(cohorts, part_votes, Roll(voters, config))
+        turnout.add(cohorts, part_votes, roll)
         del voters
         mix.add(cohorts)
         coverage.add(cohorts)
@@ -110,11 +111,10 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
         summary=summary.counts(votes, n))
 
 
-def _part_cohorts(voters: pd.DataFrame, votes: VoteIndex, links: pd.DataFrame, lookups: tuple,
+def _part_cohorts(voters: pd.DataFrame, votes: VoteIndex, roll: Roll, links: pd.DataFrame, lookups: tuple,
                   snapshot: date, config: CohortConfig, parties: list[str], code_forms: dict,
                   state: str) -> pd.DataFrame:
     """analyse_cohorts()'s voter_cohorts rows (with 'precinct') of one part of the roll."""
-    roll = Roll(voters, config)
     cohorts = assign_cohorts(voters, votes, snapshot, config, roll, party_categories=parties)
     households, geocodes, rows = lookups
     place = voter_households_and_geography(voters, links, households, geocodes, code_forms, rows)
