@@ -31,7 +31,10 @@ def _zip_of_voters(batch: pa.RecordBatch | pa.Table) -> pa.Array:
     """The ZIP5 each voter's cache key ends with ("" when invalid or absent)."""
     if "res_zip5" not in batch.schema.names:
         return pa.array([""] * batch.num_rows, pa.string())
-    return pc.fill_null(_zip5(pa.chunked_array([batch.column("res_zip5")])), "")
+    column = batch.column("res_zip5")
+    if isinstance(column, pa.Array):
+        column = pa.chunked_array([column])
+    return pc.fill_null(_zip5(column), "")
 
 
 def _zip_of_cache_keys(keys: pa.Array) -> pa.Array:

@@ -319,7 +319,7 @@ def normalise_rows(voters: pa.Table, state: str, cache=None, processes: int = 0,
     # ADDRESSES: one row per address_key (several raw strings may standardise to one address),
     # plus one row per unparseable string so it can be inspected; missing ones are left out.
     address_keys = results["address_key"].take(pa.array(rows[keyed_positions])).combine_chunks()
-    groups, group_first = _group_address_keys(address_keys)
+    groups, group_first = group_address_keys(address_keys)
     unparseable = np.flatnonzero(status_codes == schema.PARSE_STATUSES.index("unparseable"))
     chosen = np.concatenate([keyed_positions[group_first], unparseable])
     voter_count = np.concatenate([np.bincount(groups, weights=counts[keyed_positions],
@@ -389,7 +389,7 @@ def _fixed_width_words(keys: pa.Array, width: int = 32) -> np.ndarray | None:
     return data.view(np.uint64).reshape(n, width // 8)
 
 
-def _group_address_keys(keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def group_address_keys(keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """group_strings for address keys, hashing their fixed-width bytes with numpy instead."""
     words = _fixed_width_words(keys)
     if words is None:
@@ -409,3 +409,6 @@ def _mix_words(words: np.ndarray) -> np.ndarray:
     for i in range(1, words.shape[1]):
         mixed = mixed * np.uint64(0x9E3779B97F4A7C15) ^ words[:, i]
     return mixed
+
+
+_group_address_keys = group_address_keys  # the name tests and older callers use

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from voterpipe import schema
 from voterpipe.addresses.spill import BATCH_ROWS, RUN_BATCH_ROWS, Spill, merge_runs
+from voterpipe.addresses.normalise import group_address_keys
 from voterpipe.geocode.cache import GeocodeCache, first_rows, geocode_addresses_table, newest_per_key
 
 BUCKET_ADDRESSES = 150_000  # bounds the working memory; the cost per bucket is small
@@ -83,9 +84,12 @@ class _BucketCache:
     order one whole-table run stores them (store_new_rows)."""
 
     def __init__(self, cache: GeocodeCache, rows: pa.Table | None, keys: pa.Array, address_rows: np.ndarray,
-                 new_rows: Spill):
+                 new_rows: Spill, one_part: bool):
         self.backend = cache.backend
-        self._rows = newest_per_key(rows) if rows is not None else schema.empty_table(schema.GEOCODES)
+        if rows is None:
+            rows = schema.empty_table(schema.GEOCODES)
+        # As GeocodeCache reads it: one part (the usual state after compact()) holds each key once.
+        self._rows = rows if one_part else newest_per_key(rows)
         self._keys, self._address_rows, self._new_rows = keys, address_rows, new_rows
 
     def lookup_table(self, keys: pa.Array) -> pa.Table:
@@ -154,6 +158,7 @@ def geocode_in_buckets(addresses_path: Path, cache: GeocodeCache, backend, outpu
     try:
         addresses = split(parquet_tables(addresses_path), "address_key", bucket_of_prefix, spills["addresses"],
                           ADDRESS_ROW)
+        one_part = cache.parts() == 1
         split(cache.part_tables(), "address_key", bucket_of_prefix, spills["cache"])
         counties(spills["county"], bucket_of_prefix)
         pa.default_memory_pool().release_unused()
@@ -165,7 +170,7 @@ def geocode_in_buckets(addresses_path: Path, cache: GeocodeCache, backend, outpu
             for b in range(buckets):
                 counties = _first_counties(spills["county"][b])
                 geocodes, stats, parse_status = _geocode_bucket(
-                    spills, b, cache, backend, backend_stores, chunk_rows)
+                    spills, b, cache, backend, backend_stores, chunk_rows, one_part)
                 out.write_table(geocodes)
                 rows += geocodes.num_rows
                 for name in STAT_NAMES:
@@ -188,7 +193,7 @@ def geocode_in_buckets(addresses_path: Path, cache: GeocodeCache, backend, outpu
 
 
 def _geocode_bucket(spills: dict, b: int, cache: GeocodeCache, backend, backend_stores: bool,
-                    chunk_rows: int | None) -> tuple[pa.Table, dict, pa.Array]:
+                    chunk_rows: int | None, one_part: bool) -> tuple[pa.Table, dict, pa.Array]:
     """One bucket's geocodes (sorted by key), stats, and each geocode's parse status."""
     addresses = spills["addresses"][b].read_all()
     if addresses is None:
@@ -196,7 +201,7 @@ def _geocode_bucket(spills: dict, b: int, cache: GeocodeCache, backend, backend_
     rows = addresses[ADDRESS_ROW].to_numpy()
     addresses = addresses.drop_columns([ADDRESS_ROW])
     keys = addresses["address_key"].combine_chunks()
-    bucket_cache = _BucketCache(cache, spills["cache"][b].read_all(), keys, rows, spills["new"][b])
+    bucket_cache = _BucketCache(cache, spills["cache"][b].read_all(), keys, rows, spills["new"][b], one_part)
     geocodes, stats = geocode_addresses_table(addresses, bucket_cache, backend, backend_stores=backend_stores,
                                               chunk_rows=chunk_rows, row_numbers=rows)
     first = pc.index_in(geocodes["address_key"], value_set=keys, skip_nulls=True)
@@ -260,6 +265,7 @@ def spill_counties(links_path: Path, voters_path: Path, spills: list[Spill], buc
             if not link["voter_id"].equals(voter["voter_id"]):
                 raise NotAligned()
             pair = pa.table({"address_key": link["address_key"], "county_code": voter["county_code"]})
-            yield pair.take(first_rows(pair["address_key"].combine_chunks()))  # later voters never count
+            _, first = group_address_keys(pair["address_key"].combine_chunks())
+            yield pair.take(pa.array(np.sort(first)))  # a key's later voters never count
 
     split(pairs(), "address_key", bucket_of_prefix, spills)
