@@ -24,7 +24,8 @@ ADDRESS_COLUMNS = ["address_key", "building_key", "unit_type", "unit_number"]
 LINK_COLUMNS = ["voter_id", "address_key", "building_key", "parse_status"]
 GEOCODE_COLUMNS = ["address_key", "status", *GEOGRAPHY_COLUMNS]
 
-BUCKET_VOTERS = 500_000  # voters per bucket: a roll up to this size is built whole, as before
+WHOLE_VOTERS = 1024 * 1024  # a roll up to this size is built whole, as before (the fastest way)
+BUCKET_VOTERS = 500_000  # a larger roll: about this many voters per bucket
 READ_ROWS = 1 << 18  # rows per window read from an input
 SPILL_ROWS = 1 << 16  # record batch size of the spill files
 
@@ -37,8 +38,9 @@ class HouseholdInputs:
     geocodes: pa.Table | Path
 
 
-def bucket_count(voters: int, bucket_voters: int | None = None) -> int:
-    return max(1, math.ceil(voters / (bucket_voters or BUCKET_VOTERS)))
+def bucket_count(voters: int) -> int:
+    """1 (build whole) up to WHOLE_VOTERS voters, else one bucket per BUCKET_VOTERS or part."""
+    return 1 if voters <= WHOLE_VOTERS else math.ceil(voters / BUCKET_VOTERS)
 
 
 def row_count(source: pa.Table | Path) -> int:
@@ -49,8 +51,10 @@ def column_names(source: pa.Table | Path) -> list[str]:
     return source.column_names if isinstance(source, pa.Table) else pq.read_schema(source).names
 
 
-def windows(source: pa.Table | Path, columns: list[str], rows: int = READ_ROWS) -> Iterator[pa.Table]:
-    """The source's columns in consecutive tables of exactly `rows` rows (the last one shorter)."""
+def windows(source: pa.Table | Path, columns: list[str], rows: int | None = None) -> Iterator[pa.Table]:
+    """The source's columns in consecutive tables of exactly `rows` (READ_ROWS) rows, the last
+    one shorter."""
+    rows = rows or READ_ROWS
     if isinstance(source, pa.Table):
         batches = source.select(columns).to_batches(max_chunksize=rows)
     else:
@@ -80,28 +84,37 @@ def text(column: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def key_hashes(keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """(rows of the non-null keys, a 64-bit FNV-1a style hash of each one's UTF-8 bytes), taken
-    8 bytes at a time when all keys have one length (as hex digests do)."""
+    """(rows of the non-null keys, a 64-bit hash of each one's UTF-8 bytes): FNV-1a over its
+    little-endian 8-byte words (the last one zero-padded) after its length, then MurmurHash3's
+    finish. A key's hash never depends on the other keys read with it."""
     keys = text(keys)
     valid = np.flatnonzero(pc.is_valid(keys).to_numpy(zero_copy_only=False))
     keys = keys.take(pa.array(valid))  # a fresh array: offsets from 0, no null slots
-    hashes = np.full(len(keys), 14695981039346656037, dtype=np.uint64)
     if not len(keys):
-        return valid, hashes
+        return valid, np.zeros(0, dtype=np.uint64)
     offsets = np.frombuffer(keys.buffers()[1], dtype=np.int32, count=len(keys) + 1)
     data = np.frombuffer(keys.buffers()[2], dtype=np.uint8) if keys.buffers()[2] else np.zeros(1, np.uint8)
     lengths = np.diff(offsets)
-    if lengths.min() == lengths.max():
+    prime = np.uint64(1099511628211)
+    hashes = (np.uint64(14695981039346656037) ^ lengths.astype(np.uint64)) * prime
+    if lengths.min() == lengths.max():  # equal lengths (hex digests): the words are one reshape away
         matrix = np.zeros((len(keys), -(-int(lengths[0]) // 8) * 8), dtype=np.uint8)
         matrix[:, :lengths[0]] = data[offsets[0]:offsets[-1]].reshape(len(keys), int(lengths[0]))
-        for word in matrix.view(np.uint64).T:
-            hashes = (hashes ^ word) * np.uint64(1099511628211)
+        for word in matrix.view("<u8").astype(np.uint64).T:
+            hashes = (hashes ^ word) * prime
     else:
         starts = offsets[:-1].astype(np.int64)
-        for position in range(int(lengths.max())):
-            live = np.flatnonzero(lengths > position)
-            hashes[live] = (hashes[live] ^ data[starts[live] + position]) * np.uint64(1099511628211)
-    return valid, hashes
+        for first in range(0, int(lengths.max()), 8):
+            live = np.flatnonzero(lengths > first)
+            word = np.zeros(len(live), dtype=np.uint64)
+            for byte in range(8):
+                at = starts[live] + first + byte
+                value = np.where(lengths[live] > first + byte, data[np.minimum(at, len(data) - 1)], 0)
+                word |= value.astype(np.uint64) << np.uint64(8 * byte)
+            hashes[live] = (hashes[live] ^ word) * prime
+    for factor in (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53):  # every input bit reaches the high bits
+        hashes = (hashes ^ (hashes >> np.uint64(33))) * np.uint64(factor)
+    return valid, hashes ^ (hashes >> np.uint64(33))
 
 
 def bucket_numbers(keys: pa.Array, buckets: int) -> np.ndarray:
@@ -156,21 +169,29 @@ class KeyBuckets:
     def freeze(self) -> None:
         hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, np.uint64)
         buckets = np.concatenate(self.buckets) if self.buckets else np.zeros(0, np.int32)
-        order = np.lexsort((buckets, hashes))
+        order = np.argsort(hashes, kind="stable")  # a shared hash may leave a repeated pair: harmless
         hashes, buckets = hashes[order], buckets[order]
         del order
         first = np.ones(len(hashes), dtype=bool)
         first[1:] = (hashes[1:] != hashes[:-1]) | (buckets[1:] != buckets[:-1])
         self.hashes, self.buckets = hashes[first], buckets[first]
+        # two households in two buckets whose keys share a hash: looked up by range instead
+        self.shared_hashes = bool(len(self.hashes) > 1 and np.any(self.hashes[1:] == self.hashes[:-1]))
 
     def rows_by_bucket(self, keys: pa.Array) -> dict[int, np.ndarray]:
-        """The rows (ascending) of `keys` in each bucket; a key whose hash two households share
-        goes to both buckets (index_in there matches the right one only)."""
+        """The rows (ascending) of `keys` in each bucket (a key whose hash households of two
+        buckets share goes to both: index_in there matches the right one only)."""
         valid, hashes = key_hashes(keys)
-        left, right = np.searchsorted(self.hashes, hashes, "left"), np.searchsorted(self.hashes, hashes, "right")
-        counts = right - left
-        rows = np.repeat(valid, counts)
-        slots = np.repeat(left, counts) + np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        if self.shared_hashes:
+            left = np.searchsorted(self.hashes, hashes, "left")
+            counts = np.searchsorted(self.hashes, hashes, "right") - left
+            rows = np.repeat(valid, counts)
+            slots = np.repeat(left, counts) + np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        else:  # a hash lookup: faster than a binary search of every key
+            found = pc.index_in(pa.array(hashes), value_set=pa.array(self.hashes))
+            hit = np.flatnonzero(pc.is_valid(found).to_numpy(zero_copy_only=False))
+            rows, slots = valid[hit], found.to_numpy(zero_copy_only=False)[hit].astype(np.int64) if len(hit) \
+                else np.zeros(0, np.int64)
         numbers = self.buckets[slots].astype(np.int64)
         order = np.lexsort((rows, numbers))
         rows, numbers = rows[order], numbers[order]
@@ -196,14 +217,13 @@ def split_members(inputs: HouseholdInputs, buckets: int, members: SpillFiles, vo
         out.add(pa.table({"voter_id": text(voters["voter_id"]), "household_id": household,
                           "building_key": building}, schema=schema.VOTER_HOUSEHOLDS))
         voters_seen += voters.num_rows
-        rows = pa.array(np.flatnonzero(pc.is_valid(household).to_numpy(zero_copy_only=False)))
+        rows = np.flatnonzero(pc.is_valid(household).to_numpy(zero_copy_only=False))
         members_seen += len(rows)
         table = pa.Table.from_arrays([*voters.columns, *links.columns[1:]], [*VOTER_COLUMNS, *LINK_COLUMNS[1:]])
-        numbers = bucket_numbers(building.take(rows), buckets)
-        keys.add(household.take(rows), numbers)
-        table = table.take(rows)
+        numbers = bucket_numbers(building.take(pa.array(rows)), buckets)
+        keys.add(household.take(pa.array(rows)), numbers)
         for bucket in np.unique(numbers):
-            members.append(int(bucket), table.take(pa.array(np.flatnonzero(numbers == bucket))))
+            members.append(int(bucket), table.take(pa.array(rows[numbers == bucket])))
         del table, household, building
         release_memory()  # else the freed windows pile up in the allocators over a long roll
     out.close(schema.VOTER_HOUSEHOLDS.empty_table())

@@ -22,8 +22,8 @@ Sink = Callable[[pa.Table], None]  # receives one output row group per call
 class RowGroupWriter:
     """Hands a sink tables of exactly `rows` rows (the last shorter; one empty table when none)."""
 
-    def __init__(self, sink: Sink, rows: int = ROW_GROUP_ROWS):
-        self.sink, self.rows, self.held, self.count, self.written = sink, rows, [], 0, 0
+    def __init__(self, sink: Sink, rows: int | None = None):
+        self.sink, self.rows, self.held, self.count, self.written = sink, rows or ROW_GROUP_ROWS, [], 0, 0
 
     def add(self, table: pa.Table) -> None:
         self.held.append(table)
@@ -46,7 +46,8 @@ class RowGroupWriter:
 
 def write_bucket(households: pa.Table, path: Path) -> None:
     """A bucket's HOUSEHOLDS, in the row groups gather() expects."""
-    pq.write_table(households, path, row_group_size=SPILL_ROWS, compression="none")
+    pq.write_table(households, path, row_group_size=SPILL_ROWS, compression="none", use_dictionary=False,
+                   write_statistics=False)  # read once, soon: no need to encode it well
 
 
 class HouseholdTally:
@@ -113,7 +114,7 @@ def refuse_repeats(keys: pa.ChunkedArray, previous: str | None) -> str | None:
     return keys[len(keys) - 1].as_py()
 
 
-def merge_buckets(paths: list[Path], sink: Sink, tally: HouseholdTally, rows: int = ROW_GROUP_ROWS) -> None:
+def merge_buckets(paths: list[Path], sink: Sink, tally: HouseholdTally, rows: int | None = None) -> None:
     """The bucket files' households sorted by household_id (byte order, as pandas sorts them) to
     `sink` a row group at a time. Each file is sorted, so a row group takes a run of each file."""
     files = [pq.ParquetFile(p) for p in paths]
@@ -121,6 +122,7 @@ def merge_buckets(paths: list[Path], sink: Sink, tally: HouseholdTally, rows: in
     starts = np.cumsum([0] + [len(i) for i in ids])
     order = pc.sort_indices(pa.chunked_array([c for i in ids for c in i.chunks], pa.string())).to_numpy()
     del ids
+    rows = rows or ROW_GROUP_ROWS
     out, last = RowGroupWriter(sink, rows), None
     for start in range(0, len(order), rows):
         picked = order[start:start + rows]
