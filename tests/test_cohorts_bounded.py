@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from voterpipe import cohorts
+from voterpipe import cohorts, schema
 from voterpipe.cohorts import arrays
 from voterpipe.cohorts.analysis import _SCHEMAS
 
@@ -154,7 +154,7 @@ def _in_parts(roll, config, files, voters_per_part):
         files, lambda part: written.append(cohorts.voter_cohorts_arrow(part)), state="nc", snapshot=SNAPSHOT,
         config=config, code_forms=cohorts.geography.code_forms("nc"), previous=previous,
         voters_per_part=voters_per_part)
-    return tables, pa.concat_tables(written)
+    return tables, pa.concat_tables(written) if written else schema.empty_table(schema.VOTER_COHORTS)
 
 
 def _assert_same(expected, got, voter_cohorts):
@@ -195,3 +195,18 @@ def test_row_positions_split_by_value_ranges_match_one_lookup(monkeypatch):
     for rows in (64, 1000, 1 << 20):
         monkeypatch.setattr(arrays, "LOOKUP_SET_ROWS", rows)
         assert (arrays.row_positions(lookups, values) == expected).all()
+
+
+def test_an_empty_roll_gives_empty_tables(roll, config, tmp_path):
+    empty = {name: _write(roll[name].iloc[:0], tmp_path / f"{name}.parquet")
+             for name in ("voters", "history", "links")}
+    files = cohorts.CohortFiles(**{**roll["files"].__dict__, "voters": empty["voters"], "history": empty["history"],
+                                   "voter_households": empty["links"]})
+    got, voter_cohorts = _in_parts(roll, config, files, 100)
+    assert voter_cohorts.num_rows == 0 and got.summary["voters"] == 0
+    for name in [*list(_SCHEMAS)[1:], "transitions"]:
+        table = cohorts.cohort_arrow_table(got, name, "nc", SNAPSHOT, PREVIOUS)
+        assert table.schema.equals(_SCHEMAS.get(name, table.schema)), name
+    assert cohorts.cohort_arrow_table(got, "cohort_turnout", "nc", SNAPSHOT).num_rows == 0
+    removed = got.transitions[got.transitions["change"] == "removed"]
+    assert removed.loc[removed["dimension"] == "all", "voters"].sum() == len(roll["previous"])

@@ -220,6 +220,9 @@ class MixCounts:
             self.counts[dimension] = grown + found
 
     def table(self) -> pd.DataFrame:
+        if not self.counts:  # no voter added
+            return pd.DataFrame({c: pd.Series(dtype=object) for c in ("dimension", "cohort", "party_mix")}
+                                | {"voters": pd.Series(dtype=np.int64), "share": pd.Series(dtype=float)})
         codes, mix_labels = self.mixes.sorted_codes(self.unknown)
         pieces = []
         for dimension in self.dimensions:

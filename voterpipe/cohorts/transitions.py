@@ -118,7 +118,8 @@ class TransitionCounts:
         self.previous_row = row_positions(current_ids, previous_ids)
         self.removed_rows = row_positions(previous_ids, current_ids) < 0
         del previous_ids
-        self.previous = previous.drop_columns(["voter_id"])
+        # one dictionary per column, so that each part's take() does not concatenate the chunks
+        self.previous = previous.drop_columns(["voter_id"]).unify_dictionaries().combine_chunks()
         self.dimensions, self.config = dimensions, config
         self.counts = {(change, d): LabelCounts() for change in ("new_registrant", "moved", "party_switch")
                        for d in dimensions}
