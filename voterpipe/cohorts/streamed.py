@@ -70,14 +70,14 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     transitions = None if previous is None else TransitionCounts(previous, voter_ids, TRANSITION_DIMENSIONS, config)
     del voter_ids
     pa.default_memory_pool().release_unused()  # the history's buffers, before the lookups are read
-    households = pq.read_table(files.households, columns=HOUSEHOLD_COLUMNS, read_dictionary=["party_mix"])
-    geocodes = pq.read_table(files.geocodes, columns=files.geocode_columns, read_dictionary=files.geocode_columns[1:])
     lookup_rows = None
     if aligned:  # each voter's household and geocode row, looked up once for the roll (not per part)
-        lookup_rows = _lookup_rows(files.voter_households, households.column("household_id"),
-                                   geocodes.column(files.geocode_columns[0]))
-        households, geocodes = households.drop_columns(["household_id"]), geocodes.drop_columns(
-            [files.geocode_columns[0]])
+        lookup_rows = _lookup_rows(files.voter_households, _column(files.households, HOUSEHOLD_COLUMNS[0]),
+                                   _column(files.geocodes, files.geocode_columns[0]))
+    keys = 1 if aligned else 0  # the keys are needed only to look rows up part by part
+    households = pq.read_table(files.households, columns=HOUSEHOLD_COLUMNS[keys:], read_dictionary=["party_mix"])
+    geocodes = pq.read_table(files.geocodes, columns=files.geocode_columns[keys:],
+                             read_dictionary=files.geocode_columns[1:])
     links = None if aligned else pq.read_table(files.voter_households, columns=["voter_id", "household_id"]) \
         .to_pandas(date_as_object=False)
     turnout = TurnoutCounts(votes, state, config)
@@ -155,8 +155,8 @@ def _slices(path: Path, columns: list[str], rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(held).combine_chunks()
 
 
-def _lookup_rows(voter_households: Path, household_ids: pa.ChunkedArray,
-                 address_keys: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+def _lookup_rows(voter_households: Path, household_ids: pa.Array,
+                 address_keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """Per row of voter_households: the row of its household_id among the households' ids and
     among the geocodes' address keys (-1: none), from the file's household ids read a batch at a
     time as dictionaries and matched in one lookup each."""
@@ -165,7 +165,6 @@ def _lookup_rows(voter_households: Path, household_ids: pa.ChunkedArray,
     distinct = pa.concat_arrays(dictionaries) if dictionaries else pa.array([], pa.string())
     found = []
     for keys in (household_ids, address_keys):
-        keys = keys.combine_chunks()
         rows = np.append(row_positions(distinct.cast(keys.type), keys), np.int32(-1))
         found.append(rows[indices])
     return found[0], found[1]
@@ -183,6 +182,10 @@ def _dictionary_indices(source: pq.ParquetFile, column: str) -> tuple[np.ndarray
         offset += len(ids.dictionary)
         at += batch.num_rows
     return indices, dictionaries
+
+
+def _column(path: Path, name: str) -> pa.Array:
+    return pq.read_table(path, columns=[name]).column(name).combine_chunks()
 
 
 def _nullable(rows: np.ndarray) -> pa.Array:
