@@ -38,11 +38,13 @@ def levels_present(voters: pd.DataFrame) -> list[Level]:
 
 
 def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date],
-                 parties: tuple[str, ...], unknown: str = "unknown") -> pd.DataFrame:
+                 parties: tuple[str, ...], unknown: str = "unknown",
+                 household_codes: np.ndarray | None = None) -> pd.DataFrame:
     """Per voter, the 0/1 columns a geography table sums (as bool, one byte a voter each):
     registered, active, party_<p> (`parties`, then 'other' and `unknown`), and per general
     registered_<day> (the cohort_turnout rule: on or before the day, with no date, or having voted)
-    and voted_<day>. Computed once for all levels."""
+    and voted_<day>. Computed once for all levels (`household_codes`: value_codes of household_id,
+    when the caller has them)."""
     n = len(voters)
     counts = {"registered": np.ones(n, dtype=bool),
               "active": voters["status"].eq("active").fillna(False).to_numpy(dtype=bool)}
@@ -64,7 +66,7 @@ def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date]
         voted[on_day[on_day >= 0]] = True
         counts[f"registered_{day}"] = np.isnat(registered_on) | (registered_on <= np.datetime64(day)) | voted
         counts[f"voted_{day}"] = voted
-    counts[HOUSEHOLD] = _codes(voters["household_id"])  # -1: none
+    counts[HOUSEHOLD] = value_codes(voters["household_id"]) if household_codes is None else household_codes
     return pd.DataFrame(counts, copy=False)  # one block per column: no second copy of them all
 
 
@@ -78,9 +80,8 @@ def _text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     return array.cast(pa.large_string())
 
 
-def _codes(values: pd.Series) -> np.ndarray:
-    """A number per distinct value, -1 for a missing one (which number does not matter: only
-    whether two voters share one)."""
+def value_codes(values: pd.Series) -> np.ndarray:
+    """A number per distinct value, counting up in order of first appearance; -1 for a missing one."""
     if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.dtype):
         return pd.factorize(values)[0].astype(np.int64)
     encoded = pc.dictionary_encode(_text(values))  # chunks share one dictionary

@@ -15,6 +15,7 @@ from matplotlib.path import Path
 from matplotlib.ticker import PercentFormatter
 
 from voterpipe.report.charts import Chart, new_figure
+from voterpipe.report.geography import value_codes
 from voterpipe.report.sources import ReportSources, released
 
 TURNOUT_COLOURS = "cividis"  # perceptually uniform and readable with colour-vision deficiencies
@@ -26,8 +27,9 @@ NO_GEOMETRY = ("No geometry is imported for this snapshot: no geocoded address h
                "so no map can be drawn. The numbers are in the CSV.")
 
 
-def household_points(sources: ReportSources) -> pd.DataFrame:
-    """One row per matched household: lon, lat, its voters' county_code and tract."""
+def household_points(sources: ReportSources, household_codes: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per matched household: lon, lat, its voters' county_code and tract
+    (`household_codes`: geography.value_codes of the voters' household_id, when already made)."""
     voters, points = sources.voter_geography, sources.points
     columns = ["household_id", "lon", "lat", "county_code", "tract"]
     if voters is None or points is None or points.empty:
@@ -39,16 +41,13 @@ def household_points(sources: ReportSources) -> pd.DataFrame:
             .merge(points, left_on="household_id", right_on="address_key", how="inner")
         return joined[columns].reset_index(drop=True)
     # each household's first voter, in roll order, and its point: the inner join without copying the roll
-    households = _text(homes["household_id"], combine=False)
-    encoded = pc.dictionary_encode(households)  # chunks share one dictionary
-    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
-    codes = pc.fill_null(pa.chunked_array([c.indices for c in chunks], pa.int32()), -1).to_numpy()
+    codes = value_codes(homes["household_id"]) if household_codes is None else household_codes
     # codes count up in order of first appearance: a household's first voter raises the running maximum
     first = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))))
-    if len(first) != (len(chunks[0].dictionary) if chunks else 0):  # not so numbered: sort to find them
+    if len(first) != int(codes.max(initial=-1)) + 1:  # not so numbered: sort to find them
         code, first = np.unique(codes, return_index=True)
         first = np.sort(first[code >= 0])
-    at = pc.index_in(households.take(first), value_set=keys)
+    at = pc.index_in(_text(homes["household_id"], combine=False).take(first), value_set=keys)
     placed = pc.is_valid(at).to_numpy(zero_copy_only=False)
     rows = pc.drop_null(at).to_numpy()
     joined = homes.iloc[first[placed]].reset_index(drop=True)
@@ -310,10 +309,11 @@ def _tract_change_caption(unplaced: dict) -> str:
 
 
 def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_general,
-               changes: pd.DataFrame | None = None) -> list[Chart]:
+               changes: pd.DataFrame | None = None, household_codes: np.ndarray | None = None) -> list[Chart]:
     """Turnout in the last general by county and by tract; registration change by county and by
-    tract (`changes`: report/changes.voter_changes against the previous snapshot, or None)."""
-    points = released(household_points)(sources)
+    tract (`changes`: report/changes.voter_changes against the previous snapshot, or None;
+    `household_codes`: geography.value_codes of the voters' household_id, when already made)."""
+    points = released(household_points)(sources, household_codes)
     rasters = AreaRasters(points)
     state = sources.state.upper()
     charts = []

@@ -3,6 +3,7 @@ table the maps colour by), and snapshot changes by county (voter by voter, repor
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from voterpipe.cohorts import CohortConfig
@@ -34,15 +35,16 @@ def _shown(table: pd.DataFrame, level: Level, parties: list[str], generals, unkn
     return table[list(columns)].rename(columns=columns)
 
 
-def geography_section(sources: ReportSources, config: CohortConfig
+def geography_section(sources: ReportSources, config: CohortConfig, household_codes: np.ndarray | None = None
                       ) -> tuple[list[ReportTable], dict[str, pd.DataFrame]]:
-    """(one ReportTable per level the state has, every level's full table incl. tract, by level)."""
+    """(one ReportTable per level the state has, every level's full table incl. tract, by level);
+    `household_codes`: geography.value_codes of the voters' household_id, when already made."""
     voters, votes = sources.voter_geography, sources.general_votes
     if voters is None or votes is None:
         return [], {}
     generals = last_generals(sources.elections, sources.snapshot)
     parties = list(config.party_order)
-    counts = released(voter_counts)(voters, votes, generals, tuple(parties), config.unknown)
+    counts = released(voter_counts)(voters, votes, generals, tuple(parties), config.unknown, household_codes)
     full, tables = {}, []
     for level in [*levels_present(voters), TRACT]:
         if level is TRACT and not ("tract" in voters and voters["tract"].notna().any()):
