@@ -89,3 +89,16 @@ def test_buckets_never_split_a_zip_and_balance_the_rest():
     even = {f"2760{i}": 333 for i in range(6)}
     assert len(set(bucketed.assign_buckets(even, 1_998, bucket_voters=400).values())) == 6
     assert len(set(bucketed.assign_buckets(even, 1_998, bucket_voters=700).values())) == 3
+
+
+def test_spill_directories_of_dead_runs_are_removed(tmp_path):
+    import socket
+    from voterpipe.addresses.spill import spill_directory
+    dead = tmp_path / f".spill-{socket.gethostname()}-999999999-x"  # no such process
+    live = tmp_path / f".spill-{socket.gethostname()}-1-y"  # pid 1 is always alive
+    dead.mkdir()
+    live.mkdir()
+    with spill_directory(tmp_path) as directory:
+        (directory / "a.arrow").write_bytes(b"x")
+        assert not dead.exists() and live.exists()
+    assert not directory.exists()

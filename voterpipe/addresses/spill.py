@@ -3,6 +3,11 @@ read back without memory-mapping (mapped pages would stay resident), merged in r
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -11,6 +16,30 @@ import pyarrow as pa
 
 BATCH_ROWS = 65_536
 RUN_BATCH_ROWS = 8_192  # a merge holds one batch of every run: keep them small
+
+
+@contextlib.contextmanager
+def spill_directory(parent: Path) -> Iterator[Path]:
+    """A fresh directory for one run's spill files under `parent`, removed afterwards; first
+    removes the directories of runs on this machine whose process is gone (killed mid-run)."""
+    parent = Path(parent)
+    host = socket.gethostname()
+    for old in parent.glob(f".spill-{host}-*"):
+        pid = old.name[len(f".spill-{host}-"):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f".spill-{host}-{os.getpid()}-", dir=parent) as directory:
+        yield Path(directory)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class Spill:

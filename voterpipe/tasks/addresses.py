@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,6 +11,7 @@ import pyarrow.parquet as pq
 from voterpipe import config, partitioning, quality, storage
 from voterpipe.addresses.bucketed import normalise_voter_file
 from voterpipe.addresses.cache import AddressCache
+from voterpipe.addresses.spill import spill_directory
 from voterpipe.addresses.normalise import PIECE_COLUMNS, normalise_addresses, voter_cache_keys
 from voterpipe.addresses.parse import RULES_VERSION
 from voterpipe.tasks.maintenance import CompactCaches
@@ -40,9 +40,9 @@ class NormaliseAddresses(PartitionedStage):
         names = set(pq.read_schema(path).names)
         cache = AddressCache(storage.cache_dir("addresses"), RULES_VERSION)
         outputs = {name: Path(staging) / self.stage.dataset(name).file for name in ("addresses", "voter_addresses")}
-        with tempfile.TemporaryDirectory(prefix=".spill-", dir=storage.cache_dir("spill")) as spill_dir:
+        with spill_directory(storage.cache_dir("spill")) as spill_dir:
             stats = normalise_voter_file(path, [c for c in VOTER_COLUMNS if c in names], self.state, cache,
-                                         outputs, storage.parquet_writer, Path(spill_dir),
+                                         outputs, storage.parquet_writer, spill_dir,
                                          processes=config.addresses().processes, progress=self.progress)
         return self.finish(stats)
 

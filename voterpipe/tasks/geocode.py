@@ -4,7 +4,6 @@ by a hash of address_key."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
@@ -17,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voterpipe import config, partitioning, quality, schema, storage
+from voterpipe.addresses.spill import spill_directory
 from voterpipe.geocode.bucketed import NotAligned, geocode_in_buckets, spill_counties
 from voterpipe.geocode.cache import GeocodeCache, geocode_addresses_table, match_rates_aligned
 from voterpipe.tasks.maintenance import CompactCaches
@@ -101,9 +101,9 @@ class GeocodeAddresses(CensusBatches, PartitionedStage):
             spill_counties(self.input_path("voter_addresses"), self.input_path("voters"), spills, bucket_of_prefix)
 
         try:
-            with tempfile.TemporaryDirectory(prefix=".spill-", dir=storage.cache_dir("spill")) as spill_dir:
+            with spill_directory(storage.cache_dir("spill")) as spill_dir:
                 done = geocode_in_buckets(self.input_path("addresses"), cache, backend, output,
-                                          storage.parquet_writer, Path(spill_dir), counties,
+                                          storage.parquet_writer, spill_dir, counties,
                                           progress=self.progress, **options)
         except NotAligned:  # voter_addresses not in voters.parquet order: the whole-table way
             return self.build_in_memory(staging)
