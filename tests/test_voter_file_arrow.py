@@ -154,30 +154,37 @@ def test_the_one_voter_probe_gives_the_schema_of_the_whole_query(data_root, tmp_
     assert not probed.field("voter_id").nullable and probed.field("address_key").nullable
 
 
-@pytest.mark.parametrize("voters_per_block", [70, 299])
+@pytest.mark.parametrize("voters_per_block", [140, 299])
 def test_a_roll_joined_in_voter_id_blocks_gives_the_same_file(data_root, tmp_path, voters_per_block):
-    """Blocks (5 of at most 70 voters, or 2 with one voter in the last) write the file the
-    whole join writes, byte for byte, with links listed in other orders and missing."""
+    """Blocks (5 of at most 70 voters, or 3 with few voters in the last) write the file the
+    whole join writes, byte for byte, with links listed in other orders and missing; the
+    spilled blocks are gone afterwards."""
     _hostile_upstream(data_root)
     files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)
     whole = enriched.write_voters_enriched(files, tmp_path / "whole.parquet", rows_per_part=40)
-    blocked = enriched.write_voters_enriched(files, tmp_path / "blocked.parquet", rows_per_part=40,
+    (tmp_path / "blocked").mkdir()
+    blocked = enriched.write_voters_enriched(files, tmp_path / "blocked" / "v.parquet", rows_per_part=40,
                                              voters_per_block=voters_per_block)
     assert blocked == whole
-    assert (tmp_path / "blocked.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert (tmp_path / "blocked" / "v.parquet").read_bytes() == (tmp_path / "whole.parquet").read_bytes()
+    assert [p.name for p in (tmp_path / "blocked").iterdir()] == ["v.parquet"]
     join = enriched_blocks.open_join(files.paths, "nc", NOV, [], [], per_block=voters_per_block)
     assert isinstance(join, enriched_blocks.BlockedJoin) and join.unique()
 
 
-def test_blocks_read_only_their_rows_and_refuse_a_repeated_key(data_root, tmp_path):
+def test_spilled_blocks_hold_their_rows_in_file_order_and_a_repeated_key_is_refused(data_root, tmp_path):
     tables = warehouse_data.upstream_tables("nc", NOV, 40, seed=2)
     warehouse_data.write_upstream(data_root, "nc", NOV, tables, voter_file=False)
     path = catalog.dataset_path("voters", "nc", NOV, data_root)
     pq.write_table(pq.read_table(path), path, row_group_size=7)
-    rows = np.array([0, 6, 7, 20, 39], dtype=np.int64)
-    got = enriched_blocks.read_rows(path, "voters", ["voter_id", "no_such_column"], rows)
-    assert got["voter_id"].to_pylist() == tables["voters"]["voter_id"].take(pa.array(rows)).to_pylist()
-    assert got["no_such_column"].null_count == 5
+    row_blocks = np.array([i % 3 - 1 for i in range(40)], dtype=np.int32)  # -1 rows belong to no block
+    spilled = enriched_blocks.spill_blocks(path, "voters", ["voter_id", "no_such_column"], row_blocks, 2,
+                                           tmp_path / "spill")
+    ids = tables["voters"]["voter_id"].to_pylist()
+    for block in (0, 1):
+        got = spilled[block].load()
+        assert got["voter_id"].to_pylist() == [ids[i] for i in range(40) if row_blocks[i] == block]
+        assert got["no_such_column"].null_count == len(got["voter_id"])
     households = tables["households"]
     _rewrite(data_root, "households", pa.concat_tables([households, households.slice(3, 1)]))
     files = source_files("nc", NOV, data_root, ENRICHED_INPUTS)

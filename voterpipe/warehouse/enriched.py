@@ -120,7 +120,7 @@ def write_voters_enriched(files, path: Path, memory_limit: str = "", spill_dir: 
     column counts. Refuses a roll that repeats or lacks a voter_id, and checks that the file has
     exactly one row per voter. When every lookup table has one row per key (the usual case), the
     joins are Arrow lookups (enriched_arrow; a roll over `voters_per_block` voters is joined in
-    voter_id blocks of that size, enriched_blocks); otherwise the SQL runs on consecutive voter_id
+    voter_id blocks of half that, spilled beside `path`: enriched_blocks); otherwise the SQL runs on consecutive voter_id
     ranges of about `rows_per_part` voters, each sorted and appended to the file, so memory stays
     bounded without spilling; DuckDB's memory is capped at `memory_limit` ("" = its default),
     spilling to `spill_dir` beyond it."""
@@ -135,7 +135,7 @@ def write_voters_enriched(files, path: Path, memory_limit: str = "", spill_dir: 
     finally:
         con.close()  # DuckDB's buffers go before the Arrow tables are read
     join = open_join(files.paths, files.state, _as_date(files.snapshot), voter_columns, cohort_columns,
-                     voters_per_block)
+                     voters_per_block, spill_dir=path.parent)
     if join.unique():  # each LEFT JOIN is a lookup: the SQL's rows without its re-scans
         # a row group at a time: the fewest rows held at once (no part straddles two groups)
         # half a row group per part: the next part is taken while one is written, memory as one group

@@ -4,7 +4,10 @@ address-keyed lookups only (a fraction of a voter's row), not with the whole rol
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import date
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
@@ -17,34 +20,38 @@ from voterpipe.warehouse.enriched_arrow import (
     keys_unique, read_source, wanted_columns)
 from voterpipe.warehouse.tables import UNIQUE_KEYS, source_schema
 
-VOTERS_PER_BLOCK = 1_000_000  # a roll up to this size is joined whole, as before
+VOTERS_PER_BLOCK = 1_000_000  # a roll up to this size is joined whole; a bigger one in blocks of half
 VOTER_KEYED = tuple(alias for alias, (_, _, side) in JOINS.items() if side == ("v", "voter_id"))
 SHARED = tuple(alias for alias in JOINS if alias not in VOTER_KEYED)  # keyed by address or household
 
 
 def block_count(voters: int, per_block: int = VOTERS_PER_BLOCK) -> int:
-    return max(1, -(-voters // max(per_block, 1)))
+    """1 up to `per_block` voters; beyond, blocks of half that many."""
+    per_block = max(per_block, 2)
+    return 1 if voters <= per_block else -(-voters // (per_block // 2))
 
 
 def open_join(paths: dict, state: str, snapshot: date, voter_columns: list[str], cohort_columns: list[str],
-              per_block: int = VOTERS_PER_BLOCK):
-    """EnrichedJoin for a roll of up to `per_block` voters, else a BlockedJoin: both give
-    unique() and parts(rows_per_part) with the same rows."""
+              per_block: int = VOTERS_PER_BLOCK, spill_dir: Path | None = None):
+    """EnrichedJoin for a roll of up to `per_block` voters, else a BlockedJoin spilling its blocks
+    under `spill_dir`: both give unique() and parts(rows_per_part) with the same rows."""
     voters = pq.read_metadata(paths["voters"]).num_rows
-    if block_count(voters, per_block) == 1:
+    blocks = block_count(voters, per_block)
+    if blocks == 1:
         return EnrichedJoin(paths, state, snapshot, voter_columns, cohort_columns)
-    return BlockedJoin(paths, state, snapshot, voter_columns, cohort_columns, block_count(voters, per_block))
+    return BlockedJoin(paths, state, snapshot, voter_columns, cohort_columns, blocks, spill_dir)
 
 
 class BlockedJoin:
     """Held whole: every voter's voter_id, the voter-keyed tables' keys, and the address- and
-    household-keyed lookups. Read per block: the voters' other columns and their rows of the
-    voter-keyed tables (each file read once per block, a row group at a time)."""
+    household-keyed lookups. The voters' other columns and their rows of the voter-keyed tables
+    are read once and spilled to one Arrow file per block (owner-only, removed after), then
+    joined a block at a time."""
 
     def __init__(self, paths: dict, state: str, snapshot: date, voter_columns: list[str],
-                 cohort_columns: list[str], blocks: int):
+                 cohort_columns: list[str], blocks: int, spill_dir: Path | None = None):
         self.paths, self.state, self.snapshot, self.blocks = paths, state, snapshot, blocks
-        self.voter_columns, self.cohort_columns = voter_columns, cohort_columns
+        self.voter_columns, self.cohort_columns, self.spill_dir = voter_columns, cohort_columns, spill_dir
         self.wanted = wanted_columns(enriched_columns(voter_columns, cohort_columns))
         self.voter_ids = read_source(paths["voters"], "voters", ["voter_id"])["voter_id"]
         self.shared = {alias: read_source(paths[DATASETS[alias]], DATASETS[alias], self.wanted[alias])
@@ -66,59 +73,102 @@ class BlockedJoin:
 
     def parts(self, rows_per_part: int) -> Iterator[pa.Table]:
         """voters_enriched in voter_id order: each block is a consecutive voter_id range, joined
-        and sorted on its own."""
+        and sorted on its own (call after unique() said yes)."""
         order = pc.sort_indices(self.voter_ids).to_numpy().astype(np.int64)
         # a whole number of parts per block: the same parts as one whole join, so the Parquet
         # writer gets the same chunks and writes the same pages (byte-identical files)
         part = max(rows_per_part, 1)
         size = -(-(-(-len(order) // self.blocks)) // part) * part
-        for start in range(0, len(order), size):
-            join = self._block_join(np.sort(order[start:start + size]))
-            yield from join.parts(rows_per_part)
-            del join
-            pa.default_memory_pool().release_unused()
+        voter_block = np.empty(len(order), np.int32)
+        voter_block[order] = np.arange(len(order)) // size
+        blocks = -(-len(order) // size)
+        directory = Path(tempfile.mkdtemp(prefix=".voter-blocks-", dir=self.spill_dir))  # mode 0700
+        try:
+            spills = {alias: spill_blocks(self.paths[DATASETS[alias]], DATASETS[alias], self.wanted[alias],
+                                          self._row_blocks(alias, voter_block), blocks, directory / alias)
+                      for alias in ("v", *VOTER_KEYED)}
+            del voter_block
+            for block in range(blocks):
+                tables = {alias: files[block].load() for alias, files in spills.items()}
+                join = EnrichedJoin(self.paths, self.state, self.snapshot, self.voter_columns,
+                                    self.cohort_columns, tables={**tables, **self.shared})
+                del tables
+                yield from join.parts(rows_per_part)
+                del join
+                for files in spills.values():
+                    files[block].path.unlink()
+                pa.default_memory_pool().release_unused()
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
 
-    def _block_join(self, voter_rows: np.ndarray) -> EnrichedJoin:
-        tables = {"v": read_rows(self.paths["voters"], "voters", self.wanted["v"], voter_rows)}
-        for alias, (_, rows) in self.keyed.items():
-            if rows is None:  # the table lists the voters row for row
-                needed = voter_rows
+    def _row_blocks(self, alias: str, voter_block: np.ndarray) -> np.ndarray:
+        """The block of each row of the alias's file: its voter's block, -1 for a row no voter has."""
+        if alias == "v" or self.keyed[alias][1] is None:
+            return voter_block
+        rows = self.keyed[alias][1]
+        found = pc.is_valid(rows).to_numpy(zero_copy_only=False)
+        blocks = np.full(pq.read_metadata(self.paths[DATASETS[alias]]).num_rows, -1, np.int32)
+        blocks[rows.filter(pc.is_valid(rows)).to_numpy()] = voter_block[found]
+        return blocks
+
+
+class SpilledBlock:
+    """One block's rows of one file, in file order, as an Arrow IPC file."""
+
+    def __init__(self, path: Path, dataset: str, columns: list[str], coded: set[str], fields: dict):
+        self.path, self.dataset, self.columns, self.coded, self.fields = path, dataset, columns, coded, fields
+
+    def load(self) -> dict[str, pa.Array | CompactMap]:
+        """The block's columns as read_source gives them (text with few values dictionary-encoded,
+        maps as CompactMap, columns the file lacks as typed nulls)."""
+        with pa.OSFile(str(self.path), "rb") as source:
+            table = pa.ipc.open_file(source).read_all()
+        declared, found = source_schema(self.dataset), {}
+        for name in self.columns:
+            if name not in self.fields:
+                kind = declared.field(name).type if declared is not None and name in declared.names else pa.null()
+                found[name] = pa.nulls(table.num_rows, kind)
+                continue
+            column = table.column(name)
+            table = table.drop_columns([name])  # its buffers go once converted
+            if pa.types.is_map(column.type):
+                held = CompactMap(column.type)
+                for chunk in column.chunks:
+                    held.append(chunk)
+                found[name] = held.finish()
             else:
-                looked = rows.take(pa.array(voter_rows)).drop_null().to_numpy()
-                needed = np.unique(looked).astype(np.int64)
-            tables[alias] = read_rows(self.paths[DATASETS[alias]], DATASETS[alias], self.wanted[alias], needed)
-        tables.update(self.shared)
-        return EnrichedJoin(self.paths, self.state, self.snapshot, self.voter_columns, self.cohort_columns,
-                            tables=tables)
+                column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+                found[name] = pc.dictionary_encode(column) if name in self.coded else column
+            del column
+        return found
 
 
-def read_rows(path, dataset: str, columns: list[str], rows: np.ndarray) -> dict[str, pa.Array | CompactMap]:
-    """read_source for the given rows (ascending) only, read one row group at a time."""
-    rows = np.asarray(rows, dtype=np.int64)
+def spill_blocks(path, dataset: str, columns: list[str], row_blocks: np.ndarray, blocks: int,
+                 directory: Path) -> list[SpilledBlock]:
+    """Split the file's rows by block (row_blocks: each row's block, -1 = none) into one Arrow
+    file per block, reading the Parquet file once, a row group at a time."""
+    directory.mkdir()
     handle = pq.ParquetFile(path)
     fields = {f.name: f for f in handle.schema_arrow}
-    declared = source_schema(dataset)
-    starts = np.cumsum([0] + [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)])
-    groups = [(g, rows[(rows >= starts[g]) & (rows < starts[g + 1])] - starts[g])
-              for g in range(handle.num_row_groups)]
-    groups = [(g, local) for g, local in groups if len(local)]
-    found: dict = {}
-    for name in columns:
-        if name not in fields:
-            kind = declared.field(name).type if declared is not None and name in declared.names else pa.null()
-            found[name] = pa.nulls(len(rows), kind)
-            continue
-        is_map = pa.types.is_map(fields[name].type)
-        coded = not is_map and name not in JOIN_KEYS and _few_values(handle, name, fields[name].type)
-        reader = pq.ParquetFile(path, read_dictionary=[name] if coded else None)
-        pieces = [reader.read_row_group(g, columns=[name]).column(0).combine_chunks().take(pa.array(local))
-                  for g, local in groups]
-        if is_map:
-            held = CompactMap(fields[name].type)
-            for piece in pieces:
-                held.append(piece)
-            found[name] = held.finish()
-        else:
-            found[name] = pa.concat_arrays(pieces) if pieces else pa.array([], fields[name].type)
-        del pieces
-    return found
+    present = [c for c in columns if c in fields]
+    coded = {c for c in present if c not in JOIN_KEYS and _few_values(handle, c, fields[c].type)}
+    schema = pa.schema([fields[c] for c in present])
+    spilled = [SpilledBlock(directory / f"{block}.arrow", dataset, columns, coded, fields) for block in range(blocks)]
+    writers = [pa.ipc.new_file(str(s.path), schema) for s in spilled]
+    try:
+        start = 0
+        for group in range(handle.num_row_groups):
+            table = handle.read_row_group(group, columns=present)
+            local = row_blocks[start:start + table.num_rows]
+            start += table.num_rows
+            by_block = np.argsort(local, kind="stable")  # file order within each block
+            bounds = np.searchsorted(local[by_block], np.arange(-1, blocks + 1))
+            for block in range(blocks):
+                rows = by_block[bounds[block + 1]:bounds[block + 2]]
+                if len(rows):
+                    writers[block].write_table(table.take(pa.array(rows)))
+            del table
+    finally:
+        for writer in writers:
+            writer.close()
+    return spilled
