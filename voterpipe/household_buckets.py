@@ -88,11 +88,14 @@ def key_hashes(keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     little-endian 8-byte words (the last one zero-padded) after its length, then MurmurHash3's
     finish. A key's hash never depends on the other keys read with it."""
     keys = text(keys)
-    valid = np.flatnonzero(pc.is_valid(keys).to_numpy(zero_copy_only=False))
-    keys = keys.take(pa.array(valid))  # a fresh array: offsets from 0, no null slots
+    if keys.null_count:
+        valid = np.flatnonzero(pc.is_valid(keys).to_numpy(zero_copy_only=False))
+        keys = keys.take(pa.array(valid))  # no null slots
+    else:
+        valid = np.arange(len(keys))
     if not len(keys):
         return valid, np.zeros(0, dtype=np.uint64)
-    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int32, count=len(keys) + 1)
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int32, count=len(keys) + 1, offset=keys.offset * 4)
     data = np.frombuffer(keys.buffers()[2], dtype=np.uint8) if keys.buffers()[2] else np.zeros(1, np.uint8)
     lengths = np.diff(offsets)
     prime = np.uint64(1099511628211)
@@ -152,48 +155,39 @@ class SpillFiles:
         return table if columns is None else table.select(columns)
 
 
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by a sort (numpy's hash-based unique is slower on many 64-bit values)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
+
+
 class KeyBuckets:
-    """Which bucket each household's address_key is in, by key hash: 12 bytes a household."""
+    """Which bucket each household's address_key is in: per household 8 bytes, the key's hash's
+    high 48 bits and the bucket's 16, kept sorted (a hash households of two buckets share sends
+    a key to both, where index_in matches the right one only)."""
 
     def __init__(self):
-        self.hashes, self.buckets = [], []
+        self.packed: list[np.ndarray] = []
 
     def add(self, keys: pa.Array, buckets: np.ndarray) -> None:
         _, hashes = key_hashes(keys)  # keys are non-null: household ids
-        self.hashes.append(hashes)
-        self.buckets.append(buckets.astype(np.int32))
-        if len(self.hashes) > 16:  # members of a household repeat: drop repeats as we go
-            self.freeze()
-            self.hashes, self.buckets = [self.hashes], [self.buckets]
+        self.packed.append(sorted_unique(hashes >> np.uint64(16) << np.uint64(16) | buckets.astype(np.uint64)))
 
     def freeze(self) -> None:
-        hashes = np.concatenate(self.hashes) if self.hashes else np.zeros(0, np.uint64)
-        buckets = np.concatenate(self.buckets) if self.buckets else np.zeros(0, np.int32)
-        order = np.argsort(hashes, kind="stable")  # a shared hash may leave a repeated pair: harmless
-        hashes, buckets = hashes[order], buckets[order]
-        del order
-        first = np.ones(len(hashes), dtype=bool)
-        first[1:] = (hashes[1:] != hashes[:-1]) | (buckets[1:] != buckets[:-1])
-        self.hashes, self.buckets = hashes[first], buckets[first]
-        # two households in two buckets whose keys share a hash: looked up by range instead
-        self.shared_hashes = bool(len(self.hashes) > 1 and np.any(self.hashes[1:] == self.hashes[:-1]))
+        self.sorted = sorted_unique(np.concatenate(self.packed)) if self.packed else np.zeros(0, np.uint64)
+        self.packed = []
 
     def rows_by_bucket(self, keys: pa.Array) -> dict[int, np.ndarray]:
-        """The rows (ascending) of `keys` in each bucket (a key whose hash households of two
-        buckets share goes to both: index_in there matches the right one only)."""
+        """The rows (ascending) of `keys` in each bucket, for the keys of households."""
         valid, hashes = key_hashes(keys)
-        if self.shared_hashes:
-            left = np.searchsorted(self.hashes, hashes, "left")
-            counts = np.searchsorted(self.hashes, hashes, "right") - left
-            rows = np.repeat(valid, counts)
-            slots = np.repeat(left, counts) + np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-        else:  # a hash lookup: faster than a binary search of every key
-            found = pc.index_in(pa.array(hashes), value_set=pa.array(self.hashes))
-            hit = np.flatnonzero(pc.is_valid(found).to_numpy(zero_copy_only=False))
-            rows, slots = valid[hit], found.to_numpy(zero_copy_only=False)[hit].astype(np.int64) if len(hit) \
-                else np.zeros(0, np.int64)
-        numbers = self.buckets[slots].astype(np.int64)
-        order = np.lexsort((rows, numbers))
+        order = np.argsort(hashes)  # sorted needles: a binary search that stays in cache
+        needles = hashes[order] >> np.uint64(16) << np.uint64(16)
+        left = np.searchsorted(self.sorted, needles, "left")
+        counts = np.searchsorted(self.sorted, needles | np.uint64(0xFFFF), "right") - left
+        rows = np.repeat(valid[order], counts)
+        slots = np.repeat(left, counts) + np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        numbers = (self.sorted[slots] & np.uint64(0xFFFF)).astype(np.int64)
+        order = np.argsort(numbers * (len(keys) + 1) + rows)
         rows, numbers = rows[order], numbers[order]
         edges = np.flatnonzero(np.diff(numbers)) + 1
         return {int(n[0]): r for n, r in zip(np.split(numbers, edges), np.split(rows, edges)) if len(n)}
