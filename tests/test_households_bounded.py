@@ -3,6 +3,8 @@ build_households of the whole roll: same rows, order, row groups and manifest co
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import date, timedelta
 
 import numpy as np
@@ -171,3 +173,44 @@ def test_bucket_count_keeps_rolls_up_to_a_million_whole():
     assert buckets.bucket_count(1_000_000) == 1
     assert buckets.bucket_count(buckets.WHOLE_VOTERS + 1) == 3
     assert buckets.bucket_count(4_000_000) == 8
+
+
+def test_the_stage_writes_the_same_files_in_buckets(data_root, monkeypatch):
+    pytest.importorskip("voterpipe.tasks.geocode")
+    import luigi
+    from test_households import _frames, _publish
+
+    from voterpipe.tasks.addresses import NormaliseAddresses
+    import voterpipe.tasks.households as stage
+    from voterpipe.tasks.households import BuildHouseholds
+
+    voters, _, _, geocodes = _frames()
+    voters["res_address_line"] = ["1 MAIN ST #1", "1 MAIN ST APT 1", "1 MAIN ST #2", "5 OAK AVE", "5 OAK AVE",
+                                  "7 ELM ST", "7 ELM ST", "9 ELM ST", "1 MAIN ST # 1", "PO BOX 9"]
+    voters["res_zip5"] = "27601"
+    _publish("canonical", {"voters": pa.Table.from_pandas(voters, preserve_index=False),
+                           "history": schema.HISTORY.empty_table(), "rejects": schema.REJECTS.empty_table()})
+    assert luigi.build([NormaliseAddresses(state="nc", snapshot=SNAPSHOT)], local_scheduler=True)
+    _publish("geocoded", {"geocodes": pa.Table.from_pandas(geocodes.assign(backend="tiger"), preserve_index=False)})
+
+    def built() -> tuple[dict, dict]:
+        task = BuildHouseholds(state="nc", snapshot=SNAPSHOT)
+        assert luigi.build([task], local_scheduler=True)
+        files = {f: pq.read_table(task.output().file(f)) for f in ("households.parquet", "voter_households.parquet")}
+        manifest = json.loads((task.output().path / "manifest.json").read_text())
+        assert sorted(p.name for p in task.output().path.iterdir()) == ["households.parquet", "manifest.json",
+                                                                        "voter_households.parquet"]
+        shutil.rmtree(task.output().path)
+        return files, manifest
+
+    whole, whole_manifest = built()
+    monkeypatch.setattr(buckets, "WHOLE_VOTERS", 0)
+    monkeypatch.setattr(buckets, "BUCKET_VOTERS", 3)
+    calls = []
+    monkeypatch.setattr(stage, "build_households_in_buckets",
+                        lambda *args: calls.append(args[-2]) or buckets.build_households_in_buckets(*args))
+    split, split_manifest = built()
+    assert calls == [4]  # 10 voters, 3 a bucket
+    for name, table in whole.items():
+        assert split[name].schema == table.schema and split[name].equals(table)
+    assert split_manifest == whole_manifest and whole_manifest["households"] >= 3

@@ -178,19 +178,12 @@ def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addres
         & (households["voter_count"] >= rule.min_voters)
         & (households["distinct_surnames"] >= rule.min_surnames))
 
-    return with_geography(households, geocodes, code_forms), voter_households
-
-
-def with_geography(households: pd.DataFrame, geocodes: pd.DataFrame | None,
-                   code_forms: dict | None = None) -> pd.DataFrame:
-    """attach_geography, the districts then in the state's code forms (row by row, so a slice of
-    the households gets the rows the whole table would)."""
     households = attach_geography(households, geocodes)
     for column, form in (code_forms or {}).items():
         if column in households and column.endswith("_district"):
             households[column] = canonical_code_array(pa.array(households[column], pa.string(), from_pandas=True),
                                                       form).to_numpy(zero_copy_only=False)
-    return households
+    return households, voter_households
 
 
 def attach_geography(households: pd.DataFrame, geocodes: pd.DataFrame | None) -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""BuildHouseholds: 05_households/<state>/<snapshot>/ households + voter_households; with
-[scale] partitions = K > 1, the merge of K BuildHouseholdsPart tasks split by building."""
+"""BuildHouseholds: 05_households/<state>/<snapshot>/ households + voter_households (a roll over
+1Mi voters in bounded memory, a bucket of buildings at a time); with [scale] partitions = K > 1,
+the merge of K BuildHouseholdsPart tasks split by building."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from voterpipe.household_buckets import (ADDRESS_COLUMNS, GEOCODE_COLUMNS, LINK_
                                          build_households_in_buckets)
 from voterpipe.households import GroupQuartersRule, build_households
 from voterpipe.tasks.partitions import PartitionedStage, PartitionTask
-
 
 
 def group_quarters_rule() -> GroupQuartersRule:
@@ -76,7 +76,7 @@ class BuildHouseholds(PartitionedStage):
             try:
                 return self.build_in_buckets(staging, inputs, buckets)
             except LinksOutOfOrder as err:  # not NormaliseAddresses' order: the whole roll at once
-                self.progress(0.1, f"{err}; building all {buckets} buckets at once")
+                self.progress(0.1, f"{err}: the whole roll at once")
         # each input becomes pandas as soon as it is read, its Arrow copy gone before the next read
         voters, links = voters_and_links(self)
         built = list(households_of(
