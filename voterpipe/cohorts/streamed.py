@@ -224,7 +224,8 @@ def history_rows(path: Path, voter_ids: pa.Array) -> HistoryRows:
         indices[rows] = ids.indices.fill_null(-1 - offset).to_numpy(zero_copy_only=False) + np.int32(offset)
         dictionaries.append(ids.dictionary)
         offset += len(ids.dictionary)
-        days[rows] = batch.column("election_date").cast(pa.int32()).fill_null(MISSING_DAY).to_numpy(zero_copy_only=False)
+        day = batch.column("election_date").cast(pa.int32()).fill_null(MISSING_DAY)
+        days[rows] = day.to_numpy(zero_copy_only=False)
         kinds = batch.column("election_type").dictionary_encode()
         lookup = np.array([type_ids.setdefault(v, len(type_ids)) for v in kinds.dictionary.to_pylist()] + [-1])
         types[rows] = lookup[kinds.indices.fill_null(len(lookup) - 1).to_numpy(zero_copy_only=False)]

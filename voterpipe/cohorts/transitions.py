@@ -147,7 +147,8 @@ class TransitionCounts:
         cur_status, prev_status = string_column(current, "status"), self._before("status", take, n)
         became_removed = both & flags(pc.equal(cur_status, "removed")) & ~flags(pc.equal(prev_status, "removed"))
         self.removed_rows[rows[became_removed]] = True
-        moved = both & flags(pc.not_equal(string_column(current, "household_id"), self._before("household_id", take, n)))
+        household = string_column(current, "household_id")
+        moved = both & flags(pc.not_equal(household, self._before("household_id", take, n)))
         cur_party = string_column(current, "party")
         prev_party = self._before("party", take, n).fill_null("unknown")
         known = flags(pc.not_equal(cur_party, "unknown")) & flags(pc.not_equal(prev_party, "unknown"))
