@@ -72,8 +72,8 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     pa.default_memory_pool().release_unused()  # the history's buffers, before the lookups are read
     lookup_rows = None
     if aligned:  # each voter's household and geocode row, looked up once for the roll (not per part)
-        lookup_rows = _lookup_rows(files.voter_households, _column(files.households, HOUSEHOLD_COLUMNS[0]),
-                                   _column(files.geocodes, files.geocode_columns[0]))
+        lookup_rows = _lookup_rows(files.voter_households, [(files.households, HOUSEHOLD_COLUMNS[0]),
+                                                            (files.geocodes, files.geocode_columns[0])])
     keys = 1 if aligned else 0  # the keys are needed only to look rows up part by part
     households = pq.read_table(files.households, columns=HOUSEHOLD_COLUMNS[keys:], read_dictionary=["party_mix"])
     geocodes = pq.read_table(files.geocodes, columns=files.geocode_columns[keys:],
@@ -155,19 +155,21 @@ def _slices(path: Path, columns: list[str], rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(held).combine_chunks()
 
 
-def _lookup_rows(voter_households: Path, household_ids: pa.Array,
-                 address_keys: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of voter_households: the row of its household_id among the households' ids and
-    among the geocodes' address keys (-1: none), from the file's household ids read a batch at a
-    time as dictionaries and matched in one lookup each."""
+def _lookup_rows(voter_households: Path, keys: list[tuple[Path, str]]) -> list[np.ndarray]:
+    """Per row of voter_households: the row of its household_id among each file's key column
+    (households' ids, geocodes' address keys; -1: none), from the file's household ids read a
+    batch at a time as dictionaries and matched in one lookup per key column (read one at a time)."""
     source = pq.ParquetFile(voter_households)
     indices, dictionaries = _dictionary_indices(source, "household_id")
     distinct = pa.concat_arrays(dictionaries) if dictionaries else pa.array([], pa.string())
+    del dictionaries
     found = []
-    for keys in (household_ids, address_keys):
-        rows = np.append(row_positions(distinct.cast(keys.type), keys), np.int32(-1))
+    for path, column in keys:
+        values = _column(path, column)
+        rows = np.append(row_positions(distinct.cast(values.type), values), np.int32(-1))
+        del values
         found.append(rows[indices])
-    return found[0], found[1]
+    return found
 
 
 def _dictionary_indices(source: pq.ParquetFile, column: str) -> tuple[np.ndarray, list[pa.Array]]:
