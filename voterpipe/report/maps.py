@@ -35,21 +35,26 @@ def household_points(sources: ReportSources, household_codes: np.ndarray | None 
     if voters is None or points is None or points.empty:
         return pd.DataFrame(columns=columns)
     homes = voters[["household_id", "county_code", "tract"]]
-    keys = _text(points["address_key"])
-    if pc.count_distinct(keys, mode="all").as_py() != len(keys):  # a household would take several points
-        joined = homes.dropna(subset=["household_id"]).drop_duplicates("household_id") \
-            .merge(points, left_on="household_id", right_on="address_key", how="inner")
-        return joined[columns].reset_index(drop=True)
-    # each household's first voter, in roll order, and its point: the inner join without copying the roll
     codes = value_codes(homes["household_id"]) if household_codes is None else household_codes
     # codes count up in order of first appearance: a household's first voter raises the running maximum
     first = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))))
     if len(first) != int(codes.max(initial=-1)) + 1:  # not so numbered: sort to find them
         code, first = np.unique(codes, return_index=True)
         first = np.sort(first[code >= 0])
-    at = pc.index_in(_text(homes["household_id"], combine=False).take(first), value_set=keys)
-    placed = pc.is_valid(at).to_numpy(zero_copy_only=False)
-    rows = pc.drop_null(at).to_numpy()
+    # one hash, of the distinct households: each point's household (the points are fewer than the roll)
+    households = _text(homes["household_id"], combine=False).take(first)
+    households = households.combine_chunks() if isinstance(households, pa.ChunkedArray) else households
+    home = pc.index_in(_text(points["address_key"], combine=False), value_set=households)
+    home = pc.fill_null(home, -1).to_numpy()
+    matched = np.flatnonzero(home >= 0)
+    if np.bincount(home[matched], minlength=len(first)).max(initial=0) > 1:  # a household with several points
+        joined = homes.dropna(subset=["household_id"]).drop_duplicates("household_id") \
+            .merge(points, left_on="household_id", right_on="address_key", how="inner")
+        return joined[columns].reset_index(drop=True)
+    point_of = np.full(len(first), -1, dtype=np.int64)
+    point_of[home[matched]] = matched
+    placed = point_of >= 0
+    rows = point_of[placed]
     joined = homes.iloc[first[placed]].reset_index(drop=True)
     joined["lon"], joined["lat"] = points["lon"].to_numpy()[rows], points["lat"].to_numpy()[rows]
     return joined[columns]
