@@ -56,14 +56,13 @@ def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date]
     for name in dict.fromkeys(buckets):  # a name given twice is one column
         counts[f"party_{name}"] = chosen == buckets.index(name)
     registered_on = pd.to_datetime(voters["registered_on"], errors="coerce").to_numpy()
-    # each vote's row on the roll, by one hash lookup for all generals (voter ids are unique)
-    position = pc.index_in(_text(votes["voter_id"]), value_set=_text(voters["voter_id"]), skip_nulls=False)
-    position = pc.fill_null(position, -1).to_numpy(zero_copy_only=False)
+    roll, vote_ids = _text(voters["voter_id"]), _text(votes["voter_id"])
     vote_days = pd.to_datetime(votes["election_date"]).to_numpy().astype("datetime64[D]")
-    for day in generals:
-        on_day = position[vote_days == np.datetime64(day, "D")]
-        voted = np.zeros(n, dtype=bool)
-        voted[on_day[on_day >= 0]] = True
+    for day in generals:  # one hash of the day's voters at a time (fewer than the roll: peak memory)
+        on_day = vote_ids.filter(pa.array(vote_days == np.datetime64(day, "D")))
+        on_day = on_day.combine_chunks() if isinstance(on_day, pa.ChunkedArray) else on_day
+        voted = np.asarray(pc.is_in(roll, value_set=on_day, skip_nulls=False).to_numpy(zero_copy_only=False),
+                           dtype=bool)
         counts[f"registered_{day}"] = np.isnat(registered_on) | (registered_on <= np.datetime64(day)) | voted
         counts[f"voted_{day}"] = voted
     counts[HOUSEHOLD] = value_codes(voters["household_id"]) if household_codes is None else household_codes
