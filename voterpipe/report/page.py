@@ -220,7 +220,8 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
     charts = build_charts(sources, config)
     voters = sources.voter_geography
     # one hash of the household ids, for the geography tables and the map's households
-    households = value_codes(voters["household_id"]) if voters is not None and "household_id" in voters else None
+    households = released(value_codes)(voters["household_id"]) if voters is not None and "household_id" in voters \
+        else None
     geography, by_level = released(geography_section)(sources, config, households)
     generals = last_generals(sources.elections, sources.snapshot)
     changes, voter_changes = released(changes_section)(sources)
