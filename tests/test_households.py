@@ -71,6 +71,21 @@ def test_size_ages_and_registration():
     assert pd.isna(households.loc["A3", "earliest_registered_on"])
 
 
+def test_a_household_without_a_building_has_no_building_counts():
+    """A keyed address with no building_key: its building counts are null, not -2147483648
+    (NaN cast to int32), and it is neither multi-unit nor group quarters."""
+    voters, links, addresses, geocodes = _frames()
+    links.loc[links.address_key == "A3", "building_key"] = None
+    households, _ = build_households(voters, links, addresses, geocodes, SNAPSHOT,
+                                     GroupQuartersRule(min_voters=4, min_surnames=4))
+    a3 = households.set_index("household_id").loc["A3"]
+    assert pd.isna(a3["building_units_seen"])
+    assert not a3["building_multi_unit"] and not a3["likely_group_quarters"]
+    table = pa.Table.from_pandas(households, preserve_index=False)
+    assert table["building_units_seen"].type == pa.int32()
+    assert table["building_units_seen"].null_count == 1 and pa.compute.min(table["building_units_seen"]).as_py() >= 0
+
+
 def test_party_mix_and_counts():
     households, _ = _built()
     assert households.loc["A1", "party_mix"] == "single_party"

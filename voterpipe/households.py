@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from voterpipe.ages import ages_as_of
 from voterpipe.formats.repair import canonical_code_array
 
-RULES_VERSION = "2"  # bump when a rule here changes what the stage writes (stage identity)
+RULES_VERSION = "3"  # bump when a rule here changes what the stage writes (stage identity)
 
 HOUSEHOLD_STATUSES = ("ok", "rural_route", "ambiguous")
 NAMED_PARTIES = {"DEM": "dem_count", "REP": "rep_count", "UNA": "una_count"}
@@ -170,11 +170,13 @@ def build_households(voters: pd.DataFrame, voter_addresses: pd.DataFrame, addres
     households_in = np.bincount(building_codes[in_building], minlength=size).astype(np.float64)
     units_seen = np.bincount(building_codes[in_building], weights=has_unit[in_building], minlength=size)
     at = np.maximum(building_codes, 0)
-    households["building_units_seen"] = (
-        np.where(in_building, units_seen[at] if size else np.nan, np.nan).astype(np.int32))
+    # no building_key: no building to count (null; NaN cast to int32 used to give -2147483648)
+    seen = np.where(in_building, units_seen[at] if size else np.nan, np.nan)
+    households["building_units_seen"] = pd.array(np.where(in_building, seen, 0).astype(np.int32), dtype="Int32")
+    households.loc[~in_building, "building_units_seen"] = pd.NA
     households["building_multi_unit"] = np.where(in_building, households_in[at] if size else np.nan, np.nan) >= 2
     households["likely_group_quarters"] = (
-        (households["building_units_seen"] == 0)
+        (seen == 0)
         & (households["voter_count"] >= rule.min_voters)
         & (households["distinct_surnames"] >= rule.min_surnames))
 
