@@ -210,3 +210,25 @@ def test_an_empty_roll_gives_empty_tables(roll, config, tmp_path):
     assert cohorts.cohort_arrow_table(got, "cohort_turnout", "nc", SNAPSHOT).num_rows == 0
     removed = got.transitions[got.transitions["change"] == "removed"]
     assert removed.loc[removed["dimension"] == "all", "voters"].sum() == len(roll["previous"])
+
+
+def test_a_county_whose_first_voter_has_no_name_takes_the_next_voters_name(roll, config, tmp_path):
+    """The turnout table crashed on a null county name of a county's first voter (NaN is not a
+    string); now the county is named by its first voter that has a name, whole or in parts."""
+    voters = roll["voters"].copy()
+    first = voters.drop_duplicates("county_code").index[:2]
+    expected_names = {}
+    for row in first:
+        county = voters.loc[row, "county_code"]
+        expected_names[county] = voters.loc[(voters.county_code == county) & (voters.index != row), "county_name"].iloc[0]
+        voters.loc[row, "county_name"] = np.nan
+    files = cohorts.CohortFiles(**{**roll["files"].__dict__, "voters": _write(voters, tmp_path / "voters.parquet")})
+    expected = _whole({**roll, "voters": voters}, config)
+    got, voter_cohorts = _in_parts({**roll, "voters": voters}, config, files, 300)
+    turnout = cohorts.cohort_arrow_table(expected, "cohort_turnout", "nc", SNAPSHOT, PREVIOUS).to_pandas()
+    coverage = cohorts.cohort_arrow_table(expected, "geocode_coverage", "nc", SNAPSHOT, PREVIOUS).to_pandas()
+    for county, name in expected_names.items():
+        assert set(turnout.loc[(turnout.geography_level == "county") & (turnout.geography == county),
+                               "geography_name"]) == {name}
+        assert coverage.set_index("county_code").loc[county, "county_name"] == name
+    _assert_same(expected, got, voter_cohorts)  # the parts name them alike (their turnout is read once)

@@ -9,7 +9,7 @@ Everything is vectorised (numpy bincount over integer codes), so a 1M-voter stat
 elections of history takes seconds.
 """
 
-RULES_VERSION = "2"  # bump when a rule here changes what the stage writes (stage identity)
+RULES_VERSION = "3"  # bump when a rule here changes what the stage writes (stage identity)
 
 from voterpipe.cohorts.analysis import (  # noqa: E402
     CohortTables, analyse_cohorts, cohort_arrow_table, cohort_arrow_tables, cohort_dataset_names, cohort_manifest,

@@ -26,6 +26,15 @@ def day_number(day: date) -> int:
     return int((np.datetime64(day, "D") - EPOCH).astype(np.int64))
 
 
+def first_names(codes: np.ndarray, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each code's first non-null name (a county's name from its first voter that has one; a
+    null first name crashed the turnout table): (codes, names) of the codes that have one."""
+    named = np.flatnonzero(pd.notna(names))
+    _, first = np.unique(codes[named], return_index=True)
+    rows = named[first]
+    return codes[rows], names[rows]
+
+
 def as_arrow_strings(values: pd.Series) -> pa.Array:
     """A pandas column as an Arrow large_string array (None/NaN -> null)."""
     try:

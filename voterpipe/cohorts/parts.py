@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-from voterpipe.cohorts.arrays import as_arrow_strings, day_number, dimension_codes
+from voterpipe.cohorts.arrays import as_arrow_strings, day_number, dimension_codes, first_names
 from voterpipe.cohorts.config import CohortConfig
 from voterpipe.cohorts.geography import DISTRICT_COLUMNS
 from voterpipe.cohorts.roll import Roll
@@ -132,9 +132,8 @@ class TurnoutCounts:
         if "county_name" in cohorts:
             names = cohorts["county_name"].to_numpy(dtype=object)
             self.any_county_name |= bool(pd.notna(names).any())
-            _, first = np.unique(county, return_index=True)
-            for index in first:
-                self.county_names.setdefault(int(county[index]), names[index])
+            for number, name in zip(*first_names(county, names)):
+                self.county_names.setdefault(int(number), name)
         numbers = [county]
         for level in DISTRICT_COLUMNS:
             numbers.append(self.levels[level].numbers(cohorts[level]))
@@ -251,10 +250,9 @@ class CoverageCounts:
     def add(self, cohorts: pd.DataFrame) -> None:
         county = self.counties.numbers(cohorts["county_code"])
         size = len(self.counties.ids)
-        names = cohorts["county_name"].to_numpy(dtype=object) if "county_name" in cohorts else None
-        _, first = np.unique(county, return_index=True)
-        for index in first:
-            self.names.setdefault(int(county[index]), None if names is None else names[index])
+        if "county_name" in cohorts:
+            for number, name in zip(*first_names(county, cohorts["county_name"].to_numpy(dtype=object))):
+                self.names.setdefault(int(number), name)
         found = np.stack([np.bincount(county, minlength=size),
                           np.bincount(county, weights=cohorts["household_id"].notna().to_numpy(), minlength=size),
                           np.bincount(county, weights=cohorts["geocoded"].to_numpy(dtype=bool), minlength=size)],

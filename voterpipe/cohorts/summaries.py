@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from voterpipe.cohorts.arrays import dimension_codes, label_codes
+from voterpipe.cohorts.arrays import dimension_codes, first_names, label_codes
 
 
 def household_size_distribution(households: pd.DataFrame, top_size: int) -> pd.DataFrame:
@@ -53,8 +53,8 @@ def geocode_coverage_by_county(voter_cohorts: pd.DataFrame) -> pd.DataFrame:
     geocoded = np.bincount(codes, weights=voter_cohorts["geocoded"].to_numpy(dtype=bool), minlength=size)
     names = np.full(size, None, dtype=object)
     if "county_name" in voter_cohorts:
-        _, first = np.unique(codes, return_index=True)
-        names[codes[first]] = voter_cohorts["county_name"].to_numpy(dtype=object)[first]
+        named, found = first_names(codes, voter_cohorts["county_name"].to_numpy(dtype=object))
+        names[named] = found
     present = np.flatnonzero(voters)
     frame = pd.DataFrame({
         "county_code": labels[present], "county_name": names[present],

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from voterpipe.cohorts.arrays import day_number, label_codes
+from voterpipe.cohorts.arrays import day_number, first_names, label_codes
 from voterpipe.cohorts.bands import band_codes, band_codes_of_schemes
 from voterpipe.cohorts.config import CohortConfig
 from voterpipe.cohorts.geography import DISTRICT_COLUMNS
@@ -100,10 +100,9 @@ def _geography_levels(cohorts: pd.DataFrame, state: str, unknown: str) -> list[L
     county_codes, county_labels = label_codes(cohorts["county_code"], unknown)
     county_names = None
     if "county_name" in cohorts and cohorts["county_name"].notna().any():
-        names = cohorts["county_name"].to_numpy(dtype=object)
-        _, first = np.unique(county_codes, return_index=True)
         county_names = np.full(len(county_labels), None, dtype=object)
-        county_names[county_codes[first]] = names[first]
+        named, names = first_names(county_codes, cohorts["county_name"].to_numpy(dtype=object))
+        county_names[named] = names
     levels.append(("county", county_codes, county_labels, county_names))
     for level in DISTRICT_COLUMNS:
         codes, labels = label_codes(cohorts[level], unknown)
