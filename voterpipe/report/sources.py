@@ -212,7 +212,7 @@ def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
     filters = [("election_type", "=", "general"), ("election_date", "in", generals)]
     counted = "ballot_status" in pq.read_schema(path).names
     columns = ["voter_id", "election_date"] + (["ballot_status"] if counted else [])
-    votes = storage.read_parquet(path, columns=columns, filters=filters)
+    votes = read_rows(path, filters, columns)  # a row group at a time: the history is the largest input
     if counted:  # a ballot the state did not count is no vote (as in cohorts/votes.py); unknown counts
         status = votes["ballot_status"].combine_chunks()
         status = status.dictionary_decode() if pa.types.is_dictionary(status.type) else status
