@@ -11,6 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voterpipe.cohorts.arrays import row_positions
+
 
 @dataclass(frozen=True)
 class Level:
@@ -43,7 +45,7 @@ def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date]
     """Per voter, the 0/1 columns a geography table sums (as bool, one byte a voter each):
     registered, active, party_<p> (`parties`, then 'other' and `unknown`), and per general
     registered_<day> (the cohort_turnout rule: on or before the day, with no date, or having voted)
-    and voted_<day>. Computed once for all levels (`household_codes`: value_codes of household_id,
+    and voted_<day>. Computed once for all levels (`household_codes`: a number per household id,
     when the caller has them)."""
     n = len(voters)
     counts = {"registered": np.ones(n, dtype=bool),
@@ -60,9 +62,9 @@ def voter_counts(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[date]
     vote_days = pd.to_datetime(votes["election_date"]).to_numpy().astype("datetime64[D]")
     for day in generals:  # one hash of the day's voters at a time (fewer than the roll: peak memory)
         on_day = vote_ids.filter(pa.array(vote_days == np.datetime64(day, "D")))
-        on_day = on_day.combine_chunks() if isinstance(on_day, pa.ChunkedArray) else on_day
-        voted = np.asarray(pc.is_in(roll, value_set=on_day, skip_nulls=False).to_numpy(zero_copy_only=False),
-                           dtype=bool)
+        voted = row_positions(roll, on_day) >= 0  # value ranges hashed one at a time (bounded memory)
+        if on_day.null_count and roll.null_count:  # a missing id matches a missing one
+            voted |= np.asarray(pc.is_null(roll).to_numpy(zero_copy_only=False), dtype=bool)
         counts[f"registered_{day}"] = np.isnat(registered_on) | (registered_on <= np.datetime64(day)) | voted
         counts[f"voted_{day}"] = voted
     counts[HOUSEHOLD] = value_codes(voters["household_id"]) if household_codes is None else household_codes
@@ -77,6 +79,15 @@ def _text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
         array = pc.dictionary_decode(array) if isinstance(array, pa.Array) else pa.chunked_array(
             [chunk.dictionary_decode() for chunk in array.chunks], array.type.value_type)
     return array.cast(pa.large_string())
+
+
+def household_numbers(values: pd.Series) -> np.ndarray:
+    """A number per distinct household id, the row of its first voter (-1 for a missing one):
+    the ids hashed a value range at a time, where value_codes hashes them all at once."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.dtype):
+        return value_codes(values)
+    ids = _text(values)
+    return row_positions(ids, ids)
 
 
 def value_codes(values: pd.Series) -> np.ndarray:

@@ -15,7 +15,7 @@ from matplotlib.path import Path
 from matplotlib.ticker import PercentFormatter
 
 from voterpipe.report.charts import Chart, new_figure
-from voterpipe.report.geography import value_codes
+from voterpipe.cohorts.arrays import row_positions
 from voterpipe.report.sources import ReportSources, released
 
 TURNOUT_COLOURS = "cividis"  # perceptually uniform and readable with colour-vision deficiencies
@@ -27,35 +27,24 @@ NO_GEOMETRY = ("No geometry is imported for this snapshot: no geocoded address h
                "so no map can be drawn. The numbers are in the CSV.")
 
 
-def household_points(sources: ReportSources, household_codes: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per matched household: lon, lat, its voters' county_code and tract
-    (`household_codes`: geography.value_codes of the voters' household_id, when already made)."""
+def household_points(sources: ReportSources) -> pd.DataFrame:
+    """One row per matched household: lon, lat, its voters' county_code and tract."""
     voters, points = sources.voter_geography, sources.points
     columns = ["household_id", "lon", "lat", "county_code", "tract"]
     if voters is None or points is None or points.empty:
         return pd.DataFrame(columns=columns)
     homes = voters[["household_id", "county_code", "tract"]]
-    codes = value_codes(homes["household_id"]) if household_codes is None else household_codes
-    # codes count up in order of first appearance: a household's first voter raises the running maximum
-    first = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))))
-    if len(first) != int(codes.max(initial=-1)) + 1:  # not so numbered: sort to find them
-        code, first = np.unique(codes, return_index=True)
-        first = np.sort(first[code >= 0])
-    # one hash, of the distinct households: each point's household (the points are fewer than the roll)
-    households = _text(homes["household_id"], combine=False).take(first)
-    households = households.combine_chunks() if isinstance(households, pa.ChunkedArray) else households
-    home = pc.index_in(_text(points["address_key"], combine=False), value_set=households)
-    home = pc.fill_null(home, -1).to_numpy()
-    matched = np.flatnonzero(home >= 0)
-    if np.bincount(home[matched], minlength=len(first)).max(initial=0) > 1:  # a household with several points
+    # each point's household as the row of its first voter: the roll's ids hashed a value range at a time
+    first_voter = row_positions(_text(points["address_key"], combine=False),
+                                _text(homes["household_id"], combine=False)).astype(np.int64)
+    rows = np.flatnonzero(first_voter >= 0)
+    rows = rows[np.argsort(first_voter[rows], kind="stable")]  # households in order of their first voter
+    voter_rows = first_voter[rows]
+    if len(voter_rows) > 1 and (voter_rows[1:] == voter_rows[:-1]).any():  # a household with several points
         joined = homes.dropna(subset=["household_id"]).drop_duplicates("household_id") \
             .merge(points, left_on="household_id", right_on="address_key", how="inner")
         return joined[columns].reset_index(drop=True)
-    point_of = np.full(len(first), -1, dtype=np.int64)
-    point_of[home[matched]] = matched
-    placed = point_of >= 0
-    rows = point_of[placed]
-    joined = homes.iloc[first[placed]].reset_index(drop=True)
+    joined = homes.iloc[voter_rows].reset_index(drop=True)
     joined["lon"], joined["lat"] = points["lon"].to_numpy()[rows], points["lat"].to_numpy()[rows]
     return joined[columns]
 
@@ -314,11 +303,10 @@ def _tract_change_caption(unplaced: dict) -> str:
 
 
 def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_general,
-               changes: pd.DataFrame | None = None, household_codes: np.ndarray | None = None) -> list[Chart]:
+               changes: pd.DataFrame | None = None) -> list[Chart]:
     """Turnout in the last general by county and by tract; registration change by county and by
-    tract (`changes`: report/changes.voter_changes against the previous snapshot, or None;
-    `household_codes`: geography.value_codes of the voters' household_id, when already made)."""
-    points = released(household_points)(sources, household_codes)
+    tract (`changes`: report/changes.voter_changes against the previous snapshot, or None)."""
+    points = released(household_points)(sources)
     rasters = AreaRasters(points)
     state = sources.state.upper()
     charts = []

@@ -14,7 +14,7 @@ from voterpipe import catalog, storage
 from voterpipe.cohorts import CohortConfig, load_cohort_config
 from voterpipe.manifests import ReportManifest
 from voterpipe.report.charts import Chart, build_charts, figure_png
-from voterpipe.report.geography import value_codes
+from voterpipe.report.geography import household_numbers
 from voterpipe.report.maps import map_charts
 from voterpipe.report.markup import SORT_SCRIPT, STYLE, ReportTable, esc, table_html
 from voterpipe.report.quality import quality_tables, skipped_lines, split_rejects
@@ -219,14 +219,13 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
     directory = Path(directory)
     charts = build_charts(sources, config)
     voters = sources.voter_geography
-    # one hash of the household ids, for the geography tables and the map's households
-    households = released(value_codes)(voters["household_id"]) if voters is not None and "household_id" in voters \
+    households = released(household_numbers)(voters["household_id"]) if voters is not None and "household_id" in voters \
         else None
     geography, by_level = released(geography_section)(sources, config, households)
+    del households
     generals = last_generals(sources.elections, sources.snapshot)
     changes, voter_changes = released(changes_section)(sources)
-    maps = released(map_charts)(sources, by_level, generals[-1] if generals else None, voter_changes, households)
-    del households
+    maps = released(map_charts)(sources, by_level, generals[-1] if generals else None, voter_changes)
     tables = {"geography": geography, "changes": changes, "quality": quality_tables(sources)}
     images: dict[str, bytes] = {}
     files = {}

@@ -38,7 +38,7 @@ def _shown(table: pd.DataFrame, level: Level, parties: list[str], generals, unkn
 def geography_section(sources: ReportSources, config: CohortConfig, household_codes: np.ndarray | None = None
                       ) -> tuple[list[ReportTable], dict[str, pd.DataFrame]]:
     """(one ReportTable per level the state has, every level's full table incl. tract, by level);
-    `household_codes`: geography.value_codes of the voters' household_id, when already made."""
+    `household_codes`: geography.household_numbers of the voters' household_id, when already made."""
     voters, votes = sources.voter_geography, sources.general_votes
     if voters is None or votes is None:
         return [], {}
