@@ -82,8 +82,10 @@ LEVEL_NAMES = ("county", *DISTRICT_COLUMNS, "precinct", "tract")
 
 
 class TurnoutCounts:
-    """cohort_turnout() of a roll added up part by part: registered and voted per place (distinct
-    combination of geographies) and cohort, per election; summed to each level at the end."""
+    """cohort_turnout() of a roll added up part by part: each part counts registered and voted per
+    place (distinct combination of geographies in the part) and cohort, per election, and adds
+    them up to each level's geographies at once, so what is kept grows with the geographies (a
+    few thousand), not with their combinations."""
 
     def __init__(self, votes: VoteIndex, state: str, config: CohortConfig):
         self.state, self.config = state, config
@@ -92,19 +94,19 @@ class TurnoutCounts:
         self.levels = {name: Labels() for name in LEVEL_NAMES}
         self.county_names: dict[int, object] = {}  # county label number -> name of its first voter
         self.any_county_name = False
-        self.places: dict[tuple, int] = {}
         self.labels_of: dict[str, np.ndarray] = {}  # each dimension's labels (the same in every part)
-        self.registered: list[dict[str, np.ndarray]] = [{} for _ in range(len(self.elections))]
-        self.voted: list[dict[str, np.ndarray]] = [{} for _ in range(len(self.elections))]
+        # per level ('state' first): (geography label number, election, registered then voted of
+        # each dimension's cohorts) counts
+        self.counts: list[np.ndarray] = []
 
     def add(self, cohorts: pd.DataFrame, votes: VoteIndex, roll: Roll) -> None:
         """Count one part: `cohorts` as assign_cohorts() plus geography, with 'precinct'."""
         n = len(cohorts)
         numbers = self._level_numbers(cohorts)
-        place = self._place_numbers(numbers, n)
+        place, place_numbers = _places_of(numbers, n)
         del numbers
+        places = len(place_numbers[0])
         fixed = _fixed_dimensions(cohorts)
-        places = len(self.places)
         for position, row in enumerate(self.elections.itertuples(index=False)):
             day = row.election_date.date()
             cast = votes.voted(row.election_id, n)
@@ -112,20 +114,28 @@ class TurnoutCounts:
             state_ = registered.astype(np.int64) + cast
             dims = {**fixed, **_as_of_dimensions(roll, day, self.config)}
             by_place = place_counts(place, places, state_, dims, self.dimensions)
-            for dimension, (reg, voted) in by_place.items():
+            for dimension in self.dimensions:
                 self.labels_of[dimension] = dims[dimension][1]
-                self._add(self.registered[position], dimension, reg)
-                self._add(self.voted[position], dimension, voted)
+            counted = np.hstack([by_place[d][k].reshape(places, len(dims[d][1]))
+                                 for k in (0, 1) for d in self.dimensions])
+            self._add_to_levels(position, place_numbers, counted)
 
-    @staticmethod
-    def _add(store: dict[str, np.ndarray], dimension: str, counts: np.ndarray) -> None:
-        held = store.get(dimension)
-        if held is None or len(held) < len(counts):
-            grown = np.zeros(max(len(counts), (0 if held is None else len(held)) * 5 // 4), dtype=np.int32)
-            if held is not None:
+    def _add_to_levels(self, position: int, place_numbers: list[np.ndarray], counted: np.ndarray) -> None:
+        """Add one election's counts per place to each level's geographies."""
+        if not self.counts:
+            self.counts = [np.zeros((0, len(self.elections), counted.shape[1]), dtype=np.int32)
+                           for _ in range(len(LEVEL_NAMES) + 1)]
+        for index, geo in enumerate([np.zeros(len(counted), dtype=np.int64), *place_numbers]):
+            size = 1 if index == 0 else len(self.levels[LEVEL_NAMES[index - 1]].ids)
+            held = self.counts[index]
+            if len(held) < size:
+                grown = np.zeros((max(size, len(held) * 5 // 4),) + held.shape[1:], dtype=held.dtype)
                 grown[:len(held)] = held
-            store[dimension] = held = grown
-        held[:len(counts)] += counts
+                self.counts[index] = held = grown
+            order = np.argsort(geo, kind="stable")
+            ordered = geo[order]
+            starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+            held[ordered[starts], position] += np.add.reduceat(counted[order], starts, axis=0)
 
     def _level_numbers(self, cohorts: pd.DataFrame) -> list[np.ndarray]:
         county = self.levels["county"].numbers(cohorts["county_code"])
@@ -141,45 +151,35 @@ class TurnoutCounts:
         numbers.append(self.levels["tract"].numbers(cohorts["tract"]))
         return numbers
 
-    def _place_numbers(self, numbers: list[np.ndarray], n: int) -> np.ndarray:
-        """The global place number of each voter (new combinations are added)."""
-        key = np.zeros(n, dtype=np.int64)
-        for level, codes in zip(LEVEL_NAMES, numbers):
-            width = len(self.levels[level].ids)
-            if np.int64(key.max(initial=0)) >= 2 ** 62 // max(width, 1):  # keep the key in int64
-                key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
-            key = key * width + codes
-        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-        combos = np.stack([codes[first] for codes in numbers], axis=1)
-        local = np.array([self.places.setdefault(tuple(c), len(self.places)) for c in combos.tolist()],
-                         dtype=np.int64)
-        return local[inverse.reshape(-1)]
-
     def tables(self) -> Iterator[pd.DataFrame]:
         """The cohort_turnout table of every part added, one election at a time (in the table's
         order: a state's table has millions of rows)."""
         if not self.labels_of or not len(self.elections):  # no voter or no election
             yield _empty_turnout()
             return
-        levels, place_levels = self._levels()
+        levels, sorted_rows = self._levels()
         dims = {d: (None, labels) for d, labels in self.labels_of.items()}
-        places = len(self.places)
+        widths = [len(self.labels_of[d]) for d in self.dimensions]
+        offsets = np.cumsum([0, *widths, *widths])
         for position in range(len(self.elections)):
             columns: dict[str, list[np.ndarray]] = {name: [] for name in (
                 "election", "level", "geography", "geography_name", "dimension", "cohort", "registered", "voted")}
-            by_place = {d: (self._counts(self.registered[position], d, places),
-                            self._counts(self.voted[position], d, places)) for d in self.dimensions}
-            append_cells(columns, position, place_levels, by_place, dims, self.dimensions, levels)
-            self.registered[position] = self.voted[position] = None
+            for index, level in enumerate(levels):
+                counted = np.zeros((len(level[2]), offsets[-1]), dtype=np.int64)
+                counted[sorted_rows[index]] = self.counts[index][:len(sorted_rows[index]), position]
+                by_geography = {d: tuple(counted[:, offsets[k * len(widths) + i]:offsets[k * len(widths) + i + 1]]
+                                         .reshape(-1) for k in (0, 1)) for i, d in enumerate(self.dimensions)}
+                append_cells(columns, position, [np.arange(len(level[2]))], by_geography, dims, self.dimensions,
+                             [level], first_level=index)
             yield _turnout_table(columns, self.elections, [level[0] for level in levels], self.dimensions)
 
     def _levels(self) -> tuple[list, list[np.ndarray]]:
-        """Each level as turnout's Level (labels sorted, missing last) and its code per place."""
-        unknown, places = self.config.unknown, len(self.places)
-        combos = np.array(list(self.places), dtype=np.int64).reshape(places, len(LEVEL_NAMES))
+        """Each level as turnout's Level (labels sorted, missing last) and the sorted row of each
+        of its label numbers."""
+        unknown = self.config.unknown
         levels = [("state", None, np.array([self.state.upper()], dtype=object), None)]
-        place_levels = [np.zeros(places, dtype=np.int64)]
-        for index, name in enumerate(LEVEL_NAMES):
+        rows = [np.zeros(1, dtype=np.int64)]
+        for name in LEVEL_NAMES:
             codes, labels = self.levels[name].sorted_codes(unknown)
             names = None
             if name == "county" and self.any_county_name:
@@ -187,13 +187,21 @@ class TurnoutCounts:
                 for number, value in self.county_names.items():
                     names[codes[number]] = value
             levels.append((name, None, labels, names))
-            place_levels.append(codes[combos[:, index]] if places else np.zeros(0, dtype=np.int64))
-        return levels, place_levels
+            rows.append(codes)
+        return levels, rows
 
-    def _counts(self, store: dict[str, np.ndarray], dimension: str, places: int) -> np.ndarray:
-        size = places * len(self.labels_of[dimension])
-        held = store[dimension]
-        return held[:size] if len(held) >= size else np.append(held, np.zeros(size - len(held), dtype=np.int32))
+
+def _places_of(numbers: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The place (distinct combination of the levels' label numbers) of each voter of a part, and
+    each level's label number of each place."""
+    key = np.zeros(n, dtype=np.int64)
+    for codes in numbers:
+        width = int(codes.max(initial=0)) + 1
+        if np.int64(key.max(initial=0)) >= 2 ** 62 // width:  # keep the key in int64
+            key = np.unique(key, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        key = key * width + codes
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return inverse.reshape(-1).astype(np.int64), [codes[first] for codes in numbers]
 
 
 class MixCounts:

@@ -25,7 +25,9 @@ from voterpipe.cohorts.roll import Roll
 from voterpipe.cohorts.rules import assign_cohorts, party_categories
 from voterpipe.cohorts.summaries import household_size_distribution
 from voterpipe.cohorts.transitions import TRANSITION_DIMENSIONS, TransitionCounts
-from voterpipe.cohorts.votes import MISSING_DAY, HistoryRows, VoteIndex, votes_of_rows, votes_of_voters
+from voterpipe.cohorts.votes import (
+    MISSING_DAY, HistoryRows, VoteIndex, pack_votes, votes_of_rows, votes_of_voters,
+)
 
 HOUSEHOLD_COLUMNS = ["household_id", "voter_count", "party_mix"]
 VOTERS_PER_PART = 250_000  # the memory of a part's frames is what bounds the stage's peak
@@ -65,7 +67,7 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     voter_ids = pq.read_table(files.voters, columns=["voter_id"]).column("voter_id").combine_chunks()
     n = len(voter_ids)
     aligned = _same_rows(voter_ids, files.voter_households)
-    votes = votes_of_rows(history_rows(files.history, voter_ids), n, snapshot, config)
+    votes = pack_votes(votes_of_rows(history_rows(files.history, voter_ids), n, snapshot, config))
     parties = party_categories(_distinct(files.voters, "party"), config)
     transitions = None if previous is None else TransitionCounts(previous, voter_ids, TRANSITION_DIMENSIONS, config)
     del voter_ids
@@ -76,8 +78,8 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
                                                             (files.geocodes, files.geocode_columns[0])])
     keys = 1 if aligned else 0  # the keys are needed only to look rows up part by part
     households = pq.read_table(files.households, columns=HOUSEHOLD_COLUMNS[keys:], read_dictionary=["party_mix"])
-    geocodes = pq.read_table(files.geocodes, columns=files.geocode_columns[keys:],
-                             read_dictionary=files.geocode_columns[1:])
+    geocodes = _narrow_dictionaries(pq.read_table(files.geocodes, columns=files.geocode_columns[keys:],
+                                                  read_dictionary=files.geocode_columns[1:]))
     links = None if aligned else pq.read_table(files.voter_households, columns=["voter_id", "household_id"]) \
         .to_pandas(date_as_object=False)
     turnout = TurnoutCounts(votes, state, config)
@@ -143,7 +145,7 @@ def _parts(files: CohortFiles, rows: int, aligned: bool) -> Iterator[tuple[pd.Da
 def _slices(path: Path, columns: list[str], rows: int) -> Iterator[pa.Table]:
     """The file's rows in tables of exactly `rows` rows (the last one shorter)."""
     held, count = [], 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
+    for batch in _batches(pq.ParquetFile(path), rows, columns, threads=True):
         held.append(batch)
         count += batch.num_rows
         while count >= rows:
@@ -153,6 +155,14 @@ def _slices(path: Path, columns: list[str], rows: int) -> Iterator[pa.Table]:
             held, count = rest.to_batches(), rest.num_rows
     if count:
         yield pa.Table.from_batches(held).combine_chunks()
+
+
+def _batches(source: pq.ParquetFile, rows: int, columns: list[str], threads: bool = False) -> Iterator[pa.RecordBatch]:
+    """The file's batches, read by one reader per row group: a reader of the whole file keeps
+    what it has read of every row group until it is done (~20 MB a million rows of ids)."""
+    for group in range(source.num_row_groups):
+        yield from source.iter_batches(batch_size=rows, row_groups=[group], columns=columns,
+                                       use_threads=threads)
 
 
 def _lookup_rows(voter_households: Path, keys: list[tuple[Path, str]]) -> list[np.ndarray]:
@@ -176,7 +186,7 @@ def _dictionary_indices(source: pq.ParquetFile, column: str) -> tuple[np.ndarray
     """A column's rows as indices into the concatenation of its batches' dictionaries (-1: null)."""
     indices = np.empty(source.metadata.num_rows, dtype=np.int32)
     dictionaries, at, offset = [], 0, 0
-    for batch in source.iter_batches(batch_size=1 << 16, use_threads=False, columns=[column]):
+    for batch in _batches(source, 1 << 16, [column]):
         ids = batch.column(0).dictionary_encode()
         indices[at:at + batch.num_rows] = ids.indices.fill_null(-1 - offset).to_numpy(zero_copy_only=False) \
             + np.int32(offset)
@@ -184,6 +194,23 @@ def _dictionary_indices(source: pq.ParquetFile, column: str) -> tuple[np.ndarray
         offset += len(ids.dictionary)
         at += batch.num_rows
     return indices, dictionaries
+
+
+def _narrow_dictionaries(table: pa.Table) -> pa.Table:
+    """The table's dictionary columns as one dictionary each, indexed by the narrowest integers
+    their labels allow (int8 or int16 instead of int32: a byte or two a row), a column at a time."""
+    for position, name in enumerate(table.column_names):
+        column = table.column(name)
+        if not pa.types.is_dictionary(column.type) or len(column) == 0:
+            continue
+        column = pa.table({name: column}).unify_dictionaries().column(name)
+        dictionary = column.chunk(0).dictionary
+        kind = pa.int8() if len(dictionary) < 1 << 7 else pa.int16() if len(dictionary) < 1 << 15 else None
+        if kind is not None:
+            column = pa.chunked_array([pa.DictionaryArray.from_arrays(chunk.indices.cast(kind), dictionary)
+                                       for chunk in column.chunks])
+        table = table.set_column(position, name, column.combine_chunks())
+    return table
 
 
 def _column(path: Path, name: str) -> pa.Array:
@@ -219,8 +246,7 @@ def history_rows(path: Path, voter_ids: pa.Array) -> HistoryRows:
     indices, days = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
     types, counted = np.empty(total, dtype=np.int16), np.empty(total, dtype=bool)
     dictionaries, type_ids, at, offset = [], {}, 0, 0
-    for batch in source.iter_batches(batch_size=1 << 16, use_threads=False,
-                                     columns=["voter_id", "election_date", "election_type", "ballot_status"]):
+    for batch in _batches(source, 1 << 16, ["voter_id", "election_date", "election_type", "ballot_status"]):
         rows = slice(at, at + batch.num_rows)
         ids = batch.column("voter_id").dictionary_encode()
         indices[rows] = ids.indices.fill_null(-1 - offset).to_numpy(zero_copy_only=False) + np.int32(offset)
@@ -238,7 +264,7 @@ def history_rows(path: Path, voter_ids: pa.Array) -> HistoryRows:
     if "other" not in names:
         names.append("other")
     _to_positions(indices, dictionaries, voter_ids)
-    type_codes = np.where(types < 0, names.index("other"), types).astype(np.int64)
+    type_codes = np.where(types < 0, np.int16(names.index("other")), types)  # int16: 2 bytes a row
     return HistoryRows(indices, days, type_codes, names, counted)
 
 

@@ -187,10 +187,11 @@ def place_counts(place: np.ndarray, places: int, state: np.ndarray, dims: dict[s
 
 def append_cells(columns: dict[str, list[np.ndarray]], election: int, place_levels: list[np.ndarray],
                  by_place: dict[str, tuple[np.ndarray, np.ndarray]], dims: dict[str, Codes],
-                 dimensions: list[str], levels: list[Level]) -> None:
-    """Sum place_counts() up to each level's geographies; append the cells with registered > 0."""
-    for level_index, (_, _, geo_labels, geo_names) in enumerate(levels):
-        geo_of_place = place_levels[level_index]
+                 dimensions: list[str], levels: list[Level], first_level: int = 0) -> None:
+    """Sum place_counts() up to each level's geographies; append the cells with registered > 0
+    (`levels` numbered from `first_level`)."""
+    for local, (_, _, geo_labels, geo_names) in enumerate(levels):
+        level_index, geo_of_place = first_level + local, place_levels[local]
         for dimension_index, dimension in enumerate(dimensions):
             dim_labels = dims[dimension][1]
             width = len(dim_labels)

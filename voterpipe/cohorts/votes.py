@@ -5,7 +5,7 @@ state did not count (history ballot_status not_counted, e.g. FL B and P) is no v
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -32,8 +32,11 @@ class VoteIndex:
     rows_after_snapshot: int = 0
     rows_in_minor_elections: int = 0
     rows_not_counted: int = 0  # ballots the state did not count: not votes
+    bits: np.ndarray | None = None  # instead of the pairs (pack_votes): per voter, a bit per election
 
     def voted(self, election_id: int, n: int) -> np.ndarray:
+        if self.bits is not None:
+            return (self.bits[:n, election_id >> 3] & np.uint8(1 << (election_id & 7))) != 0
         mask = np.zeros(n, dtype=bool)
         start, stop = np.searchsorted(self.election_id, [election_id, election_id + 1])
         mask[self.voter_index[start:stop]] = True
@@ -80,13 +83,14 @@ def votes_of_rows(rows: HistoryRows, n: int, snapshot: date, config: CohortConfi
     not_counted = int((~counted).sum())
     del on_roll, before, counted
 
-    # One integer per (date, type): sorting it sorts elections by date, then type.
-    composite = days[keep].astype(np.int64) * len(rows.type_names) + rows.type_codes[keep]
+    composite = _composite(days[keep], rows.type_codes[keep], len(rows.type_names))
+    rows.type_codes = None
     del days
-    voter_rows = position[keep]
-    del position, keep
-    found, election_of, voter_of = _distinct_votes(composite, voter_rows, n)
-    del composite, voter_rows
+    found, election_code = _election_codes(composite)
+    del composite
+    pairs = [election_code, position[keep]]
+    del position, keep, election_code
+    election_of, voter_of = _distinct_votes(pairs, n)
     voters_per = np.bincount(election_of, minlength=len(found))
     major = voters_per >= max(1, math.ceil(config.min_election_share * n))
     new_id = np.full(len(found), -1, dtype=np.int32)
@@ -105,9 +109,27 @@ def votes_of_rows(rows: HistoryRows, n: int, snapshot: date, config: CohortConfi
     )
 
 
+def pack_votes(votes: VoteIndex) -> VoteIndex:
+    """The index with its (voter, election) pairs as bits (a bit per voter and election) when that
+    is smaller: a few bytes a voter instead of 8 bytes a vote, for a roll analysed in parts."""
+    elections, n = len(votes.elections), len(votes.has_history)
+    width = -(-elections // 8)
+    if votes.bits is not None or not elections or width * n >= 8 * len(votes.voter_index):
+        return votes
+    bits = np.zeros((n, width), dtype=np.uint8)
+    bounds = np.searchsorted(votes.election_id, np.arange(elections + 1))
+    for election in range(elections):  # an election's voters are distinct
+        rows = votes.voter_index[bounds[election]:bounds[election + 1]]
+        bits[rows, election >> 3] |= np.uint8(1 << (election & 7))
+    empty = np.zeros(0, dtype=np.int32)
+    return replace(votes, voter_index=empty, election_id=empty, bits=bits)
+
+
 def votes_of_voters(votes: VoteIndex, start: int, stop: int) -> VoteIndex:
     """The votes of the roll's rows start..stop-1 (renumbered from 0), for analysing a roll in
     parts: the elections, G and the history counts stay those of the whole roll."""
+    if votes.bits is not None:
+        return replace(votes, bits=votes.bits[start:stop], has_history=votes.has_history[start:stop])
     inside = (votes.voter_index >= start) & (votes.voter_index < stop)
     return VoteIndex(
         elections=votes.elections, voter_index=votes.voter_index[inside] - start,
@@ -134,20 +156,35 @@ def _election_type_codes(types: pd.Series) -> tuple[np.ndarray, list[str]]:
     return np.where(codes < 0, names.index("other"), codes).astype(np.int64), names
 
 
-def _distinct_votes(composite: np.ndarray, voter_rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(sorted distinct elections, election index and voter row of each distinct vote)."""
-    uniques, election_code = _election_codes(composite)
+def _composite(days: np.ndarray, type_codes: np.ndarray, types: int) -> np.ndarray:
+    """One integer per (date, type): sorting it sorts elections by date, then type (int32 when
+    the values fit: half the memory of a history's worth)."""
+    low, high = (int(days.min()), int(days.max())) if len(days) else (0, 0)
+    fits = max(abs(low), abs(high)) * types + types < 2 ** 31
+    wide = days.astype(np.int32 if fits else np.int64, copy=False)
+    wide *= types
+    wide += type_codes
+    return wide
+
+
+def _distinct_votes(pairs: list[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(election index, voter row) of each distinct vote, from `pairs` = [election index, voter
+    row] per history row (emptied here, so that its arrays are freed as soon as used)."""
+    election_code, voter_rows = pairs
+    pairs.clear()
     # (election, voter) pairs as one integer, sorted and de-duplicated: election-major order,
-    # so each election's voters are one contiguous slice.
+    # so each election's voters are one contiguous slice. int32 when it fits (half the memory).
     width = max(n, 1)
-    key = election_code.astype(np.int64)
+    fits = (int(election_code.max(initial=0)) + 1) * width < 2 ** 31
+    key = election_code.astype(np.int32 if fits else np.int64)
     del election_code
     key *= width
     key += voter_rows
+    del voter_rows
     key.sort()
     if len(key):
         key = key[np.concatenate(([True], key[1:] != key[:-1]))]
-    return uniques, (key // width).astype(np.int32), (key % width).astype(np.int32)
+    return (key // width).astype(np.int32), (key % width).astype(np.int32)
 
 
 def _election_codes(composite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,7 +192,7 @@ def _election_codes(composite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     when it is short (dates of a few decades), else a sort."""
     if len(composite) and int(composite.max()) - int(composite.min()) < 1 << 22:
         low = int(composite.min())
-        offsets = composite - low
+        offsets = composite - composite.dtype.type(low)
         seen = np.bincount(offsets) > 0
         uniques = np.flatnonzero(seen)
         code = np.cumsum(seen, dtype=np.int32) - 1
