@@ -115,12 +115,13 @@ def sweep_staging(final: Path) -> None:
     for leftover in parent.iterdir():
         if leftover.name.startswith(prefix):
             pid = leftover.name[len(prefix):].split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+            if pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid)):
                 continue  # another live process is still writing it
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with that pid runs (one owned by another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -14,6 +14,8 @@ from typing import Iterator
 import numpy as np
 import pyarrow as pa
 
+from voterpipe.storage import pid_alive
+
 BATCH_ROWS = 65_536
 RUN_BATCH_ROWS = 8_192  # a merge holds one batch of every run: keep them small
 
@@ -26,20 +28,10 @@ def spill_directory(parent: Path) -> Iterator[Path]:
     host = socket.gethostname()
     for old in parent.glob(f".spill-{host}-*"):
         pid = old.name[len(f".spill-{host}-"):].split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             shutil.rmtree(old, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=f".spill-{host}-{os.getpid()}-", dir=parent) as directory:
         yield Path(directory)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Spill:
