@@ -106,6 +106,7 @@ class TurnoutCounts:
         place, place_numbers = _places_of(numbers, n)
         del numbers
         places = len(place_numbers[0])
+        groups = [_groups(geo) for geo in (np.zeros(places, dtype=np.int64), *place_numbers)]
         fixed = _fixed_dimensions(cohorts)
         for position, row in enumerate(self.elections.itertuples(index=False)):
             day = row.election_date.date()
@@ -118,24 +119,21 @@ class TurnoutCounts:
                 self.labels_of[dimension] = dims[dimension][1]
             counted = np.hstack([by_place[d][k].reshape(places, len(dims[d][1]))
                                  for k in (0, 1) for d in self.dimensions])
-            self._add_to_levels(position, place_numbers, counted)
+            self._add_to_levels(position, groups, counted)
 
-    def _add_to_levels(self, position: int, place_numbers: list[np.ndarray], counted: np.ndarray) -> None:
-        """Add one election's counts per place to each level's geographies."""
+    def _add_to_levels(self, position: int, groups: list[tuple], counted: np.ndarray) -> None:
+        """Add one election's counts per place to each level's geographies (`groups`: _groups())."""
         if not self.counts:
             self.counts = [np.zeros((0, len(self.elections), counted.shape[1]), dtype=np.int32)
                            for _ in range(len(LEVEL_NAMES) + 1)]
-        for index, geo in enumerate([np.zeros(len(counted), dtype=np.int64), *place_numbers]):
+        for index, (order, starts, numbers) in enumerate(groups):
             size = 1 if index == 0 else len(self.levels[LEVEL_NAMES[index - 1]].ids)
             held = self.counts[index]
             if len(held) < size:
                 grown = np.zeros((max(size, len(held) * 5 // 4),) + held.shape[1:], dtype=held.dtype)
                 grown[:len(held)] = held
                 self.counts[index] = held = grown
-            order = np.argsort(geo, kind="stable")
-            ordered = geo[order]
-            starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-            held[ordered[starts], position] += np.add.reduceat(counted[order], starts, axis=0)
+            held[numbers, position] += np.add.reduceat(counted[order], starts, axis=0)
 
     def _level_numbers(self, cohorts: pd.DataFrame) -> list[np.ndarray]:
         county = self.levels["county"].numbers(cohorts["county_code"])
@@ -189,6 +187,14 @@ class TurnoutCounts:
             levels.append((name, None, labels, names))
             rows.append(codes)
         return levels, rows
+
+
+def _groups(geo: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(places in order of their label number, first of each number in that order, the numbers)."""
+    order = np.argsort(geo, kind="stable")
+    ordered = geo[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return order, starts, ordered[starts]
 
 
 def _places_of(numbers: list[np.ndarray], n: int) -> tuple[np.ndarray, list[np.ndarray]]:
