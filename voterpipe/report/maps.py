@@ -33,18 +33,20 @@ def household_points(sources: ReportSources) -> pd.DataFrame:
     columns = ["household_id", "lon", "lat", "county_code", "tract"]
     if voters is None or points is None or points.empty:
         return pd.DataFrame(columns=columns)
-    homes = voters[["household_id", "county_code", "tract"]]
     # each point's household as the row of its first voter: the roll's ids hashed a value range at a time
     first_voter = row_positions(_text(points["address_key"], combine=False),
-                                _text(homes["household_id"], combine=False)).astype(np.int64)
+                                _text(voters["household_id"], combine=False)).astype(np.int64)
     rows = np.flatnonzero(first_voter >= 0)
     rows = rows[np.argsort(first_voter[rows], kind="stable")]  # households in order of their first voter
     voter_rows = first_voter[rows]
     if len(voter_rows) > 1 and (voter_rows[1:] == voter_rows[:-1]).any():  # a household with several points
+        homes = voters[["household_id", "county_code", "tract"]]
         joined = homes.dropna(subset=["household_id"]).drop_duplicates("household_id") \
             .merge(points, left_on="household_id", right_on="address_key", how="inner")
         return joined[columns].reset_index(drop=True)
-    joined = homes.iloc[voter_rows].reset_index(drop=True)
+    # column by column: selecting the three columns first would copy them for every voter
+    joined = pd.DataFrame({c: voters[c].iloc[voter_rows].reset_index(drop=True)
+                           for c in ("household_id", "county_code", "tract")})
     joined["lon"], joined["lat"] = points["lon"].to_numpy()[rows], points["lat"].to_numpy()[rows]
     return joined[columns]
 
@@ -303,10 +305,11 @@ def _tract_change_caption(unplaced: dict) -> str:
 
 
 def map_charts(sources: ReportSources, tables: dict[str, pd.DataFrame], last_general,
-               changes: pd.DataFrame | None = None) -> list[Chart]:
+               changes: pd.DataFrame | None = None, points: pd.DataFrame | None = None) -> list[Chart]:
     """Turnout in the last general by county and by tract; registration change by county and by
-    tract (`changes`: report/changes.voter_changes against the previous snapshot, or None)."""
-    points = released(household_points)(sources)
+    tract (`changes`: report/changes.voter_changes against the previous snapshot, or None;
+    `points`: household_points(sources), when already made)."""
+    points = released(household_points)(sources) if points is None else points
     rasters = AreaRasters(points)
     state = sources.state.upper()
     charts = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from voterpipe.cohorts import CohortConfig, load_cohort_config
 from voterpipe.manifests import ReportManifest
 from voterpipe.report.charts import Chart, build_charts, figure_png
 from voterpipe.report.geography import household_numbers
-from voterpipe.report.maps import map_charts
+from voterpipe.report.maps import household_points, map_charts
 from voterpipe.report.markup import SORT_SCRIPT, STYLE, ReportTable, esc, table_html
 from voterpipe.report.quality import quality_tables, skipped_lines, split_rejects
 from voterpipe.report.changes import CHANGE_COLUMNS, CHANGE_TITLES, CHANGES, voters_of
@@ -221,11 +222,18 @@ def write_report(sources: ReportSources, directory: Path, config: CohortConfig |
     voters = sources.voter_geography
     households = released(household_numbers)(voters["household_id"]) if voters is not None and "household_id" in voters \
         else None
+    del voters
     geography, by_level = released(geography_section)(sources, config, households)
     del households
+    # each per-voter input is let go once read (when the caller keeps no reference: peak memory)
+    sources = replace(sources, general_votes=None)
     generals = last_generals(sources.elections, sources.snapshot)
     changes, voter_changes = released(changes_section)(sources)
-    maps = released(map_charts)(sources, by_level, generals[-1] if generals else None, voter_changes)
+    points = released(household_points)(sources)
+    sources = replace(sources, points=None)
+    maps = released(map_charts)(sources, by_level, generals[-1] if generals else None, voter_changes, points)
+    del points
+    sources = replace(sources, voter_geography=None, previous_roll=None, tracts_by_address=None)
     tables = {"geography": geography, "changes": changes, "quality": quality_tables(sources)}
     images: dict[str, bytes] = {}
     files = {}

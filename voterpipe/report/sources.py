@@ -210,16 +210,29 @@ def _general_votes(canonical_dir: Path, generals: list[date]) -> pd.DataFrame:
     if not generals or not path.is_file():
         return pd.DataFrame({"voter_id": pd.Series(dtype=object), "election_date": pd.Series(dtype=object)})
     filters = [("election_type", "=", "general"), ("election_date", "in", generals)]
-    counted = "ballot_status" in pq.read_schema(path).names
-    columns = ["voter_id", "election_date"] + (["ballot_status"] if counted else [])
-    votes = read_rows(path, filters, columns)  # a row group at a time: the history is the largest input
-    if counted:  # a ballot the state did not count is no vote (as in cohorts/votes.py); unknown counts
+    file = pq.ParquetFile(path)
+    counted = "ballot_status" in file.schema_arrow.names
+    wanted = {"voter_id", "election_date", "election_type"} | ({"ballot_status"} if counted else set())
+    columns = [c for c in file.schema_arrow.names if c in wanted]
+    expression = pq.filters_to_expression(filters)
+    parts = [_counted_votes(file.read_row_group(group, columns=columns).filter(expression), counted)
+             for group in range(file.num_row_groups)]  # a row group at a time: the history is the largest input
+    votes = pa.concat_tables(parts) if parts else file.schema_arrow.empty_table().select(["voter_id", "election_date"])
+    del parts
+    # distinct pairs, in order of first appearance (one thread keeps that order); dates as datetime64
+    distinct = votes.group_by(["voter_id", "election_date"], use_threads=False).aggregate([])
+    del votes
+    return distinct.select(["voter_id", "election_date"]).to_pandas(date_as_object=False)
+
+
+def _counted_votes(votes: pa.Table, counted: bool) -> pa.Table:
+    """voter_id and election_date of the rows whose ballot counted: a ballot the state did not
+    count is no vote (as in cohorts/votes.py); an unknown status counts."""
+    if counted:
         status = votes["ballot_status"].combine_chunks()
         status = status.dictionary_decode() if pa.types.is_dictionary(status.type) else status
         votes = votes.filter(pc.fill_null(pc.not_equal(status, "not_counted"), True))
-    # distinct pairs, in order of first appearance (one thread keeps that order); dates as datetime64
-    distinct = votes.group_by(["voter_id", "election_date"], use_threads=False).aggregate([])
-    return distinct.select(["voter_id", "election_date"]).to_pandas(date_as_object=False)
+    return votes.select(["voter_id", "election_date"])
 
 
 @released

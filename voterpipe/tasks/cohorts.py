@@ -164,6 +164,7 @@ class ReportSnapshot(PreviousSnapshot, SnapshotTask):
             addresses_dir=inputs["addresses"].path, previous=self.previous,
             previous_canonical_dir=inputs["previous_canonical"].path if self.previous else None,
             previous_addresses_dir=inputs["previous_addresses"].path if self.previous else None)
-        written = report.write_report(sources, staging)
+        sources = [sources]  # write_report holds the only reference: it lets each input go once used
+        written = report.write_report(sources.pop(), staging)
         self.progress(1.0, f"report with {len(written['charts'])} charts")
         return written
