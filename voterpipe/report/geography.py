@@ -118,10 +118,14 @@ def geography_table(voters: pd.DataFrame, votes: pd.DataFrame, generals: list[da
     household_code = counts[HOUSEHOLD].to_numpy()
     has = household_code >= 0
     width = int(household_code.max(initial=0)) + 1
-    pairs = np.sort(area[has] * width + household_code[has])
+    pairs = area[has]  # (area, household) as one number, worked in place: one array a voter at a time
+    pairs *= width
+    pairs += household_code[has]
+    pairs.sort()
     pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs  # each (area, household) once
+    pairs //= width
     table.insert(table.columns.get_loc("active") + 1, "households",
-                 np.bincount(pairs // width, minlength=areas).astype(np.int64))
+                 np.bincount(pairs, minlength=areas).astype(np.int64))
     for name in (c.removeprefix("party_") for c in summed if c.startswith("party_")):
         table[f"share_{name}"] = table[f"party_{name}"] / table["registered"].clip(lower=1)
     for day in generals:
@@ -147,15 +151,17 @@ def _area_codes(voters: pd.DataFrame, level: Level, unknown: str) -> tuple[np.nd
         uniques = np.asarray(uniques, dtype=object)
         blank = np.array([str(u).strip() == "" for u in uniques], dtype=bool)
         uniques = np.append(np.where(blank, unknown, uniques), unknown)
-        code = np.where(code < 0, len(uniques) - 1, code).astype(np.int64)  # null -> unknown
+        code = np.where(code < 0, len(uniques) - 1, code).astype(np.int64, copy=False)  # null -> unknown
         _, merged = np.unique(uniques.astype(str), return_inverse=True)  # blank and null: one 'unknown'
         names = np.empty(merged.max(initial=-1) + 1, dtype=object)
         names[merged] = uniques
         codes.append(merged.ravel()[code])
         labels.append(names)
-    combined = codes[0]
-    for code, uniques in zip(codes[1:], labels[1:]):
-        combined = combined * len(uniques) + code
+    combined = codes.pop(0)  # a fresh array: combined in place
+    for code, uniques in zip(codes, labels[1:]):
+        combined *= len(uniques)
+        combined += code
+    del codes
     present, inverse = _sorted_codes(combined)
     digits = []  # each area's code of each key, read back from the combined code
     for uniques in labels[::-1]:

@@ -49,8 +49,8 @@ def geography_section(sources: ReportSources, config: CohortConfig, household_co
     for level in [*levels_present(voters), TRACT]:
         if level is TRACT and not ("tract" in voters and voters["tract"].notna().any()):
             continue
-        table = geography_table(voters, votes, generals, level, tuple(parties), config.unknown, sources.state,
-                                counts)
+        table = released(geography_table)(voters, votes, generals, level, tuple(parties), config.unknown,
+                                          sources.state, counts)
         full[level.name] = table
         if level is TRACT:
             continue  # mapped, not listed: thousands of rows say little as a table

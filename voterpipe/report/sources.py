@@ -106,14 +106,27 @@ class ReportSources:
 
 def released(function):
     """`function`, then its Arrow buffers handed back to the system: mimalloc keeps freed pages
-    for reuse, which numpy and pandas cannot use, so they would add to the peak RSS."""
+    for reuse, which numpy and pandas cannot use, so they would add to the peak RSS. Both the
+    default pool and Arrow's own (compute kernels use it when pyarrow's default is replaced)."""
     @functools.wraps(function)
     def call(*args, **kwargs):
         try:
             return function(*args, **kwargs)
         finally:
-            pa.default_memory_pool().release_unused()
+            release_pools()
     return call
+
+
+def release_pools() -> None:
+    """Hand back the unused memory of pyarrow's default pool, of Arrow's built-in default and of
+    the C heap (the system pool trims it: numpy's freed temporaries too)."""
+    pools = {pa.default_memory_pool().backend_name: pa.default_memory_pool(), "system": pa.system_memory_pool()}
+    try:
+        pools["mimalloc"] = pa.mimalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without mimalloc
+        pass
+    for pool in pools.values():
+        pool.release_unused()
 
 
 def _manifest(directory: Path | None) -> dict:
