@@ -9,6 +9,9 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
+import os
+import tempfile
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -77,7 +80,8 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
         lookup_rows = _lookup_rows(files.voter_households, [(files.households, HOUSEHOLD_COLUMNS[0]),
                                                             (files.geocodes, files.geocode_columns[0])])
     keys = 1 if aligned else 0  # the keys are needed only to look rows up part by part
-    households = pq.read_table(files.households, columns=HOUSEHOLD_COLUMNS[keys:], read_dictionary=["party_mix"])
+    households = _narrow_dictionaries(pq.read_table(files.households, columns=HOUSEHOLD_COLUMNS[keys:],
+                                                    read_dictionary=["party_mix"]))
     geocodes = _narrow_dictionaries(pq.read_table(files.geocodes, columns=files.geocode_columns[keys:],
                                                   read_dictionary=files.geocode_columns[1:]))
     links = None if aligned else pq.read_table(files.voter_households, columns=["voter_id", "household_id"]) \
@@ -89,7 +93,7 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     for voters, part_links in _parts(files, voters_per_part, aligned):
         stop = start + len(voters)
         part_votes = votes_of_voters(votes, start, stop)
-        rows = None if lookup_rows is None else tuple(_nullable(r[start:stop]) for r in lookup_rows)
+        rows = None if lookup_rows is None else tuple(_nullable(r) for r in lookup_rows.rows(start, stop))
         roll = Roll(voters, config)
         cohorts = _part_cohorts(voters, part_votes, roll, part_links if aligned else links,
                                 (households, geocodes, rows), snapshot, config, parties, code_forms, state)
@@ -103,6 +107,8 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
         write(cohorts)
         start = stop
         pa.default_memory_pool().release_unused()
+    if lookup_rows is not None:
+        lookup_rows.close()
     columns = list(cohorts.columns) if n else []
     return CohortTables(
         voter_cohorts=None, cohort_turnout=None, turnout_parts=turnout.tables, elections=votes.elections.copy(),
@@ -165,15 +171,39 @@ def _batches(source: pq.ParquetFile, rows: int, columns: list[str], threads: boo
                                        use_threads=threads)
 
 
-def _lookup_rows(voter_households: Path, keys: list[tuple[Path, str]]) -> list[np.ndarray]:
+class SpilledRows:
+    """Arrays of int32 of the roll's length in an anonymous temporary file (deleted when closed or
+    when the process ends), read back a part at a time: not held in memory for the whole roll."""
+
+    def __init__(self, length: int):
+        self.length, self.arrays = length, 0
+        self.file = tempfile.TemporaryFile(prefix="voterpipe-cohorts-")
+
+    def append(self, values: np.ndarray) -> None:
+        self.file.seek(self.arrays * self.length * 4)
+        np.ascontiguousarray(values, dtype=np.int32).tofile(self.file)
+        self.file.flush()
+        self.arrays += 1
+
+    def rows(self, start: int, stop: int) -> list[np.ndarray]:
+        """Each array's values start..stop-1."""
+        return [np.frombuffer(os.pread(self.file.fileno(), (stop - start) * 4, (k * self.length + start) * 4),
+                              dtype=np.int32) for k in range(self.arrays)]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _lookup_rows(voter_households: Path, keys: list[tuple[Path, str]]) -> SpilledRows:
     """Per row of voter_households: the row of its household_id among each file's key column
     (households' ids, geocodes' address keys; -1: none), from the file's household ids read a
-    batch at a time as dictionaries and matched in one lookup per key column (read one at a time)."""
+    batch at a time as dictionaries and matched in one lookup per key column (read one at a time);
+    spilled to a temporary file (read back a part at a time)."""
     source = pq.ParquetFile(voter_households)
     indices, dictionaries = _dictionary_indices(source, "household_id")
     distinct = pa.concat_arrays(dictionaries) if dictionaries else pa.array([], pa.string())
     del dictionaries
-    found = []
+    found = SpilledRows(len(indices))
     for path, column in keys:
         values = _column(path, column)
         rows = np.append(row_positions(distinct.cast(values.type), values), np.int32(-1))
