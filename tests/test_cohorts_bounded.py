@@ -232,3 +232,43 @@ def test_a_county_whose_first_voter_has_no_name_takes_the_next_voters_name(roll,
                                "geography_name"]) == {name}
         assert coverage.set_index("county_code").loc[county, "county_name"] == name
     _assert_same(expected, got, voter_cohorts)  # the parts name them alike (their turnout is read once)
+
+
+def test_packed_votes_give_the_votes_of_the_pairs(roll, config):
+    """A roll in parts holds its votes as a bit per voter and election: the same voters voted."""
+    from voterpipe.cohorts.votes import pack_votes, votes_of_voters
+
+    votes = cohorts.index_votes(roll["voters"]["voter_id"], roll["history"], SNAPSHOT, config)
+    packed = pack_votes(votes)
+    assert packed.bits is not None and len(packed.voter_index) == 0 and len(votes.voter_index) > 0
+    for start, stop in ((0, len(roll["voters"])), (100, 713), (2400, 2500)):
+        pairs, bits = votes_of_voters(votes, start, stop), votes_of_voters(packed, start, stop)
+        assert (pairs.has_history == bits.has_history).all()
+        for election in votes.elections["election_id"]:
+            assert (pairs.voted(election, stop - start) == bits.voted(election, stop - start)).all()
+    few = cohorts.VoteIndex(elections=pd.DataFrame({"election_id": range(100)}), voter_index=np.array([3]),
+                            election_id=np.array([7]), has_history=np.zeros(10, dtype=bool), generals=[])
+    assert pack_votes(few) is few  # 13 bytes a voter would be more than the pairs
+
+
+def test_distinct_votes_whose_keys_need_64_bits_match_a_sort():
+    from voterpipe.cohorts.votes import _distinct_votes
+
+    rng = np.random.default_rng(3)
+    elections, voters = rng.integers(0, 9, 500).astype(np.int32), rng.integers(0, 40, 500).astype(np.int32)
+    expected = np.unique(np.stack([elections, voters], axis=1), axis=0)
+    for n in (40, 1 << 30):  # int32 keys, then keys beyond 2**31
+        election_of, voter_of = _distinct_votes([elections.copy(), voters.copy()], n)
+        assert (np.stack([election_of, voter_of], axis=1) == expected).all()
+
+
+def test_spilled_rows_read_back_a_part_of_each_array():
+    from voterpipe.cohorts.streamed import SpilledRows
+
+    first, second = np.arange(10, dtype=np.int32), np.arange(10, dtype=np.int32)[::-1] - 3
+    spilled = SpilledRows(10)
+    spilled.append(first)
+    spilled.append(second)
+    got = spilled.rows(3, 8)
+    spilled.close()
+    assert [g.tolist() for g in got] == [first[3:8].tolist(), second[3:8].tolist()]
