@@ -115,9 +115,10 @@ class EnrichedJoin:
     """The upstream tables of one (state, snapshot) in memory, looked up row by row."""
 
     def __init__(self, paths: dict, state: str, snapshot: date, voter_columns: list[str],
-                 cohort_columns: list[str], tables: dict | None = None):
+                 cohort_columns: list[str], tables: dict | None = None, preset_rows: dict | None = None):
         """`tables` (alias -> columns, as read_source gives them) replaces reading `paths`: a
-        block of voters with their rows of the other tables (enriched_blocks)."""
+        block of voters with their rows of the other tables (enriched_blocks), which may give
+        `preset_rows`, each voter's row of an address- or household-keyed table found beforehand."""
         self.state, self.snapshot = state, snapshot
         self.columns = enriched_columns(voter_columns, cohort_columns)
         self.wanted = wanted_columns(self.columns)
@@ -126,6 +127,7 @@ class EnrichedJoin:
             alias: read_source(paths[DATASETS[alias]], DATASETS[alias], columns)
             for alias, columns in self.wanted.items()}
         self._rows: dict | None = None
+        self.preset_rows = preset_rows or {}
 
     def unique(self) -> bool:
         """Whether every joined table has one row per key (else the SQL path explains the repeat);
@@ -140,6 +142,9 @@ class EnrichedJoin:
             return self._rows
         found: dict[str, pa.Array | None] = {"v": None}
         for alias in ("va", "vh", "c", "a", "g", "h"):  # a, g, h look up through va and vh
+            if alias in self.preset_rows:
+                found[alias] = self.preset_rows[alias]
+                continue
             _, key, (side, column) = JOINS[alias]
             probe = self.tables[side][column]
             if found[side] is not None:
