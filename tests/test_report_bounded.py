@@ -38,14 +38,20 @@ def _roll(seed: int, n: int = 400) -> pd.DataFrame:
     })
 
 
-def test_household_numbers_are_each_households_first_row(lookup_rows):
+def test_household_numbers_number_each_household_once(lookup_rows):
     ids = _roll(1)["household_id"]
     numbers = geography.household_numbers(ids)
     first = {}
     for row, value in enumerate(ids):
         if isinstance(value, str):
             first.setdefault(value, row)
-    assert list(numbers) == [first.get(v, -1) if isinstance(v, str) else -1 for v in ids]
+    if lookup_rows < len(ids):  # by value ranges: the row of the household's first voter
+        assert list(numbers) == [first.get(v, -1) if isinstance(v, str) else -1 for v in ids]
+    else:  # one hash: value_codes
+        assert np.array_equal(numbers, geography.value_codes(ids))
+    by_id = {v: n for v, n in zip(ids, numbers) if isinstance(v, str)}
+    assert len(set(by_id.values())) == len(by_id) == len(first) and all(
+        (n == -1) == (not isinstance(v, str)) for v, n in zip(ids, numbers))
 
 
 def test_geography_tables_count_households_the_same_by_first_row_or_by_code(lookup_rows):

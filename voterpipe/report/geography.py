@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voterpipe.cohorts import arrays
 from voterpipe.cohorts.arrays import row_positions
 
 
@@ -82,9 +83,11 @@ def _text(values: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 
 def household_numbers(values: pd.Series) -> np.ndarray:
-    """A number per distinct household id, the row of its first voter (-1 for a missing one):
-    the ids hashed a value range at a time, where value_codes hashes them all at once."""
-    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.dtype):
+    """A number per distinct household id (-1 for a missing one): value_codes when one hash of the
+    roll is small (faster), else the row of the household's first voter, the ids hashed a value
+    range at a time (cohorts.arrays.row_positions: bounded memory)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or not pd.api.types.is_string_dtype(values.dtype) \
+            or len(values) <= arrays.LOOKUP_SET_ROWS:
         return value_codes(values)
     ids = _text(values)
     return row_positions(ids, ids)

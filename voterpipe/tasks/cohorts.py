@@ -145,15 +145,6 @@ class ReportSnapshot(PreviousSnapshot, SnapshotTask):
     stage_name = "report"
 
     def build(self, staging: Path) -> dict:
-        # the system allocator hands freed buffers back (mimalloc keeps its pages): lower peak RSS
-        pool = pa.default_memory_pool()
-        pa.set_memory_pool(pa.system_memory_pool())
-        try:
-            return self._build(staging)
-        finally:
-            pa.set_memory_pool(pool)
-
-    def _build(self, staging: Path) -> dict:
         from voterpipe import report  # matplotlib loads only when a report is drawn
 
         inputs = self.input()
