@@ -86,10 +86,11 @@ def analyse_cohorts(
     )
 
 
-def _summary(cohorts: pd.DataFrame, votes: VoteIndex) -> dict:
+def history_summary(voters: int, votes: VoteIndex) -> dict:
+    """The summary's first keys: voters, history rows by fate, elections and the generals considered."""
     elections = votes.elections
     return {
-        "voters": int(len(cohorts)),
+        "voters": int(voters),
         "history_rows": int(votes.history_rows),
         "history_rows_not_on_roll": int(votes.orphan_rows),
         "history_rows_on_or_after_snapshot": int(votes.rows_after_snapshot),
@@ -97,6 +98,12 @@ def _summary(cohorts: pd.DataFrame, votes: VoteIndex) -> dict:
         "elections": int(len(elections)),
         "generals_considered": [d.date().isoformat() for d in
                                 elections.loc[elections["is_general_considered"], "election_date"].sort_values()],
+    }
+
+
+def _summary(cohorts: pd.DataFrame, votes: VoteIndex) -> dict:
+    return {
+        **history_summary(len(cohorts), votes),
         "age_methods": {k: int(v) for k, v in cohorts["age_method"].value_counts(sort=False).items() if v},
         "turnout_cohorts": {k: int(v) for k, v in cohorts["turnout_cohort"].value_counts(sort=False).items()},
         "district_sources": {k: int(v) for k, v in pd.Series(cohorts["district_source"]).value_counts().items()},

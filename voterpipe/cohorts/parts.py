@@ -12,6 +12,7 @@ from voterpipe.cohorts.arrays import as_arrow_strings, day_number, dimension_cod
 from voterpipe.cohorts.config import CohortConfig
 from voterpipe.cohorts.geography import DISTRICT_COLUMNS
 from voterpipe.cohorts.roll import Roll
+from voterpipe.cohorts.summaries import party_mix_rows
 from voterpipe.cohorts.turnout import (
     _as_of_dimensions, _empty_turnout, _fixed_dimensions, _turnout_table, append_cells, place_counts,
     precinct_geography,
@@ -242,14 +243,7 @@ class MixCounts:
             held = self.counts[dimension]
             counts = np.zeros((held.shape[0], len(mix_labels)), dtype=np.int64)
             counts[:, codes[:held.shape[1]]] += held
-            labels = self.cohort_labels[dimension]
-            totals = counts.sum(axis=1)
-            cohort_index, mix_index = np.nonzero(counts)
-            voters = counts[cohort_index, mix_index].astype(np.int64)
-            pieces.append(pd.DataFrame({
-                "dimension": dimension, "cohort": labels[cohort_index], "party_mix": mix_labels[mix_index],
-                "voters": voters, "share": voters / totals[cohort_index],
-            }))
+            pieces.append(party_mix_rows(dimension, self.cohort_labels[dimension], mix_labels, counts))
         return pd.concat(pieces, ignore_index=True)
 
 

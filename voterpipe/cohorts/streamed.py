@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voterpipe.ages import AGE_METHODS
-from voterpipe.cohorts.analysis import CohortTables
+from voterpipe.cohorts.analysis import CohortTables, history_summary
 from voterpipe.cohorts.arrays import row_positions
 from voterpipe.cohorts.config import TURNOUT_CODES, CohortConfig
 from voterpipe.cohorts.geography import voter_households_and_geography
@@ -355,16 +355,8 @@ class _Summary:
         self.with_household += int(cohorts["household_id"].notna().sum())
 
     def counts(self, votes: VoteIndex, n: int) -> dict:
-        elections = votes.elections
         return {
-            "voters": n,
-            "history_rows": int(votes.history_rows),
-            "history_rows_not_on_roll": int(votes.orphan_rows),
-            "history_rows_on_or_after_snapshot": int(votes.rows_after_snapshot),
-            "history_rows_not_counted": int(votes.rows_not_counted),
-            "elections": int(len(elections)),
-            "generals_considered": [d.date().isoformat() for d in
-                                    elections.loc[elections["is_general_considered"], "election_date"].sort_values()],
+            **history_summary(n, votes),
             "age_methods": {k: v for k, v in self.age_methods.items() if v},
             "turnout_cohorts": dict(self.turnout),
             "district_sources": dict(sorted(self.sources.items(), key=lambda item: -item[1])),

@@ -33,14 +33,20 @@ def party_mix_by_cohort(voter_cohorts: pd.DataFrame, dimensions: list[str]) -> p
     for dimension in dimensions:
         codes, labels = dimension_codes(voter_cohorts, dimension)
         counts = np.bincount(codes * width + mix_codes, minlength=len(labels) * width).reshape(len(labels), width)
-        totals = counts.sum(axis=1)
-        cohort_index, mix_index = np.nonzero(counts)
-        voters = counts[cohort_index, mix_index].astype(np.int64)
-        pieces.append(pd.DataFrame({
-            "dimension": dimension, "cohort": labels[cohort_index], "party_mix": mix_labels[mix_index],
-            "voters": voters, "share": voters / totals[cohort_index],
-        }))
+        pieces.append(party_mix_rows(dimension, labels, mix_labels, counts))
     return pd.concat(pieces, ignore_index=True)
+
+
+def party_mix_rows(dimension: str, labels: np.ndarray, mix_labels: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """The rows of one dimension from its voters per (cohort, party mix) matrix: the non-zero
+    cells, each with its share of the cohort."""
+    totals = counts.sum(axis=1)
+    cohort_index, mix_index = np.nonzero(counts)
+    voters = counts[cohort_index, mix_index].astype(np.int64)
+    return pd.DataFrame({
+        "dimension": dimension, "cohort": labels[cohort_index], "party_mix": mix_labels[mix_index],
+        "voters": voters, "share": voters / totals[cohort_index],
+    })
 
 
 def geocode_coverage_by_county(voter_cohorts: pd.DataFrame) -> pd.DataFrame:
