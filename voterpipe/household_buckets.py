@@ -3,7 +3,6 @@ each bucket built with build_households, the results merged into what one whole 
 
 from __future__ import annotations
 
-import ctypes
 import math
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +17,7 @@ import pyarrow.parquet as pq
 from voterpipe import schema
 from voterpipe.household_merge import HouseholdTally, RowGroupWriter, Sink, merge_buckets, write_bucket
 from voterpipe.households import GEOGRAPHY_COLUMNS, GroupQuartersRule, build_households, household_keys
+from voterpipe.memory import release_memory
 
 VOTER_COLUMNS = ["voter_id", "status", "last_name", "party", "birth_date", "birth_year", "registered_on"]
 ADDRESS_COLUMNS = ["address_key", "building_key", "unit_type", "unit_number"]
@@ -273,16 +273,6 @@ def build_bucket(bucket: int, spill: BucketFiles, inputs: HouseholdInputs, snaps
                                      None if geocodes is None else as_frame(geocodes), snapshot, rule, code_forms)
     del voters, links
     return schema.conform(pa.Table.from_pandas(households, preserve_index=False), schema.HOUSEHOLDS)
-
-
-def release_memory() -> None:
-    """Hand freed memory back to the system between phases (Arrow's pool and glibc keep it for
-    reuse otherwise, so the next phase's peak would stack on the last one's)."""
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        pass
 
 
 def split_inputs(inputs: HouseholdInputs, buckets: int, spill: Path, voter_households: Sink) -> tuple:

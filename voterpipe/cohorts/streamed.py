@@ -9,8 +9,6 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
 
-import ctypes
-import ctypes.util
 import os
 import tempfile
 
@@ -33,6 +31,7 @@ from voterpipe.cohorts.transitions import TRANSITION_DIMENSIONS, TransitionCount
 from voterpipe.cohorts.votes import (
     MISSING_DAY, HistoryRows, VoteIndex, pack_votes, votes_of_rows, votes_of_voters,
 )
+from voterpipe.memory import release_memory
 
 HOUSEHOLD_COLUMNS = ["household_id", "voter_count", "party_mix"]
 VOTERS_PER_PART = 250_000  # the memory of a part's frames is what bounds the stage's peak
@@ -76,7 +75,7 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
     parties = party_categories(_distinct(files.voters, "party"), config)
     transitions = None if previous is None else TransitionCounts(previous, voter_ids, TRANSITION_DIMENSIONS, config)
     del voter_ids
-    _release_memory()  # the history's buffers, before the lookups are read
+    release_memory()  # the history's buffers, before the lookups are read
     lookup_rows = None
     if aligned:  # each voter's household and geocode row, looked up once for the roll (not per part)
         lookup_rows = _lookup_rows(files.voter_households, [(files.households, HOUSEHOLD_COLUMNS[0]),
@@ -108,7 +107,7 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
             transitions.add(cohorts, start)
         write(cohorts)
         start = stop
-        _release_memory()
+        release_memory()
     if lookup_rows is not None:
         lookup_rows.close()
     columns = list(cohorts.columns) if n else []
@@ -119,26 +118,6 @@ def _analyse(files: CohortFiles, write, *, state: str, snapshot: date, config: C
         household_party_mix=mix.table(), geocode_coverage=coverage.table(),
         transitions=None if transitions is None else transitions.table(columns),
         summary=summary.counts(votes, n))
-
-
-def _glibc():
-    """The C library when it is glibc (it has malloc_trim), else None."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _glibc()
-
-
-def _release_memory() -> None:
-    """Hand freed memory back to the system: Arrow's pool, and glibc's heap, whose free pages
-    between live blocks (a part's frames) otherwise stay counted in the process's memory."""
-    pa.default_memory_pool().release_unused()
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
 
 
 def _part_cohorts(voters: pd.DataFrame, votes: VoteIndex, roll: Roll, links: pd.DataFrame, lookups: tuple,

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from voterpipe import catalog, storage
 from voterpipe.cohorts.geography import _tract_geoid as tract_geoid  # the GEOID rule of 06_cohorts
 from voterpipe.manifests import CohortManifest, GeocodeManifest, ImportManifest
+from voterpipe.memory import release_memory
 from voterpipe.report.changes import ROLL_COLUMNS, previous_roll_table
 
 COHORTS, CANONICAL, GEOCODED = catalog.stage("cohorts"), catalog.stage("canonical"), catalog.stage("geocoded")
@@ -113,20 +114,8 @@ def released(function):
         try:
             return function(*args, **kwargs)
         finally:
-            release_pools()
+            release_memory()
     return call
-
-
-def release_pools() -> None:
-    """Hand back the unused memory of pyarrow's default pool, of Arrow's built-in default and of
-    the C heap (the system pool trims it: numpy's freed temporaries too)."""
-    pools = {pa.default_memory_pool().backend_name: pa.default_memory_pool(), "system": pa.system_memory_pool()}
-    try:
-        pools["mimalloc"] = pa.mimalloc_memory_pool()
-    except NotImplementedError:  # a pyarrow built without mimalloc
-        pass
-    for pool in pools.values():
-        pool.release_unused()
 
 
 def _manifest(directory: Path | None) -> dict:

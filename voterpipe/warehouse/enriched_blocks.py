@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from voterpipe.addresses.spill import Spill
 from voterpipe.warehouse.enriched_arrow import (
     DATASETS, JOIN_KEYS, JOINS, CompactMap, EnrichedJoin, _few_values, _row_lookup, enriched_columns,
     keys_unique, read_source, wanted_columns)
@@ -102,7 +103,7 @@ class BlockedJoin:
                 yield from join.parts(rows_per_part)
                 del join
                 for files in spills.values():
-                    files[block].path.unlink()
+                    files[block].path.unlink(missing_ok=True)  # a block with no rows has no file
                 pa.default_memory_pool().release_unused()
         finally:
             shutil.rmtree(directory, ignore_errors=True)
@@ -139,16 +140,18 @@ class BlockedJoin:
 
 
 class SpilledBlock:
-    """One block's rows of one file, in file order, as an Arrow IPC file."""
+    """One block's rows of one file, in file order, as an Arrow IPC file (a Spill)."""
 
-    def __init__(self, path: Path, dataset: str, columns: list[str], coded: set[str], fields: dict):
-        self.path, self.dataset, self.columns, self.coded, self.fields = path, dataset, columns, coded, fields
+    def __init__(self, path: Path, dataset: str, columns: list[str], coded: set[str], fields: dict,
+                 schema: pa.Schema):
+        self.spill, self.path, self.schema = Spill(path), path, schema
+        self.dataset, self.columns, self.coded, self.fields = dataset, columns, coded, fields
 
     def load(self) -> dict[str, pa.Array | CompactMap]:
         """The block's columns as read_source gives them (text with few values dictionary-encoded,
         maps as CompactMap, columns the file lacks as typed nulls)."""
-        with pa.OSFile(str(self.path), "rb") as source:
-            table = pa.ipc.open_file(source).read_all()
+        table = self.spill.read_all()
+        table = self.schema.empty_table() if table is None else table
         declared, found = source_schema(self.dataset), {}
         for name in self.columns:
             if name not in self.fields:
@@ -179,8 +182,8 @@ def spill_blocks(path, dataset: str, columns: list[str], row_blocks: np.ndarray,
     present = [c for c in columns if c in fields]
     coded = {c for c in present if c not in JOIN_KEYS and _few_values(handle, c, fields[c].type)}
     schema = pa.schema([fields[c] for c in present])
-    spilled = [SpilledBlock(directory / f"{block}.arrow", dataset, columns, coded, fields) for block in range(blocks)]
-    writers = [pa.ipc.new_file(str(s.path), schema) for s in spilled]
+    spilled = [SpilledBlock(directory / f"{block}.arrow", dataset, columns, coded, fields, schema)
+               for block in range(blocks)]
     try:
         start = 0
         for group in range(handle.num_row_groups):
@@ -192,9 +195,9 @@ def spill_blocks(path, dataset: str, columns: list[str], row_blocks: np.ndarray,
             for block in range(blocks):
                 rows = by_block[bounds[block + 1]:bounds[block + 2]]
                 if len(rows):
-                    writers[block].write_table(table.take(pa.array(rows)))
+                    spilled[block].spill.write(table.take(pa.array(rows)))
             del table
     finally:
-        for writer in writers:
-            writer.close()
+        for block in spilled:
+            block.spill.close()
     return spilled
